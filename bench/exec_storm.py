@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Exec-storm benchmark for procwatch (a benchmark, not a test).
+
+For each worker count it alternates runs of the same storm without and with
+procwatch attached, and reports, from the same run:
+  * the storm's exec rate without and with procwatch, and their ratio;
+  * captured vs executed (tagged events in procwatch's output);
+  * events dropped (kernel + queue, from the stop event);
+  * procwatch's CPU time (user + sys, from wait4) per 1000 events written.
+
+Run as root from the repository root:  python3 bench/exec_storm.py
+Options: --seconds 5 --rounds 3 --workers 1,2 --binary target/release/procwatch
+"""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+
+def storm_worker(deadline, tag, counter_fd):
+    """Spawns /bin/true <tag> back to back until the deadline."""
+    n = 0
+    argv = ["/bin/true", tag]
+    while time.monotonic() < deadline:
+        pid = os.posix_spawn("/bin/true", argv, {})
+        os.waitpid(pid, 0)
+        n += 1
+    os.write(counter_fd, f"{n}\n".encode())
+
+
+def storm(seconds, workers, tag):
+    """Runs `workers` storm processes for `seconds`; returns (execs, elapsed)."""
+    r, w = os.pipe()
+    start = time.monotonic()
+    deadline = start + seconds
+    pids = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                storm_worker(deadline, tag, w)
+            finally:
+                os._exit(0)
+        pids.append(pid)
+    os.close(w)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    elapsed = time.monotonic() - start
+    with os.fdopen(r) as f:
+        total = sum(int(line) for line in f if line.strip())
+    return total, elapsed
+
+
+def cpu_seconds(pid):
+    """CPU time of all threads of `pid` so far, in ns precision (schedstat)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            total += int(f.read().split()[0])
+    return total / 1e9
+
+
+def with_procwatch(binary, seconds, workers, tag):
+    """One storm with procwatch attached; returns a dict of measurements."""
+    out = tempfile.NamedTemporaryFile(prefix="procwatch-bench-", suffix=".jsonl", delete=False)
+    out.close()
+    os.unlink(out.name)
+    proc = subprocess.Popen(
+        [binary, "--format", "jsonl", "-o", out.name],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    # Attached once the start line is in the file.
+    t0 = time.monotonic()
+    while True:
+        try:
+            with open(out.name) as f:
+                if f.readline().endswith("\n"):
+                    break
+        except FileNotFoundError:
+            pass
+        if proc.poll() is not None or time.monotonic() - t0 > 30:
+            sys.exit(f"procwatch did not start: {proc.stderr.read().decode()}")
+        time.sleep(0.02)
+    # CPU spent on start-up (loading BPF) is not per-event cost: measure from here.
+    cpu_before = cpu_seconds(proc.pid)
+    execs, elapsed = storm(seconds, workers, tag)
+    proc.send_signal(signal.SIGINT)
+    _, status, rusage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    captured = 0
+    stop = None
+    with open(out.name, "rb") as f:
+        for line in f:
+            ev = json.loads(line)
+            if ev["event"] == "exec" and ev.get("argv") == ["/bin/true", tag]:
+                captured += 1
+            elif ev["event"] == "stop":
+                stop = ev
+    os.unlink(out.name)
+    if stop is None:
+        sys.exit("procwatch wrote no stop event")
+    cpu = rusage.ru_utime + rusage.ru_stime - cpu_before
+    return {
+        "execs": execs,
+        "rate": execs / elapsed,
+        "captured": captured,
+        "dropped": stop["dropped"] + stop["queue_dropped"],
+        "written": stop["written"],
+        "cpu_s": cpu,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default="target/release/procwatch")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workers", default="1,2")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: procwatch needs it to load eBPF")
+    if not os.path.exists(args.binary):
+        subprocess.run(["cargo", "build", "--release"], check=True)
+
+    rows = []
+    for workers in [int(w) for w in args.workers.split(",")]:
+        base_rates, runs = [], []
+        for _ in range(args.rounds):
+            execs, elapsed = storm(args.seconds, workers, "pwbench-base-" + uuid.uuid4().hex)
+            base_rates.append(execs / elapsed)
+            runs.append(with_procwatch(args.binary, args.seconds, workers, "pwbench-" + uuid.uuid4().hex))
+        base = statistics.median(base_rates)
+        rate = statistics.median(r["rate"] for r in runs)
+        execs = sum(r["execs"] for r in runs)
+        captured = sum(r["captured"] for r in runs)
+        dropped = sum(r["dropped"] for r in runs)
+        written = sum(r["written"] for r in runs)
+        cpu = sum(r["cpu_s"] for r in runs)
+        rows.append((workers, base, rate, execs, captured, dropped, cpu * 1e6 / max(written, 1)))
+
+    print(f"exec storm, {args.rounds} rounds x {args.seconds:g} s each, medians of rates")
+    print()
+    print("| workers | execs/s without | execs/s with | with/without | captured / executed | dropped | procwatch CPU per event |")
+    print("|---|---|---|---|---|---|---|")
+    for workers, base, rate, execs, captured, dropped, us in rows:
+        print(
+            f"| {workers} | {base:,.0f} | {rate:,.0f} | {rate / base:.3f} | {captured} / {execs}"
+            f" ({100 * captured / execs:.2f}%) | {dropped} | {us:.2f} µs |"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,516 @@
+//! The command-line contract.
+//!
+//! Everything a user can pass is declared here, validated here, and turned
+//! into typed values, so the rest of the program never sees a raw string.
+//! Usage errors exit with status 2 (clap's default), which is part of the
+//! documented exit-code contract below.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Exit status: clean end (signal, `--duration` elapsed, broken pipe).
+pub const EXIT_OK: i32 = 0;
+/// Exit status: an error while running.
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit status: bad command line (clap uses this for its own errors too).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status: the event source could not be attached (not root, no BTF, ...).
+pub const EXIT_ATTACH: i32 = 3;
+
+const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
+
+const LONG_ABOUT: &str = "\
+procwatch reports every successful exec on this machine as it happens: the \
+program run, its full argv, working directory, parent, the user and group it \
+runs as (and the audit login user behind su/sudo), its capabilities, and \
+whether the exec itself raised privileges (setuid, setgid or file \
+capabilities).
+
+Events are captured in the kernel with eBPF when the exec has succeeded, so \
+short-lived processes are not missed. Lost events are never silent: a `loss` \
+record says how many were dropped and where. The first record (`start`) is \
+written once capture is active; the last (`stop`) carries the final counters.
+
+The eBPF source needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF \
+(/sys/kernel/btf/vmlinux).";
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  clean end: signal (SIGINT/SIGTERM), --duration elapsed, or broken pipe
+  1  runtime error
+  2  usage error
+  3  cannot attach the event source (not root, no BTF, unsupported kernel, ...)";
+
+/// Output format of the event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One human-readable line per event.
+    Text,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Which event source to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// The best source available on this system (currently eBPF).
+    Auto,
+    /// The eBPF source (tp_btf/sched_process_exec).
+    Ebpf,
+}
+
+/// procwatch's command line.
+#[derive(Debug, Clone, PartialEq, Parser)]
+#[command(
+    name = "procwatch",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+
+    /// Write events to PATH instead of standard output.
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
+    /// Stop after SECONDS (fractions allowed); default: run until signalled.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        value_parser = parse_duration,
+        allow_negative_numbers = true
+    )]
+    pub duration: Option<f64>,
+
+    /// Event source.
+    #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
+    pub source: SourceArg,
+
+    /// Size of the kernel ring buffer; suffixes K, M, G (powers of 1024).
+    /// Must be a power of two and a multiple of the page size. A larger ring
+    /// absorbs longer exec bursts before events are lost.
+    #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_ring_size)]
+    pub ring_size: u32,
+
+    /// The kernel wakes the reader only once this much data is queued, which
+    /// saves wakeups under load; the reader also polls every --poll-ms, so
+    /// events are never delayed much longer than that. 0 wakes on every
+    /// event; a value at or above --ring-size means polling alone.
+    #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size)]
+    pub wakeup_bytes: u64,
+
+    /// How often (milliseconds) the reader polls the ring buffer regardless
+    /// of wakeups; bounds the latency of events.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub poll_ms: u64,
+
+    /// Capacity (in events) of the queue between the ring-buffer reader and
+    /// the writer; when the writer falls behind and it fills, events are
+    /// dropped and reported as a `queue` loss.
+    #[arg(long, value_name = "N", default_value_t = 65536, value_parser = parse_queue_len)]
+    pub queue_len: usize,
+
+    /// For tests: after attaching, the reader sleeps N milliseconds before
+    /// draining, so a tiny ring can be made to overflow deterministically.
+    #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
+    pub debug_pause_reader_ms: u64,
+
+    /// For tests: force the classic tracepoint instead of tp_btf, to
+    /// exercise the fallback.
+    #[arg(long, value_enum, default_value_t = AttachArg::Auto, hide = true)]
+    pub debug_attach: AttachArg,
+}
+
+/// Which kernel attach point the eBPF source uses (a test hook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AttachArg {
+    /// tp_btf, falling back to the classic tracepoint.
+    Auto,
+    /// Only the classic tracepoint.
+    Tracepoint,
+}
+
+impl From<AttachArg> for crate::source::ebpf::Attach {
+    fn from(a: AttachArg) -> Self {
+        match a {
+            AttachArg::Auto => Self::Auto,
+            AttachArg::Tracepoint => Self::Tracepoint,
+        }
+    }
+}
+
+impl From<FormatArg> for crate::sink::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Text => Self::Text,
+            FormatArg::Csv => Self::Csv,
+            FormatArg::Jsonl => Self::Jsonl,
+        }
+    }
+}
+
+impl From<SourceArg> for crate::source::Choice {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Auto => Self::Auto,
+            SourceArg::Ebpf => Self::Ebpf,
+        }
+    }
+}
+
+impl Cli {
+    /// `--duration` as a [`Duration`]; the parser guarantees it converts.
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+}
+
+/// Parses the command line of this process; on a usage error clap prints
+/// it and exits with status 2 ([`EXIT_USAGE`]).
+pub fn parse() -> Cli {
+    Cli::parse()
+}
+
+/// Parses a byte count: a decimal integer with an optional binary suffix
+/// `K`, `M` or `G` (case-insensitive, optionally followed by `B` or `iB`),
+/// e.g. `4096`, `64K`, `16M`, `1GiB`. Fractions are rejected because ring
+/// sizes must be exact.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, suffix) = t.split_at(digits_end);
+    if num.is_empty() {
+        return Err(format!(
+            "invalid size {s:?}: expected a number like 4096, 64K, 16M or 1G"
+        ));
+    }
+    let shift = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => {
+            return Err(format!(
+                "invalid size {s:?}: unknown suffix {suffix:?} (use K, M or G)"
+            ));
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: number too large"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("invalid size {s:?}: number too large"))
+}
+
+/// The system page size, which the kernel requires ring sizes to be a
+/// multiple of (4096 on x86-64; 16K/64K on some arm64 kernels).
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// Parses `--ring-size`: a size that is a power of two, a multiple of the
+/// page size, and fits the kernel's 32-bit map size. Checked here so a bad
+/// value is a usage error, not an obscure EINVAL at attach time.
+pub fn parse_ring_size(s: &str) -> Result<u32, String> {
+    let n = parse_size(s)?;
+    if !n.is_power_of_two() {
+        return Err(format!("ring size {n} is not a power of two (try 16M)"));
+    }
+    let page = page_size();
+    if n % page != 0 {
+        return Err(format!(
+            "ring size {n} is not a multiple of the page size ({page})"
+        ));
+    }
+    u32::try_from(n).map_err(|_| format!("ring size {n} is too large (at most 2G)"))
+}
+
+/// Parses `--duration`: positive, finite seconds that fit a [`Duration`].
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected seconds, e.g. 10 or 0.5"))?;
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("duration must be greater than 0, got {s:?}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too large"))?;
+    Ok(secs)
+}
+
+/// Parses `--queue-len`: at least 1, since a zero-capacity queue would drop
+/// everything (or turn into a rendezvous that stalls the reader).
+fn parse_queue_len(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid queue length {s:?}"))?;
+    if n == 0 {
+        return Err("queue length must be at least 1".into());
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied()))
+    }
+
+    fn err_kind(args: &[&str]) -> ErrorKind {
+        parse(args).unwrap_err().kind()
+    }
+
+    fn err_text(args: &[&str]) -> String {
+        parse(args).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.format, FormatArg::Text);
+        assert_eq!(cli.output, None);
+        assert_eq!(cli.duration, None);
+        assert_eq!(cli.duration(), None);
+        assert_eq!(cli.source, SourceArg::Auto);
+        assert_eq!(cli.ring_size, 16 * 1024 * 1024);
+        assert_eq!(cli.wakeup_bytes, 256 * 1024);
+        assert_eq!(cli.poll_ms, 20);
+        assert_eq!(cli.queue_len, 65536);
+        assert_eq!(cli.debug_pause_reader_ms, 0);
+    }
+
+    #[test]
+    fn all_options() {
+        let cli = parse(&[
+            "--format",
+            "jsonl",
+            "-o",
+            "/tmp/out.jsonl",
+            "--duration",
+            "2.5",
+            "--source",
+            "ebpf",
+            "--ring-size",
+            "64K",
+            "--wakeup-bytes",
+            "4K",
+            "--poll-ms",
+            "5",
+            "--queue-len",
+            "10",
+            "--debug-pause-reader-ms",
+            "300",
+        ])
+        .unwrap();
+        assert_eq!(cli.format, FormatArg::Jsonl);
+        assert_eq!(cli.output, Some(PathBuf::from("/tmp/out.jsonl")));
+        assert_eq!(cli.duration, Some(2.5));
+        assert_eq!(cli.duration(), Some(Duration::from_millis(2500)));
+        assert_eq!(cli.source, SourceArg::Ebpf);
+        assert_eq!(cli.ring_size, 65536);
+        assert_eq!(cli.wakeup_bytes, 4096);
+        assert_eq!(cli.poll_ms, 5);
+        assert_eq!(cli.queue_len, 10);
+        assert_eq!(cli.debug_pause_reader_ms, 300);
+    }
+
+    #[test]
+    fn long_output_and_formats() {
+        let cli = parse(&["--output", "x.csv", "--format", "csv"]).unwrap();
+        assert_eq!(cli.output, Some(PathBuf::from("x.csv")));
+        assert_eq!(cli.format, FormatArg::Csv);
+        assert_eq!(parse(&["--format=text"]).unwrap().format, FormatArg::Text);
+        assert_eq!(err_kind(&["--format", "xml"]), ErrorKind::InvalidValue);
+        assert_eq!(err_kind(&["--source", "netlink"]), ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn size_parser_accepts() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("256KiB"), Ok(256 << 10));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("16mb"), Ok(16 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert_eq!(parse_size(" 8M "), Ok(8 << 20));
+    }
+
+    #[test]
+    fn size_parser_rejects() {
+        for bad in [
+            "", "K", "-1", "+4K", "1.5M", "16 M", "16T", "16MM", "0x1000", "abc", "1e6",
+            "٣K", // non-ASCII digit
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_size("18446744073709551616").is_err());
+        assert!(parse_size("17179869184G").is_err());
+        assert!(parse_size("17179869183G").is_ok());
+    }
+
+    #[test]
+    fn ring_size_validation() {
+        let page = page_size();
+        assert_eq!(parse_ring_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_ring_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_ring_size("2G"), Ok(1 << 31));
+        assert_eq!(parse_ring_size(&page.to_string()), Ok(page as u32));
+
+        let e = parse_ring_size("3M").unwrap_err();
+        assert!(e.contains("power of two"), "{e}");
+        let e = parse_ring_size("100000").unwrap_err();
+        assert!(e.contains("power of two"), "{e}");
+        let e = parse_ring_size("2048").unwrap_err();
+        assert!(e.contains("page size"), "{e}");
+        let e = parse_ring_size("0").unwrap_err();
+        assert!(e.contains("power of two"), "{e}");
+        let e = parse_ring_size("4G").unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        assert!(parse_ring_size("lots").is_err());
+    }
+
+    #[test]
+    fn ring_size_on_command_line() {
+        let page = page_size().to_string();
+        assert_eq!(
+            parse(&["--ring-size", &page])
+                .unwrap()
+                .ring_size
+                .to_string(),
+            page
+        );
+        assert_eq!(parse(&["--ring-size=1M"]).unwrap().ring_size, 1 << 20);
+        assert_eq!(
+            err_kind(&["--ring-size", "5000"]),
+            ErrorKind::ValueValidation
+        );
+        let msg = err_text(&["--ring-size", "12K"]);
+        assert!(msg.contains("power of two"), "{msg}");
+        let msg = err_text(&["--ring-size", "1K"]);
+        assert!(msg.contains("page size"), "{msg}");
+    }
+
+    #[test]
+    fn wakeup_bytes() {
+        assert_eq!(parse(&["--wakeup-bytes", "0"]).unwrap().wakeup_bytes, 0);
+        assert_eq!(
+            parse(&["--wakeup-bytes", "1M"]).unwrap().wakeup_bytes,
+            1 << 20
+        );
+        // Need not be a power of two.
+        assert_eq!(
+            parse(&["--wakeup-bytes", "1000"]).unwrap().wakeup_bytes,
+            1000
+        );
+        assert_eq!(
+            err_kind(&["--wakeup-bytes", "1.5K"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn tiny_ring_with_default_wakeup_is_accepted() {
+        // Tests overflow a one-page ring; the default wakeup threshold then
+        // exceeds the ring and the reader relies on polling, which is fine.
+        let page = page_size().to_string();
+        let cli = parse(&["--ring-size", &page, "--debug-pause-reader-ms", "500"]).unwrap();
+        assert_eq!(u64::from(cli.ring_size), page_size());
+        assert_eq!(cli.wakeup_bytes, 256 * 1024);
+    }
+
+    #[test]
+    fn duration_validation() {
+        assert_eq!(parse(&["--duration", "10"]).unwrap().duration, Some(10.0));
+        assert_eq!(
+            parse(&["--duration", "0.001"]).unwrap().duration(),
+            Some(Duration::from_millis(1))
+        );
+        for bad in ["0", "-1", "0.0", "-0", "nan", "inf", "abc", "", "1e300"] {
+            assert_eq!(
+                err_kind(&["--duration", bad]),
+                ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+        }
+        let msg = err_text(&["--duration", "0"]);
+        assert!(msg.contains("greater than 0"), "{msg}");
+    }
+
+    #[test]
+    fn poll_and_queue_validation() {
+        assert_eq!(err_kind(&["--poll-ms", "0"]), ErrorKind::ValueValidation);
+        assert_eq!(err_kind(&["--poll-ms", "-5"]), ErrorKind::UnknownArgument);
+        assert_eq!(err_kind(&["--poll-ms", "x"]), ErrorKind::ValueValidation);
+        assert_eq!(parse(&["--poll-ms", "1"]).unwrap().poll_ms, 1);
+        assert_eq!(err_kind(&["--queue-len", "0"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            err_kind(&["--queue-len", "many"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(parse(&["--queue-len", "1"]).unwrap().queue_len, 1);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let e = parse(&["--no-such-flag"]).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        let e = parse(&["--ring-size", "3M"]).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+        let e = parse(&["--duration", "-1"]).unwrap_err();
+        assert_eq!(e.exit_code(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn help_mentions_contract_and_hides_debug_flag() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit status"), "{help}");
+        assert!(help.contains("cannot attach"), "{help}");
+        assert!(help.contains("root"), "{help}");
+        assert!(help.contains("--poll-ms"), "{help}");
+        assert!(!help.contains("debug-pause"), "{help}");
+        let e = parse(&["--help"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(e.exit_code(), EXIT_OK);
+    }
+
+    #[test]
+    fn version_flag() {
+        assert_eq!(err_kind(&["--version"]), ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn exit_codes_are_distinct() {
+        let codes = [EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_ATTACH];
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
+}

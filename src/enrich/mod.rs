@@ -1,0 +1,138 @@
+//! Enrichment: turning raw kernel facts into what a reader wants to see.
+//!
+//! Sources stay cheap and only report ids and masks; this stage adds names
+//! (users, groups) and holds the helpers (capability names, boot-time clock,
+//! privilege-raise decision) that sources and sinks share.
+
+pub mod caps;
+pub mod clock;
+pub mod names;
+pub mod raise;
+
+pub use clock::BootClock;
+pub use names::NameCache;
+pub use raise::privilege_raise;
+
+use crate::event::{ExecEvent, Privileges};
+
+/// Fills the name fields of exec events, caching NSS lookups across events.
+///
+/// It keeps state (the cache), so one `Enricher` should live for the whole
+/// run on the writer side, off the ring-buffer reader's hot path.
+#[derive(Debug, Default)]
+pub struct Enricher {
+    names: NameCache,
+}
+
+impl Enricher {
+    /// An enricher with an empty name cache.
+    pub fn new() -> Self {
+        Enricher {
+            names: NameCache::new(),
+        }
+    }
+
+    /// Sets `user` (name of euid), `group` (name of egid) and `login_user`
+    /// (name of the audit login uid, when set) from the event's credentials.
+    ///
+    /// The effective ids are used because they decide what the program may
+    /// do; the login uid tells who is behind it across su/sudo. Fields are
+    /// overwritten, and set to `None` when an id has no name, so the result
+    /// depends only on the credentials.
+    pub fn enrich(&mut self, ev: &mut ExecEvent) {
+        let Privileges::Linux { creds, .. } = &ev.privileges;
+        ev.user = self.names.user(creds.euid);
+        ev.group = self.names.group(creds.egid);
+        ev.login_user = creds.login_uid.and_then(|uid| self.names.user(uid));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CapSets, Credentials};
+    use std::time::SystemTime;
+
+    fn event(creds: Credentials) -> ExecEvent {
+        ExecEvent {
+            time: SystemTime::now(),
+            pid: 42,
+            tid: 42,
+            exec_tid: 42,
+            ppid: 1,
+            exec_id: "42:1".into(),
+            process_start: SystemTime::now(),
+            exe: b"/bin/true".to_vec(),
+            exe_truncated: false,
+            filename: b"/bin/true".to_vec(),
+            interpreter: None,
+            argv: vec![b"true".to_vec()],
+            argv_truncated: false,
+            argv_size: 5,
+            cwd: Some(b"/".to_vec()),
+            comm: b"true".to_vec(),
+            privileges: Privileges::Linux {
+                creds,
+                caps: CapSets::default(),
+                secureexec: None,
+                file: None,
+                raised: None,
+            },
+            user: None,
+            group: None,
+            login_user: None,
+        }
+    }
+
+    #[test]
+    fn fills_names_from_effective_ids() {
+        // Real ids are unnamed; only the effective ids must be used.
+        let creds = Credentials {
+            uid: 3_999_999_999,
+            euid: 0,
+            gid: 3_999_999_999,
+            egid: 0,
+            login_uid: Some(65534),
+            ..Credentials::default()
+        };
+        let mut ev = event(creds);
+        let mut e = Enricher::new();
+        e.enrich(&mut ev);
+        assert_eq!(ev.user.as_deref(), Some("root"));
+        assert_eq!(ev.group.as_deref(), Some("root"));
+        assert_eq!(ev.login_user.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn unset_login_uid_and_unknown_ids() {
+        let creds = Credentials {
+            euid: 3_999_999_999,
+            egid: 3_999_999_999,
+            login_uid: None,
+            ..Credentials::default()
+        };
+        let mut ev = event(creds);
+        ev.user = Some("stale".into());
+        ev.group = Some("stale".into());
+        ev.login_user = Some("stale".into());
+        let mut e = Enricher::default();
+        e.enrich(&mut ev);
+        assert_eq!(ev.user, None);
+        assert_eq!(ev.group, None);
+        assert_eq!(ev.login_user, None);
+    }
+
+    #[test]
+    fn reuses_cache_across_events() {
+        let mut e = Enricher::new();
+        for _ in 0..3 {
+            let mut ev = event(Credentials {
+                login_uid: Some(0),
+                ..Credentials::default()
+            });
+            e.enrich(&mut ev);
+            assert_eq!(ev.user.as_deref(), Some("root"));
+            assert_eq!(ev.login_user.as_deref(), Some("root"));
+        }
+    }
+}

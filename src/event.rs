@@ -1,0 +1,224 @@
+//! The one platform-neutral event model.
+//!
+//! Every source (eBPF today; netlink, /proc and Windows later) produces these
+//! values, and every sink renders only these values. Field names used in the
+//! JSON output are named once, here, in the doc comments; the sinks follow them.
+
+use std::time::SystemTime;
+
+/// A byte string taken from the kernel: argv elements, paths, comm.
+///
+/// These are attacker-controlled and need not be UTF-8, so they are kept as
+/// raw bytes until a sink decides how to render them safely.
+pub type Bytes = Vec<u8>;
+
+/// Everything that flows from a source to the sinks, in order.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Written once, after the source is attached: anything exec'd after this
+    /// event is emitted is captured.
+    Start(StartInfo),
+    /// One successful exec.
+    Exec(Box<ExecEvent>),
+    /// Events were dropped somewhere (kernel ring buffer or a user-space queue).
+    Loss(LossInfo),
+    /// Written last, on exit, with the final counters.
+    Stop(StopInfo),
+}
+
+/// `{"event":"start",...}`
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    pub time: SystemTime,
+    /// `source`: the mechanism in use, e.g. `"ebpf"`.
+    pub source: String,
+    /// `attach`: how the source is attached, e.g. `"tp_btf/sched_process_exec"`.
+    pub attach: String,
+    /// `version`: procwatch's version.
+    pub version: String,
+    pub hostname: String,
+    pub boot_id: String,
+    /// `guarantees`: what the source promises, in words.
+    pub guarantees: String,
+    /// `can_miss`: what the source can miss, in words.
+    pub can_miss: String,
+    /// `pid` of procwatch itself.
+    pub pid: u32,
+}
+
+/// Why an exec raised privileges by itself (as opposed to the caller already
+/// having them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivilegeRaise {
+    /// The file's set-user-ID bit changed the effective uid.
+    Setuid,
+    /// The file's set-group-ID bit changed the effective gid.
+    Setgid,
+    /// File capabilities (security.capability xattr) granted capabilities.
+    FileCaps,
+}
+
+impl PrivilegeRaise {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrivilegeRaise::Setuid => "setuid",
+            PrivilegeRaise::Setgid => "setgid",
+            PrivilegeRaise::FileCaps => "file_caps",
+        }
+    }
+}
+
+/// Linux credentials of the new program, as the kernel had them at exec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    /// `login_uid`: the audit login uid; `None` when unset (4294967295).
+    pub login_uid: Option<u32>,
+    /// `session_id`: the audit session id; `None` when unset.
+    pub session_id: Option<u32>,
+}
+
+/// The four capability sets, as 64-bit masks (bit n = capability n).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+/// The executed file's mode and owner, as seen by the kernel at exec.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileInfo {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Privileges of a new process: one variant per OS family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Privileges {
+    Linux {
+        creds: Credentials,
+        caps: CapSets,
+        /// `secureexec`: the kernel's AT_SECURE decision for this exec.
+        secureexec: Option<bool>,
+        file: Option<FileInfo>,
+        /// `privilege_raised`.
+        raised: Option<PrivilegeRaise>,
+    },
+}
+
+/// `{"event":"exec",...}`: one successful exec.
+#[derive(Debug, Clone)]
+pub struct ExecEvent {
+    /// `time`: wall-clock time of the exec (converted from kernel boot time).
+    pub time: SystemTime,
+    /// `pid`: the process id (tgid).
+    pub pid: u32,
+    /// `tid`: the thread id after exec (equals `pid`).
+    pub tid: u32,
+    /// `exec_tid`: the thread that called execve; differs from `pid` when a
+    /// non-leader thread execs.
+    pub exec_tid: u32,
+    /// `ppid`: the tgid of the real parent.
+    pub ppid: u32,
+    /// `exec_id`: stable unique id of this exec: `"<pid>:<exec boot ns>"`.
+    pub exec_id: String,
+    /// `process_start`: the process's start (fork) time; pid + start time
+    /// uniquely identify a process.
+    pub process_start: SystemTime,
+    /// `exe`: absolute path of the binary actually run (the interpreter for a
+    /// `#!` script).
+    pub exe: Bytes,
+    /// `exe_truncated`: the path did not fit and lost its leading components.
+    pub exe_truncated: bool,
+    /// `filename`: the path as the caller passed it to execve.
+    pub filename: Bytes,
+    /// `interpreter`: the `#!` interpreter, if the file was a script.
+    pub interpreter: Option<Bytes>,
+    /// `argv`.
+    pub argv: Vec<Bytes>,
+    /// `argv_truncated`: argv was longer than the capture limit.
+    pub argv_truncated: bool,
+    /// `argv_size`: the full size of argv in bytes (NULs included), even when
+    /// truncated.
+    pub argv_size: u64,
+    /// `cwd`: the working directory, `None` if it could not be read.
+    pub cwd: Option<Bytes>,
+    /// `comm`: the kernel's 16-byte command name.
+    pub comm: Bytes,
+    /// The privileges the process had at that moment, taken in the kernel.
+    pub privileges: Privileges,
+    /// `user`: name of the effective uid (filled by enrichment).
+    pub user: Option<String>,
+    /// `group`: name of the effective gid (filled by enrichment).
+    pub group: Option<String>,
+    /// `login_user`: name of the audit login uid (filled by enrichment).
+    pub login_user: Option<String>,
+}
+
+/// Where a loss happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossPlace {
+    /// The kernel could not reserve space in the ring buffer.
+    Kernel,
+    /// The user-space queue between reader and writer was full.
+    Queue,
+}
+
+impl LossPlace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossPlace::Kernel => "kernel",
+            LossPlace::Queue => "queue",
+        }
+    }
+}
+
+/// `{"event":"loss","dropped":N,...}`: N events were dropped since the last
+/// loss event of the same place.
+#[derive(Debug, Clone)]
+pub struct LossInfo {
+    pub time: SystemTime,
+    pub place: LossPlace,
+    pub dropped: u64,
+    /// Total dropped at this place so far.
+    pub total: u64,
+}
+
+/// Counters reported in the `stop` event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `seen`: execs the kernel program saw.
+    pub seen: u64,
+    /// `emitted`: events the kernel put in the ring buffer.
+    pub emitted: u64,
+    /// `dropped`: events the kernel could not put in the ring buffer.
+    /// Invariant: `seen == emitted + dropped`.
+    pub dropped: u64,
+    /// `truncated`: events whose argv or a path was truncated.
+    pub truncated: u64,
+    /// `received`: events read from the ring buffer.
+    pub received: u64,
+    /// `queue_dropped`: events dropped because the writer fell behind.
+    pub queue_dropped: u64,
+    /// `written`: exec events handed to the sink.
+    pub written: u64,
+}
+
+/// `{"event":"stop",...}`
+#[derive(Debug, Clone)]
+pub struct StopInfo {
+    pub time: SystemTime,
+    /// `reason`: `"signal"`, `"duration"`, `"broken_pipe"` or `"error"`.
+    pub reason: String,
+    pub counters: Counters,
+}

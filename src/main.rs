@@ -1,0 +1,41 @@
+//! procwatch: reports every new process with its command line, user and
+//! privileges. `main` only parses the command line, runs the pipeline and
+//! maps the outcome to an exit code; see `pipeline.rs` for the rest.
+
+use std::process::ExitCode;
+
+use procwatch::cli::{self, Cli};
+use procwatch::pipeline::{self, RunError};
+
+fn main() -> ExitCode {
+    let cli = cli::parse();
+    match pipeline::run(config(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RunError::Attach(e)) => {
+            eprintln!("procwatch: {e}");
+            ExitCode::from(cli::EXIT_ATTACH as u8)
+        }
+        Err(RunError::Io(e)) => {
+            eprintln!("procwatch: {e}");
+            ExitCode::from(cli::EXIT_RUNTIME as u8)
+        }
+    }
+}
+
+/// Turns the validated command line into the pipeline's configuration.
+fn config(cli: &Cli) -> pipeline::Config {
+    pipeline::Config {
+        source: cli.source.into(),
+        ebpf: procwatch::source::ebpf::Options {
+            ring_size: cli.ring_size,
+            wakeup_bytes: cli.wakeup_bytes,
+            attach: cli.debug_attach.into(),
+        },
+        format: cli.format.into(),
+        output: cli.output.clone(),
+        duration: cli.duration(),
+        poll: std::time::Duration::from_millis(cli.poll_ms),
+        queue_len: cli.queue_len,
+        pause_reader: std::time::Duration::from_millis(cli.debug_pause_reader_ms),
+    }
+}

@@ -1,0 +1,340 @@
+//! CSV sink: the seed's columns, one row per exec.
+//!
+//! Format choices, all deliberate:
+//! * header `CommandLine,Time,Executable,Parent PID,PID,User,Privileges`,
+//!   written once, before the first row, and only when the destination was
+//!   empty (appending to an existing file must not repeat it);
+//! * RFC 4180 quoting (fields containing `,` `"` CR LF or a leading or
+//!   trailing space are quoted, `"` doubled), done by hand because the
+//!   `csv` crate is only a dev-dependency;
+//! * records end with `\n`, not RFC 4180's `\r\n`: this is a Unix tool,
+//!   line-oriented tools (`wc -l`, `tail -f`, `grep`) expect `\n`, and every
+//!   CSV reader accepts it;
+//! * every cell is passed through [`csv_cell`] so spreadsheets never
+//!   evaluate an attacker's argv as a formula.
+//!
+//! Only exec events become rows. Loss and stop events must not vanish, but
+//! they do not fit the columns, so they are reported as one-line messages on
+//! a diagnostics stream (stderr). Start is announced on stderr by the caller
+//! and ignored here.
+
+use std::io::{self, Write};
+
+use crate::enrich::caps::cap_names;
+use crate::event::{Event, ExecEvent, LossInfo, Privileges, StopInfo};
+
+use super::escape::{csv_cell, display_bytes, join_cmdline, time_rfc3339};
+use super::{Sink, user_display};
+
+/// The header line, without the line ending.
+pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
+
+/// Writes exec events as CSV rows; loss/stop go to the diagnostics stream.
+pub struct CsvSink {
+    out: Box<dyn Write + Send>,
+    diag: Box<dyn Write + Send>,
+    header_pending: bool,
+}
+
+impl CsvSink {
+    /// A CSV sink whose loss/stop messages go to stderr.
+    pub fn new(out: Box<dyn Write + Send>, header_needed: bool) -> Self {
+        Self::with_diagnostics(out, header_needed, Box::new(io::stderr()))
+    }
+
+    /// A CSV sink with an explicit diagnostics stream (used by tests, and by
+    /// callers that want the messages elsewhere).
+    pub fn with_diagnostics(
+        out: Box<dyn Write + Send>,
+        header_needed: bool,
+        diag: Box<dyn Write + Send>,
+    ) -> Self {
+        CsvSink {
+            out,
+            diag,
+            header_pending: header_needed,
+        }
+    }
+
+    /// Writes the header if it is still owed. Done on the first event rather
+    /// than at construction so that building a sink has no side effects and
+    /// cannot fail.
+    fn ensure_header(&mut self) -> io::Result<()> {
+        if self.header_pending {
+            self.out.write_all(HEADER.as_bytes())?;
+            self.out.write_all(b"\n")?;
+            self.header_pending = false;
+        }
+        Ok(())
+    }
+}
+
+/// RFC 4180 quoting of one field.
+fn quote_field(s: &str) -> std::borrow::Cow<'_, str> {
+    let needs = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
+    if needs {
+        let mut q = String::with_capacity(s.len() + 2);
+        q.push('"');
+        for c in s.chars() {
+            if c == '"' {
+                q.push('"');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q.into()
+    } else {
+        s.into()
+    }
+}
+
+/// The seven cells of an exec row, before RFC 4180 quoting.
+fn row_cells(ev: &ExecEvent) -> [String; 7] {
+    let privs = match &ev.privileges {
+        Privileges::Linux { caps, .. } => cap_names(caps.effective).join("|"),
+    };
+    [
+        csv_cell(&join_cmdline(&ev.argv)),
+        time_rfc3339(ev.time),
+        csv_cell(&display_bytes(&ev.exe)),
+        ev.ppid.to_string(),
+        ev.pid.to_string(),
+        csv_cell(&user_display(ev)),
+        privs,
+    ]
+}
+
+/// The stderr line for a loss event in CSV mode.
+fn loss_message(l: &LossInfo) -> String {
+    format!(
+        "procwatch: lost {} events in {} (total {})",
+        l.dropped,
+        l.place.as_str(),
+        l.total
+    )
+}
+
+/// The stderr line for a stop event in CSV mode.
+fn stop_message(s: &StopInfo) -> String {
+    let c = &s.counters;
+    format!(
+        "procwatch: stop ({}): seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, written {}",
+        display_bytes(s.reason.as_bytes()),
+        c.seen,
+        c.emitted,
+        c.dropped,
+        c.truncated,
+        c.received,
+        c.queue_dropped,
+        c.written
+    )
+}
+
+impl Sink for CsvSink {
+    fn write_event(&mut self, ev: &Event) -> io::Result<()> {
+        self.ensure_header()?;
+        match ev {
+            Event::Start(_) => Ok(()),
+            Event::Exec(e) => {
+                let cells = row_cells(e);
+                let mut line = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&quote_field(cell));
+                }
+                line.push('\n');
+                self.out.write_all(line.as_bytes())
+            }
+            Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
+            Event::Stop(s) => {
+                // Rows before the summary: a reader of both streams sees the
+                // data complete before the final counters.
+                self.out.flush()?;
+                writeln!(self.diag, "{}", stop_message(s))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        self.diag.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CapSets, LossPlace};
+    use crate::sink::escape::shell_quote;
+    use crate::sink::testutil::*;
+
+    fn sink(header: bool) -> (CsvSink, SharedBuf, SharedBuf) {
+        let out = SharedBuf::default();
+        let diag = SharedBuf::default();
+        let s = CsvSink::with_diagnostics(Box::new(out.clone()), header, Box::new(diag.clone()));
+        (s, out, diag)
+    }
+
+    fn read_all(text: &str, has_headers: bool) -> Vec<Vec<String>> {
+        ::csv::ReaderBuilder::new()
+            .has_headers(has_headers)
+            .from_reader(text.as_bytes())
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    #[test]
+    fn header_then_row() {
+        let (mut s, out, diag) = sink(true);
+        s.write_event(&Event::Start(start_info())).unwrap();
+        s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+        s.flush().unwrap();
+        assert_eq!(
+            out.string(),
+            "CommandLine,Time,Executable,Parent PID,PID,User,Privileges\n\
+             ls -la /tmp,2026-11-26T05:26:10.123456Z,/usr/bin/ls,1000,4242,alice,\n"
+        );
+        assert_eq!(diag.string(), "");
+    }
+
+    #[test]
+    fn header_written_once_and_only_when_needed() {
+        let (mut s, out, _) = sink(true);
+        for _ in 0..3 {
+            s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+        }
+        assert_eq!(out.string().matches("CommandLine").count(), 1);
+        assert_eq!(out.string().lines().count(), 4);
+
+        let (mut s, out, _) = sink(false);
+        s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+        assert!(!out.string().contains("CommandLine"));
+        assert_eq!(out.string().lines().count(), 1);
+    }
+
+    #[test]
+    fn no_event_no_output() {
+        let (mut s, out, _) = sink(true);
+        s.flush().unwrap();
+        assert_eq!(out.string(), "");
+    }
+
+    #[test]
+    fn loss_and_stop_go_to_diagnostics_not_rows() {
+        let (mut s, out, diag) = sink(false);
+        s.write_event(&Event::Loss(loss_info())).unwrap();
+        let mut q = loss_info();
+        q.place = LossPlace::Queue;
+        q.dropped = 1;
+        q.total = 2;
+        s.write_event(&Event::Loss(q)).unwrap();
+        s.write_event(&Event::Stop(stop_info())).unwrap();
+        assert_eq!(out.string(), "");
+        assert_eq!(
+            diag.string(),
+            "procwatch: lost 12 events in kernel (total 40)\n\
+             procwatch: lost 1 events in queue (total 2)\n\
+             procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83\n"
+        );
+    }
+
+    #[test]
+    fn hostile_row_parses_back_with_csv_crate() {
+        let (mut s, out, _) = sink(true);
+        let ev = hostile_exec();
+        s.write_event(&Event::Exec(Box::new(ev.clone()))).unwrap();
+        let text = out.string();
+        // One physical line per record: controls were escaped before quoting.
+        assert_eq!(text.matches('\n').count(), 2);
+        assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
+        let rows = read_all(&text, true);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(r.len(), 7);
+        // `-sh` starts with '-': one guard quote, nothing else altered.
+        assert_eq!(r[0], format!("'{}", join_cmdline(&ev.argv)));
+        assert!(r[0].starts_with("'-sh -c $'echo \\x1b]0;pwned\\x07; rm -rf / # \\xff\\xfe'"));
+        assert_eq!(r[1], "2026-11-26T05:26:10.123456Z");
+        assert_eq!(r[2], display_bytes(&ev.exe));
+        assert!(r[2].starts_with("$'/tmp/\\x1b[2Jevil,\"dir\"\\n/\\xc3(x'"));
+        assert_eq!(r[3], "1000");
+        assert_eq!(r[4], "4242");
+        assert_eq!(r[5], "$'bob\\x1b[0m'");
+        assert_eq!(r[6], "");
+        // The cmdline cell still names every argument losslessly.
+        assert!(r[0].contains(&shell_quote("=HYPERLINK(\"x\")".as_bytes())));
+    }
+
+    #[test]
+    fn formula_cells_are_guarded() {
+        let (mut s, out, _) = sink(false);
+        let mut ev = exec_event();
+        ev.argv = vec![b"+1".to_vec(), b"=2".to_vec()];
+        ev.exe = b"@evil".to_vec();
+        ev.user = Some("-x".to_owned());
+        s.write_event(&Event::Exec(Box::new(ev.clone()))).unwrap();
+        // A quoted argv[0] already starts with `'`, which spreadsheets read
+        // as text, so no extra guard is added.
+        ev.argv = vec![b"=cmd|' /C calc'!A0".to_vec()];
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        let rows = read_all(&out.string(), false);
+        assert_eq!(rows[0][0], "'+1 =2");
+        assert_eq!(rows[0][2], "'@evil");
+        assert_eq!(rows[0][5], "'-x");
+        assert_eq!(rows[1][0], "'=cmd|'\\'' /C calc'\\''!A0'");
+    }
+
+    #[test]
+    fn user_falls_back_to_euid_and_caps_joined_by_pipe() {
+        let (mut s, out, _) = sink(false);
+        let mut ev = exec_event();
+        ev.user = None;
+        let Privileges::Linux { caps, .. } = &mut ev.privileges;
+        *caps = CapSets {
+            effective: 1 | 1 << 21 | 1 << 50,
+            ..CapSets::default()
+        };
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        let r = &read_all(&out.string(), false)[0];
+        assert_eq!(r[5], "1001");
+        assert_eq!(r[6], "CAP_CHOWN|CAP_SYS_ADMIN|50");
+    }
+
+    #[test]
+    fn quote_field_rules() {
+        assert_eq!(quote_field("plain"), "plain");
+        assert_eq!(quote_field(""), "");
+        assert_eq!(quote_field("a,b"), "\"a,b\"");
+        assert_eq!(quote_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(quote_field("a\nb"), "\"a\nb\"");
+        assert_eq!(quote_field("a\rb"), "\"a\rb\"");
+        assert_eq!(quote_field(" lead"), "\" lead\"");
+        assert_eq!(quote_field("trail "), "\"trail \"");
+        assert_eq!(quote_field("in side"), "in side");
+        assert_eq!(quote_field("it's"), "it's");
+    }
+
+    #[test]
+    fn quoted_fields_round_trip_through_csv_crate() {
+        let cells = ["a,b", "\"", "\"\"", " x ", "a\r\nb", "", "x'y", "é,\"ü\""];
+        let line: Vec<_> = cells.iter().map(|c| quote_field(c).into_owned()).collect();
+        let text = format!("{}\n", line.join(","));
+        let rows = read_all(&text, false);
+        assert_eq!(
+            rows,
+            vec![cells.iter().map(|c| c.to_string()).collect::<Vec<_>>()]
+        );
+    }
+
+    #[test]
+    fn empty_argv_gives_empty_cell() {
+        let (mut s, out, _) = sink(false);
+        let mut ev = exec_event();
+        ev.argv.clear();
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        assert_eq!(read_all(&out.string(), false)[0][0], "");
+    }
+}

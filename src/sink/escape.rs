@@ -1,0 +1,666 @@
+//! Safe rendering of attacker-controlled byte strings and of timestamps.
+//!
+//! argv elements, paths and `comm` come straight from whoever called
+//! `execve`. They can hold commas, quotes, newlines, terminal escape
+//! sequences, bidi overrides, invalid UTF-8 and megabytes of data. Every
+//! sink renders them through these functions so that:
+//!
+//! * nothing written to a terminal can move the cursor, recolour, retitle
+//!   or visually reorder the line (no raw C0/C1 controls, DEL, or Unicode
+//!   format characters ever come out);
+//! * the rendering is lossless: the exact bytes can be recovered (shell
+//!   quoting round-trips through bash, JSON keeps the bytes in base64);
+//! * the output is always valid UTF-8.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+
+/// Characters that must never reach a terminal raw.
+///
+/// C0/C1 controls and DEL drive the terminal; the Unicode format and
+/// separator characters are invisible or reorder text (bidi overrides,
+/// "Trojan Source"), so a line could look like a different command than the
+/// one that ran. A few blank-rendering letters (Hangul fillers) are included
+/// because they are used to fake spaces.
+pub(crate) fn needs_escape(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'          // C0 controls (ESC, newline, tab, ...)
+        | '\u{7f}'..='\u{9f}'       // DEL and C1 controls (CSI = U+009B)
+        | '\u{ad}'                  // soft hyphen: invisible
+        | '\u{34f}'                 // combining grapheme joiner: invisible
+        | '\u{61c}'                 // Arabic letter mark (bidi)
+        | '\u{115f}' | '\u{1160}'   // Hangul fillers: render blank
+        | '\u{17b4}' | '\u{17b5}'   // Khmer invisible vowels
+        | '\u{180e}'                // Mongolian vowel separator
+        | '\u{200b}'..='\u{200f}'   // zero-width space/joiners, LRM, RLM
+        | '\u{2028}'..='\u{202e}'   // line/paragraph separators, bidi embeddings/overrides
+        | '\u{2060}'..='\u{206f}'   // word joiner, invisible operators, bidi isolates
+        | '\u{3164}' | '\u{ffa0}'   // Hangul fillers
+        | '\u{feff}'                // BOM / zero-width no-break space
+        | '\u{fff9}'..='\u{fffb}'   // interlinear annotation controls
+        | '\u{1d173}'..='\u{1d17a}' // musical format controls
+        | '\u{e0000}'..='\u{e007f}' // tag characters: invisible
+    )
+}
+
+/// ASCII characters that need no quoting anywhere in a shell word.
+fn is_bare_ascii(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, '_' | '@' | '%' | '+' | '=' | ':' | ',' | '.' | '/' | '-')
+}
+
+/// Whether `c` may appear unquoted. Non-ASCII letters are left bare for
+/// readability (bash never treats bytes >= 0x80 as syntax), but non-ASCII
+/// whitespace is not: an unquoted NO-BREAK SPACE would look like two words.
+fn is_bare(c: char) -> bool {
+    if c.is_ascii() {
+        is_bare_ascii(c)
+    } else {
+        !c.is_whitespace() && !needs_escape(c)
+    }
+}
+
+/// Quotes one argument for a POSIX shell (bash for the `$'...'` form).
+///
+/// Three forms, from most to least readable:
+/// * bare, when the argument is non-empty and every character is in
+///   `[A-Za-z0-9_@%+=:,./-]` or is a printable non-ASCII, non-space char;
+/// * `'...'` (with `'` written as `'\''`) when it is valid UTF-8 without
+///   controls or format characters;
+/// * bash ANSI-C quoting `$'...'` otherwise, with `\n \t \r \\ \'` and
+///   `\xNN` for every other control, every invalid UTF-8 byte and every byte
+///   of a Unicode format character.
+///
+/// Format characters are written as their UTF-8 bytes (`\xe2\x80\xae`),
+/// not `\u202E`: bash expands `\uHHHH` according to the current locale and
+/// leaves it as literal text in the C locale, which would break the
+/// guarantee below.
+///
+/// Guarantee: `bash -c 'printf "%s\0" '"$quoted"` prints exactly `arg`
+/// in any locale. The result is valid UTF-8 and contains no raw control
+/// character. argv elements cannot contain NUL; if one is given anyway it
+/// is written as `\x00`, which bash would treat as the end of the string.
+pub fn shell_quote(arg: &[u8]) -> String {
+    if arg.is_empty() {
+        return "''".to_owned();
+    }
+    match std::str::from_utf8(arg) {
+        Ok(s) if !s.chars().any(needs_escape) => {
+            if s.chars().all(is_bare) {
+                s.to_owned()
+            } else {
+                single_quote(s)
+            }
+        }
+        _ => ansi_c_quote(arg),
+    }
+}
+
+/// `'...'` quoting; the caller guarantees `s` has nothing to escape.
+fn single_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+fn push_hex_byte(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\x");
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 0xf)] as char);
+}
+
+/// bash `$'...'` quoting of arbitrary bytes. Always two hex digits after
+/// `\x` so a following hex-looking character is never swallowed.
+fn ansi_c_quote(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 3);
+    out.push_str("$'");
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if needs_escape(c) => {
+                    let mut buf = [0u8; 4];
+                    for &b in c.encode_utf8(&mut buf).as_bytes() {
+                        push_hex_byte(&mut out, b);
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for &b in chunk.invalid() {
+            push_hex_byte(&mut out, b);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Words bash would not run as a command name if pasted bare in first
+/// position (reserved words that are plain identifiers).
+const RESERVED: &[&str] = &[
+    "case", "coproc", "do", "done", "elif", "else", "esac", "fi", "for", "function", "if", "in",
+    "select", "then", "time", "until", "while",
+];
+
+/// Quotes the command word (argv[0]) so a pasted command line runs the same
+/// program: a bare `A=b` would be an assignment, `%1` a job spec and `time`
+/// a keyword, so those get single quotes even though they are "safe".
+fn quote_command_word(arg: &[u8]) -> String {
+    let q = shell_quote(arg);
+    if q.as_bytes() == arg
+        && (q.contains('=') || q.starts_with('%') || RESERVED.contains(&q.as_str()))
+    {
+        single_quote(&q)
+    } else {
+        q
+    }
+}
+
+/// Renders argv as one shell command line: each element quoted with
+/// [`shell_quote`] (the first one slightly more strictly, see below),
+/// joined by single spaces.
+///
+/// Pasting the result into bash runs the same argv (modulo aliases and
+/// functions); the first word is quoted when it would otherwise be read as
+/// an assignment, job spec or keyword. Terminal-safe like `shell_quote`.
+pub fn join_cmdline(argv: &[Vec<u8>]) -> String {
+    let mut out = String::new();
+    for (i, arg) in argv.iter().enumerate() {
+        if i == 0 {
+            out.push_str(&quote_command_word(arg));
+        } else {
+            out.push(' ');
+            out.push_str(&shell_quote(arg));
+        }
+    }
+    out
+}
+
+/// Renders a single-value field (a path, `comm`) for humans.
+///
+/// Returned unchanged when it is valid UTF-8 without controls or format
+/// characters (spaces and quotes are kept as is, since the field stands
+/// alone); otherwise the `$'...'` form of [`shell_quote`], which is
+/// lossless. Always terminal-safe and valid UTF-8. Because a clean value
+/// is never altered, a value starting with `$'` is ambiguous only if the
+/// original itself started with `$'`, which JSON output can settle.
+pub fn display_bytes(s: &[u8]) -> String {
+    match std::str::from_utf8(s) {
+        Ok(v) if !v.chars().any(needs_escape) => v.to_owned(),
+        _ => ansi_c_quote(s),
+    }
+}
+
+/// Guards a CSV cell against spreadsheet formula injection.
+///
+/// A cell starting with `=`, `+`, `-`, `@`, TAB or CR gets a single `'`
+/// prepended (the OWASP recommendation), so spreadsheets show it as text
+/// instead of evaluating it. That prefix is the ONLY alteration: to recover
+/// the value, strip one leading `'` when the character after it is one of
+/// those six. RFC 4180 quoting is done separately by the CSV sink.
+pub fn csv_cell(s: &str) -> String {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => {
+            let mut out = String::with_capacity(s.len() + 1);
+            out.push('\'');
+            out.push_str(s);
+            out
+        }
+        _ => s.to_owned(),
+    }
+}
+
+/// A UTC calendar time broken into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UtcTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub micros: u32,
+}
+
+/// Days since 1970-01-01 → (year, month, day) in the proleptic Gregorian
+/// calendar (Howard Hinnant's `civil_from_days`), so no date crate is
+/// needed.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097); // [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
+    let mp = (5 * doy + 2) / 153; // [0, 11], March-based
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Splits `t` into UTC fields, truncating to microseconds (towards the
+/// past, also before 1970).
+pub(crate) fn utc(t: SystemTime) -> UtcTime {
+    let nanos: i128 = match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    };
+    let secs = nanos.div_euclid(1_000_000_000);
+    let micros = (nanos.rem_euclid(1_000_000_000) / 1000) as u32;
+    let days = secs.div_euclid(86_400) as i64;
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    UtcTime {
+        year,
+        month,
+        day,
+        hour: sod / 3600,
+        minute: sod / 60 % 60,
+        second: sod % 60,
+        micros,
+    }
+}
+
+/// Formats `t` as RFC 3339 in UTC with 6 fractional digits, e.g.
+/// `2026-11-26T05:26:10.123456Z`.
+///
+/// Microseconds are enough for ordering execs and match what most log
+/// tools parse; the fraction is truncated, not rounded, so a time never
+/// moves into the next second. Years outside 0000–9999 (not reachable from
+/// a kernel clock) are printed with more digits or a sign.
+pub fn time_rfc3339(t: SystemTime) -> String {
+    let u = utc(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
+    )
+}
+
+/// `HH:MM:SS.mmm` in UTC, for the compact text format.
+pub(crate) fn time_hms_millis(t: SystemTime) -> String {
+    let u = utc(t);
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        u.hour,
+        u.minute,
+        u.second,
+        u.micros / 1000
+    )
+}
+
+/// Lossless JSON encoding of a byte string.
+///
+/// Valid UTF-8 becomes a JSON string (serde_json escapes controls, and the
+/// JSONL sink escapes the remaining terminal-unsafe characters). Anything
+/// else becomes `{"base64": "<standard base64, padded, of the exact
+/// bytes>", "lossy": "<UTF-8 with U+FFFD replacements, for humans>"}`, so
+/// consumers never silently get altered bytes.
+pub fn json_bytes(b: &[u8]) -> serde_json::Value {
+    match std::str::from_utf8(b) {
+        Ok(s) => serde_json::Value::String(s.to_owned()),
+        Err(_) => serde_json::json!({
+            "base64": base64::engine::general_purpose::STANDARD.encode(b),
+            "lossy": String::from_utf8_lossy(b),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Duration;
+
+    /// Asserts the terminal-safety invariants of a rendered string.
+    fn assert_terminal_safe(s: &str) {
+        for c in s.chars() {
+            assert!(!needs_escape(c), "raw unsafe char {c:?} in {s:?}");
+        }
+    }
+
+    /// The nasty inputs used for round trips: every single byte, invalid
+    /// UTF-8, shell syntax, bidi and invisible characters.
+    fn nasty_inputs() -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = (1u8..=255).map(|b| vec![b]).collect();
+        let strs: &[&[u8]] = &[
+            b"",
+            b"'",
+            b"''",
+            b"\"",
+            b"a'b\"c",
+            b"$(id)",
+            b"`id`",
+            b"${HOME}",
+            b"$HOME",
+            b"*",
+            b"?",
+            b"[a-z]",
+            b"~",
+            b"~root",
+            b"#comment",
+            b"!",
+            b"!!",
+            b"!-1",
+            b"-rf",
+            b"--",
+            b"-",
+            b"a b",
+            b" leading",
+            b"trailing ",
+            b"a\nb",
+            b"a\r\nb",
+            b"\x1b[31mred\x1b[0m",
+            b"\x1b]0;title\x07",
+            b"tab\there",
+            b"back\\slash",
+            b"\\x41",
+            b"\\'",
+            b"\x01a",
+            b"\x1bF",
+            b"\xff\xfe",
+            b"\xc3",
+            b"\xc3(",
+            b"\xe2\x82",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xc0\xaf",
+            "caf\u{e9}".as_bytes(),
+            "\u{202e}gnp.exe".as_bytes(),
+            "a\u{2028}b\u{2029}c".as_bytes(),
+            "\u{2066}x\u{2069}".as_bytes(),
+            "zero\u{200b}width".as_bytes(),
+            "\u{85}next".as_bytes(),
+            "\u{9b}31m".as_bytes(),
+            "nb\u{a0}sp".as_bytes(),
+            "\u{e0041}tag".as_bytes(),
+            "\u{1f600}".as_bytes(),
+            b"a=b",
+            b"%1",
+            b"{a,b}",
+            b"a;b|c&d>e<f",
+            b"(sub)",
+        ];
+        v.extend(strs.iter().map(|s| s.to_vec()));
+        let mut big = Vec::new();
+        for i in 0..20_000u32 {
+            big.push((i % 255 + 1) as u8);
+        }
+        v.push(big);
+        v
+    }
+
+    /// Runs `printf '%s\0' <words>` in bash under `locale` and splits the
+    /// output back into the arguments bash saw.
+    fn bash_printf(words: &str, locale: &str) -> Vec<Vec<u8>> {
+        let out = Command::new("/bin/bash")
+            .arg("-c")
+            .arg(format!("printf '%s\\0' {words}"))
+            .env("LC_ALL", locale)
+            .output()
+            .expect("run /bin/bash");
+        assert!(out.status.success(), "bash failed: {out:?}");
+        let mut parts: Vec<Vec<u8>> = out.stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+        assert_eq!(parts.pop(), Some(Vec::new()), "output ends with NUL");
+        parts
+    }
+
+    #[test]
+    fn shell_quote_round_trips_through_bash_in_every_locale() {
+        let inputs = nasty_inputs();
+        let words: Vec<String> = inputs.iter().map(|a| shell_quote(a)).collect();
+        for w in &words {
+            assert_terminal_safe(w);
+        }
+        let line = words.join(" ");
+        for locale in ["C", "C.UTF-8"] {
+            let got = bash_printf(&line, locale);
+            assert_eq!(got.len(), inputs.len(), "locale {locale}");
+            for (i, (g, want)) in got.iter().zip(&inputs).enumerate() {
+                assert_eq!(g, want, "input #{i} quoted as {:?} in {locale}", words[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn join_cmdline_runs_the_same_argv_in_bash() {
+        // The command line itself, pasted, must reproduce argv exactly.
+        let mut argv: Vec<Vec<u8>> = vec![b"printf".to_vec(), b"%s\\0".to_vec()];
+        argv.extend(nasty_inputs());
+        let line = join_cmdline(&argv);
+        assert_terminal_safe(&line);
+        let out = Command::new("/bin/bash")
+            .arg("-c")
+            .arg(&line)
+            .env("LC_ALL", "C")
+            .output()
+            .expect("run /bin/bash");
+        assert!(out.status.success());
+        let mut parts: Vec<Vec<u8>> = out.stdout.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+        parts.pop();
+        assert_eq!(parts, argv[2..].to_vec());
+    }
+
+    #[test]
+    fn shell_quote_forms() {
+        assert_eq!(shell_quote(b""), "''");
+        assert_eq!(shell_quote(b"ls"), "ls");
+        assert_eq!(shell_quote(b"/usr/bin/ls"), "/usr/bin/ls");
+        assert_eq!(shell_quote(b"-la"), "-la");
+        assert_eq!(shell_quote(b"a=b,c:d@e%f+g"), "a=b,c:d@e%f+g");
+        assert_eq!(shell_quote("café".as_bytes()), "café");
+        assert_eq!(shell_quote(b"a b"), "'a b'");
+        assert_eq!(shell_quote(b"it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(b"$(id)"), "'$(id)'");
+        assert_eq!(shell_quote(b"*"), "'*'");
+        assert_eq!(shell_quote(b"~"), "'~'");
+        assert_eq!(shell_quote("nb\u{a0}sp".as_bytes()), "'nb\u{a0}sp'");
+        assert_eq!(shell_quote(b"a\nb"), "$'a\\nb'");
+        assert_eq!(shell_quote(b"\t\r"), "$'\\t\\r'");
+        assert_eq!(shell_quote(b"\x1b[31m"), "$'\\x1b[31m'");
+        assert_eq!(shell_quote(b"\x7f"), "$'\\x7f'");
+        assert_eq!(shell_quote(b"\xff'\\"), "$'\\xff\\'\\\\'");
+        assert_eq!(shell_quote("\u{202e}x".as_bytes()), "$'\\xe2\\x80\\xaex'");
+        assert_eq!(shell_quote("\u{9b}".as_bytes()), "$'\\xc2\\x9b'");
+        assert_eq!(shell_quote(b"\x01a"), "$'\\x01a'");
+    }
+
+    #[test]
+    fn quoted_output_is_valid_utf8_without_controls() {
+        for input in nasty_inputs() {
+            let q = shell_quote(&input);
+            assert_terminal_safe(&q);
+            assert!(!q.bytes().any(|b| b < 0x20 || b == 0x7f), "{q:?}");
+            let d = display_bytes(&input);
+            assert_terminal_safe(&d);
+        }
+    }
+
+    #[test]
+    fn join_cmdline_quotes_command_word_strictly() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(join_cmdline(&[]), "");
+        assert_eq!(join_cmdline(&argv(&["ls", "-la", "/tmp"])), "ls -la /tmp");
+        assert_eq!(join_cmdline(&argv(&["A=b", "x=y"])), "'A=b' x=y");
+        assert_eq!(join_cmdline(&argv(&["%1"])), "'%1'");
+        assert_eq!(join_cmdline(&argv(&["time", "time"])), "'time' time");
+        assert_eq!(join_cmdline(&argv(&["echo", "", "a b"])), "echo '' 'a b'");
+        assert_eq!(
+            join_cmdline(&[b"sh".to_vec(), b"-c".to_vec(), b"x\ny".to_vec()]),
+            "sh -c $'x\\ny'"
+        );
+    }
+
+    #[test]
+    fn display_bytes_is_lossless_for_clean_values() {
+        assert_eq!(
+            display_bytes(b"/home/a b/it's \"x\""),
+            "/home/a b/it's \"x\""
+        );
+        assert_eq!(display_bytes(b""), "");
+        assert_eq!(display_bytes("naïve".as_bytes()), "naïve");
+        assert_eq!(display_bytes(b"/tmp/\x1b[2J"), "$'/tmp/\\x1b[2J'");
+        assert_eq!(display_bytes(b"/tmp/\xff"), "$'/tmp/\\xff'");
+        assert_eq!(display_bytes(b"a\nb"), "$'a\\nb'");
+        assert_eq!(
+            display_bytes("x\u{2067}y".as_bytes()),
+            "$'x\\xe2\\x81\\xa7y'"
+        );
+    }
+
+    #[test]
+    fn display_bytes_round_trips_through_bash_when_escaped() {
+        let inputs: Vec<Vec<u8>> = nasty_inputs()
+            .into_iter()
+            .filter(|i| display_bytes(i).starts_with("$'"))
+            .collect();
+        assert!(inputs.len() > 40);
+        let line: Vec<String> = inputs.iter().map(|i| display_bytes(i)).collect();
+        assert_eq!(bash_printf(&line.join(" "), "C"), inputs);
+    }
+
+    #[test]
+    fn megabyte_argument_is_handled() {
+        let big = vec![b'a'; 4 << 20];
+        assert_eq!(shell_quote(&big).len(), big.len());
+        let mut hostile = vec![0x1bu8; 1 << 20];
+        hostile.push(0xff);
+        let q = shell_quote(&hostile);
+        assert_eq!(q.len(), 3 + 4 * hostile.len());
+    }
+
+    #[test]
+    fn csv_cell_guards_formulas_only() {
+        assert_eq!(csv_cell("=1+1"), "'=1+1");
+        assert_eq!(csv_cell("+1"), "'+1");
+        assert_eq!(csv_cell("-bash"), "'-bash");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("\tx"), "'\tx");
+        assert_eq!(csv_cell("\rx"), "'\rx");
+        assert_eq!(csv_cell("ls -la"), "ls -la");
+        assert_eq!(csv_cell("'quoted'"), "'quoted'");
+        assert_eq!(csv_cell("a=b"), "a=b");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    fn at(secs: i64, nanos: u32) -> SystemTime {
+        if secs >= 0 {
+            UNIX_EPOCH + Duration::new(secs as u64, nanos)
+        } else {
+            UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())
+                + Duration::from_nanos(u64::from(nanos))
+        }
+    }
+
+    #[test]
+    fn rfc3339_known_values() {
+        let cases: &[(i64, u32, &str)] = &[
+            (0, 0, "1970-01-01T00:00:00.000000Z"),
+            (0, 999, "1970-01-01T00:00:00.000000Z"),
+            (0, 1_000, "1970-01-01T00:00:00.000001Z"),
+            (1, 999_999_999, "1970-01-01T00:00:01.999999Z"),
+            (68_255_999, 0, "1972-02-29T23:59:59.000000Z"),
+            (951_782_400, 0, "2000-02-29T00:00:00.000000Z"),
+            (951_868_800, 0, "2000-03-01T00:00:00.000000Z"),
+            (978_307_199, 0, "2000-12-31T23:59:59.000000Z"),
+            (1_709_164_800, 0, "2024-02-29T00:00:00.000000Z"),
+            (1_735_689_599, 0, "2024-12-31T23:59:59.000000Z"),
+            (1_735_689_600, 0, "2025-01-01T00:00:00.000000Z"),
+            (1_795_670_770, 123_456_789, "2026-11-26T05:26:10.123456Z"),
+            (4_107_456_000, 0, "2100-02-28T00:00:00.000000Z"),
+            (4_107_542_400, 0, "2100-03-01T00:00:00.000000Z"),
+            (253_402_300_799, 0, "9999-12-31T23:59:59.000000Z"),
+            (-1, 0, "1969-12-31T23:59:59.000000Z"),
+            (-1, 500_000_000, "1969-12-31T23:59:59.500000Z"),
+            (-86_400 * 365, 0, "1969-01-01T00:00:00.000000Z"),
+        ];
+        for &(s, n, want) in cases {
+            assert_eq!(time_rfc3339(at(s, n)), want, "secs {s} nanos {n}");
+        }
+    }
+
+    #[test]
+    fn civil_from_days_matches_a_day_by_day_walk() {
+        // Walk forward from 1970-01-01 across several 400-year cycles'
+        // worth of leap rules (1900, 2000, 2100 are the interesting ones).
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let dim = |y: i64, m: u32| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let (mut y, mut m, mut d) = (1970i64, 1u32, 1u32);
+        for days in 0..(200 * 366) {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            d += 1;
+            if d > dim(y, m) {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+        assert_eq!(civil_from_days(-25_567), (1900, 1, 1));
+        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
+    }
+
+    #[test]
+    fn hms_millis() {
+        assert_eq!(
+            time_hms_millis(at(1_795_670_770, 123_999_999)),
+            "05:26:10.123"
+        );
+        assert_eq!(time_hms_millis(at(86_399, 999_999_999)), "23:59:59.999");
+    }
+
+    #[test]
+    fn json_bytes_utf8_is_a_string() {
+        assert_eq!(json_bytes(b"/bin/ls"), serde_json::json!("/bin/ls"));
+        assert_eq!(json_bytes(b""), serde_json::json!(""));
+        let v = json_bytes(b"a\x1b\n");
+        assert_eq!(v.as_str(), Some("a\x1b\n"));
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(text, "\"a\\u001b\\n\"");
+    }
+
+    #[test]
+    fn json_bytes_non_utf8_round_trips_via_base64() {
+        for input in nasty_inputs() {
+            let v = json_bytes(&input);
+            let back = match &v {
+                serde_json::Value::String(s) => s.as_bytes().to_vec(),
+                serde_json::Value::Object(o) => {
+                    assert!(std::str::from_utf8(&input).is_err());
+                    assert_eq!(o.len(), 2);
+                    assert_eq!(o["lossy"], String::from_utf8_lossy(&input).as_ref());
+                    base64::engine::general_purpose::STANDARD
+                        .decode(o["base64"].as_str().unwrap())
+                        .unwrap()
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(back, input);
+        }
+        let v = json_bytes(b"\xff\xfe");
+        assert_eq!(
+            v,
+            serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})
+        );
+    }
+}

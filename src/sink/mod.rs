@@ -1,0 +1,365 @@
+//! Sinks: render [`Event`]s for humans (text), spreadsheets (CSV) or
+//! machines (JSON Lines).
+//!
+//! Every byte string in an event is attacker-controlled; all rendering goes
+//! through [`escape`] so no sink can emit terminal escapes, break its own
+//! framing (a CSV row, a JSON line) or lose bytes silently.
+
+pub mod csv;
+pub mod escape;
+pub mod jsonl;
+pub mod output;
+pub mod text;
+
+/// Re-exported so callers open the destination and build the sink from one
+/// place (`sink::open_output` then `sink::make_sink`).
+pub use output::open_output;
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use crate::enrich::caps::cap_names;
+use crate::event::{Event, ExecEvent, Privileges};
+
+/// Something that renders events to a destination.
+///
+/// `Send` so the writer thread can own it. Implementations buffer through
+/// the writer they are given; [`Sink::flush`] pushes everything out (the
+/// caller flushes when its queue is drained and before exit).
+pub trait Sink: Send {
+    /// Renders one event. Errors are the destination's I/O errors (e.g. a
+    /// broken pipe), which the caller decides how to handle.
+    fn write_event(&mut self, ev: &Event) -> std::io::Result<()>;
+    /// Flushes buffered output to the destination.
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// Output format chosen on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One aligned line per exec, for a terminal.
+    Text,
+    /// The seed's CSV columns, one row per exec.
+    Csv,
+    /// One JSON object per line, every field, lossless.
+    Jsonl,
+}
+
+/// Builds the sink for a format. `header_needed` is only meaningful for CSV
+/// (true when the destination is new or empty).
+pub fn make_sink(format: Format, out: Box<dyn Write + Send>, header_needed: bool) -> Box<dyn Sink> {
+    match format {
+        Format::Text => Box::new(text::TextSink::new(out)),
+        Format::Csv => Box::new(csv::CsvSink::new(out, header_needed)),
+        Format::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
+    }
+}
+
+/// The effective user for human-facing formats: the enriched name, or the
+/// euid as a number when the name is unknown.
+///
+/// Names come from NSS (possibly LDAP), so they are escaped like any other
+/// untrusted string.
+pub fn user_display(ev: &ExecEvent) -> String {
+    match &ev.user {
+        Some(name) => escape::display_bytes(name.as_bytes()),
+        None => match &ev.privileges {
+            Privileges::Linux { creds, .. } => creds.euid.to_string(),
+        },
+    }
+}
+
+/// Mask of the capabilities the caps table knows by name.
+///
+/// Derived from `cap_names` rather than hard-coded so that "all caps"
+/// follows the table when new capabilities are added there.
+fn known_caps_mask() -> u64 {
+    static MASK: OnceLock<u64> = OnceLock::new();
+    *MASK.get_or_init(|| {
+        (0..64)
+            .map(|bit| 1u64 << bit)
+            .filter(|&m| cap_names(m).first().is_some_and(|n| n.starts_with("CAP_")))
+            .fold(0, |acc, m| acc | m)
+    })
+}
+
+/// Short privilege summary for the text format.
+///
+/// Effective capabilities: `caps=ALL` when (nearly) every known capability
+/// is effective (the root case, kept short on purpose), followed by
+/// ` -name,...` for the few that are missing and ` +N` for unknown bits;
+/// `-` when none;
+/// otherwise the names without `CAP_`, lowercased, joined by `,` (unknown
+/// bits as numbers). Then ` [setuid]`, ` [setgid]` or ` [file_caps]` when
+/// the exec itself raised privileges, because that is what a reader scans
+/// for.
+pub fn privileges_summary(p: &Privileges) -> String {
+    match p {
+        Privileges::Linux { caps, raised, .. } => {
+            let known = known_caps_mask();
+            let eff = caps.effective;
+            let short = |mask: u64| {
+                cap_names(mask)
+                    .iter()
+                    .map(|n| n.strip_prefix("CAP_").unwrap_or(n).to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            let missing = known & !eff;
+            let mut s = if eff == 0 {
+                "-".to_owned()
+            } else if known != 0 && missing.count_ones() * 4 < known.count_ones() {
+                // Nearly everything: name what is missing, which is what
+                // stands out (e.g. a container's root without sys_admin).
+                let mut s = "caps=ALL".to_owned();
+                if missing != 0 {
+                    s.push_str(" -");
+                    s.push_str(&short(missing));
+                }
+                if eff & !known != 0 {
+                    s.push_str(" +");
+                    s.push_str(&short(eff & !known));
+                }
+                s
+            } else {
+                short(eff)
+            };
+            if let Some(r) = raised {
+                s.push_str(" [");
+                s.push_str(r.as_str());
+                s.push(']');
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! Shared fixtures for the sink tests.
+
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use crate::event::*;
+
+    /// A `Write + Send` whose contents the test can read after the sink
+    /// (which owns a boxed clone) has written to it.
+    #[derive(Clone, Default)]
+    pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+
+    impl SharedBuf {
+        pub fn bytes(&self) -> Vec<u8> {
+            self.0.lock().unwrap().clone()
+        }
+        pub fn string(&self) -> String {
+            String::from_utf8(self.bytes()).expect("sink output is UTF-8")
+        }
+    }
+
+    impl Write for SharedBuf {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 2026-11-26T05:26:10.123456789Z
+    pub fn t0() -> SystemTime {
+        UNIX_EPOCH + Duration::new(1_795_670_770, 123_456_789)
+    }
+
+    pub fn exec_event() -> ExecEvent {
+        ExecEvent {
+            time: t0(),
+            pid: 4242,
+            tid: 4242,
+            exec_tid: 4243,
+            ppid: 1000,
+            exec_id: "4242:123456789".to_owned(),
+            process_start: t0() - Duration::from_secs(2),
+            exe: b"/usr/bin/ls".to_vec(),
+            exe_truncated: false,
+            filename: b"/bin/ls".to_vec(),
+            interpreter: None,
+            argv: vec![b"ls".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()],
+            argv_truncated: false,
+            argv_size: 12,
+            cwd: Some(b"/home/alice".to_vec()),
+            comm: b"ls".to_vec(),
+            privileges: Privileges::Linux {
+                creds: Credentials {
+                    uid: 1000,
+                    euid: 1001,
+                    suid: 1002,
+                    fsuid: 1003,
+                    gid: 100,
+                    egid: 101,
+                    sgid: 102,
+                    fsgid: 103,
+                    login_uid: Some(1000),
+                    session_id: Some(7),
+                },
+                caps: CapSets::default(),
+                secureexec: Some(false),
+                file: Some(FileInfo {
+                    mode: 0o100755,
+                    uid: 0,
+                    gid: 0,
+                }),
+                raised: None,
+            },
+            user: Some("alice".to_owned()),
+            group: Some("users".to_owned()),
+            login_user: Some("alice".to_owned()),
+        }
+    }
+
+    /// An exec whose every byte field is hostile.
+    pub fn hostile_exec() -> ExecEvent {
+        let mut ev = exec_event();
+        ev.argv = vec![
+            b"-sh".to_vec(),
+            b"-c".to_vec(),
+            b"echo \x1b]0;pwned\x07; rm -rf / # \xff\xfe".to_vec(),
+            b"a,b\"c\r\nd".to_vec(),
+            "\u{202e}txt.exe".as_bytes().to_vec(),
+            "=HYPERLINK(\"x\")".as_bytes().to_vec(),
+            b"".to_vec(),
+            "\u{9b}2J\x7f".as_bytes().to_vec(),
+        ];
+        ev.exe = b"/tmp/\x1b[2Jevil,\"dir\"\n/\xc3(x".to_vec();
+        ev.filename = b"./\xff".to_vec();
+        ev.interpreter = Some(b"/bin/\x1bsh".to_vec());
+        ev.cwd = Some(b"/tmp/\r\n".to_vec());
+        ev.comm = b"\x1b[31m".to_vec();
+        ev.user = Some("bob\x1b[0m".to_owned());
+        ev
+    }
+
+    pub fn start_info() -> StartInfo {
+        StartInfo {
+            time: t0(),
+            source: "ebpf".to_owned(),
+            attach: "tp_btf/sched_process_exec".to_owned(),
+            version: "0.1.0".to_owned(),
+            hostname: "host1".to_owned(),
+            boot_id: "0f0e-boot".to_owned(),
+            guarantees: "every exec after start".to_owned(),
+            can_miss: "execs when the ring buffer is full (reported as loss)".to_owned(),
+            pid: 99,
+        }
+    }
+
+    pub fn loss_info() -> LossInfo {
+        LossInfo {
+            time: t0(),
+            place: LossPlace::Kernel,
+            dropped: 12,
+            total: 40,
+        }
+    }
+
+    pub fn stop_info() -> StopInfo {
+        StopInfo {
+            time: t0(),
+            reason: "signal".to_owned(),
+            counters: Counters {
+                seen: 100,
+                emitted: 88,
+                dropped: 12,
+                truncated: 3,
+                received: 88,
+                queue_dropped: 5,
+                written: 83,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testutil::*;
+    use super::*;
+    use crate::event::{CapSets, PrivilegeRaise};
+
+    fn with_caps(effective: u64, raised: Option<PrivilegeRaise>) -> Privileges {
+        let mut ev = exec_event();
+        let Privileges::Linux {
+            caps, raised: r, ..
+        } = &mut ev.privileges;
+        *caps = CapSets {
+            effective,
+            permitted: effective,
+            ..CapSets::default()
+        };
+        *r = raised;
+        ev.privileges
+    }
+
+    #[test]
+    fn privileges_summary_variants() {
+        assert_eq!(privileges_summary(&with_caps(0, None)), "-");
+        let all = (1u64 << 41) - 1;
+        assert_eq!(privileges_summary(&with_caps(all, None)), "caps=ALL");
+        assert_eq!(
+            privileges_summary(&with_caps(all, Some(PrivilegeRaise::Setuid))),
+            "caps=ALL [setuid]"
+        );
+        assert_eq!(
+            privileges_summary(&with_caps(all | 1 << 41, None)),
+            "caps=ALL +41"
+        );
+        assert_eq!(
+            privileges_summary(&with_caps(1 | 1 << 13, Some(PrivilegeRaise::FileCaps))),
+            "chown,net_raw [file_caps]"
+        );
+        assert_eq!(privileges_summary(&with_caps(1 << 45, None)), "45");
+        assert_eq!(
+            privileges_summary(&with_caps(0, Some(PrivilegeRaise::Setgid))),
+            "- [setgid]"
+        );
+        assert_eq!(
+            privileges_summary(&with_caps(all & !(1 << 24), None)),
+            "caps=ALL -sys_resource"
+        );
+        // Below three quarters of the known set, the names are listed.
+        let half = (1u64 << 20) - 1;
+        assert_eq!(
+            privileges_summary(&with_caps(half, None))
+                .split(',')
+                .count(),
+            20
+        );
+    }
+
+    #[test]
+    fn user_display_falls_back_to_euid_and_escapes() {
+        let mut ev = exec_event();
+        assert_eq!(user_display(&ev), "alice");
+        ev.user = None;
+        assert_eq!(user_display(&ev), "1001");
+        ev.user = Some("x\x1by".to_owned());
+        assert_eq!(user_display(&ev), "$'x\\x1by'");
+    }
+
+    #[test]
+    fn make_sink_builds_each_format() {
+        let ev = Event::Exec(Box::new(exec_event()));
+        for (format, check) in [
+            (Format::Text, "ls -la /tmp"),
+            (Format::Csv, "CommandLine,Time"),
+            (Format::Jsonl, "\"event\":\"exec\""),
+        ] {
+            let buf = SharedBuf::default();
+            let mut sink = make_sink(format, Box::new(buf.clone()), true);
+            sink.write_event(&ev).unwrap();
+            sink.flush().unwrap();
+            assert!(buf.string().contains(check), "{format:?}: {}", buf.string());
+        }
+    }
+}

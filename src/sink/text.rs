@@ -1,0 +1,313 @@
+//! Text sink: one line per exec, readable at a glance in a terminal.
+//!
+//! ```text
+//! 05:26:10.123     4242     1000  alice       -  ls -la /tmp
+//! ```
+//!
+//! Columns: time (`HH:MM:SS.mmm`, UTC, so lines from different machines
+//! line up), pid and ppid right-aligned to 7, effective user left-aligned to
+//! 10, privilege summary ([`privileges_summary`]), then the command line in
+//! shell syntax. Non-exec events are lines starting with `#`, which a shell
+//! command line rendered by [`join_cmdline`] can never start with (a leading
+//! `#` is always quoted), so they cannot be faked through argv.
+//!
+//! Everything variable goes through [`super::escape`], so no line can carry
+//! a terminal escape or a raw newline.
+
+use std::io::{self, Write};
+
+use crate::event::{Event, ExecEvent, LossInfo, StartInfo, StopInfo};
+
+use super::escape::{display_bytes, join_cmdline, shell_quote, time_hms_millis};
+use super::{Sink, privileges_summary, user_display};
+
+/// Writes events as human-readable lines.
+pub struct TextSink {
+    out: Box<dyn Write + Send>,
+}
+
+impl TextSink {
+    /// A text sink writing to `out`.
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        TextSink { out }
+    }
+}
+
+/// The last path component (everything after the last `/`).
+fn basename(p: &[u8]) -> &[u8] {
+    match p.iter().rposition(|&b| b == b'/') {
+        Some(i) => &p[i + 1..],
+        None => p,
+    }
+}
+
+/// Whether argv[0] names a different program than the one that ran.
+///
+/// argv[0] is chosen freely by the caller, so a binary can pose as `sshd`;
+/// when the basenames differ the real exe is shown. One leading `-` is
+/// ignored because login shells are started as `-bash`.
+fn argv0_misleading(ev: &ExecEvent) -> bool {
+    match ev.argv.first() {
+        None => true,
+        Some(a0) => {
+            let a0 = basename(a0);
+            let a0 = a0.strip_prefix(b"-").unwrap_or(a0);
+            a0 != basename(&ev.exe)
+        }
+    }
+}
+
+fn exec_line(ev: &ExecEvent) -> String {
+    let cmdline = if ev.argv.is_empty() {
+        // Unambiguous: join_cmdline would quote a bare `(`.
+        "(empty argv)".to_owned()
+    } else {
+        join_cmdline(&ev.argv)
+    };
+    let mut line = format!(
+        "{}  {:>7}  {:>7}  {:<10}  {}  {}",
+        time_hms_millis(ev.time),
+        ev.pid,
+        ev.ppid,
+        user_display(ev),
+        privileges_summary(&ev.privileges),
+        cmdline
+    );
+    if ev.argv_truncated {
+        line.push_str(&format!(" [argv truncated, {} bytes]", ev.argv_size));
+    }
+    if argv0_misleading(ev) {
+        // shell_quote rather than the raw path so a path containing ") ..."
+        // cannot forge the rest of the line.
+        line.push_str(" (exe: ");
+        if ev.exe_truncated {
+            line.push_str("...");
+        }
+        line.push_str(&shell_quote(&ev.exe));
+        line.push(')');
+    }
+    line.push('\n');
+    line
+}
+
+fn start_line(s: &StartInfo) -> String {
+    format!(
+        "# procwatch {} watching execs via {} ({}) on {}\n",
+        display_bytes(s.version.as_bytes()),
+        display_bytes(s.source.as_bytes()),
+        display_bytes(s.attach.as_bytes()),
+        display_bytes(s.hostname.as_bytes()),
+    )
+}
+
+fn loss_line(l: &LossInfo) -> String {
+    format!(
+        "# LOST {} events ({}), total {}\n",
+        l.dropped,
+        l.place.as_str(),
+        l.total
+    )
+}
+
+fn stop_line(s: &StopInfo) -> String {
+    let c = &s.counters;
+    format!(
+        "# stop ({}): seen {}, emitted {}, dropped {}, queue_dropped {}, written {}\n",
+        display_bytes(s.reason.as_bytes()),
+        c.seen,
+        c.emitted,
+        c.dropped,
+        c.queue_dropped,
+        c.written
+    )
+}
+
+impl Sink for TextSink {
+    fn write_event(&mut self, ev: &Event) -> io::Result<()> {
+        let line = match ev {
+            Event::Start(s) => start_line(s),
+            Event::Exec(e) => exec_line(e),
+            Event::Loss(l) => loss_line(l),
+            Event::Stop(s) => stop_line(s),
+        };
+        self.out.write_all(line.as_bytes())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CapSets, LossPlace, PrivilegeRaise, Privileges};
+    use crate::sink::testutil::*;
+
+    fn render(ev: &Event) -> String {
+        let buf = SharedBuf::default();
+        let mut s = TextSink::new(Box::new(buf.clone()));
+        s.write_event(ev).unwrap();
+        s.flush().unwrap();
+        buf.string()
+    }
+
+    fn exec(ev: ExecEvent) -> String {
+        render(&Event::Exec(Box::new(ev)))
+    }
+
+    /// No raw control anywhere except the final newline.
+    fn assert_one_safe_line(s: &str) {
+        let body = s.strip_suffix('\n').expect("ends with newline");
+        assert!(
+            !body.bytes().any(|b| b < 0x20 || b == 0x7f),
+            "raw control in {body:?}"
+        );
+        assert!(
+            !body.chars().any(crate::sink::escape::needs_escape),
+            "{body:?}"
+        );
+    }
+
+    #[test]
+    fn plain_exec_line() {
+        assert_eq!(
+            exec(exec_event()),
+            "05:26:10.123     4242     1000  alice       -  ls -la /tmp\n"
+        );
+    }
+
+    #[test]
+    fn columns_are_padded() {
+        let mut ev = exec_event();
+        ev.pid = 1;
+        ev.ppid = 4_194_304;
+        ev.user = None;
+        assert_eq!(
+            exec(ev),
+            "05:26:10.123        1  4194304  1001        -  ls -la /tmp\n"
+        );
+    }
+
+    #[test]
+    fn privileges_are_summarised() {
+        let mut ev = exec_event();
+        ev.argv = vec![b"sudo".to_vec(), b"id".to_vec()];
+        ev.exe = b"/usr/bin/sudo".to_vec();
+        ev.user = Some("root".to_owned());
+        let Privileges::Linux { caps, raised, .. } = &mut ev.privileges;
+        *caps = CapSets {
+            effective: (1 << 41) - 1,
+            ..CapSets::default()
+        };
+        *raised = Some(PrivilegeRaise::Setuid);
+        assert_eq!(
+            exec(ev),
+            "05:26:10.123     4242     1000  root        caps=ALL [setuid]  sudo id\n"
+        );
+    }
+
+    #[test]
+    fn hostile_exec_is_one_terminal_safe_line() {
+        let ev = hostile_exec();
+        let line = exec(ev.clone());
+        assert_one_safe_line(&line);
+        assert!(line.contains(&join_cmdline(&ev.argv)));
+        assert!(line.contains("$'bob\\x1b[0m'"));
+        assert!(line.contains("(exe: $'/tmp/\\x1b[2Jevil,\"dir\"\\n/\\xc3(x')"));
+    }
+
+    #[test]
+    fn exe_shown_when_argv0_differs() {
+        let mut ev = exec_event();
+        ev.argv[0] = b"sshd".to_vec();
+        ev.exe = b"/tmp/x/miner".to_vec();
+        assert!(exec(ev).ends_with("  sshd -la /tmp (exe: /tmp/x/miner)\n"));
+
+        // Same basename, different spelling of the path: not shown.
+        let mut ev = exec_event();
+        ev.argv[0] = b"/bin/ls".to_vec();
+        assert!(exec(ev).ends_with("  /bin/ls -la /tmp\n"));
+
+        // Login shell convention.
+        let mut ev = exec_event();
+        ev.argv = vec![b"-bash".to_vec()];
+        ev.exe = b"/usr/bin/bash".to_vec();
+        assert!(exec(ev).ends_with("  -bash\n"));
+
+        // Script: the interpreter is what ran.
+        let mut ev = exec_event();
+        ev.argv = vec![b"./deploy.sh".to_vec()];
+        ev.exe = b"/usr/bin/bash".to_vec();
+        assert!(exec(ev).ends_with("  ./deploy.sh (exe: /usr/bin/bash)\n"));
+
+        // A path with spaces and a fake ")" is quoted.
+        let mut ev = exec_event();
+        ev.exe = b"/tmp/a) b".to_vec();
+        assert!(exec(ev).ends_with("(exe: '/tmp/a) b')\n"));
+    }
+
+    #[test]
+    fn empty_argv_and_truncation_are_visible() {
+        let mut ev = exec_event();
+        ev.argv.clear();
+        ev.exe_truncated = true;
+        ev.exe = b"/very/long/ls".to_vec();
+        assert_eq!(
+            exec(ev),
+            "05:26:10.123     4242     1000  alice       -  (empty argv) (exe: .../very/long/ls)\n"
+        );
+        let mut ev = exec_event();
+        ev.argv_truncated = true;
+        ev.argv_size = 300_000;
+        assert!(exec(ev).ends_with("ls -la /tmp [argv truncated, 300000 bytes]\n"));
+    }
+
+    #[test]
+    fn argv_cannot_forge_a_comment_line() {
+        let mut ev = exec_event();
+        ev.argv = vec![b"# LOST 0 events".to_vec()];
+        let line = exec(ev);
+        assert!(line.contains("'# LOST 0 events'"));
+        assert_one_safe_line(&line);
+    }
+
+    #[test]
+    fn start_loss_stop_lines() {
+        assert_eq!(
+            render(&Event::Start(start_info())),
+            "# procwatch 0.1.0 watching execs via ebpf (tp_btf/sched_process_exec) on host1\n"
+        );
+        assert_eq!(
+            render(&Event::Loss(loss_info())),
+            "# LOST 12 events (kernel), total 40\n"
+        );
+        let mut q = loss_info();
+        q.place = LossPlace::Queue;
+        assert_eq!(
+            render(&Event::Loss(q)),
+            "# LOST 12 events (queue), total 40\n"
+        );
+        assert_eq!(
+            render(&Event::Stop(stop_info())),
+            "# stop (signal): seen 100, emitted 88, dropped 12, queue_dropped 5, written 83\n"
+        );
+    }
+
+    #[test]
+    fn hostile_start_fields_are_escaped() {
+        let mut s = start_info();
+        s.hostname = "h\x1b]0;x\x07".to_owned();
+        let line = render(&Event::Start(s));
+        assert_one_safe_line(&line);
+        assert!(line.ends_with("on $'h\\x1b]0;x\\x07'\n"));
+    }
+
+    #[test]
+    fn basename_cases() {
+        assert_eq!(basename(b"/usr/bin/ls"), b"ls");
+        assert_eq!(basename(b"ls"), b"ls");
+        assert_eq!(basename(b"/"), b"");
+        assert_eq!(basename(b""), b"");
+    }
+}

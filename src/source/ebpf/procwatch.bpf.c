@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/* procwatch's kernel half: one record per successful exec, taken at
+ * sched_process_exec, when the new credentials are committed, argv sits in
+ * the new mm and the new program has not run a single instruction yet.
+ *
+ * Two entry points share one body:
+ *   tp_btf/sched_process_exec      preferred: gives us the linux_binprm
+ *   tracepoint/sched/sched_process_exec  fallback: no bprm, so no interp or
+ *                                        secureexec; exe comes from mm->exe_file
+ *
+ * Rebuild with ./build.sh (the committed procwatch.bpf.o must match). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "procwatch.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+/* Wake the reader only when this much is queued; the reader also polls on a
+ * short timeout. Per-event wakeups dominate the in-kernel cost otherwise. */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+struct event {
+	struct record_hdr hdr;
+	char data[DATA_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 * 1024 * 1024); /* resized by the loader */
+} events SEC(".maps");
+
+/* Scratch space: the event is assembled here, then output at its real size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct event);
+} scratch SEC(".maps");
+
+/* Paths are built right to left here, like the kernel's d_path. */
+struct pathbuf {
+	char buf[PATH_CAP + 256];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pathbuf);
+} pathscratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+/* State of one path walk, carried across bpf_loop iterations. */
+struct walk {
+	struct dentry *dentry;
+	struct mount *mnt;
+	struct dentry *mnt_root;
+	char *buf;
+	__u32 pos;   /* the path is buf[pos..PATH_CAP) */
+	__u32 flags; /* 1: truncated, 2: pseudo (internal mount) */
+};
+
+#define WALK_TRUNC 1
+#define WALK_PSEUDO 2
+
+/* Prepend "/<name>" of one dentry. Returns 1 to stop the walk. */
+static long prepend_name(struct walk *w, struct dentry *d)
+{
+	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
+	__u32 len = BPF_CORE_READ(d, d_name.len);
+
+	if (len > 255)
+		len = 255;
+	/* Keep pos >= 1 so a path never exceeds PATH_CAP - 1 bytes. */
+	if (w->pos < len + 2) {
+		w->flags |= WALK_TRUNC;
+		return 1;
+	}
+	w->pos -= len;
+	bpf_probe_read_kernel(w->buf + (w->pos & (PATH_CAP - 1)), len & 255, name);
+	w->pos -= 1;
+	w->buf[w->pos & (PATH_CAP - 1)] = '/';
+	return 0;
+}
+
+/* One step up the tree: across a mount boundary, or to the parent dentry. */
+static long walk_step(__u64 index, void *ctx)
+{
+	struct walk *w = ctx;
+	struct dentry *d = w->dentry;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+
+	/* Copy pointers out of `w` first: inside BPF_CORE_READ an access to our
+	 * own struct would become a CO-RE relocation the kernel cannot resolve. */
+	struct mount *mnt = w->mnt;
+
+	if (d == w->mnt_root) {
+		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+		if (up == mnt)
+			return 1; /* the root of the mount namespace */
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = up;
+		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
+		return 0;
+	}
+	if (d == parent) {
+		/* A root that is not a mount root: a pseudo file such as a memfd,
+		 * which lives on an internal, unattached mount. */
+		prepend_name(w, d);
+		w->flags |= WALK_PSEUDO;
+		return 1;
+	}
+	if (prepend_name(w, d))
+		return 1;
+	w->dentry = parent;
+	return 0;
+}
+
+/* Writes the absolute path of `path` to dst; returns its length. */
+static __always_inline __u32 read_path(char *dst, const struct path *path, __u32 *flags,
+				       __u32 trunc_flag, __u32 pseudo_flag)
+{
+	__u32 zero = 0;
+	struct pathbuf *pb = bpf_map_lookup_elem(&pathscratch, &zero);
+	struct walk w = {};
+
+	if (!pb)
+		return 0;
+	w.dentry = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vmnt = BPF_CORE_READ(path, mnt);
+	w.mnt = container_of(vmnt, struct mount, mnt);
+	w.mnt_root = BPF_CORE_READ(vmnt, mnt_root);
+	w.buf = pb->buf;
+	w.pos = PATH_CAP;
+	if (!w.dentry || !vmnt)
+		return 0;
+	/* A path of PATH_CAP bytes has at most PATH_CAP / 2 components. */
+	bpf_loop(PATH_CAP, walk_step, &w, 0);
+	if (w.flags & WALK_TRUNC)
+		*flags |= trunc_flag;
+	if (w.flags & WALK_PSEUDO)
+		*flags |= pseudo_flag;
+	if (w.pos >= PATH_CAP) {
+		/* The root directory itself. */
+		w.pos = PATH_CAP - 1;
+		pb->buf[PATH_CAP - 1] = '/';
+	}
+	__u32 len = PATH_CAP - w.pos;
+	if (len > PATH_CAP - 1)
+		len = PATH_CAP - 1;
+	bpf_probe_read_kernel(dst, len, pb->buf + (w.pos & (PATH_CAP - 1)));
+	return len;
+}
+
+static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u32 *flags,
+				      __u32 trunc_flag)
+{
+	long n = bpf_probe_read_kernel_str(dst, cap, src);
+	if (n <= 0)
+		return 0;
+	if (n == cap)
+		*flags |= trunc_flag; /* may also be an exact fit; rare and harmless */
+	return n - 1;
+}
+
+static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
+				       struct linux_binprm *bprm, const char *filename)
+{
+	__u32 zero = 0;
+	struct event *ev;
+	struct record_hdr *h;
+	struct file *file;
+	__u32 off = 0, n;
+
+	count(C_SEEN);
+	ev = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ev) {
+		count(C_DROPPED);
+		return 0;
+	}
+	h = &ev->hdr;
+	h->version = RECORD_VERSION;
+	h->flags = 0;
+	h->exec_boot_ns = bpf_ktime_get_boot_ns();
+	h->start_boot_ns = BPF_CORE_READ(task, start_boottime);
+	h->pid = BPF_CORE_READ(task, tgid);
+	h->tid = BPF_CORE_READ(task, pid);
+	h->exec_tid = old_pid;
+	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+
+	/* The credentials committed by this exec (begin_new_exec). */
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	h->uid = BPF_CORE_READ(cred, uid.val);
+	h->euid = BPF_CORE_READ(cred, euid.val);
+	h->suid = BPF_CORE_READ(cred, suid.val);
+	h->fsuid = BPF_CORE_READ(cred, fsuid.val);
+	h->gid = BPF_CORE_READ(cred, gid.val);
+	h->egid = BPF_CORE_READ(cred, egid.val);
+	h->sgid = BPF_CORE_READ(cred, sgid.val);
+	h->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	/* kernel_cap_t became a single u64 in 6.3; before it was u32[2] with the
+	 * same little-endian bytes, so 8 raw bytes read right on both. */
+	bpf_probe_read_kernel(&h->cap_effective, 8, &cred->cap_effective);
+	bpf_probe_read_kernel(&h->cap_permitted, 8, &cred->cap_permitted);
+	bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
+	bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
+	if (bpf_core_field_exists(task->loginuid)) {
+		h->loginuid = BPF_CORE_READ(task, loginuid.val);
+		h->sessionid = BPF_CORE_READ(task, sessionid);
+		h->flags |= F_HAS_AUDIT;
+	} else {
+		h->loginuid = (__u32)-1;
+		h->sessionid = (__u32)-1;
+	}
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+
+	/* argv: one block from the new mm, present since exec just copied it. */
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	__u64 arg_start = BPF_CORE_READ(mm, arg_start);
+	__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+	__u64 size = arg_end > arg_start ? arg_end - arg_start : 0;
+	h->argv_size = size;
+	n = size > ARGV_MAX ? ARGV_MAX : size;
+	if (size > ARGV_MAX)
+		h->flags |= F_ARGV_TRUNC;
+	if (n && bpf_probe_read_user(ev->data, n, (void *)arg_start) < 0) {
+		h->flags |= F_ARGV_FAULT;
+		n = 0;
+	}
+	h->argv_len = n;
+	off = n;
+
+	/* filename as the caller passed it. */
+	if (off > ARGV_MAX)
+		off = ARGV_MAX;
+	n = read_str(ev->data + off, PATH_CAP, filename, &h->flags, F_FILENAME_TRUNC);
+	h->filename_len = n;
+	off += n;
+
+	/* interp: differs from filename only for scripts and binfmt_misc. */
+	h->interp_len = 0;
+	if (bprm) {
+		const char *interp = BPF_CORE_READ(bprm, interp);
+		const char *fname = BPF_CORE_READ(bprm, filename);
+		if (interp && interp != fname) {
+			if (off > ARGV_MAX + PATH_CAP)
+				off = ARGV_MAX + PATH_CAP;
+			n = read_str(ev->data + off, INTERP_CAP, interp, &h->flags, F_FILENAME_TRUNC);
+			h->interp_len = n;
+			h->flags |= F_HAS_INTERP;
+			off += n;
+		}
+		if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec))
+			h->flags |= F_SECUREEXEC;
+		file = BPF_CORE_READ(bprm, file);
+	} else {
+		h->flags |= F_INTERP_UNKNOWN | F_SECUREEXEC_UNKNOWN;
+		file = BPF_CORE_READ(mm, exe_file);
+	}
+
+	/* exe: the file actually run, and its mode and owner. */
+	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP)
+		off = ARGV_MAX + PATH_CAP + INTERP_CAP;
+	if (file) {
+		struct inode *inode = BPF_CORE_READ(file, f_inode);
+		h->file_mode = BPF_CORE_READ(inode, i_mode);
+		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
+		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
+		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
+			h->flags |= F_EXE_UNLINKED;
+		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO);
+	} else {
+		h->file_mode = h->file_uid = h->file_gid = 0;
+		h->flags |= F_NO_FILE;
+		n = 0;
+	}
+	h->exe_len = n;
+	off += n;
+
+	/* cwd: best effort, like d_path without the locks. */
+	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP)
+		off = ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP;
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	if (fs) {
+		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING);
+	} else {
+		h->flags |= F_CWD_MISSING;
+		n = 0;
+	}
+	h->cwd_len = n;
+	off += n;
+
+	if (h->flags & (F_ARGV_TRUNC | F_FILENAME_TRUNC | F_EXE_TRUNC | F_CWD_TRUNC))
+		count(C_TRUNCATED);
+
+	__u64 total = sizeof(struct record_hdr) + off;
+	if (total > sizeof(struct event))
+		total = sizeof(struct event);
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 wake = queued + total >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, ev, total, wake) < 0)
+		count(C_DROPPED);
+	else
+		count(C_EMITTED);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	const char *filename = BPF_CORE_READ(bprm, filename);
+	return handle_exec(p, old_pid, bprm, filename);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
+	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc);
+}

@@ -1,0 +1,63 @@
+/* The record layout shared by the BPF program (procwatch.bpf.c) and the Rust
+ * parser (record.rs). Change both together, and bump RECORD_VERSION.
+ *
+ * A record is `struct record_hdr` followed by `data`, which holds, in this
+ * order and without separators: argv (NUL-separated, as in the process's
+ * memory), filename, interp, exe, cwd. Each length is in the header. */
+#ifndef PROCWATCH_H
+#define PROCWATCH_H
+
+#define RECORD_VERSION 1
+
+/* Capture limits. ARGV_MAX is the 16 KiB; the paths use PATH_MAX. */
+#define ARGV_MAX 16384
+#define PATH_CAP 4096   /* a path is at most PATH_CAP - 1 bytes */
+#define INTERP_CAP 512  /* `#!` lines are limited to 256 bytes by the kernel */
+#define DATA_MAX (ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP + PATH_CAP)
+
+/* record_hdr.flags */
+#define F_ARGV_TRUNC (1u << 0)     /* argv longer than ARGV_MAX */
+#define F_ARGV_FAULT (1u << 1)     /* argv could not be read */
+#define F_FILENAME_TRUNC (1u << 2)
+#define F_HAS_INTERP (1u << 3)     /* interp differs from filename: a script */
+#define F_INTERP_UNKNOWN (1u << 4) /* classic tracepoint: no bprm */
+#define F_EXE_TRUNC (1u << 5)      /* exe lost leading components */
+#define F_EXE_PSEUDO (1u << 6)     /* exe is on an internal mount (memfd) */
+#define F_EXE_UNLINKED (1u << 7)   /* exe was deleted */
+#define F_CWD_TRUNC (1u << 8)
+#define F_CWD_MISSING (1u << 9)
+#define F_SECUREEXEC (1u << 10)    /* bprm->secureexec */
+#define F_SECUREEXEC_UNKNOWN (1u << 11)
+#define F_HAS_AUDIT (1u << 12)     /* loginuid/sessionid are valid */
+#define F_NO_FILE (1u << 13)       /* no file: mode/uid/gid are zero */
+
+/* Indexes of the per-CPU counters map. Invariant: SEEN == EMITTED + DROPPED. */
+#define C_SEEN 0
+#define C_EMITTED 1
+#define C_DROPPED 2
+#define C_TRUNCATED 3
+#define C_COUNT 4
+
+struct record_hdr {
+	__u32 version;
+	__u32 flags;
+	__u64 exec_boot_ns;  /* bpf_ktime_get_boot_ns() at the exec */
+	__u64 start_boot_ns; /* task->start_boottime: the process's fork time */
+	__u64 argv_size;     /* arg_end - arg_start: full size, even if truncated */
+	__u64 cap_effective;
+	__u64 cap_permitted;
+	__u64 cap_inheritable;
+	__u64 cap_ambient;
+	__u32 pid;      /* tgid */
+	__u32 tid;      /* pid of the thread after exec */
+	__u32 exec_tid; /* the thread that called execve (old_pid) */
+	__u32 ppid;     /* real_parent->tgid */
+	__u32 uid, euid, suid, fsuid;
+	__u32 gid, egid, sgid, fsgid;
+	__u32 loginuid, sessionid;
+	__u32 file_mode, file_uid, file_gid;
+	__u16 argv_len, filename_len, interp_len, exe_len, cwd_len, pad;
+	char comm[16];
+};
+
+#endif

@@ -1,0 +1,201 @@
+//! Capture tests against the real kernel: every tagged exec appears exactly
+//! once, with the right argv, parentage, credentials and capabilities.
+//! They need root (to load eBPF); CI runs them as root.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {
+    ev[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is not a string in {ev}"))
+}
+
+#[test]
+fn sequential_execs_are_all_captured_with_exact_fields() {
+    if skip_unless_root("sequential_execs_are_all_captured_with_exact_fields") {
+        return;
+    }
+    let tag = unique_tag("seq");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    const N: usize = 1000;
+    for i in 0..N {
+        run_ok(Command::new("/bin/true").arg(&tag).arg(i.to_string()));
+    }
+    let out = mon.stop();
+    out.assert_clean_exit();
+    let lines = out.json_lines();
+    let execs = execs_with_tag(&lines, &tag);
+    assert_eq!(execs.len(), N, "expected exactly {N} tagged execs");
+    let me = std::process::id();
+    let true_exe = canonical("/bin/true");
+    let mut seen = vec![false; N];
+    for ev in execs {
+        let argv: Vec<&str> = ev["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv.len(), 3, "{ev}");
+        assert_eq!(argv[0], "/bin/true");
+        assert_eq!(argv[1], tag);
+        let i: usize = argv[2].parse().unwrap();
+        assert!(!seen[i], "exec {i} reported twice");
+        seen[i] = true;
+        assert_eq!(ev["ppid"], me, "parent is this test process");
+        assert_eq!(ev["tid"], ev["pid"]);
+        assert_eq!(ev["exec_tid"], ev["pid"]);
+        assert_eq!(ev["uid"], 0);
+        assert_eq!(ev["euid"], 0);
+        assert_eq!(ev["user"], "root");
+        assert_eq!(str_field(ev, "exe"), true_exe);
+        assert_eq!(str_field(ev, "filename"), "/bin/true");
+        assert_eq!(ev["interpreter"], Value::Null);
+        assert_eq!(ev["argv_truncated"], false);
+        assert_eq!(ev["privilege_raised"], Value::Null);
+        assert_eq!(str_field(ev, "comm"), "true");
+        assert_eq!(str_field(ev, "cmdline"), format!("/bin/true {tag} {i}"));
+        assert_eq!(
+            ev["exec_id"].as_str().unwrap().split(':').next().unwrap(),
+            ev["pid"].to_string()
+        );
+    }
+    assert!(seen.iter().all(|s| *s));
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["event"], "stop");
+    assert_eq!(
+        stop["seen"].as_u64().unwrap(),
+        stop["emitted"].as_u64().unwrap() + stop["dropped"].as_u64().unwrap()
+    );
+}
+
+/// Copies /bin/true into `dir` as `name`, owned by root, with `mode`.
+fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
+    let path = dir.join(name);
+    std::fs::copy("/bin/true", &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The tagged execs of `program` itself (setpriv's own exec carries the tag
+/// in its argv too).
+fn execs_of<'a>(lines: &'a [Value], tag: &str, program: &str) -> Vec<&'a Value> {
+    execs_with_tag(lines, tag)
+        .into_iter()
+        .filter(|v| v["argv"][0] == program)
+        .collect()
+}
+
+fn as_nobody(program: &str, tag: &str) -> Command {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        program,
+        tag,
+    ]);
+    c
+}
+
+#[test]
+fn setuid_exec_is_reported_as_a_raise() {
+    if skip_unless_root("setuid_exec_is_reported_as_a_raise") {
+        return;
+    }
+    let dir = open_tempdir();
+    let suid = copy_true(dir.path(), "suid-true", 0o4755);
+    let tag = unique_tag("suid");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    run_ok(&mut as_nobody(&suid, &tag));
+    let lines = mon.stop().json_lines();
+    let execs = execs_of(&lines, &tag, &suid);
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    let ev = execs[0];
+    assert_eq!(str_field(ev, "exe"), suid);
+    assert_eq!(ev["uid"], 65534);
+    assert_eq!(ev["euid"], 0);
+    assert_eq!(ev["suid"], 0);
+    assert_eq!(ev["gid"], 65534);
+    assert_eq!(ev["user"], "root");
+    assert_eq!(ev["privilege_raised"], "setuid");
+    assert_eq!(ev["secureexec"], true);
+    assert_eq!(ev["file"]["mode"], "04755");
+    let eff = ev["caps"]["effective"].as_array().unwrap();
+    assert!(
+        eff.iter().any(|c| c == "CAP_SYS_ADMIN"),
+        "a setuid-root exec gets root's caps: {eff:?}"
+    );
+}
+
+#[test]
+fn file_capabilities_are_reported_as_a_raise() {
+    if skip_unless_root("file_capabilities_are_reported_as_a_raise") {
+        return;
+    }
+    let dir = open_tempdir();
+    let capped = copy_true(dir.path(), "cap-true", 0o755);
+    run_ok(Command::new("setcap").args(["cap_net_raw+ep", &capped]));
+    let tag = unique_tag("fcaps");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    run_ok(&mut as_nobody(&capped, &tag));
+    let lines = mon.stop().json_lines();
+    let execs = execs_of(&lines, &tag, &capped);
+    assert_eq!(execs.len(), 1);
+    let ev = execs[0];
+    assert_eq!(ev["uid"], 65534);
+    assert_eq!(ev["euid"], 65534);
+    assert_eq!(ev["user"], "nobody");
+    assert_eq!(ev["caps"]["effective"], serde_json::json!(["CAP_NET_RAW"]));
+    assert_eq!(ev["caps"]["permitted"], serde_json::json!(["CAP_NET_RAW"]));
+    assert_eq!(ev["caps"]["ambient"], serde_json::json!([]));
+    assert_eq!(ev["privilege_raised"], "file_caps");
+}
+
+#[test]
+fn unprivileged_exec_has_no_capabilities() {
+    if skip_unless_root("unprivileged_exec_has_no_capabilities") {
+        return;
+    }
+    let tag = unique_tag("nobody");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    run_ok(&mut as_nobody("/bin/true", &tag));
+    let lines = mon.stop().json_lines();
+    let execs = execs_of(&lines, &tag, "/bin/true");
+    assert_eq!(execs.len(), 1);
+    let ev = execs[0];
+    assert_eq!(
+        (ev["uid"].clone(), ev["euid"].clone(), ev["fsuid"].clone()),
+        (65534.into(), 65534.into(), 65534.into())
+    );
+    assert_eq!(ev["caps"]["effective"], serde_json::json!([]));
+    assert_eq!(ev["privilege_raised"], Value::Null);
+}
+
+#[test]
+fn classic_tracepoint_fallback_captures_execs() {
+    if skip_unless_root("classic_tracepoint_fallback_captures_execs") {
+        return;
+    }
+    let tag = unique_tag("tp");
+    let mon = Monitor::start(&["--format", "jsonl", "--debug-attach", "tracepoint"]);
+    run_ok(Command::new("/bin/true").arg(&tag));
+    let lines = mon.stop().json_lines();
+    assert_eq!(lines[0]["event"], "start");
+    assert_eq!(lines[0]["attach"], "tracepoint/sched/sched_process_exec");
+    let execs = execs_with_tag(&lines, &tag);
+    assert_eq!(execs.len(), 1);
+    let ev = execs[0];
+    assert_eq!(str_field(ev, "exe"), canonical("/bin/true"));
+    assert_eq!(str_field(ev, "filename"), "/bin/true");
+    assert_eq!(ev["uid"], 0);
+    // The classic tracepoint has no linux_binprm: secureexec is unknown, not false.
+    assert_eq!(ev["secureexec"], Value::Null);
+}

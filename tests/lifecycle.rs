@@ -1,0 +1,254 @@
+//! Lifecycle and accounting: start and stop events, exit codes, output
+//! files, broken pipes, loss reporting, and the error when not permitted.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+fn u(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v}"))
+}
+
+#[test]
+fn start_first_stop_last_and_sigint_is_a_clean_end() {
+    if skip_unless_root("start_first_stop_last_and_sigint_is_a_clean_end") {
+        return;
+    }
+    let tag = unique_tag("life");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    run_ok(Command::new("/bin/true").arg(&tag));
+    let out = mon.stop();
+    out.assert_clean_exit();
+    let lines = out.json_lines();
+    let start = &lines[0];
+    assert_eq!(start["event"], "start");
+    assert_eq!(start["source"], "ebpf");
+    assert_eq!(start["attach"], "tp_btf/sched_process_exec");
+    assert_eq!(start["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        start["boot_id"],
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .unwrap()
+            .trim()
+    );
+    assert_eq!(
+        start["hostname"],
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+    );
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["event"], "stop");
+    assert_eq!(stop["reason"], "signal");
+    assert_eq!(u(stop, "seen"), u(stop, "emitted") + u(stop, "dropped"));
+    assert_eq!(
+        u(stop, "received"),
+        u(stop, "emitted"),
+        "everything emitted was read"
+    );
+    let execs = lines.iter().filter(|l| l["event"] == "exec").count() as u64;
+    assert_eq!(u(stop, "written"), execs);
+    assert_eq!(execs_with_tag(&lines, &tag).len(), 1);
+}
+
+#[test]
+fn duration_ends_the_run_by_itself() {
+    if skip_unless_root("duration_ends_the_run_by_itself") {
+        return;
+    }
+    let t0 = Instant::now();
+    let mon = Monitor::start(&["--format", "jsonl", "--duration", "1"]);
+    let out = mon.wait();
+    out.assert_clean_exit();
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    let lines = out.json_lines();
+    assert_eq!(lines.last().unwrap()["reason"], "duration");
+}
+
+#[test]
+fn sigterm_is_a_clean_end_too() {
+    if skip_unless_root("sigterm_is_a_clean_end_too") {
+        return;
+    }
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(mon.pid() as i32, libc::SIGTERM) };
+    let out = mon.wait();
+    out.assert_clean_exit();
+    assert_eq!(out.json_lines().last().unwrap()["event"], "stop");
+}
+
+#[test]
+fn broken_pipe_is_a_clean_end() {
+    if skip_unless_root("broken_pipe_is_a_clean_end") {
+        return;
+    }
+    let mut child = Command::new(PROCWATCH)
+        .args(["--format", "text"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap(); // the start line has begun: attached
+    drop(stdout); // like `procwatch | head -1`
+    let tag = unique_tag("pipe");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        run_ok(Command::new("/bin/true").arg(&tag));
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "procwatch did not notice the broken pipe"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        status.success(),
+        "broken pipe must exit 0, got {status}; stderr: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn output_file_is_private_and_csv_header_written_once() {
+    if skip_unless_root("output_file_is_private_and_csv_header_written_once") {
+        return;
+    }
+    let dir = open_tempdir();
+    let path = dir.path().join("log.csv");
+    let p = path.to_str().unwrap();
+    let mut tags = Vec::new();
+    for round in 0..2 {
+        let tag = unique_tag(&format!("file{round}"));
+        let mon = Monitor::start(&["--format", "csv", "-o", p]);
+        run_ok(Command::new("/bin/true").arg(&tag));
+        let out = mon.stop();
+        out.assert_clean_exit();
+        assert!(out.stdout.is_empty(), "with -o nothing goes to stdout");
+        tags.push(tag);
+    }
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a new log is private to its owner");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        text.matches("CommandLine,Time,Executable,Parent PID,PID,User,Privileges")
+            .count(),
+        1
+    );
+    assert!(text.starts_with("CommandLine,"));
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    for tag in &tags {
+        assert_eq!(
+            rows.iter().filter(|r| r[0].contains(tag.as_str())).count(),
+            1,
+            "appended, not replaced"
+        );
+    }
+}
+
+#[test]
+fn kernel_drops_are_counted_and_reported_in_band() {
+    if skip_unless_root("kernel_drops_are_counted_and_reported_in_band") {
+        return;
+    }
+    let tag = unique_tag("loss");
+    // A one-page ring and a reader that sleeps: the ring must overflow.
+    let mon = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--ring-size",
+        "4K",
+        "--debug-pause-reader-ms",
+        "1500",
+    ]);
+    const N: usize = 300;
+    for i in 0..N {
+        run_ok(Command::new("/bin/true").arg(&tag).arg(i.to_string()));
+    }
+    // Let the reader wake up and report while still running.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = mon.stop();
+    out.assert_clean_exit();
+    let lines = out.json_lines();
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["event"], "stop");
+    let (seen, emitted, dropped) = (u(stop, "seen"), u(stop, "emitted"), u(stop, "dropped"));
+    assert_eq!(seen, emitted + dropped, "seen == emitted + dropped");
+    assert!(dropped > 0, "a 4 KiB ring cannot hold {N} events");
+    assert_eq!(u(stop, "received"), emitted);
+    let losses: Vec<&Value> = lines.iter().filter(|l| l["event"] == "loss").collect();
+    assert!(!losses.is_empty(), "loss events appear in-band");
+    assert!(losses.iter().all(|l| l["place"] == "kernel"));
+    let reported: u64 = losses.iter().map(|l| u(l, "dropped")).sum();
+    assert_eq!(reported, dropped, "every drop is reported");
+    // The first loss event comes before the stop line, not only at exit.
+    let first_loss = lines.iter().position(|l| l["event"] == "loss").unwrap();
+    assert!(first_loss < lines.len() - 1);
+    let tagged = execs_with_tag(&lines, &tag).len();
+    assert!(tagged < N, "some tagged execs were dropped");
+    let execs = lines.iter().filter(|l| l["event"] == "exec").count() as u64;
+    assert_eq!(execs, emitted, "every emitted event was written");
+}
+
+#[test]
+fn unprivileged_run_fails_with_a_clear_message() {
+    if skip_unless_root(
+        "unprivileged_run_fails_with_a_clear_message (uses setpriv to drop to nobody)",
+    ) {
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+            PROCWATCH,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "cannot attach → exit 3; stderr: {err}"
+    );
+    assert!(err.contains("root"), "says what to do: {err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Command::new(PROCWATCH)
+        .args(["--format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(PROCWATCH)
+        .args(["--ring-size", "5000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("power of two"));
+}
