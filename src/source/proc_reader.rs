@@ -1,0 +1,544 @@
+//! Reading one process from `/proc/<pid>`, robustly, for the sources that
+//! learn about processes after the fact (netlink, the /proc scanner).
+//!
+//! Everything here races the process: it can exit, become a zombie, exec
+//! again, rewrite its argv, or be replaced by an unrelated process reusing
+//! its pid. So:
+//! - all files are opened relative to one directory fd on `/proc/<pid>`;
+//!   once the process is gone, reads through that fd fail (ESRCH/ENOENT)
+//!   instead of silently reading a newer process with the same pid;
+//! - the start time in `stat` identifies the process (pid + start time), and
+//!   the caller can insist on the one it expects;
+//! - each field is read on its own and either holds a value or says why it
+//!   could not be read; nothing is filled in by guessing.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use crate::event::{Bytes, CapSets, Credentials};
+
+/// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: set in the
+/// `flags` field of `stat` for kernel threads, which never exec.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// The audit "unset" id in `loginuid` / `sessionid`.
+const AUDIT_UNSET: u32 = u32::MAX;
+
+/// Upper bound on how much of `cmdline` is read: argv cannot exceed the
+/// kernel's ARG_MAX-style limits anyway, this only bounds a hostile case.
+const CMDLINE_MAX: u64 = 4 << 20;
+
+/// Why a field (or the whole process) could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The process exited (or its pid directory vanished) before the read.
+    Exited,
+    /// The process is a zombie: it exited, its memory and files are gone.
+    Zombie,
+    /// Permission denied (another user's process, or hidepid).
+    Denied,
+    /// The pid now belongs to a different process than the one expected.
+    Reused,
+    /// Kernel threads have no argv or executable.
+    KernelThread,
+    /// The file's content was not in the expected format.
+    Malformed,
+    /// Any other I/O error.
+    Io,
+}
+
+impl Failure {
+    /// A short, stable word used in output (`incomplete` reasons).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Exited => "exited",
+            Failure::Zombie => "zombie",
+            Failure::Denied => "permission_denied",
+            Failure::Reused => "pid_reused",
+            Failure::KernelThread => "kernel_thread",
+            Failure::Malformed => "malformed",
+            Failure::Io => "io_error",
+        }
+    }
+
+    fn from_io(e: &io::Error) -> Failure {
+        match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ESRCH) => Failure::Exited,
+            Some(libc::EACCES | libc::EPERM) => Failure::Denied,
+            _ => Failure::Io,
+        }
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` that procwatch uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// The command name between the parentheses; may itself contain `)`.
+    pub comm: Bytes,
+    /// The state letter: `R`, `S`, `Z`, ...
+    pub state: u8,
+    pub ppid: u32,
+    /// Kernel `task->flags` (`PF_*`).
+    pub flags: u64,
+    /// Start time in clock ticks since boot (`CLOCK_BOOTTIME` based).
+    pub start_ticks: u64,
+    /// The memory layout fields (start_code, end_code, arg_start, arg_end).
+    /// The kernel shows them as 0 when we may not ptrace the process; a new
+    /// exec changes them (fresh mm, randomised stack), which is how an exec
+    /// without fork is recognised cheaply for readable processes.
+    pub layout: [u64; 4],
+}
+
+impl Stat {
+    /// True for kernel threads.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+
+    /// True for zombies (and dead tasks not yet reaped).
+    pub fn is_dead(&self) -> bool {
+        matches!(self.state, b'Z' | b'X' | b'x')
+    }
+}
+
+/// Parses `/proc/<pid>/stat`. The comm may contain spaces and `)`, so the
+/// fields after it are located from the *last* `)`.
+pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
+    let open = buf.iter().position(|&b| b == b'(')?;
+    let close = buf.iter().rposition(|&b| b == b')')?;
+    if close < open {
+        return None;
+    }
+    let comm = buf[open + 1..close].to_vec();
+    let rest = std::str::from_utf8(buf.get(close + 1..)?).ok()?;
+    let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // f[0] is field 3 (state); field n is f[n - 3].
+    let num = |n: usize| f.get(n - 3).and_then(|s| s.parse::<u64>().ok());
+    let state = *f.first()?.as_bytes().first()?;
+    Some(Stat {
+        comm,
+        state,
+        ppid: u32::try_from(num(4)?).ok()?,
+        flags: num(9)?,
+        start_ticks: num(22)?,
+        layout: [
+            num(26).unwrap_or(0),
+            num(27).unwrap_or(0),
+            num(48).unwrap_or(0),
+            num(49).unwrap_or(0),
+        ],
+    })
+}
+
+/// Credentials and capabilities from `/proc/<pid>/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub creds: Credentials,
+    pub caps: CapSets,
+}
+
+/// Parses the `Uid:`, `Gid:` and `Cap*:` lines of `/proc/<pid>/status`.
+pub fn parse_status(text: &str) -> Option<Status> {
+    let mut ids: [Option<[u32; 4]>; 2] = [None, None];
+    let mut caps = [None; 4];
+    for line in text.lines() {
+        let Some((key, val)) = line.split_once(':') else {
+            continue;
+        };
+        let val = val.trim();
+        match key {
+            "Uid" | "Gid" => {
+                let v: Vec<u32> = val
+                    .split_ascii_whitespace()
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                let four: [u32; 4] = v.get(..4)?.try_into().ok()?;
+                ids[usize::from(key == "Gid")] = Some(four);
+            }
+            "CapEff" | "CapPrm" | "CapInh" | "CapAmb" => {
+                let n = u64::from_str_radix(val, 16).ok()?;
+                let i = ["CapEff", "CapPrm", "CapInh", "CapAmb"]
+                    .iter()
+                    .position(|k| *k == key)?;
+                caps[i] = Some(n);
+            }
+            _ => {}
+        }
+    }
+    let [u, g] = [ids[0]?, ids[1]?];
+    Some(Status {
+        creds: Credentials {
+            uid: u[0],
+            euid: u[1],
+            suid: u[2],
+            fsuid: u[3],
+            gid: g[0],
+            egid: g[1],
+            sgid: g[2],
+            fsgid: g[3],
+            login_uid: None,
+            session_id: None,
+        },
+        caps: CapSets {
+            effective: caps[0]?,
+            permitted: caps[1]?,
+            inheritable: caps[2]?,
+            // CapAmb appeared in 4.3; older kernels simply have none.
+            ambient: caps[3].unwrap_or(0),
+        },
+    })
+}
+
+/// argv as `/proc/<pid>/cmdline` shows it at read time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmdline {
+    pub argv: Vec<Bytes>,
+    /// Bytes read, NULs included.
+    pub size: u64,
+}
+
+/// Splits `cmdline` at NULs. A process that rewrote its argv area
+/// (setproctitle) may leave no trailing NUL, or padding NULs: both are
+/// reported as the kernel shows them, since either could be real argv.
+pub fn split_cmdline(buf: &[u8]) -> Vec<Bytes> {
+    let body = buf.strip_suffix(&[0]).unwrap_or(buf);
+    if body.is_empty() && buf.is_empty() {
+        return Vec::new();
+    }
+    body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// One process as read from `/proc/<pid>`, field by field.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub pid: u32,
+    pub stat: Stat,
+    pub status: Result<Status, Failure>,
+    pub cmdline: Result<Cmdline, Failure>,
+    pub exe: Result<Bytes, Failure>,
+    pub cwd: Result<Bytes, Failure>,
+    /// `None` inside means the audit id is unset.
+    pub login_uid: Result<Option<u32>, Failure>,
+    pub session_id: Result<Option<u32>, Failure>,
+}
+
+/// An open `/proc/<pid>` directory: every read goes through it, so all
+/// reads concern the same process or fail.
+pub struct ProcDir {
+    pid: u32,
+    fd: OwnedFd,
+}
+
+impl ProcDir {
+    /// Opens `/proc/<pid>` (or `<root>/<pid>` for tests).
+    pub fn open(root: &str, pid: u32) -> Result<ProcDir, Failure> {
+        let path = CString::new(format!("{root}/{pid}")).map_err(|_| Failure::Io)?;
+        // SAFETY: path is a valid C string; the returned fd is checked.
+        let fd = unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Failure::from_io(&io::Error::last_os_error()));
+        }
+        // SAFETY: fd is a freshly opened descriptor that we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(ProcDir { pid, fd })
+    }
+
+    fn open_file(&self, name: &str) -> Result<File, Failure> {
+        let c = CString::new(name).map_err(|_| Failure::Io)?;
+        // SAFETY: valid dirfd and C string; the result is checked.
+        let fd = unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(Failure::from_io(&io::Error::last_os_error()));
+        }
+        // SAFETY: fd is a freshly opened descriptor that we own.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Reads a whole file (at most `max` bytes).
+    pub fn read(&self, name: &str, max: u64) -> Result<Vec<u8>, Failure> {
+        let mut buf = Vec::new();
+        self.open_file(name)?
+            .take(max)
+            .read_to_end(&mut buf)
+            .map_err(|e| Failure::from_io(&e))?;
+        Ok(buf)
+    }
+
+    /// Reads a symlink such as `exe` or `cwd`.
+    pub fn readlink(&self, name: &str) -> Result<Bytes, Failure> {
+        let c = CString::new(name).map_err(|_| Failure::Io)?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: valid dirfd, C string and buffer of buf.len() bytes.
+            let n = unsafe {
+                libc::readlinkat(
+                    self.fd.as_raw_fd(),
+                    c.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            let n = usize::try_from(n)
+                .map_err(|_| Failure::from_io(&io::Error::last_os_error()))?;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // Possibly truncated: paths can exceed PATH_MAX in /proc.
+            buf.resize(buf.len() * 2, 0);
+            if buf.len() > 1 << 20 {
+                return Err(Failure::Malformed);
+            }
+        }
+    }
+
+    /// Reads and parses `stat`.
+    pub fn stat(&self) -> Result<Stat, Failure> {
+        parse_stat(&self.read("stat", 4096)?).ok_or(Failure::Malformed)
+    }
+
+    /// Reads one `loginuid`/`sessionid` style number.
+    fn audit_id(&self, name: &str) -> Result<Option<u32>, Failure> {
+        let buf = self.read(name, 64)?;
+        let n: u32 = std::str::from_utf8(&buf)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or(Failure::Malformed)?;
+        Ok((n != AUDIT_UNSET).then_some(n))
+    }
+
+    /// Reads everything procwatch reports about the process.
+    ///
+    /// `expect_start`: the start time (ticks) of the process the caller
+    /// means; if the pid now has another start time, it was reused and the
+    /// whole read fails with [`Failure::Reused`].
+    pub fn snapshot(&self, expect_start: Option<u64>) -> Result<Snapshot, Failure> {
+        let stat = self.stat()?;
+        if expect_start.is_some_and(|s| s != stat.start_ticks) {
+            return Err(Failure::Reused);
+        }
+        // A zombie or kernel thread has no memory: argv and exe are not
+        // "empty", they are unavailable, and must be reported as such.
+        let gone = if stat.is_kernel_thread() {
+            Some(Failure::KernelThread)
+        } else if stat.is_dead() {
+            Some(Failure::Zombie)
+        } else {
+            None
+        };
+        let cmdline = match gone {
+            Some(f) => Err(f),
+            None => self.cmdline(),
+        };
+        let exe = match gone {
+            Some(f) => Err(f),
+            None => self.readlink("exe"),
+        };
+        let mut snap = Snapshot {
+            pid: self.pid,
+            status: self
+                .read("status", 1 << 16)
+                .and_then(|b| parse_status(&String::from_utf8_lossy(&b)).ok_or(Failure::Malformed)),
+            cmdline,
+            exe,
+            cwd: self.readlink("cwd"),
+            login_uid: self.audit_id("loginuid"),
+            session_id: self.audit_id("sessionid"),
+            stat,
+        };
+        self.recheck_exit(&mut snap);
+        Ok(snap)
+    }
+
+    /// An empty cmdline or a failed `exe` on a live-looking process usually
+    /// means it exited while we read: look at `stat` again and, if it is now
+    /// dead, report those fields as unavailable rather than as empty.
+    fn recheck_exit(&self, snap: &mut Snapshot) {
+        let empty = matches!(&snap.cmdline, Ok(c) if c.size == 0);
+        let exe_failed = matches!(snap.exe, Err(Failure::Exited));
+        if !(empty || exe_failed) {
+            return;
+        }
+        let why = match self.stat() {
+            Ok(s) if s.is_dead() => Failure::Zombie,
+            Ok(_) => return,
+            Err(_) => Failure::Exited,
+        };
+        if empty {
+            snap.cmdline = Err(why);
+        }
+        if exe_failed {
+            snap.exe = Err(why);
+        }
+        if matches!(snap.cwd, Err(Failure::Exited)) {
+            snap.cwd = Err(why);
+        }
+    }
+
+    fn cmdline(&self) -> Result<Cmdline, Failure> {
+        let buf = self.read("cmdline", CMDLINE_MAX)?;
+        Ok(Cmdline {
+            size: buf.len() as u64,
+            argv: split_cmdline(&buf),
+        })
+    }
+}
+
+/// Clock ticks per second, for `stat` start times.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// Converts `stat` start ticks to boot-time nanoseconds.
+pub fn ticks_to_boot_ns(ticks: u64, hz: u64) -> u64 {
+    ticks.saturating_mul(1_000_000_000 / hz.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &[u8] = b"1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+        98765 1000 100 18446744073709551615 4096 8192 140000 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 \
+        9000 9100 9200 777 888 999 1111 0\n";
+
+    #[test]
+    fn stat_with_hostile_comm() {
+        let s = parse_stat(STAT).unwrap();
+        assert_eq!(s.comm, b"a) b (c)");
+        assert_eq!(s.state, b'S');
+        assert_eq!(s.ppid, 1);
+        assert_eq!(s.flags, 4194560);
+        assert_eq!(s.start_ticks, 98765);
+        assert_eq!(s.layout, [4096, 8192, 777, 888]);
+        assert!(!s.is_kernel_thread());
+        assert!(!s.is_dead());
+    }
+
+    #[test]
+    fn stat_rejects_garbage() {
+        for bad in [
+            &b""[..],
+            b"12 (x",
+            b"12 x) S 1",
+            b"12 (x) S",
+            b"12 (x) S notanumber 1 1 0 -1 0",
+        ] {
+            assert_eq!(parse_stat(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn kernel_thread_and_zombie_flags() {
+        let k = b"2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 3 0 0";
+        let s = parse_stat(k).unwrap();
+        assert!(s.is_kernel_thread());
+        assert_eq!(s.layout, [0; 4]);
+        let z = b"77 (sh) Z 1 0 0 0 -1 4228108 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
+        assert!(parse_stat(z).unwrap().is_dead());
+    }
+
+    #[test]
+    fn status_ids_and_caps() {
+        let text = "Name:\tx\nUid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nCapInh:\t0000000000000000\n\
+                    CapPrm:\t000001ffffffffff\nCapEff:\t0000000000003000\nCapBnd:\t000001ffffffffff\n\
+                    CapAmb:\t0000000000000001\n";
+        let s = parse_status(text).unwrap();
+        assert_eq!((s.creds.uid, s.creds.euid, s.creds.suid, s.creds.fsuid), (1, 2, 3, 4));
+        assert_eq!((s.creds.gid, s.creds.egid, s.creds.sgid, s.creds.fsgid), (5, 6, 7, 8));
+        assert_eq!(s.caps.effective, 0x3000);
+        assert_eq!(s.caps.permitted, 0x1ff_ffff_ffff);
+        assert_eq!(s.caps.ambient, 1);
+        assert_eq!(parse_status("Uid:\t1 2\n"), None);
+        assert_eq!(parse_status(""), None);
+    }
+
+    #[test]
+    fn cmdline_splitting() {
+        assert_eq!(split_cmdline(b"a\0b c\0\0"), vec![b"a".to_vec(), b"b c".to_vec(), vec![]]);
+        assert_eq!(split_cmdline(b"a\0b\0"), vec![b"a".to_vec(), b"b".to_vec()]);
+        // setproctitle without a trailing NUL.
+        assert_eq!(split_cmdline(b"worker: idle"), vec![b"worker: idle".to_vec()]);
+        assert_eq!(split_cmdline(b""), Vec::<Bytes>::new());
+        assert_eq!(split_cmdline(b"\0"), vec![Vec::<u8>::new()]);
+    }
+
+    #[test]
+    fn reads_self() {
+        let me = std::process::id();
+        let dir = ProcDir::open("/proc", me).unwrap();
+        let snap = dir.snapshot(None).unwrap();
+        assert_eq!(snap.pid, me);
+        assert!(!snap.cmdline.unwrap().argv.is_empty());
+        assert_eq!(snap.exe.unwrap(), std::fs::read_link("/proc/self/exe").unwrap().as_os_str().as_encoded_bytes());
+        assert!(snap.status.is_ok());
+        let start = snap.stat.start_ticks;
+        assert_eq!(dir.snapshot(Some(start + 1)).unwrap_err(), Failure::Reused);
+    }
+
+    #[test]
+    fn vanished_process() {
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        let dir = ProcDir::open("/proc", pid).unwrap();
+        child.wait().unwrap();
+        // Reaped: the directory fd now refers to a dead process.
+        assert_eq!(dir.stat().unwrap_err(), Failure::Exited);
+        assert_eq!(dir.snapshot(None).unwrap_err(), Failure::Exited);
+    }
+
+    #[test]
+    fn zombie_fields_are_unavailable() {
+        let child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: wait until it is a zombie without collecting it.
+        let dir = ProcDir::open("/proc", pid).unwrap();
+        loop {
+            let s = dir.stat().unwrap();
+            if s.is_dead() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        let snap = dir.snapshot(None).unwrap();
+        assert_eq!(snap.cmdline.unwrap_err(), Failure::Zombie);
+        assert_eq!(snap.exe.unwrap_err(), Failure::Zombie);
+        drop(child); // std does not reap on drop; reap explicitly.
+        // SAFETY: waiting on our own child.
+        unsafe { libc::waitpid(pid as i32, std::ptr::null_mut(), 0) };
+    }
+
+    #[test]
+    fn kernel_thread() {
+        // kthreadd is pid 2 on every Linux system with a kernel thread tree.
+        let Ok(dir) = ProcDir::open("/proc", 2) else {
+            return;
+        };
+        let snap = dir.snapshot(None).unwrap();
+        if snap.stat.is_kernel_thread() {
+            assert_eq!(snap.cmdline.unwrap_err(), Failure::KernelThread);
+            assert_eq!(snap.exe.unwrap_err(), Failure::KernelThread);
+        }
+    }
+
+    #[test]
+    fn ticks_conversion() {
+        assert_eq!(ticks_to_boot_ns(150, 100), 1_500_000_000);
+        assert_eq!(ticks_to_boot_ns(u64::MAX, 100), u64::MAX);
+    }
+}

@@ -1,0 +1,163 @@
+//! The thread that a late source (netlink, /proc scanner) runs to observe
+//! processes as early as possible, and the counters it keeps.
+//!
+//! The observing thread never waits for the pipeline: it hands what it saw
+//! to a bounded channel and counts what did not fit, so that reading
+//! `/proc` right after an exec is never delayed by output.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+
+use super::proc_reader::Snapshot;
+
+/// How many observations may wait for the pipeline's reader.
+const CHANNEL_LEN: usize = 65536;
+
+/// What a late source learned about one exec.
+#[derive(Debug)]
+pub struct Observed {
+    pub pid: u32,
+    /// `CLOCK_BOOTTIME` ns of the exec, when the source knows it (netlink);
+    /// the /proc scanner only knows when it saw the process.
+    pub exec_boot_ns: Option<u64>,
+    /// `CLOCK_BOOTTIME` ns when the process was seen (read from /proc).
+    pub seen_boot_ns: u64,
+    /// The parent, when known independently of `/proc` (netlink fork events).
+    pub ppid: Option<u32>,
+    /// What `/proc/<pid>` showed, or why it could not be read.
+    pub snap: Result<Snapshot, super::proc_reader::Failure>,
+    /// The process had already exec'd again (or exited) when we got to it,
+    /// so `/proc` shows something later than this exec: its argv, exe and
+    /// comm must not be attributed to this exec.
+    pub superseded: bool,
+    /// The pid exec'd again without forking (detected by the /proc scanner).
+    pub exec_without_fork: bool,
+}
+
+/// Counters shared between the observing thread and the pipeline.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Execs the source noticed.
+    pub seen: AtomicU64,
+    /// Observations handed to the pipeline.
+    pub emitted: AtomicU64,
+    /// Observations dropped because the pipeline's reader fell behind.
+    pub dropped: AtomicU64,
+    /// Netlink receive-buffer overruns (ENOBUFS): an unknown number of
+    /// kernel events were lost each time.
+    pub enobufs: AtomicU64,
+    /// `/proc` reads that failed for a reason other than the process having
+    /// already gone (permissions, malformed content, I/O).
+    pub read_failures: AtomicU64,
+    /// Processes that were gone (exited, zombie, pid reused) by the time we
+    /// read them: their exec is reported but incomplete, or not at all for
+    /// the scanner when even `stat` was gone.
+    pub too_late: AtomicU64,
+}
+
+impl Tally {
+    /// Adds one to a counter.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
+
+/// The observing side: hands observations on, counting drops.
+pub struct Outlet {
+    tx: Sender<Observed>,
+    /// Shared counters.
+    pub tally: Arc<Tally>,
+    /// Set when the source should stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Outlet {
+    /// Sends without ever blocking.
+    pub fn send(&self, ob: Observed) {
+        match self.tx.try_send(ob) {
+            Ok(()) => Tally::bump(&self.tally.emitted),
+            Err(TrySendError::Full(_)) => Tally::bump(&self.tally.dropped),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// True once the source was asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// The pipeline side of a running observing thread.
+pub struct Worker {
+    rx: Receiver<Observed>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+    /// Shared counters.
+    pub tally: Arc<Tally>,
+}
+
+impl Worker {
+    /// Starts `body` on a thread named `name`.
+    pub fn spawn(
+        name: &str,
+        body: impl FnOnce(Outlet) + Send + 'static,
+    ) -> std::io::Result<Worker> {
+        let (tx, rx) = bounded(CHANNEL_LEN);
+        let tally = Arc::new(Tally::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let outlet = Outlet {
+            tx,
+            tally: Arc::clone(&tally),
+            stop: Arc::clone(&stop),
+        };
+        let handle = thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(outlet))?;
+        Ok(Worker {
+            rx,
+            stop,
+            handle: Some(handle),
+            tally,
+        })
+    }
+
+    /// Waits up to `timeout` for the first observation, then takes all that
+    /// are queued.
+    pub fn poll(&self, timeout: Duration, out: &mut dyn FnMut(Observed)) {
+        match self.rx.recv_timeout(timeout) {
+            Ok(ob) => out(ob),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(ob) = self.rx.try_recv() {
+            out(ob);
+        }
+    }
+
+    /// Stops the thread and waits for it; queued observations stay readable.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// True if the thread ended by itself (an error it already reported).
+    pub fn finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
