@@ -57,10 +57,16 @@ pub enum FormatArg {
 /// Which event source to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
-    /// The best source available on this system (currently eBPF).
+    /// The best source available: eBPF, else netlink, else procfs.
     Auto,
-    /// The eBPF source (tp_btf/sched_process_exec).
+    /// The eBPF source (tp_btf/sched_process_exec): complete, needs root.
     Ebpf,
+    /// The netlink proc connector: every exec, but argv etc. read from /proc
+    /// afterwards (may be incomplete); needs CAP_NET_ADMIN.
+    Netlink,
+    /// Scan /proc on an interval and on inotify triggers: no privileges
+    /// needed, misses processes shorter than the interval.
+    Procfs,
 }
 
 /// procwatch's command line.
@@ -93,6 +99,30 @@ pub struct Cli {
     /// Event source.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
+
+    /// netlink: run the /proc reading thread at real-time priority
+    /// (SCHED_FIFO), which loses fewer argv in quiet periods.
+    #[arg(long)]
+    pub realtime: bool,
+
+    /// procfs: scan /proc every N milliseconds (also at once on inotify
+    /// activity in PATH directories, /tmp, /etc, /var/spool/cron, --watch).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 100,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub interval_ms: u64,
+
+    /// procfs: also scan at once when something happens in DIR (repeatable).
+    #[arg(long, value_name = "DIR")]
+    pub watch: Vec<PathBuf>,
+
+    /// For tests: `--source auto` acts as if eBPF were unavailable (also
+    /// PROCWATCH_DISABLE_EBPF=1).
+    #[arg(long, hide = true)]
+    pub debug_disable_ebpf: bool,
 
     /// Size of the kernel ring buffer; suffixes K, M, G (powers of 1024).
     /// Must be a power of two and a multiple of the page size. A larger ring
@@ -167,6 +197,8 @@ impl From<SourceArg> for crate::source::Choice {
         match s {
             SourceArg::Auto => Self::Auto,
             SourceArg::Ebpf => Self::Ebpf,
+            SourceArg::Netlink => Self::Netlink,
+            SourceArg::Procfs => Self::Procfs,
         }
     }
 }
@@ -347,7 +379,29 @@ mod tests {
         assert_eq!(cli.format, FormatArg::Csv);
         assert_eq!(parse(&["--format=text"]).unwrap().format, FormatArg::Text);
         assert_eq!(err_kind(&["--format", "xml"]), ErrorKind::InvalidValue);
-        assert_eq!(err_kind(&["--source", "netlink"]), ErrorKind::InvalidValue);
+        assert_eq!(err_kind(&["--source", "bpf"]), ErrorKind::InvalidValue);
+        assert_eq!(
+            parse(&["--source", "netlink", "--realtime"])
+                .unwrap()
+                .source,
+            SourceArg::Netlink
+        );
+        let p = parse(&[
+            "--source=procfs",
+            "--interval-ms",
+            "20",
+            "--watch",
+            "/a",
+            "--watch",
+            "/b",
+        ])
+        .unwrap();
+        assert_eq!((p.source, p.interval_ms), (SourceArg::Procfs, 20));
+        assert_eq!(p.watch, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(
+            err_kind(&["--interval-ms", "0"]),
+            ErrorKind::ValueValidation
+        );
     }
 
     #[test]

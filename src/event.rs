@@ -46,6 +46,21 @@ pub struct StartInfo {
     pub can_miss: String,
     /// `pid` of procwatch itself.
     pub pid: u32,
+    /// `short_lived_complete`, `poll_interval_ms`, `unavailable`: the
+    /// source's guarantees in machine-readable form.
+    pub coverage: Coverage,
+}
+
+/// What a source guarantees, for the `start` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// `short_lived_complete`: every exec is reported with its argv, however
+    /// briefly the process lives.
+    pub short_lived_complete: bool,
+    /// `poll_interval_ms`: the scan interval of a polling source.
+    pub poll_interval_ms: Option<u64>,
+    /// `unavailable`: exec fields this source can never fill (always null).
+    pub unavailable: Vec<&'static str>,
 }
 
 /// Why an exec raised privileges by itself (as opposed to the caller already
@@ -285,6 +300,15 @@ pub enum LossPlace {
     Kernel,
     /// The user-space queue between reader and writer was full.
     Queue,
+    /// `netlink_enobufs`: the proc connector socket overflowed; each count is
+    /// one overrun that lost an unknown number of events.
+    NetlinkOverrun,
+    /// `proc_read_failed`: reading `/proc/<pid>` failed (permissions,
+    /// malformed content): the exec is reported with fields missing.
+    ProcRead,
+    /// `too_late`: the process had exited or exec'd again before `/proc`
+    /// could be read.
+    TooLate,
 }
 
 impl LossPlace {
@@ -292,6 +316,9 @@ impl LossPlace {
         match self {
             LossPlace::Kernel => "kernel",
             LossPlace::Queue => "queue",
+            LossPlace::NetlinkOverrun => "netlink_enobufs",
+            LossPlace::ProcRead => "proc_read_failed",
+            LossPlace::TooLate => "too_late",
         }
     }
 }
@@ -325,6 +352,13 @@ pub struct Counters {
     pub queue_dropped: u64,
     /// `written`: exec events handed to the sink.
     pub written: u64,
+    /// `netlink_enobufs`: proc connector socket overruns (netlink source).
+    pub netlink_enobufs: u64,
+    /// `proc_read_failures`: failed `/proc` reads (netlink, procfs).
+    pub proc_read_failures: u64,
+    /// `too_late`: processes gone before `/proc` could be read (netlink,
+    /// procfs).
+    pub too_late: u64,
 }
 
 /// `{"event":"stop",...}`

@@ -31,6 +31,12 @@ fn config(cli: &Cli) -> pipeline::Config {
             wakeup_bytes: cli.wakeup_bytes,
             attach: cli.debug_attach.into(),
         },
+        late: procwatch::source::LateOptions {
+            realtime: cli.realtime,
+            interval: std::time::Duration::from_millis(cli.interval_ms),
+            watch: cli.watch.clone(),
+            disable_ebpf: cli.debug_disable_ebpf,
+        },
         format: cli.format.into(),
         output: cli.output.clone(),
         duration: cli.duration(),

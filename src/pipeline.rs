@@ -24,6 +24,8 @@ use crate::source::{self, AttachError, Choice, Item, KernelCounters, Source};
 pub struct Config {
     pub source: Choice,
     pub ebpf: source::ebpf::Options,
+    /// Settings of the netlink and /proc sources.
+    pub late: source::LateOptions,
     pub format: Format,
     pub output: Option<PathBuf>,
     pub duration: Option<Duration>,
@@ -92,7 +94,7 @@ struct ReaderTotals {
 
 /// Runs the monitor until a signal, `--duration`, or a broken pipe.
 pub fn run(cfg: Config) -> Result<(), RunError> {
-    let source = source::open(cfg.source, &cfg.ebpf).map_err(RunError::Attach)?;
+    let source = source::open(cfg.source, &cfg.ebpf, &cfg.late).map_err(RunError::Attach)?;
     let info = source.info().clone();
     let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
     let mut sink = sink::make_sink(cfg.format, out, header_needed);
@@ -117,6 +119,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         guarantees: info.guarantees.clone(),
         can_miss: info.can_miss.clone(),
         pid: std::process::id(),
+        coverage: info.coverage.clone(),
     };
     if cfg.format == Format::Csv {
         eprintln!(
@@ -172,6 +175,9 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
             received: totals.received,
             queue_dropped: totals.queue_dropped + totals.undecodable,
             written,
+            netlink_enobufs: totals.kernel.netlink_enobufs,
+            proc_read_failures: totals.kernel.proc_read_failures,
+            too_late: totals.kernel.too_late,
         },
     });
     if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
@@ -257,7 +263,7 @@ fn read_loop(
     let mut r = Reader {
         tx,
         totals: ReaderTotals::default(),
-        kernel_reported: 0,
+        kernel_reported: [0; 4],
         queue_reported: 0,
     };
     let paused_until = Instant::now() + pause;
@@ -287,8 +293,9 @@ fn read_loop(
 struct Reader {
     tx: Sender<Event>,
     totals: ReaderTotals,
-    /// Kernel drops already reported in a loss event.
-    kernel_reported: u64,
+    /// Source-side losses already reported in a loss event, per place in
+    /// the order of [`source_losses`].
+    kernel_reported: [u64; 4],
     /// Queue drops already reported in a loss event.
     queue_reported: u64,
 }
@@ -317,15 +324,11 @@ impl Reader {
         match source.counters() {
             Ok(k) => {
                 self.totals.kernel = k;
-                if k.dropped > self.kernel_reported
-                    && self.send_loss(
-                        LossPlace::Kernel,
-                        k.dropped - self.kernel_reported,
-                        k.dropped,
-                        last,
-                    )
-                {
-                    self.kernel_reported = k.dropped;
+                for (i, (place, total)) in source_losses(&k).into_iter().enumerate() {
+                    let reported = self.kernel_reported[i];
+                    if total > reported && self.send_loss(place, total - reported, total, last) {
+                        self.kernel_reported[i] = total;
+                    }
                 }
             }
             Err(e) => eprintln!("procwatch: cannot read the kernel counters: {e}"),
@@ -352,6 +355,16 @@ impl Reader {
             self.tx.try_send(ev).is_ok()
         }
     }
+}
+
+/// Every source-side loss counter with the place it is reported under.
+fn source_losses(k: &KernelCounters) -> [(LossPlace, u64); 4] {
+    [
+        (LossPlace::Kernel, k.dropped),
+        (LossPlace::NetlinkOverrun, k.netlink_enobufs),
+        (LossPlace::ProcRead, k.proc_read_failures),
+        (LossPlace::TooLate, k.too_late),
+    ]
 }
 
 fn read_trimmed(path: &str) -> String {

@@ -71,6 +71,9 @@ fn start_json(s: &StartInfo) -> Value {
         "guarantees": s.guarantees,
         "can_miss": s.can_miss,
         "pid": s.pid,
+        "short_lived_complete": s.coverage.short_lived_complete,
+        "poll_interval_ms": s.coverage.poll_interval_ms,
+        "unavailable": s.coverage.unavailable,
     })
 }
 
@@ -209,6 +212,9 @@ fn stop_json(s: &StopInfo) -> Value {
         "received": c.received,
         "queue_dropped": c.queue_dropped,
         "written": c.written,
+        "netlink_enobufs": c.netlink_enobufs,
+        "proc_read_failures": c.proc_read_failures,
+        "too_late": c.too_late,
     })
 }
 
@@ -320,6 +326,9 @@ mod tests {
                 "guarantees": "every exec after start",
                 "can_miss": "execs when the ring buffer is full (reported as loss)",
                 "pid": 99,
+                "short_lived_complete": false,
+                "poll_interval_ms": null,
+                "unavailable": [],
             })
         );
     }
@@ -547,6 +556,9 @@ mod tests {
                 "received": 88,
                 "queue_dropped": 5,
                 "written": 83,
+                "netlink_enobufs": 0,
+                "proc_read_failures": 0,
+                "too_late": 0,
             })
         );
     }

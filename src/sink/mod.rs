@@ -255,6 +255,7 @@ pub(crate) mod testutil {
             guarantees: "every exec after start".to_owned(),
             can_miss: "execs when the ring buffer is full (reported as loss)".to_owned(),
             pid: 99,
+            coverage: Default::default(),
         }
     }
 
@@ -279,6 +280,7 @@ pub(crate) mod testutil {
                 received: 88,
                 queue_dropped: 5,
                 written: 83,
+                ..Default::default()
             },
         }
     }

@@ -4,11 +4,17 @@
 //! A source says what it guarantees and what it can miss; the pipeline puts
 //! that into the `start` event and on stderr.
 
+pub mod convert;
 pub mod ebpf;
+pub mod netlink;
+pub mod proc_reader;
+pub mod procfs;
+pub mod worker;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::event::ExecEvent;
+use crate::event::{Coverage, ExecEvent};
 
 /// What a source is and what it promises.
 #[derive(Debug, Clone)]
@@ -19,6 +25,8 @@ pub struct SourceInfo {
     pub attach: String,
     pub guarantees: String,
     pub can_miss: String,
+    /// Machine-readable guarantees for the `start` event.
+    pub coverage: Coverage,
 }
 
 /// The kernel-side counters. For eBPF, `seen == emitted + dropped` exactly.
@@ -28,6 +36,12 @@ pub struct KernelCounters {
     pub emitted: u64,
     pub dropped: u64,
     pub truncated: u64,
+    /// Proc connector socket overruns (netlink).
+    pub netlink_enobufs: u64,
+    /// Failed `/proc` reads (netlink, procfs).
+    pub proc_read_failures: u64,
+    /// Processes gone before `/proc` could be read (netlink, procfs).
+    pub too_late: u64,
 }
 
 /// One item a source hands to the pipeline.
@@ -72,20 +86,91 @@ impl std::error::Error for AttachError {}
 pub enum Choice {
     Auto,
     Ebpf,
+    Netlink,
+    Procfs,
 }
 
-/// Opens the chosen source. `auto` currently has only eBPF to choose from;
-/// it says so on stderr, with what the source can miss.
-pub fn open(choice: Choice, opts: &ebpf::Options) -> Result<Box<dyn Source>, AttachError> {
-    let source = ebpf::EbpfSource::attach(opts)?;
-    if choice == Choice::Auto {
-        let info = source.info();
-        eprintln!(
-            "procwatch: using source {} ({}); it can miss: {}",
-            info.name, info.attach, info.can_miss
-        );
+/// Settings of the sources that observe processes after the fact.
+#[derive(Debug, Clone)]
+pub struct LateOptions {
+    /// netlink: run the reading thread at real-time priority (SCHED_FIFO).
+    pub realtime: bool,
+    /// procfs: the scan interval.
+    pub interval: Duration,
+    /// procfs: extra directories whose activity triggers a scan.
+    pub watch: Vec<PathBuf>,
+    /// For tests: `auto` behaves as if eBPF were unavailable.
+    pub disable_ebpf: bool,
+}
+
+impl Default for LateOptions {
+    fn default() -> Self {
+        LateOptions {
+            realtime: false,
+            interval: Duration::from_millis(100),
+            watch: Vec::new(),
+            disable_ebpf: false,
+        }
     }
-    Ok(Box::new(source))
+}
+
+/// Environment variable that makes `auto` skip eBPF, for tests of the
+/// fallback on machines where eBPF works.
+pub const DISABLE_EBPF_ENV: &str = "PROCWATCH_DISABLE_EBPF";
+
+/// Opens the chosen source. `auto` tries eBPF, then netlink, then the /proc
+/// scanner, and says on stderr which one it chose, why the better ones were
+/// unavailable, and what the chosen one can miss.
+pub fn open(
+    choice: Choice,
+    opts: &ebpf::Options,
+    late: &LateOptions,
+) -> Result<Box<dyn Source>, AttachError> {
+    match choice {
+        Choice::Ebpf => Ok(Box::new(ebpf::EbpfSource::attach(opts)?)),
+        Choice::Netlink => Ok(Box::new(netlink::NetlinkSource::attach(late)?)),
+        Choice::Procfs => Ok(Box::new(procfs::ProcfsSource::attach(late)?)),
+        Choice::Auto => open_auto(opts, late),
+    }
+}
+
+fn open_auto(opts: &ebpf::Options, late: &LateOptions) -> Result<Box<dyn Source>, AttachError> {
+    let mut why_not = Vec::new();
+    let disabled =
+        late.disable_ebpf || std::env::var_os(DISABLE_EBPF_ENV).is_some_and(|v| v == "1");
+    let source: Box<dyn Source> = 'found: {
+        if disabled {
+            why_not.push(format!("ebpf: disabled ({DISABLE_EBPF_ENV}=1)"));
+        } else {
+            match ebpf::EbpfSource::attach(opts) {
+                Ok(s) => break 'found Box::new(s),
+                Err(e) => why_not.push(format!("ebpf: {}", e.what)),
+            }
+        }
+        match netlink::NetlinkSource::attach(late) {
+            Ok(s) => break 'found Box::new(s),
+            Err(e) => why_not.push(format!("netlink: {}", e.what)),
+        }
+        match procfs::ProcfsSource::attach(late) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                why_not.push(format!("procfs: {}", e.what));
+                return Err(AttachError {
+                    what: format!("no event source could be attached: {}", why_not.join("; ")),
+                    hint: "run as root for eBPF, or make /proc readable".into(),
+                });
+            }
+        }
+    };
+    let info = source.info();
+    eprintln!(
+        "procwatch: using source {} ({}); it can miss: {}",
+        info.name, info.attach, info.can_miss
+    );
+    for reason in &why_not {
+        eprintln!("procwatch: not using {reason}");
+    }
+    Ok(source)
 }
 
 /// Sleeps-free helper for sources: the default poll timeout.

@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::event::{Bytes, CapSets, Credentials};
+use crate::event::{Bytes, CapSets, Credentials, FileInfo};
 
 /// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: set in the
 /// `flags` field of `stat` for kernel threads, which never exec.
@@ -219,6 +219,8 @@ pub struct Snapshot {
     pub cmdline: Result<Cmdline, Failure>,
     pub exe: Result<Bytes, Failure>,
     pub cwd: Result<Bytes, Failure>,
+    /// Mode and owner of the executable (followed through `exe`).
+    pub file: Result<FileInfo, Failure>,
     /// `None` inside means the audit id is unset.
     pub login_uid: Result<Option<u32>, Failure>,
     pub session_id: Result<Option<u32>, Failure>,
@@ -291,8 +293,8 @@ impl ProcDir {
                     buf.len(),
                 )
             };
-            let n = usize::try_from(n)
-                .map_err(|_| Failure::from_io(&io::Error::last_os_error()))?;
+            let n =
+                usize::try_from(n).map_err(|_| Failure::from_io(&io::Error::last_os_error()))?;
             if n < buf.len() {
                 buf.truncate(n);
                 return Ok(buf);
@@ -355,6 +357,10 @@ impl ProcDir {
             cmdline,
             exe,
             cwd: self.readlink("cwd"),
+            file: match gone {
+                Some(f) => Err(f),
+                None => self.exe_file(),
+            },
             login_uid: self.audit_id("loginuid"),
             session_id: self.audit_id("sessionid"),
             stat,
@@ -386,6 +392,27 @@ impl ProcDir {
         if matches!(snap.cwd, Err(Failure::Exited)) {
             snap.cwd = Err(why);
         }
+        if matches!(snap.file, Err(Failure::Exited)) {
+            snap.file = Err(why);
+        }
+    }
+
+    /// `stat` of the executable itself, through the `exe` magic link (so a
+    /// deleted or replaced file is still the one that runs).
+    fn exe_file(&self) -> Result<FileInfo, Failure> {
+        let name = CString::new("exe").map_err(|_| Failure::Io)?;
+        // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: valid dirfd, C string and out pointer.
+        let rc = unsafe { libc::fstatat(self.fd.as_raw_fd(), name.as_ptr(), &mut st, 0) };
+        if rc != 0 {
+            return Err(Failure::from_io(&io::Error::last_os_error()));
+        }
+        Ok(FileInfo {
+            mode: st.st_mode,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        })
     }
 
     fn cmdline(&self) -> Result<Cmdline, Failure> {
@@ -459,8 +486,14 @@ mod tests {
                     CapPrm:\t000001ffffffffff\nCapEff:\t0000000000003000\nCapBnd:\t000001ffffffffff\n\
                     CapAmb:\t0000000000000001\n";
         let s = parse_status(text).unwrap();
-        assert_eq!((s.creds.uid, s.creds.euid, s.creds.suid, s.creds.fsuid), (1, 2, 3, 4));
-        assert_eq!((s.creds.gid, s.creds.egid, s.creds.sgid, s.creds.fsgid), (5, 6, 7, 8));
+        assert_eq!(
+            (s.creds.uid, s.creds.euid, s.creds.suid, s.creds.fsuid),
+            (1, 2, 3, 4)
+        );
+        assert_eq!(
+            (s.creds.gid, s.creds.egid, s.creds.sgid, s.creds.fsgid),
+            (5, 6, 7, 8)
+        );
         assert_eq!(s.caps.effective, 0x3000);
         assert_eq!(s.caps.permitted, 0x1ff_ffff_ffff);
         assert_eq!(s.caps.ambient, 1);
@@ -470,10 +503,16 @@ mod tests {
 
     #[test]
     fn cmdline_splitting() {
-        assert_eq!(split_cmdline(b"a\0b c\0\0"), vec![b"a".to_vec(), b"b c".to_vec(), vec![]]);
+        assert_eq!(
+            split_cmdline(b"a\0b c\0\0"),
+            vec![b"a".to_vec(), b"b c".to_vec(), vec![]]
+        );
         assert_eq!(split_cmdline(b"a\0b\0"), vec![b"a".to_vec(), b"b".to_vec()]);
         // setproctitle without a trailing NUL.
-        assert_eq!(split_cmdline(b"worker: idle"), vec![b"worker: idle".to_vec()]);
+        assert_eq!(
+            split_cmdline(b"worker: idle"),
+            vec![b"worker: idle".to_vec()]
+        );
         assert_eq!(split_cmdline(b""), Vec::<Bytes>::new());
         assert_eq!(split_cmdline(b"\0"), vec![Vec::<u8>::new()]);
     }
@@ -485,7 +524,13 @@ mod tests {
         let snap = dir.snapshot(None).unwrap();
         assert_eq!(snap.pid, me);
         assert!(!snap.cmdline.unwrap().argv.is_empty());
-        assert_eq!(snap.exe.unwrap(), std::fs::read_link("/proc/self/exe").unwrap().as_os_str().as_encoded_bytes());
+        assert_eq!(
+            snap.exe.unwrap(),
+            std::fs::read_link("/proc/self/exe")
+                .unwrap()
+                .as_os_str()
+                .as_encoded_bytes()
+        );
         assert!(snap.status.is_ok());
         let start = snap.stat.start_ticks;
         assert_eq!(dir.snapshot(Some(start + 1)).unwrap_err(), Failure::Reused);

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
-use super::proc_reader::Snapshot;
+use super::KernelCounters;
+use super::proc_reader::{Failure, Snapshot};
 
 /// How many observations may wait for the pipeline's reader.
 const CHANNEL_LEN: usize = 65536;
@@ -29,7 +30,7 @@ pub struct Observed {
     /// The parent, when known independently of `/proc` (netlink fork events).
     pub ppid: Option<u32>,
     /// What `/proc/<pid>` showed, or why it could not be read.
-    pub snap: Result<Snapshot, super::proc_reader::Failure>,
+    pub snap: Result<Snapshot, Failure>,
     /// The process had already exec'd again (or exited) when we got to it,
     /// so `/proc` shows something later than this exec: its argv, exe and
     /// comm must not be attributed to this exec.
@@ -68,6 +69,40 @@ impl Tally {
     /// Reads a counter.
     pub fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+
+    /// Counts an observation that came too late, or whose read failed.
+    /// An unreadable `exe` alone is not a failure: it is the normal state
+    /// for other users' processes without privileges.
+    pub fn count(&self, ob: &Observed) {
+        let late = |f: &Failure| matches!(f, Failure::Exited | Failure::Zombie | Failure::Reused);
+        let fails = |f: &Failure| matches!(f, Failure::Denied | Failure::Malformed | Failure::Io);
+        let (late_seen, failed) = match &ob.snap {
+            Err(f) => (late(f), fails(f)),
+            Ok(s) => {
+                let main = [s.cmdline.as_ref().err(), s.status.as_ref().err()];
+                let all = main.into_iter().chain([s.exe.as_ref().err()]).flatten();
+                (all.clone().any(late), main.into_iter().flatten().any(fails))
+            }
+        };
+        if ob.superseded || late_seen {
+            Tally::bump(&self.too_late);
+        } else if failed {
+            Tally::bump(&self.read_failures);
+        }
+    }
+
+    /// The counters in the pipeline's form.
+    pub fn snapshot(&self) -> KernelCounters {
+        KernelCounters {
+            seen: Tally::get(&self.seen),
+            emitted: Tally::get(&self.emitted),
+            dropped: Tally::get(&self.dropped),
+            truncated: 0,
+            netlink_enobufs: Tally::get(&self.enobufs),
+            proc_read_failures: Tally::get(&self.read_failures),
+            too_late: Tally::get(&self.too_late),
+        }
     }
 }
 
@@ -148,6 +183,16 @@ impl Worker {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+
+    /// True once [`Worker::stop`] was called.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// The counters in the pipeline's form.
+    pub fn counters(&self) -> KernelCounters {
+        self.tally.snapshot()
     }
 
     /// True if the thread ended by itself (an error it already reported).

@@ -116,6 +116,11 @@ impl EbpfSource {
                 human_size(opts.ring_size)
             ),
             attach,
+            coverage: crate::event::Coverage {
+                short_lived_complete: true,
+                poll_interval_ms: None,
+                unavailable: Vec::new(),
+            },
         };
         Ok(EbpfSource {
             info,
@@ -157,6 +162,7 @@ impl Source for EbpfSource {
             emitted: sum(C_EMITTED)?,
             dropped: sum(C_DROPPED)?,
             truncated: sum(C_TRUNCATED)?,
+            ..KernelCounters::default()
         })
     }
 

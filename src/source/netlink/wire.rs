@@ -179,9 +179,23 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                ProcEvent::Exec { pid: 10, tgid: 10, ts_ns: 5 },
-                ProcEvent::Fork { parent_tgid: 1, child_pid: 11, child_tgid: 11, ts_ns: 6 },
-                ProcEvent::Exit { pid: 11, tgid: 11, exit_code: 256, ts_ns: 7 },
+                ProcEvent::Exec {
+                    pid: 10,
+                    tgid: 10,
+                    ts_ns: 5
+                },
+                ProcEvent::Fork {
+                    parent_tgid: 1,
+                    child_pid: 11,
+                    child_tgid: 11,
+                    ts_ns: 6
+                },
+                ProcEvent::Exit {
+                    pid: 11,
+                    tgid: 11,
+                    exit_code: 256,
+                    ts_ns: 7
+                },
                 ProcEvent::Ack { err: 1 },
                 ProcEvent::Other,
             ]

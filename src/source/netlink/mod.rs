@@ -1,0 +1,408 @@
+//! The netlink proc connector source: the kernel reports every fork, exec
+//! and exit on a NETLINK_CONNECTOR socket (needs CAP_NET_ADMIN); a dedicated
+//! thread reads `/proc/<pid>` the moment an exec arrives.
+//!
+//! Delivery of the exec itself is complete unless the socket overruns
+//! (ENOBUFS, counted), but the message carries only pids: argv, exe and
+//! credentials come from `/proc`, which races the process. Short-lived
+//! processes are therefore reported, but often with fields missing, each
+//! listed in `incomplete`.
+
+pub mod wire;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use super::convert::{self, Context, NEVER_AVAILABLE};
+use super::proc_reader::{self, Failure, ProcDir};
+use super::worker::{Observed, Outlet, Tally, Worker};
+use super::{AttachError, Item, KernelCounters, LateOptions, Source, SourceInfo};
+use crate::enrich::BootClock;
+use crate::event::Coverage;
+use wire::ProcEvent;
+
+/// Receive buffer requested for the socket: a larger buffer absorbs longer
+/// bursts before the kernel reports ENOBUFS.
+const RCVBUF: libc::c_int = 32 << 20;
+/// How long to wait for the kernel's acknowledgement of the subscription.
+const ACK_TIMEOUT_MS: libc::c_int = 2000;
+/// Real-time priority of the reading thread with `--realtime`: above normal
+/// threads, well below kernel-critical ones.
+const RT_PRIORITY: libc::c_int = 10;
+/// How often the thread checks whether it should stop.
+const STOP_CHECK_MS: libc::c_int = 100;
+/// At most this many datagrams are taken into one batch, so the first exec
+/// of a burst is not kept waiting for its `/proc` read.
+const BATCH: usize = 64;
+
+/// The attached proc connector source.
+pub struct NetlinkSource {
+    info: SourceInfo,
+    worker: Worker,
+    cx: Context,
+}
+
+impl NetlinkSource {
+    /// Subscribes to the proc connector and starts the reading thread.
+    pub fn attach(opts: &LateOptions) -> Result<Self, AttachError> {
+        let sock = subscribe().map_err(|e| AttachError {
+            what: format!("cannot subscribe to the netlink proc connector: {e}"),
+            hint: "the netlink source needs CAP_NET_ADMIN in the initial namespaces (run as root)"
+                .into(),
+        })?;
+        let clock = BootClock::new().map_err(|e| AttachError {
+            what: format!("cannot read the clocks: {e}"),
+            hint: "this should not happen on Linux".into(),
+        })?;
+        let mono_to_boot = mono_to_boot_offset();
+        let realtime = opts.realtime;
+        let worker = Worker::spawn("procwatch-netlink", move |out| {
+            read_loop(&sock, &out, mono_to_boot, realtime);
+            // Polite: lower the kernel's listener count before closing.
+            let msg = wire::control_message(wire::MCAST_IGNORE, 0);
+            // SAFETY: valid socket and buffer.
+            unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) };
+        })
+        .map_err(|e| AttachError {
+            what: format!("cannot start the netlink thread: {e}"),
+            hint: "check the thread limits".into(),
+        })?;
+        Ok(NetlinkSource {
+            info: SourceInfo {
+                name: "netlink",
+                attach: format!(
+                    "NETLINK_CONNECTOR proc connector{}",
+                    if realtime { ", SCHED_FIFO reader" } else { "" }
+                ),
+                guarantees: "every exec is announced by the kernel; argv, exe and credentials \
+                             are read from /proc right after, and any field that could not be \
+                             read is null and listed in `incomplete`"
+                    .into(),
+                can_miss: "argv/exe/credentials of processes that exit or exec again before \
+                           /proc is read (common under load: they are reported incomplete); \
+                           events when the socket overruns (ENOBUFS, counted); credentials \
+                           are those at read time; filename, interpreter and exec_tid are \
+                           never available"
+                    .into(),
+                coverage: Coverage {
+                    short_lived_complete: false,
+                    poll_interval_ms: None,
+                    unavailable: NEVER_AVAILABLE.to_vec(),
+                },
+            },
+            worker,
+            cx: Context {
+                clock,
+                hz: proc_reader::ticks_per_second(),
+            },
+        })
+    }
+}
+
+impl Source for NetlinkSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
+        let cx = self.cx;
+        self.worker.poll(timeout, &mut |ob| {
+            out(Item::Exec(Box::new(convert::to_event(&ob, &cx))))
+        });
+        if self.worker.finished() && !self.worker.stopped() {
+            return Err(io::Error::other("the netlink reading thread ended"));
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> io::Result<KernelCounters> {
+        Ok(self.worker.counters())
+    }
+
+    fn detach(&mut self) {
+        self.worker.stop();
+    }
+}
+
+/// `CLOCK_BOOTTIME − CLOCK_MONOTONIC` in ns: proc connector timestamps are
+/// monotonic, everything else in procwatch is boot time. They differ only
+/// by time spent suspended, which is fixed while we run unless the machine
+/// suspends (then exec times are off by the suspend time).
+fn mono_to_boot_offset() -> u64 {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: valid clock id and out pointer.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
+    };
+    let mono = read(libc::CLOCK_MONOTONIC);
+    read(libc::CLOCK_BOOTTIME).saturating_sub(mono)
+}
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Opens the socket, joins the proc connector group and waits for the
+/// kernel to acknowledge the subscription: once this returns, every later
+/// exec is announced.
+fn subscribe() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket call; the result is checked.
+    let fd = cvt(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_CONNECTOR,
+        )
+    })?;
+    // SAFETY: fd is new and ours.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let size = RCVBUF;
+    let setopt = |opt| {
+        // SAFETY: valid socket, option and value pointer of the right size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    // FORCE goes beyond rmem_max but needs CAP_NET_ADMIN, which we need
+    // anyway; fall back to the capped size.
+    if setopt(libc::SO_RCVBUFFORCE) != 0 {
+        setopt(libc::SO_RCVBUF);
+    }
+    // SAFETY: zeroed sockaddr_nl is valid; fields set below.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    addr.nl_groups = wire::CN_IDX_PROC;
+    // SAFETY: valid socket and address of the stated size.
+    cvt(unsafe {
+        libc::bind(
+            fd,
+            (&addr as *const libc::sockaddr_nl).cast(),
+            size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    })?;
+    let msg = wire::control_message(wire::MCAST_LISTEN, 0);
+    // SAFETY: valid socket and buffer.
+    if unsafe { libc::send(fd, msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    wait_for_ack(&sock)?;
+    Ok(sock)
+}
+
+/// Reads until the kernel's reply to our subscription. Events that arrive
+/// before it are from before the start line and are discarded.
+fn wait_for_ack(sock: &OwnedFd) -> io::Result<()> {
+    let mut buf = vec![0u8; 8192];
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_millis(ACK_TIMEOUT_MS as u64);
+    while std::time::Instant::now() < deadline {
+        if !readable(sock, ACK_TIMEOUT_MS)? {
+            break;
+        }
+        let n = match recv(sock, &mut buf) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+            Err(e) => return Err(e),
+        };
+        events.clear();
+        let _ = wire::decode_datagram(&buf[..n], &mut events);
+        for ev in &events {
+            if let ProcEvent::Ack { err } = ev {
+                return match *err {
+                    0 => Ok(()),
+                    e => Err(io::Error::from_raw_os_error(e as i32)),
+                };
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the kernel did not acknowledge the subscription",
+    ))
+}
+
+fn readable(sock: &OwnedFd, timeout_ms: libc::c_int) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: sock.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    match unsafe { libc::poll(&mut p, 1, timeout_ms) } {
+        n if n < 0 => {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                Ok(false)
+            } else {
+                Err(e)
+            }
+        }
+        n => Ok(n > 0),
+    }
+}
+
+fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: valid socket and buffer.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Asks for SCHED_FIFO for the calling thread; a failure is reported and
+/// the source runs at normal priority.
+fn go_realtime() {
+    let p = libc::sched_param {
+        sched_priority: RT_PRIORITY,
+    };
+    // SAFETY: pid 0 is the calling thread; valid param pointer.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) } != 0 {
+        eprintln!(
+            "procwatch: --realtime: cannot use SCHED_FIFO: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+/// The reading thread: receive, and read `/proc` for each exec at once.
+fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
+    if realtime {
+        go_realtime();
+    }
+    let mut state = State::default();
+    let mut buf = vec![0u8; 65536];
+    let mut batch = Vec::new();
+    while !out.stopping() {
+        match readable(sock, STOP_CHECK_MS) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                eprintln!("procwatch: netlink poll failed: {e}");
+                return;
+            }
+        }
+        batch.clear();
+        for _ in 0..BATCH {
+            match recv(sock, &mut buf) {
+                Ok(n) => {
+                    if let Err(e) = wire::decode_datagram(&buf[..n], &mut batch) {
+                        eprintln!("procwatch: skipped a malformed netlink datagram: {e}");
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    Tally::bump(&out.tally.enobufs)
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("procwatch: netlink receive failed: {e}");
+                    return;
+                }
+            }
+        }
+        state.handle(&batch, out, mono_to_boot);
+    }
+}
+
+/// What the reading thread remembers between batches.
+#[derive(Default)]
+struct State {
+    /// Parent of each process forked while we listen: known even when the
+    /// child is gone before `/proc` can be read.
+    parents: HashMap<u32, u32>,
+    /// Per batch: index of the last exec and last exit of each tgid.
+    last: HashMap<u32, usize>,
+}
+
+impl State {
+    fn handle(&mut self, batch: &[ProcEvent], out: &Outlet, mono_to_boot: u64) {
+        // If the same process exec'd again or exited later in this batch,
+        // /proc no longer shows this exec: say so instead of misattributing.
+        self.last.clear();
+        for (i, ev) in batch.iter().enumerate() {
+            match *ev {
+                ProcEvent::Exec { tgid, .. } => {
+                    self.last.insert(tgid, i);
+                }
+                ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
+                    self.last.insert(tgid, i);
+                }
+                _ => {}
+            }
+        }
+        for (i, ev) in batch.iter().enumerate() {
+            match *ev {
+                ProcEvent::Fork {
+                    parent_tgid,
+                    child_pid,
+                    child_tgid,
+                    ..
+                } if child_pid == child_tgid => {
+                    self.parents.insert(child_tgid, parent_tgid);
+                }
+                ProcEvent::Exec { tgid, ts_ns, .. } => {
+                    Tally::bump(&out.tally.seen);
+                    let superseded = self.last.get(&tgid).is_some_and(|&j| j > i);
+                    let ob = observe(tgid, ts_ns + mono_to_boot, superseded, &self.parents);
+                    out.tally.count(&ob);
+                    out.send(ob);
+                }
+                ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
+                    self.parents.remove(&tgid);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Reads `/proc/<pid>` for an exec that happened at `exec_boot_ns`.
+fn observe(pid: u32, exec_boot_ns: u64, superseded: bool, parents: &HashMap<u32, u32>) -> Observed {
+    let seen_boot_ns = BootClock::now_boot_ns();
+    let snap = if superseded {
+        Err(Failure::Exited)
+    } else {
+        ProcDir::open("/proc", pid).and_then(|d| d.snapshot(None))
+    };
+    // A process that started after the exec is a different one that got
+    // the same pid: nothing it shows belongs to this exec.
+    let hz = proc_reader::ticks_per_second();
+    let tick_ns = 1_000_000_000 / hz.max(1);
+    let snap = snap.and_then(|s| {
+        if proc_reader::ticks_to_boot_ns(s.stat.start_ticks, hz) > exec_boot_ns + tick_ns {
+            Err(Failure::Reused)
+        } else {
+            Ok(s)
+        }
+    });
+    Observed {
+        pid,
+        exec_boot_ns: Some(exec_boot_ns),
+        seen_boot_ns,
+        ppid: parents.get(&pid).copied(),
+        snap,
+        superseded,
+        exec_without_fork: false,
+    }
+}
