@@ -36,6 +36,7 @@ fn config(cli: &Cli) -> pipeline::Config {
             interval: std::time::Duration::from_millis(cli.interval_ms),
             watch: cli.watch.clone(),
             disable_ebpf: cli.debug_disable_ebpf,
+            pause: std::time::Duration::from_millis(cli.debug_pause_reader_ms),
         },
         format: cli.format.into(),
         output: cli.output.clone(),

@@ -68,7 +68,7 @@ pub fn to_event(ob: &Observed, cx: &Context) -> ExecEvent {
         Some(s) => fill_from(&mut ev, s, cx),
         None => {
             let why = if ob.superseded {
-                "superseded: the process exec'd again or exited before it was read".to_string()
+                "superseded: the process exec'd again before it was read".to_string()
             } else {
                 reason(*ob.snap.as_ref().err().unwrap_or(&Failure::Io))
             };

@@ -101,6 +101,9 @@ pub struct LateOptions {
     pub watch: Vec<PathBuf>,
     /// For tests: `auto` behaves as if eBPF were unavailable.
     pub disable_ebpf: bool,
+    /// For tests: the observing thread waits this long before its first
+    /// read, so that short-lived processes are gone when it looks.
+    pub pause: Duration,
 }
 
 impl Default for LateOptions {
@@ -110,6 +113,7 @@ impl Default for LateOptions {
             interval: Duration::from_millis(100),
             watch: Vec::new(),
             disable_ebpf: false,
+            pause: Duration::ZERO,
         }
     }
 }

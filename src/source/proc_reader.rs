@@ -84,6 +84,9 @@ pub struct Stat {
     pub flags: u64,
     /// Start time in clock ticks since boot (`CLOCK_BOOTTIME` based).
     pub start_ticks: u64,
+    /// Virtual memory size; 0 when the process has no memory any more
+    /// (exiting) or never had any (kernel thread).
+    pub vsize: u64,
     /// The memory layout fields (start_code, end_code, arg_start, arg_end).
     /// The kernel shows them as 0 when we may not ptrace the process; a new
     /// exec changes them (fresh mm, randomised stack), which is how an exec
@@ -123,6 +126,7 @@ pub fn parse_stat(buf: &[u8]) -> Option<Stat> {
         ppid: u32::try_from(num(4)?).ok()?,
         flags: num(9)?,
         start_ticks: num(22)?,
+        vsize: num(23)?,
         layout: [
             num(26).unwrap_or(0),
             num(27).unwrap_or(0),
@@ -378,8 +382,11 @@ impl ProcDir {
         if !(empty || exe_failed) {
             return;
         }
+        // An exiting process drops its memory before it turns zombie: then
+        // cmdline reads empty while the state still says running.
         let why = match self.stat() {
             Ok(s) if s.is_dead() => Failure::Zombie,
+            Ok(s) if s.vsize == 0 => Failure::Exited,
             Ok(_) => return,
             Err(_) => Failure::Exited,
         };

@@ -85,8 +85,12 @@ impl Monitor {
     /// Starts procwatch with `args` and waits until it has attached: the
     /// start line (jsonl/text) or the stderr notice (csv) has appeared.
     pub fn start(args: &[&str]) -> Monitor {
-        let mut child = Command::new(PROCWATCH)
-            .args(args)
+        Monitor::start_cmd(Command::new(PROCWATCH).args(args))
+    }
+
+    /// Like [`Monitor::start`] for a prepared command (e.g. under setpriv).
+    pub fn start_cmd(cmd: &mut Command) -> Monitor {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The netlink proc connector source: the kernel reports every fork, exec
-//! and exit on a NETLINK_CONNECTOR socket (needs CAP_NET_ADMIN); a dedicated
-//! thread reads `/proc/<pid>` the moment an exec arrives.
+//! and exit on a NETLINK_CONNECTOR socket (CAP_NET_ADMIN on older kernels;
+//! 6.18 lets any user listen); a dedicated thread reads `/proc/<pid>` the
+//! moment an exec arrives.
 //!
 //! Delivery of the exec itself is complete unless the socket overruns
 //! (ENOBUFS, counted), but the message carries only pids: argv, exe and
@@ -36,6 +37,8 @@ const STOP_CHECK_MS: libc::c_int = 100;
 /// At most this many datagrams are taken into one batch, so the first exec
 /// of a burst is not kept waiting for its `/proc` read.
 const BATCH: usize = 64;
+/// At most this many datagrams are taken after a stop request.
+const FINAL_DRAIN: usize = 1 << 16;
 
 /// The attached proc connector source.
 pub struct NetlinkSource {
@@ -49,7 +52,8 @@ impl NetlinkSource {
     pub fn attach(opts: &LateOptions) -> Result<Self, AttachError> {
         let sock = subscribe().map_err(|e| AttachError {
             what: format!("cannot subscribe to the netlink proc connector: {e}"),
-            hint: "the netlink source needs CAP_NET_ADMIN in the initial namespaces (run as root)"
+            hint: "the netlink source needs the initial namespaces, and on older kernels \
+                   CAP_NET_ADMIN (run as root)"
                 .into(),
         })?;
         let clock = BootClock::new().map_err(|e| AttachError {
@@ -57,8 +61,10 @@ impl NetlinkSource {
             hint: "this should not happen on Linux".into(),
         })?;
         let mono_to_boot = mono_to_boot_offset();
-        let realtime = opts.realtime;
+        let (realtime, pause) = (opts.realtime, opts.pause);
         let worker = Worker::spawn("procwatch-netlink", move |out| {
+            // Events wait in the socket buffer meanwhile (a test hook).
+            std::thread::sleep(pause);
             read_loop(&sock, &out, mono_to_boot, realtime);
             // Polite: lower the kernel's listener count before closing.
             let msg = wire::control_message(wire::MCAST_IGNORE, 0);
@@ -179,8 +185,8 @@ fn subscribe() -> io::Result<OwnedFd> {
             )
         }
     };
-    // FORCE goes beyond rmem_max but needs CAP_NET_ADMIN, which we need
-    // anyway; fall back to the capped size.
+    // FORCE goes beyond rmem_max but needs CAP_NET_ADMIN; without it
+    // fall back to the size capped by net.core.rmem_max.
     if setopt(libc::SO_RCVBUFFORCE) != 0 {
         setopt(libc::SO_RCVBUF);
     }
@@ -293,9 +299,13 @@ fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
     let mut state = State::default();
     let mut buf = vec![0u8; 65536];
     let mut batch = Vec::new();
-    while !out.stopping() {
-        match readable(sock, STOP_CHECK_MS) {
+    loop {
+        // On stop, still take what the kernel queued before it: those
+        // execs happened while we were attached.
+        let last = out.stopping();
+        match readable(sock, if last { 0 } else { STOP_CHECK_MS }) {
             Ok(true) => {}
+            Ok(false) if last => return,
             Ok(false) => continue,
             Err(e) => {
                 eprintln!("procwatch: netlink poll failed: {e}");
@@ -303,7 +313,9 @@ fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
             }
         }
         batch.clear();
-        for _ in 0..BATCH {
+        // The final drain is bounded too: on a busy host new events never
+        // stop arriving.
+        for _ in 0..if last { FINAL_DRAIN } else { BATCH } {
             match recv(sock, &mut buf) {
                 Ok(n) => {
                     if let Err(e) = wire::decode_datagram(&buf[..n], &mut batch) {
@@ -322,6 +334,9 @@ fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
             }
         }
         state.handle(&batch, out, mono_to_boot);
+        if last {
+            return;
+        }
     }
 }
 
@@ -331,24 +346,19 @@ struct State {
     /// Parent of each process forked while we listen: known even when the
     /// child is gone before `/proc` can be read.
     parents: HashMap<u32, u32>,
-    /// Per batch: index of the last exec and last exit of each tgid.
+    /// Per batch: index of the last exec of each tgid.
     last: HashMap<u32, usize>,
 }
 
 impl State {
     fn handle(&mut self, batch: &[ProcEvent], out: &Outlet, mono_to_boot: u64) {
-        // If the same process exec'd again or exited later in this batch,
-        // /proc no longer shows this exec: say so instead of misattributing.
+        // If the same process exec'd again later in this batch, /proc no
+        // longer shows this exec: say so instead of misattributing. (A later
+        // exit needs nothing special: the read then fails or finds a zombie.)
         self.last.clear();
         for (i, ev) in batch.iter().enumerate() {
-            match *ev {
-                ProcEvent::Exec { tgid, .. } => {
-                    self.last.insert(tgid, i);
-                }
-                ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
-                    self.last.insert(tgid, i);
-                }
-                _ => {}
+            if let ProcEvent::Exec { tgid, .. } = *ev {
+                self.last.insert(tgid, i);
             }
         }
         for (i, ev) in batch.iter().enumerate() {

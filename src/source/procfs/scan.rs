@@ -14,10 +14,23 @@ use crate::source::proc_reader::{Failure, ProcDir, Snapshot, Stat};
 
 /// What identifies the program a process is running, as far as a cheap
 /// `stat` read can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Eq)]
 struct Signature {
     comm: Bytes,
     layout: [u64; 4],
+}
+
+/// When the layout is readable it alone decides: a process may rename
+/// itself (prctl PR_SET_NAME, perl's `$0`) without exec'ing. Otherwise the
+/// comm is all there is.
+impl PartialEq for Signature {
+    fn eq(&self, other: &Self) -> bool {
+        if self.layout != [0; 4] && other.layout != [0; 4] {
+            self.layout == other.layout
+        } else {
+            self.comm == other.comm
+        }
+    }
 }
 
 impl Signature {
@@ -246,7 +259,11 @@ mod tests {
         // Caught mid-exec, it is reported one pass later: allow a few.
         let mut mine = Vec::new();
         for _ in 0..50 {
-            mine.extend(scan_all(&mut t, true).into_iter().filter(|f| f.pid == child.id()));
+            mine.extend(
+                scan_all(&mut t, true)
+                    .into_iter()
+                    .filter(|f| f.pid == child.id()),
+            );
             if !mine.is_empty() {
                 break;
             }
