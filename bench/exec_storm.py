@@ -10,6 +10,13 @@ procwatch attached, and reports, from the same run:
 
 Run as root from the repository root:  python3 bench/exec_storm.py
 Options: --seconds 5 --rounds 3 --workers 1,2 --binary target/release/procwatch
+
+Per-source comparison (README table):
+  python3 bench/exec_storm.py --source ebpf,netlink,procfs --sequential 1000 --workers 2
+runs, for each source, the sequential loop (N execs of /bin/true one after
+the other) and the storm, and reports the capture fraction *with full argv*,
+the late sources' loss counters (too_late, netlink_enobufs, proc_read_failures)
+and procwatch's CPU use.
 """
 
 import argparse
@@ -68,13 +75,23 @@ def cpu_seconds(pid):
     return total / 1e9
 
 
-def with_procwatch(binary, seconds, workers, tag):
-    """One storm with procwatch attached; returns a dict of measurements."""
+def sequential(count, tag):
+    """Runs /bin/true <tag> `count` times one after the other; returns (execs, elapsed)."""
+    start = time.monotonic()
+    for _ in range(count):
+        pid = os.posix_spawn("/bin/true", ["/bin/true", tag], {})
+        os.waitpid(pid, 0)
+    return count, time.monotonic() - start
+
+
+def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
+    """One storm (or, with seq > 0, one sequential loop) with procwatch
+    attached; returns a dict of measurements."""
     out = tempfile.NamedTemporaryFile(prefix="procwatch-bench-", suffix=".jsonl", delete=False)
     out.close()
     os.unlink(out.name)
     proc = subprocess.Popen(
-        [binary, "--format", "jsonl", "-o", out.name],
+        [binary, "--format", "jsonl", "-o", out.name, "--source", source],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -92,7 +109,12 @@ def with_procwatch(binary, seconds, workers, tag):
         time.sleep(0.02)
     # CPU spent on start-up (loading BPF) is not per-event cost: measure from here.
     cpu_before = cpu_seconds(proc.pid)
-    execs, elapsed = storm(seconds, workers, tag)
+    if seq:
+        execs, elapsed = sequential(seq, tag)
+    else:
+        execs, elapsed = storm(seconds, workers, tag)
+    # The late sources report a little after the exec: let them catch up.
+    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     _, status, rusage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -115,8 +137,42 @@ def with_procwatch(binary, seconds, workers, tag):
         "captured": captured,
         "dropped": stop["dropped"] + stop["queue_dropped"],
         "written": stop["written"],
+        "too_late": stop.get("too_late", 0),
+        "enobufs": stop.get("netlink_enobufs", 0),
+        "read_failures": stop.get("proc_read_failures", 0),
         "cpu_s": cpu,
+        "elapsed": elapsed,
     }
+
+
+def per_source(args):
+    """The README table: each source on the sequential loop and the storm."""
+    print(f"per-source comparison: sequential loop of {args.sequential} execs, "
+          f"storms of {args.seconds:g} s with {args.workers} workers, {args.rounds} rounds each")
+    print()
+    print("| source | workload | execs | captured with full argv | too_late | ENOBUFS | read failures "
+          "| procwatch CPU (% of one CPU) | CPU per exec |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    workloads = [("sequential", 0)] if args.sequential else []
+    workloads += [(f"storm x{w}", int(w)) for w in args.workers.split(",")]
+    for source in args.source.split(","):
+        for name, workers in workloads:
+            runs = [
+                with_procwatch(args.binary, args.seconds, workers, "pwbench-" + uuid.uuid4().hex,
+                               source, 0 if workers else args.sequential)
+                for _ in range(args.rounds)
+            ]
+            execs = sum(r["execs"] for r in runs)
+            captured = sum(r["captured"] for r in runs)
+            cpu = sum(r["cpu_s"] for r in runs)
+            elapsed = sum(r["elapsed"] for r in runs)
+            print(
+                f"| {source} | {name} | {execs} | {captured} ({100 * captured / execs:.1f}%) "
+                f"| {sum(r['too_late'] for r in runs)} | {sum(r['enobufs'] for r in runs)} "
+                f"| {sum(r['read_failures'] for r in runs)} | {100 * cpu / elapsed:.1f}% "
+                f"| {cpu * 1e6 / execs:.1f} µs |",
+                flush=True,
+            )
 
 
 def main():
@@ -125,11 +181,19 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--source", default=None,
+                    help="comma-separated sources to compare (ebpf,netlink,procfs); "
+                         "without it, the with/without storm-rate table for auto")
+    ap.add_argument("--sequential", type=int, default=1000,
+                    help="with --source: length of the sequential loop (0 to skip)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: procwatch needs it to load eBPF")
     if not os.path.exists(args.binary):
         subprocess.run(["cargo", "build", "--release"], check=True)
+    if args.source:
+        per_source(args)
+        return
 
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:

@@ -225,6 +225,9 @@ fn unprivileged_run_fails_with_a_clear_message() {
             "--inh-caps=-all",
             "--",
             PROCWATCH,
+            // auto would fall back to an unprivileged source.
+            "--source",
+            "ebpf",
         ])
         .output()
         .unwrap();

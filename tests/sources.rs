@@ -11,6 +11,7 @@ mod common;
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
@@ -33,13 +34,36 @@ const PROCFS_ARGV_MIN: f64 = 0.005;
 const NOBODY: &str = "--reuid=65534";
 
 /// A copy of the binary that the nobody user can execute (the build tree
-/// may sit under a private home directory).
-fn nobody_binary() -> (tempfile::TempDir, String) {
-    let dir = open_tempdir();
-    let path = dir.path().join("procwatch");
-    std::fs::copy(PROCWATCH, &path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    (dir, path.to_str().unwrap().to_string())
+/// may sit under a private home directory). Made once per test process.
+fn nobody_binary() -> String {
+    static COPY: OnceLock<(tempfile::TempDir, String)> = OnceLock::new();
+    let (_, path) = COPY.get_or_init(|| {
+        let dir = open_tempdir();
+        let path = dir.path().join("procwatch");
+        std::fs::copy(PROCWATCH, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = path.to_str().unwrap().to_string();
+        // A child forked by another test thread while the copy was open for
+        // writing holds it until it execs (ETXTBSY): wait until it runs.
+        for _ in 0..100 {
+            let ok = Command::new("setpriv")
+                .args([
+                    NOBODY,
+                    "--regid=65534",
+                    "--clear-groups",
+                    &path,
+                    "--version",
+                ])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                break;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        (dir, path)
+    });
+    path.clone()
 }
 
 /// procwatch run as nobody with `args`.
@@ -174,7 +198,7 @@ fn procfs_sequential_loop_unprivileged() {
     if skip_unless_root("procfs_sequential_loop") {
         return;
     }
-    let (_dir, bin) = nobody_binary();
+    let bin = nobody_binary();
     let tag = unique_tag("pf-seq");
     let m = start_as_nobody(&bin, &["--source", "procfs", "--format", "jsonl"]);
     let pids = sequential(1000, &tag);
@@ -186,6 +210,13 @@ fn procfs_sequential_loop_unprivileged() {
         .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
         .count();
     let with_argv = execs_with_tag(&lines, &tag).len();
+    let others: Vec<String> = execs(&lines)
+        .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
+        .filter(|v| !v["argv"].is_null() && argv_bytes(v).last().unwrap() != tag.as_bytes())
+        .map(|v| v["argv"].to_string())
+        .collect();
+    // Never a wrong argv: not even the parent's, from before the exec.
+    assert!(others.is_empty(), "reported with another argv: {others:?}");
     let stop = stop_of(&lines);
     eprintln!(
         "procfs sequential (as nobody): 1000 execs, {seen} seen, {with_argv} with full argv; stop: {stop}"
@@ -206,7 +237,7 @@ fn procfs_unprivileged_sees_root_process() {
     if skip_unless_root("procfs_sees_root") {
         return;
     }
-    let (_dir, bin) = nobody_binary();
+    let bin = nobody_binary();
     let m = start_as_nobody(&bin, &["--source", "procfs", "--format", "jsonl"]);
     let tag = unique_tag("pf-root");
     let mut c = root_shell("sleep 0.5; :", &tag);
@@ -246,7 +277,7 @@ fn procfs_exec_without_fork() {
     if skip_unless_root("procfs_exec_without_fork") {
         return;
     }
-    let (_dir, bin) = nobody_binary();
+    let bin = nobody_binary();
     let m = start_as_nobody(&bin, &["--source", "procfs", "--format", "jsonl"]);
     let tag = unique_tag("pf-nofork");
     // sh shows itself first, then replaces itself by sleep: same pid.
@@ -286,7 +317,7 @@ fn procfs_reused_pid_is_a_new_process() {
     if skip_unless_root("procfs_reused_pid") {
         return;
     }
-    let (_dir, bin) = nobody_binary();
+    let bin = nobody_binary();
     let m = start_as_nobody(&bin, &["--source", "procfs", "--format", "jsonl"]);
     let (tag1, tag2) = (unique_tag("pf-reuse1"), unique_tag("pf-reuse2"));
     let mut first = root_shell("sleep 0.4; :", &tag1);
@@ -363,7 +394,12 @@ fn bad_input_setproctitle_zombies_kernel_threads() {
     // a background child before it execs sleep).
     let renamed = format!("renamed-{tag}");
     let mut perl = Command::new("perl")
-        .args(["-e", "sleep 0.3; $0 = $ARGV[1]; sleep 0.5", &tag, &renamed])
+        .args([
+            "-e",
+            "select(undef, undef, undef, 0.3); $0 = $ARGV[1]; select(undef, undef, undef, 0.5)",
+            &tag,
+            &renamed,
+        ])
         .spawn()
         .unwrap();
     let mut zombie_maker = root_shell("/bin/true & exec sleep 0.6", &tag);

@@ -34,6 +34,7 @@ fn reason(f: Failure) -> String {
         Failure::Zombie => "the process had exited (zombie) before it was read",
         Failure::Denied => "permission denied reading /proc",
         Failure::Reused => "the pid was reused by another process before it was read",
+        Failure::Changed => "the process exec'd again while it was read",
         Failure::KernelThread => "kernel threads have none",
         Failure::Malformed => "unexpected /proc content",
         Failure::Io => "I/O error reading /proc",

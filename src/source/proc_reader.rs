@@ -23,6 +23,9 @@ use crate::event::{Bytes, CapSets, Credentials, FileInfo};
 /// `flags` field of `stat` for kernel threads, which never exec.
 const PF_KTHREAD: u64 = 0x0020_0000;
 
+/// Size of the first (and usually only) read of a `/proc` file.
+const FIRST_READ: usize = 64 * 1024;
+
 /// The audit "unset" id in `loginuid` / `sessionid`.
 const AUDIT_UNSET: u32 = u32::MAX;
 
@@ -41,6 +44,9 @@ pub enum Failure {
     Denied,
     /// The pid now belongs to a different process than the one expected.
     Reused,
+    /// The process exec'd while it was being read: what was read may mix
+    /// two programs.
+    Changed,
     /// Kernel threads have no argv or executable.
     KernelThread,
     /// The file's content was not in the expected format.
@@ -57,6 +63,7 @@ impl Failure {
             Failure::Zombie => "zombie",
             Failure::Denied => "permission_denied",
             Failure::Reused => "pid_reused",
+            Failure::Changed => "changed_during_read",
             Failure::KernelThread => "kernel_thread",
             Failure::Malformed => "malformed",
             Failure::Io => "io_error",
@@ -88,7 +95,7 @@ pub struct Stat {
     /// (exiting) or never had any (kernel thread).
     pub vsize: u64,
     /// The memory layout fields (start_code, end_code, arg_start, arg_end).
-    /// The kernel shows them as 0 when we may not ptrace the process; a new
+    /// Without ptrace access the kernel shows 1, 1, 0, 0; a new
     /// exec changes them (fresh mm, randomised stack), which is how an exec
     /// without fork is recognised cheaply for readable processes.
     pub layout: [u64; 4],
@@ -274,12 +281,27 @@ impl ProcDir {
     }
 
     /// Reads a whole file (at most `max` bytes).
+    ///
+    /// The first `read` asks for 64 KiB at once: each `read` of `cmdline`
+    /// looks at the process's memory anew, so a file read in small pieces
+    /// (std's `read_to_end` starts with a 32-byte probe) can mix two
+    /// programs when the process execs or exits in between.
     pub fn read(&self, name: &str, max: u64) -> Result<Vec<u8>, Failure> {
-        let mut buf = Vec::new();
-        self.open_file(name)?
-            .take(max)
-            .read_to_end(&mut buf)
-            .map_err(|e| Failure::from_io(&e))?;
+        let mut file = self.open_file(name)?;
+        let mut buf = vec![0u8; FIRST_READ.min(max as usize)];
+        let n = loop {
+            match file.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Failure::from_io(&e)),
+            }
+        };
+        buf.truncate(n);
+        if n == FIRST_READ {
+            file.take(max.saturating_sub(n as u64))
+                .read_to_end(&mut buf)
+                .map_err(|e| Failure::from_io(&e))?;
+        }
         Ok(buf)
     }
 
@@ -373,31 +395,27 @@ impl ProcDir {
         Ok(snap)
     }
 
-    /// An empty cmdline or a failed `exe` on a live-looking process usually
-    /// means it exited while we read: look at `stat` again and, if it is now
-    /// dead, report those fields as unavailable rather than as empty.
+    /// Looks at `stat` again after the reads. A process that exited or
+    /// exec'd meanwhile may have handed us a *cut* cmdline (its memory was torn
+    /// down page by page while we read), an empty one, or failed links:
+    /// all of those are then reported as unavailable, never as values.
     fn recheck_exit(&self, snap: &mut Snapshot) {
-        let empty = matches!(&snap.cmdline, Ok(c) if c.size == 0);
-        let exe_failed = matches!(snap.exe, Err(Failure::Exited));
-        if !(empty || exe_failed) {
-            return;
-        }
-        // An exiting process drops its memory before it turns zombie: then
-        // cmdline reads empty while the state still says running.
         let why = match self.stat() {
             Ok(s) if s.is_dead() => Failure::Zombie,
+            // An exiting process drops its memory before it turns zombie.
             Ok(s) if s.vsize == 0 => Failure::Exited,
+            // A new comm or memory layout: it exec'd while we read.
+            Ok(s) if s.comm != snap.stat.comm || s.layout != snap.stat.layout => Failure::Changed,
             Ok(_) => return,
             Err(_) => Failure::Exited,
         };
-        if empty {
+        if snap.cmdline.is_ok() {
             snap.cmdline = Err(why);
         }
-        if exe_failed {
-            snap.exe = Err(why);
-        }
-        if matches!(snap.cwd, Err(Failure::Exited)) {
-            snap.cwd = Err(why);
+        for field in [&mut snap.exe, &mut snap.cwd] {
+            if matches!(field, Err(Failure::Exited)) {
+                *field = Err(why);
+            }
         }
         if matches!(snap.file, Err(Failure::Exited)) {
             snap.file = Err(why);

@@ -11,6 +11,7 @@ pub const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
 /// `PROC_CN_MCAST_LISTEN` / `PROC_CN_MCAST_IGNORE`.
 pub const MCAST_LISTEN: u32 = 1;
+/// Unsubscribe request.
 pub const MCAST_IGNORE: u32 = 2;
 
 const NLMSG_HDR: usize = 16;

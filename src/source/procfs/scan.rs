@@ -25,7 +25,10 @@ struct Signature {
 /// comm is all there is.
 impl PartialEq for Signature {
     fn eq(&self, other: &Self) -> bool {
-        if self.layout != [0; 4] && other.layout != [0; 4] {
+        // Without ptrace access the kernel shows start/end_code as 1 and
+        // the argv addresses as 0, so the argv addresses tell readability.
+        let known = |l: &[u64; 4]| l[2] != 0 || l[3] != 0;
+        if known(&self.layout) && known(&other.layout) {
             self.layout == other.layout
         } else {
             self.comm == other.comm
@@ -51,15 +54,17 @@ enum Pending {
     /// exec'd, or a subshell that never will): reported once it changes.
     ParentCopy,
     /// Caught in the middle of an exec: the new memory has no argv yet, so
-    /// `cmdline` reads empty. Looked at again in the next pass.
+    /// `cmdline` reads empty, or the read saw the exec happen. Looked at
+    /// again in the next pass.
     MidExec,
 }
 
 /// Whether a fresh snapshot can be reported now.
 fn pending_state(snap: &Result<Snapshot, Failure>, parent_copy: bool) -> Pending {
-    let empty = snap
-        .as_ref()
-        .is_ok_and(|s| s.cmdline.as_ref().is_ok_and(|c| c.size == 0));
+    let empty = snap.as_ref().is_ok_and(|s| match &s.cmdline {
+        Ok(c) => c.size == 0,
+        Err(f) => *f == Failure::Changed,
+    });
     if empty {
         Pending::MidExec
     } else if parent_copy {
@@ -97,7 +102,7 @@ pub struct Found {
 pub struct Table {
     procs: HashMap<u32, Known>,
     pass: u64,
-    /// New processes whose `stat` was gone before we could read it.
+    /// New processes already gone (or zombies) when first seen.
     pub vanished: u64,
 }
 
@@ -178,12 +183,24 @@ impl Table {
         }
         // New process, or an old pid reused by a new process.
         let kernel_thread = stat.is_kernel_thread();
-        let snap = if kernel_thread || !report {
+        // First seen as a zombie: it may or may not have exec'd, and nothing
+        // but its comm is left. Counted as seen too late, not reported.
+        let too_late = report && !kernel_thread && stat.is_dead();
+        if too_late {
+            self.vanished += 1;
+        }
+        let snap = if kernel_thread || !report || too_late {
             None
         } else {
             Some(dir.snapshot(Some(stat.start_ticks)))
         };
-        let argv = snap.as_ref().and_then(argv_of);
+        // Processes from before procwatch get their argv remembered too:
+        // their forked children are recognised by it.
+        let argv = match &snap {
+            Some(snap) => argv_of(snap),
+            None if !kernel_thread && !too_late => read_argv(&dir),
+            None => None,
+        };
         let pending = match &snap {
             Some(snap) => pending_state(snap, self.is_parent_copy(&stat, &argv)),
             None => Pending::No,
@@ -210,13 +227,17 @@ impl Table {
         }
     }
 
-    /// A child with its parent's signature and argv has forked but not
-    /// exec'd (yet): reporting it would invent an exec.
+    /// A child with its parent's argv (and, when readable, memory layout)
+    /// has forked but not exec'd (yet): reporting it would invent an exec.
+    /// The comm is no help here: a thread that forks gives the child its
+    /// own thread name.
     fn is_parent_copy(&self, stat: &Stat, argv: &Option<Vec<Bytes>>) -> bool {
         let Some(parent) = self.procs.get(&stat.ppid) else {
             return false;
         };
-        parent.sig == Signature::of(stat) && argv.is_some() && parent.argv == *argv
+        let layouts = [parent.sig.layout, stat.layout];
+        let layout_differs = layouts.iter().all(|l| l[2] != 0) && layouts[0] != layouts[1];
+        argv.is_some() && parent.argv == *argv && !layout_differs
     }
 }
 
