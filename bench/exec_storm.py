@@ -91,7 +91,7 @@ def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
     out.close()
     os.unlink(out.name)
     proc = subprocess.Popen(
-        [binary, "--format", "jsonl", "-o", out.name, "--source", source],
+        [binary, "--format", "jsonl", "-o", out.name, "--source", *source.split()],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -182,7 +182,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--source", default=None,
-                    help="comma-separated sources to compare (ebpf,netlink,procfs); "
+                    help="comma-separated sources to compare, each optionally with extra "
+                         "options, e.g. 'ebpf,netlink,netlink --realtime,procfs'; "
                          "without it, the with/without storm-rate table for auto")
     ap.add_argument("--sequential", type=int, default=1000,
                     help="with --source: length of the sequential loop (0 to skip)")
