@@ -17,6 +17,8 @@
 //!   `\uXXXX` escapes, so `tail -f events.jsonl` is as safe as the text
 //!   format. This changes only the JSON spelling, not the decoded value.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
@@ -26,17 +28,25 @@ use crate::enrich::caps::cap_names;
 use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
 
 use super::escape::{json_bytes, needs_escape, time_rfc3339};
+use super::json_writer::{Obj, push_bytes, push_str};
 use super::{Sink, cmdline_of};
 
 /// Writes one JSON object per event, each followed by `\n`.
 pub struct JsonlSink {
     out: Box<dyn Write + Send>,
+    /// The line being built, reused to save an allocation per event.
+    line: String,
+    caps: CapsCache,
 }
 
 impl JsonlSink {
     /// A JSONL sink writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        JsonlSink { out }
+        JsonlSink {
+            out,
+            line: String::new(),
+            caps: CapsCache::default(),
+        }
     }
 }
 
@@ -54,11 +64,6 @@ fn names(mask: u64) -> Value {
     )
 }
 
-/// Raw capability mask as fixed-width hex, like `/proc/<pid>/status`.
-fn hex(mask: u64) -> Value {
-    Value::String(format!("0x{mask:016x}"))
-}
-
 fn start_json(s: &StartInfo) -> Value {
     json!({
         "event": "start",
@@ -74,101 +79,155 @@ fn start_json(s: &StartInfo) -> Value {
     })
 }
 
-fn bytes_or_null(b: &Option<Vec<u8>>) -> Value {
-    b.as_deref().map_or(Value::Null, json_bytes)
-}
+/// Serialized capability-name arrays, by mask: root's full set is the same
+/// on nearly every event, and rendering 40 names each time dominated the
+/// cost of a line.
+#[derive(Default)]
+struct CapsCache(HashMap<u64, String>);
 
-fn exec_json(e: &ExecEvent) -> Value {
-    let mut v = json!({
-        "event": "exec",
-        "time": time(e.time),
-        "pid": e.pid,
-        "tid": e.tid,
-        "exec_tid": e.exec_tid,
-        "ppid": e.ppid,
-        "exec_id": e.exec_id,
-        "process_start": e.process_start.map(time),
-        "exe": bytes_or_null(&e.exe),
-        "exe_truncated": e.exe_truncated,
-        "filename": bytes_or_null(&e.filename),
-        "interpreter": bytes_or_null(&e.interpreter),
-        "argv": e.argv.as_ref().map(|argv| argv.iter().map(|a| json_bytes(a)).collect::<Vec<_>>()),
-        "command_line": bytes_or_null(&e.command_line),
-        "cmdline": cmdline_of(e),
-        "argv_truncated": e.argv_truncated,
-        "argv_size": e.argv_size,
-        "cwd": bytes_or_null(&e.cwd),
-        "comm": bytes_or_null(&e.comm),
-        "user": e.user,
-        "group": e.group,
-        "login_user": e.login_user,
-        "incomplete": e.incomplete.iter().map(|i| i.field).collect::<Vec<_>>(),
-        "incomplete_reasons": e.incomplete.iter().map(|i| (i.field.to_string(), Value::String(i.reason.clone()))).collect::<serde_json::Map<_, _>>(),
-    });
-    let privs = match &e.privileges {
-        Some(p) => privileges_json(p),
-        None => linux_privileges_null(),
-    };
-    if let (Value::Object(m), Value::Object(extra)) = (&mut v, privs) {
-        m.extend(extra);
+impl CapsCache {
+    const MAX: usize = 256;
+
+    fn names(&mut self, mask: u64) -> &str {
+        if self.0.len() >= Self::MAX && !self.0.contains_key(&mask) {
+            self.0.clear();
+        }
+        self.0
+            .entry(mask)
+            .or_insert_with(|| names(mask).to_string())
     }
-    v
 }
 
-/// The Linux privilege fields, all null: the source could not read them.
-fn linux_privileges_null() -> Value {
-    json!({
-        "uid": null, "euid": null, "suid": null, "fsuid": null,
-        "gid": null, "egid": null, "sgid": null, "fsgid": null,
-        "login_uid": null, "session_id": null,
-        "caps": null, "caps_raw": null,
-        "secureexec": null, "file": null, "privilege_raised": null,
-    })
-}
-
-fn privileges_json(p: &Privileges) -> Value {
-    match p {
-        Privileges::Linux {
+/// Writes one exec line (without the newline) into `out`.
+fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
+    let mut o = Obj::open(out);
+    o.str("event", "exec");
+    o.str("time", &time_rfc3339(e.time));
+    o.num("pid", e.pid);
+    o.opt_num("tid", e.tid);
+    o.opt_num("exec_tid", e.exec_tid);
+    o.num("ppid", e.ppid);
+    o.str("exec_id", &e.exec_id);
+    o.opt_str(
+        "process_start",
+        e.process_start.map(time_rfc3339).as_deref(),
+    );
+    o.opt_bytes("exe", e.exe.as_deref());
+    o.bool("exe_truncated", e.exe_truncated);
+    o.opt_bytes("filename", e.filename.as_deref());
+    o.opt_bytes("interpreter", e.interpreter.as_deref());
+    match &e.argv {
+        Some(argv) => {
+            let buf = o.key("argv");
+            buf.push('[');
+            for (i, a) in argv.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                push_bytes(buf, a);
+            }
+            buf.push(']');
+        }
+        None => o.null("argv"),
+    }
+    o.opt_bytes("command_line", e.command_line.as_deref());
+    o.opt_str("cmdline", cmdline_of(e).as_deref());
+    o.bool("argv_truncated", e.argv_truncated);
+    o.opt_num("argv_size", e.argv_size);
+    o.opt_bytes("cwd", e.cwd.as_deref());
+    o.opt_bytes("comm", e.comm.as_deref());
+    o.opt_str("user", e.user.as_deref());
+    o.opt_str("group", e.group.as_deref());
+    o.opt_str("login_user", e.login_user.as_deref());
+    let buf = o.key("incomplete");
+    buf.push('[');
+    for (i, inc) in e.incomplete.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        push_str(buf, inc.field);
+    }
+    buf.push(']');
+    let mut reasons = Obj::open(o.key("incomplete_reasons"));
+    for inc in &e.incomplete {
+        reasons.str(inc.field, &inc.reason);
+    }
+    reasons.close();
+    match &e.privileges {
+        Some(Privileges::Linux {
             creds,
             caps,
             secureexec,
             file,
             raised,
-        } => json!({
-            "uid": creds.uid,
-            "euid": creds.euid,
-            "suid": creds.suid,
-            "fsuid": creds.fsuid,
-            "gid": creds.gid,
-            "egid": creds.egid,
-            "sgid": creds.sgid,
-            "fsgid": creds.fsgid,
-            "login_uid": creds.login_uid,
-            "session_id": creds.session_id,
-            "caps": {
-                "effective": names(caps.effective),
-                "permitted": names(caps.permitted),
-                "inheritable": names(caps.inheritable),
-                "ambient": names(caps.ambient),
-            },
-            "caps_raw": {
-                "effective": hex(caps.effective),
-                "permitted": hex(caps.permitted),
-                "inheritable": hex(caps.inheritable),
-                "ambient": hex(caps.ambient),
-            },
-            "secureexec": secureexec,
-            // Permission and set-id bits only (the file type is always
-            // "regular" for an exec), as a zero-padded octal string like
-            // `stat -c %a` with a leading 0.
-            "file": file.map(|f| json!({
-                "mode": format!("0{:04o}", f.mode & 0o7777),
-                "uid": f.uid,
-                "gid": f.gid,
-            })),
-            "privilege_raised": raised.map(|r| r.as_str()),
-        }),
+        }) => {
+            o.num("uid", creds.uid);
+            o.num("euid", creds.euid);
+            o.num("suid", creds.suid);
+            o.num("fsuid", creds.fsuid);
+            o.num("gid", creds.gid);
+            o.num("egid", creds.egid);
+            o.num("sgid", creds.sgid);
+            o.num("fsgid", creds.fsgid);
+            o.opt_num("login_uid", creds.login_uid);
+            o.opt_num("session_id", creds.session_id);
+            let sets = [
+                ("effective", caps.effective),
+                ("permitted", caps.permitted),
+                ("inheritable", caps.inheritable),
+                ("ambient", caps.ambient),
+            ];
+            let mut c = Obj::open(o.key("caps"));
+            for (name, mask) in sets {
+                c.raw(name, caps_cache.names(mask));
+            }
+            c.close();
+            // Raw masks as fixed-width hex, like /proc/<pid>/status.
+            let mut c = Obj::open(o.key("caps_raw"));
+            for (name, mask) in sets {
+                let _ = write!(c.key(name), "\"0x{mask:016x}\"");
+            }
+            c.close();
+            o.opt_bool("secureexec", *secureexec);
+            match file {
+                // Permission and set-id bits only (the file type is always
+                // "regular" for an exec), as a zero-padded octal string like
+                // `stat -c %a` with a leading 0.
+                Some(f) => {
+                    let mut fo = Obj::open(o.key("file"));
+                    fo.str("mode", &format!("0{:04o}", f.mode & 0o7777));
+                    fo.num("uid", f.uid);
+                    fo.num("gid", f.gid);
+                    fo.close();
+                }
+                None => o.null("file"),
+            }
+            o.opt_str("privilege_raised", raised.map(|r| r.as_str()));
+        }
+        // The source could not read them: every privilege field is null.
+        None => {
+            for key in [
+                "uid",
+                "euid",
+                "suid",
+                "fsuid",
+                "gid",
+                "egid",
+                "sgid",
+                "fsgid",
+                "login_uid",
+                "session_id",
+                "caps",
+                "caps_raw",
+                "secureexec",
+                "file",
+                "privilege_raised",
+            ] {
+                o.null(key);
+            }
+        }
     }
+    o.close();
 }
 
 fn exit_json(x: &ExitEvent) -> Value {
@@ -182,7 +241,7 @@ fn exit_json(x: &ExitEvent) -> Value {
         "signal": x.signal,
         "core_dumped": x.core_dumped,
         "lifetime_ms": x.lifetime.map(|d| d.as_secs_f64() * 1000.0),
-        "comm": bytes_or_null(&x.comm),
+        "comm": x.comm.as_deref().map(json_bytes),
     })
 }
 
@@ -217,7 +276,11 @@ fn stop_json(s: &StopInfo) -> Value {
 pub fn event_json(ev: &Event) -> Value {
     match ev {
         Event::Start(s) => start_json(s),
-        Event::Exec(e) => exec_json(e),
+        Event::Exec(e) => {
+            let mut text = String::new();
+            write_exec(&mut text, e, &mut CapsCache::default());
+            serde_json::from_str(&text).expect("write_exec writes valid JSON")
+        }
         Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
         Event::Stop(s) => stop_json(s),
@@ -247,18 +310,20 @@ fn escape_unsafe(s: String) -> String {
 }
 
 /// One serialized line, including the trailing `\n`.
-fn line(ev: &Event) -> io::Result<String> {
-    let text = serde_json::to_string(&event_json(ev)).map_err(io::Error::other)?;
-    let mut text = escape_unsafe(text);
-    text.push('\n');
-    Ok(text)
-}
-
 impl Sink for JsonlSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
+        self.line.clear();
+        match ev {
+            Event::Exec(e) => write_exec(&mut self.line, e, &mut self.caps),
+            other => {
+                let text = serde_json::to_string(&event_json(other)).map_err(io::Error::other)?;
+                self.line.push_str(&escape_unsafe(text));
+            }
+        }
+        self.line.push('\n');
         // One write_all per line so a line is never interleaved with
         // another writer's partial output on a shared pipe.
-        self.out.write_all(line(ev)?.as_bytes())
+        self.out.write_all(self.line.as_bytes())
     }
 
     fn flush(&mut self) -> io::Result<()> {

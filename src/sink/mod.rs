@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod escape;
+pub mod json_writer;
 pub mod jsonl;
 pub mod output;
 pub mod text;
