@@ -172,6 +172,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
             received: totals.received,
             queue_dropped: totals.queue_dropped + totals.undecodable,
             written,
+            filtered: 0,
         },
     });
     if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
