@@ -280,6 +280,7 @@ pub(crate) mod testutil {
                 received: 88,
                 queue_dropped: 5,
                 written: 83,
+                filtered: 0,
             },
         }
     }
