@@ -371,8 +371,11 @@ pub struct ExitEvent {
 /// Where a loss happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossPlace {
-    /// The kernel could not reserve space in the ring buffer.
+    /// The kernel could not reserve space in the ring buffer (exec records).
     Kernel,
+    /// The same, for fork and exit records: parent snapshots and exit
+    /// events may be missing for the processes concerned.
+    KernelAux,
     /// The user-space queue between reader and writer was full.
     Queue,
 }
@@ -381,6 +384,7 @@ impl LossPlace {
     pub fn as_str(self) -> &'static str {
         match self {
             LossPlace::Kernel => "kernel",
+            LossPlace::KernelAux => "kernel_fork_exit",
             LossPlace::Queue => "queue",
         }
     }
@@ -413,6 +417,8 @@ pub struct Counters {
     pub received: u64,
     /// `queue_dropped`: events dropped because the writer fell behind.
     pub queue_dropped: u64,
+    /// `aux_dropped`: fork and exit records lost (kernel or queue).
+    pub aux_dropped: u64,
     /// `written`: exec events handed to the sink.
     pub written: u64,
     /// `filtered`: exec events the filters did not show (still counted).

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::enrich::caps::cap_names;
 use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
 
-use super::escape::{json_bytes, needs_escape, time_rfc3339};
+use super::escape::{join_cmdline, json_bytes, needs_escape, time_rfc3339};
 use super::json_writer::{Obj, push_bytes, push_str};
 use super::{Sink, cmdline_of};
 
@@ -98,6 +98,92 @@ impl CapsCache {
     }
 }
 
+/// The fields enrichment adds: parent, ancestry, privilege change,
+/// hijackable findings, the exe's hash and identity.
+fn write_insight(o: &mut Obj, e: &ExecEvent, caps_cache: &mut CapsCache) {
+    match &e.parent {
+        Some(p) => {
+            let mut po = Obj::open(o.key("parent"));
+            po.num("pid", p.pid);
+            po.opt_str("exec_id", p.exec_id.as_deref());
+            po.opt_bytes("exe", p.exe.as_deref());
+            write_argv(&mut po, "argv", p.argv.as_deref());
+            po.opt_str("cmdline", p.argv.as_deref().map(join_cmdline).as_deref());
+            po.opt_str("user", p.user.as_deref());
+            po.opt_num("euid", p.euid);
+            po.close();
+        }
+        None => o.null("parent"),
+    }
+    write_argv(o, "ancestors", Some(&e.ancestors));
+    o.opt_str("exe_sha256", e.exe_sha256.as_deref());
+    match e.exe_dev_ino {
+        Some((dev, ino)) => {
+            let mut io = Obj::open(o.key("exe_inode"));
+            io.str("dev", &format!("{}:{}", libc::major(dev), libc::minor(dev)));
+            io.num("ino", ino);
+            io.close();
+        }
+        None => o.null("exe_inode"),
+    }
+    match &e.privilege_change {
+        Some(c) => {
+            let mut co = Obj::open(o.key("privilege_change"));
+            co.str("cause", c.cause.as_str());
+            co.num("from_euid", c.from_euid);
+            co.num("to_euid", c.to_euid);
+            co.raw("gained_caps", caps_cache.names(c.gained_caps));
+            co.opt_bytes("launcher", c.launcher.as_deref());
+            co.close();
+        }
+        None => o.null("privilege_change"),
+    }
+    if e.hijackable.is_empty() {
+        o.null("hijackable");
+    } else {
+        let buf = o.key("hijackable");
+        buf.push('[');
+        for (i, h) in e.hijackable.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            let mut ho = Obj::open(buf);
+            ho.bytes("path", &h.path);
+            ho.str("role", h.role.as_str());
+            ho.bytes("writable", &h.writable);
+            let w = ho.key("writers");
+            w.push('[');
+            for (j, who) in h.writers.iter().enumerate() {
+                if j > 0 {
+                    w.push(',');
+                }
+                push_str(w, who);
+            }
+            w.push(']');
+            ho.close();
+        }
+        buf.push(']');
+    }
+}
+
+/// Writes a byte-string array (argv, ancestors), or null.
+fn write_argv(o: &mut Obj, key: &str, argv: Option<&[Vec<u8>]>) {
+    match argv {
+        Some(argv) => {
+            let buf = o.key(key);
+            buf.push('[');
+            for (i, a) in argv.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                push_bytes(buf, a);
+            }
+            buf.push(']');
+        }
+        None => o.null(key),
+    }
+}
+
 /// Writes one exec line (without the newline) into `out`.
 fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
     let mut o = Obj::open(out);
@@ -116,20 +202,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
     o.bool("exe_truncated", e.exe_truncated);
     o.opt_bytes("filename", e.filename.as_deref());
     o.opt_bytes("interpreter", e.interpreter.as_deref());
-    match &e.argv {
-        Some(argv) => {
-            let buf = o.key("argv");
-            buf.push('[');
-            for (i, a) in argv.iter().enumerate() {
-                if i > 0 {
-                    buf.push(',');
-                }
-                push_bytes(buf, a);
-            }
-            buf.push(']');
-        }
-        None => o.null("argv"),
-    }
+    write_argv(&mut o, "argv", e.argv.as_deref());
     o.opt_bytes("command_line", e.command_line.as_deref());
     o.opt_str("cmdline", cmdline_of(e).as_deref());
     o.bool("argv_truncated", e.argv_truncated);
@@ -153,6 +226,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
         reasons.str(inc.field, &inc.reason);
     }
     reasons.close();
+    write_insight(&mut o, e, caps_cache);
     match &e.privileges {
         Some(Privileges::Linux {
             creds,
@@ -267,7 +341,9 @@ fn stop_json(s: &StopInfo) -> Value {
         "truncated": c.truncated,
         "received": c.received,
         "queue_dropped": c.queue_dropped,
+        "aux_dropped": c.aux_dropped,
         "written": c.written,
+        "filtered": c.filtered,
     })
 }
 
@@ -397,7 +473,30 @@ mod tests {
         assert_eq!(v["incomplete"], json!([]));
         assert_eq!(v["incomplete_reasons"], json!({}));
         let mut v = v;
-        for k in ["command_line", "incomplete", "incomplete_reasons"] {
+        for k in [
+            "ancestors",
+            "exe_inode",
+            "exe_sha256",
+            "hijackable",
+            "parent",
+            "privilege_change",
+        ] {
+            assert!(
+                v[k].is_null() || v[k] == json!([]),
+                "{k}: nothing enriched yet"
+            );
+        }
+        for k in [
+            "command_line",
+            "incomplete",
+            "incomplete_reasons",
+            "ancestors",
+            "exe_inode",
+            "exe_sha256",
+            "hijackable",
+            "parent",
+            "privilege_change",
+        ] {
             v.as_object_mut().unwrap().remove(k);
         }
         assert_eq!(
@@ -509,11 +608,56 @@ mod tests {
     }
 
     #[test]
+    fn insight_fields() {
+        use crate::event::{ChangeCause, Hijack, HijackRole, ParentInfo, PrivilegeChange};
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            exec_id: Some("1000:5".into()),
+            exe: Some(b"/usr/sbin/cron".to_vec()),
+            argv: Some(vec![b"/usr/sbin/cron".to_vec(), b"-f".to_vec()]),
+            user: Some("root".into()),
+            euid: Some(0),
+            caps_effective: None,
+        });
+        ev.ancestors = vec![b"/usr/sbin/cron".to_vec(), b"/sbin/init".to_vec()];
+        ev.exe_sha256 = Some("ab".repeat(32));
+        ev.exe_dev_ino = Some((libc::makedev(8, 1), 42));
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            from_euid: 1000,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 1 << 13,
+            launcher: Some(b"/usr/bin/sudo".to_vec()),
+        });
+        ev.hijackable = vec![Hijack {
+            path: b"/opt/job.sh".to_vec(),
+            role: HijackRole::Script,
+            writable: b"/opt".to_vec(),
+            writers: vec!["user alice".into(), "others".into()],
+        }];
+        let (_, v) = render(&Event::Exec(Box::new(ev)));
+        assert_eq!(v["parent"]["pid"], 1000);
+        assert_eq!(v["parent"]["cmdline"], "/usr/sbin/cron -f");
+        assert_eq!(v["parent"]["user"], "root");
+        assert_eq!(v["ancestors"], json!(["/usr/sbin/cron", "/sbin/init"]));
+        assert_eq!(v["exe_inode"], json!({"dev": "8:1", "ino": 42}));
+        assert_eq!(v["privilege_change"]["cause"], "launcher");
+        assert_eq!(v["privilege_change"]["gained_caps"], json!(["CAP_NET_RAW"]));
+        assert_eq!(v["privilege_change"]["launcher"], "/usr/bin/sudo");
+        assert_eq!(
+            v["hijackable"],
+            json!([{"path": "/opt/job.sh", "role": "script", "writable": "/opt", "writers": ["user alice", "others"]}])
+        );
+    }
+
+    #[test]
     fn every_exec_has_the_same_keys() {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 39);
+        assert_eq!(keys(&a).len(), 45);
         // A source that could not read anything still gives every key, null.
         let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");
@@ -611,6 +755,8 @@ mod tests {
                 "truncated": 3,
                 "received": 88,
                 "queue_dropped": 5,
+                "aux_dropped": 0,
+                "filtered": 0,
                 "written": 83,
             })
         );

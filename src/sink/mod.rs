@@ -279,6 +279,7 @@ pub(crate) mod testutil {
                 truncated: 3,
                 received: 88,
                 queue_dropped: 5,
+                aux_dropped: 0,
                 written: 83,
                 filtered: 0,
             },
