@@ -378,6 +378,9 @@ pub enum LossPlace {
     KernelAux,
     /// The user-space queue between reader and writer was full.
     Queue,
+    /// A record could not be decoded (a program/loader mismatch; never
+    /// expected, but counted rather than hidden).
+    Undecodable,
 }
 
 impl LossPlace {
@@ -386,6 +389,7 @@ impl LossPlace {
             LossPlace::Kernel => "kernel",
             LossPlace::KernelAux => "kernel_fork_exit",
             LossPlace::Queue => "queue",
+            LossPlace::Undecodable => "undecodable",
         }
     }
 }

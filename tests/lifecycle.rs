@@ -199,7 +199,11 @@ fn kernel_drops_are_counted_and_reported_in_band() {
     let losses: Vec<&Value> = lines.iter().filter(|l| l["event"] == "loss").collect();
     assert!(!losses.is_empty(), "loss events appear in-band");
     let reported = |place: &str| -> u64 {
-        losses.iter().filter(|l| l["place"] == place).map(|l| u(l, "dropped")).sum()
+        losses
+            .iter()
+            .filter(|l| l["place"] == place)
+            .map(|l| u(l, "dropped"))
+            .sum()
     };
     assert_eq!(reported("kernel"), dropped, "every exec drop is reported");
     // Fork and exit records share the ring: their drops are reported too.

@@ -67,8 +67,9 @@ pub fn read_loop(
 struct Reader {
     tx: Sender<Msg>,
     totals: ReaderTotals,
-    /// Drops already reported, per place: kernel, kernel aux, queue.
-    reported: [u64; 3],
+    /// Drops already reported, per place: kernel, kernel aux, queue,
+    /// undecodable.
+    reported: [u64; 4],
 }
 
 impl Reader {
