@@ -38,7 +38,7 @@ pub fn read_loop(
     let mut r = Reader {
         tx,
         totals: ReaderTotals::default(),
-        reported: [0; 3],
+        reported: [0; 4],
     };
     let paused_until = Instant::now() + pause;
     while !stop.requested() && Instant::now() < paused_until {
