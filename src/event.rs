@@ -142,6 +142,16 @@ pub struct ParentInfo {
     pub caps_effective: Option<u64>,
 }
 
+/// The calling thread's credentials as it entered execve: what the
+/// program had just before it exec'd (a launcher may have changed them
+/// since its own exec).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreExec {
+    pub uid: u32,
+    pub euid: u32,
+    pub caps_effective: u64,
+}
+
 /// Why a process has more privilege than its parent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeCause {
@@ -167,12 +177,14 @@ impl ChangeCause {
     }
 }
 
-/// `privilege_change`: the new process has more privilege than its parent
-/// (euid 0 from non-zero, or effective capabilities the parent lacked).
+/// `privilege_change`: the new program has more privilege than what ran it
+/// (euid 0 from non-zero, or effective capabilities it lacked): compared
+/// with the credentials just before the exec when the exec's own file bits
+/// raised them, else with the program that called execve (the launcher).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivilegeChange {
     pub cause: ChangeCause,
-    /// The parent's effective uid and effective capabilities.
+    /// The effective uid and capabilities before.
     pub from_euid: u32,
     pub from_caps: u64,
     pub to_euid: u32,
@@ -285,6 +297,9 @@ pub struct ExecEvent {
     /// `hijackable`: a privileged exec of something a non-root user can
     /// modify; empty when none (or the exec is not privileged).
     pub hijackable: Vec<Hijack>,
+    /// `pre_exec`: credentials just before the exec, when the source saw
+    /// the execve call.
+    pub pre_exec: Option<PreExec>,
     /// Device and inode of the executed file, as the kernel saw it: keys
     /// for caches, and a check that a path still names the same file.
     pub exe_dev_ino: Option<(u64, u64)>,
@@ -322,6 +337,7 @@ impl ExecEvent {
             privilege_change: None,
             hijackable: Vec::new(),
             exe_dev_ino: None,
+            pre_exec: None,
         }
     }
 

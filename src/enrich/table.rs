@@ -239,27 +239,33 @@ impl ProcessTable {
             start_ns,
         };
         let known = self.find(key);
-        let parent: Option<(ProcKey, Arc<Image>)> = match known.and_then(|k| self.procs.get(&k)) {
-            Some(p) => p.parent.clone(),
-            None => {
-                // Fork not seen: fall back to the live real parent, if it is
-                // the same process the kernel named.
-                let pk = ProcKey {
-                    pid: ev.ppid,
-                    start_ns: parent_start_ns,
-                };
-                self.find(pk)
-                    .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))))
-            }
-        };
+        // The program that called execve: the process's current image (its
+        // own earlier exec, or what it inherited at fork).
+        let (parent, caller): (Option<(ProcKey, Arc<Image>)>, Option<Arc<Image>>) =
+            match known.and_then(|k| self.procs.get(&k)) {
+                Some(p) => (p.parent.clone(), Some(Arc::clone(&p.image))),
+                None => {
+                    // Fork not seen: fall back to the live real parent, if it
+                    // is the same process the kernel named.
+                    let pk = ProcKey {
+                        pid: ev.ppid,
+                        start_ns: parent_start_ns,
+                    };
+                    let parent = self
+                        .find(pk)
+                        .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
+                    let caller = parent.as_ref().map(|(_, img)| Arc::clone(img));
+                    (parent, caller)
+                }
+            };
         match &parent {
             Some((pk, img)) => {
                 ev.parent = Some(parent_info(pk.pid, img));
                 ev.ancestors = self.ancestors(*pk);
-                ev.privilege_change = privilege_change(ev, img);
             }
             None => ev.mark_incomplete("parent", "procwatch never saw the parent process"),
         }
+        ev.privilege_change = privilege_change(ev, caller.as_deref());
         let (euid, caps) = match &ev.privileges {
             Some(Privileges::Linux { creds, caps, .. }) => (Some(creds.euid), Some(caps.effective)),
             None => (None, None),
@@ -403,10 +409,13 @@ fn parent_info(pid: u32, img: &Image) -> ParentInfo {
     }
 }
 
-/// More privilege than the parent: euid 0 from non-zero, or effective
-/// capabilities the parent lacked. `None` when not, or when either side's
-/// privileges are unknown.
-fn privilege_change(ev: &ExecEvent, parent: &Image) -> Option<PrivilegeChange> {
+/// More privilege than before: euid 0 from non-zero, or new effective
+/// capabilities. The exec's own file bits are judged against the
+/// credentials just before the exec (`pre_exec`); otherwise the new program
+/// is compared with the program that called execve (`caller`), and a gain
+/// without a file bit is the launcher's doing (sudo, su, setpriv, cron...).
+/// `None` when there is no gain or nothing to compare with.
+fn privilege_change(ev: &ExecEvent, caller: Option<&Image>) -> Option<PrivilegeChange> {
     let Some(Privileges::Linux {
         creds,
         caps,
@@ -416,27 +425,39 @@ fn privilege_change(ev: &ExecEvent, parent: &Image) -> Option<PrivilegeChange> {
     else {
         return None;
     };
-    let (from_euid, from_caps) = (parent.euid?, parent.caps_effective?);
-    let gained = caps.effective & !from_caps;
-    let to_root = creds.euid == 0 && from_euid != 0;
-    if !to_root && gained == 0 {
+    let (to_euid, to_caps) = (creds.euid, caps.effective);
+    let gain = |from_euid: u32, from_caps: u64| {
+        (to_euid == 0 && from_euid != 0) || to_caps & !from_caps != 0
+    };
+    let file_cause = raised.map(|r| match r {
+        PrivilegeRaise::Setuid => ChangeCause::Setuid,
+        PrivilegeRaise::Setgid => ChangeCause::Setgid,
+        PrivilegeRaise::FileCaps => ChangeCause::FileCaps,
+    });
+    let change = |cause: ChangeCause, from_euid: u32, from_caps: u64, launcher: Option<Bytes>| {
+        PrivilegeChange {
+            cause,
+            from_euid,
+            from_caps,
+            to_euid,
+            gained_caps: to_caps & !from_caps,
+            launcher,
+        }
+    };
+    if let (Some(cause), Some(pre)) = (file_cause, ev.pre_exec)
+        && gain(pre.euid, pre.caps_effective)
+    {
+        return Some(change(cause, pre.euid, pre.caps_effective, None));
+    }
+    let img = caller?;
+    let (from_euid, from_caps) = (img.euid?, img.caps_effective?);
+    if !gain(from_euid, from_caps) {
         return None;
     }
-    let cause = match raised {
-        Some(PrivilegeRaise::Setuid) => ChangeCause::Setuid,
-        Some(PrivilegeRaise::Setgid) => ChangeCause::Setgid,
-        Some(PrivilegeRaise::FileCaps) => ChangeCause::FileCaps,
-        None => ChangeCause::Launcher,
-    };
-    Some(PrivilegeChange {
-        cause,
-        from_euid,
-        from_caps,
-        to_euid: creds.euid,
-        gained_caps: gained,
-        launcher: (cause == ChangeCause::Launcher)
-            .then(|| parent.exe.clone())
-            .flatten(),
+    Some(match file_cause {
+        // No pre-exec credentials: the file bit still explains the gain.
+        Some(cause) if ev.pre_exec.is_none() => change(cause, from_euid, from_caps, None),
+        _ => change(ChangeCause::Launcher, from_euid, from_caps, img.exe.clone()),
     })
 }
 
@@ -684,6 +705,49 @@ mod tests {
         assert_eq!(c.cause, ChangeCause::Launcher);
         assert_eq!(c.launcher.as_deref(), Some(&b"/usr/bin/setpriv"[..]));
         assert_eq!(c.gained_caps, 0x1ff_ffff_ffff & !(1 << 7));
+    }
+
+    #[test]
+    fn file_bits_are_judged_against_the_credentials_before_exec() {
+        use crate::event::PreExec;
+        let mut t = ProcessTable::new(100);
+        // A root launcher (setpriv) drops to nobody after its own exec, then
+        // execs a setuid-root binary: the gain is 65534 -> 0 by the setuid bit.
+        let mut setpriv = exec_event(70, 1, "/usr/bin/setpriv", 0, 0x1ff_ffff_ffff, None);
+        t.exec(&mut setpriv, 700, 1);
+        let mut suid = exec_event(
+            70,
+            1,
+            "/tmp/suid-true",
+            0,
+            0x1ff_ffff_ffff,
+            Some(PrivilegeRaise::Setuid),
+        );
+        suid.pre_exec = Some(PreExec {
+            uid: 65534,
+            euid: 65534,
+            caps_effective: 0,
+        });
+        t.exec(&mut suid, 700, 1);
+        let c = suid.privilege_change.unwrap();
+        assert_eq!(
+            (c.cause, c.from_euid, c.to_euid),
+            (ChangeCause::Setuid, 65534, 0)
+        );
+        assert_eq!(c.launcher, None);
+        // Dropping privileges and exec'ing a plain binary is no change.
+        let mut plain = exec_event(71, 1, "/bin/true", 65534, 0, None);
+        plain.pre_exec = Some(PreExec {
+            uid: 65534,
+            euid: 65534,
+            caps_effective: 0,
+        });
+        t.fork(Fork {
+            child: key(71, 710),
+            parent: key(70, 700),
+        });
+        t.exec(&mut plain, 710, 700);
+        assert!(plain.privilege_change.is_none());
     }
 
     #[test]

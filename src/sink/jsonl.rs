@@ -126,6 +126,16 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, caps_cache: &mut CapsCache) {
         }
         None => o.null("exe_inode"),
     }
+    match e.pre_exec {
+        Some(pre) => {
+            let mut po = Obj::open(o.key("pre_exec"));
+            po.num("uid", pre.uid);
+            po.num("euid", pre.euid);
+            po.raw("caps_effective", caps_cache.names(pre.caps_effective));
+            po.close();
+        }
+        None => o.null("pre_exec"),
+    }
     match &e.privilege_change {
         Some(c) => {
             let mut co = Obj::open(o.key("privilege_change"));
@@ -495,6 +505,7 @@ mod tests {
             "exe_sha256",
             "hijackable",
             "parent",
+            "pre_exec",
             "privilege_change",
         ] {
             v.as_object_mut().unwrap().remove(k);
@@ -657,7 +668,7 @@ mod tests {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 45);
+        assert_eq!(keys(&a).len(), 46);
         // A source that could not read anything still gives every key, null.
         let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");

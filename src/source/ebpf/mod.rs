@@ -257,6 +257,36 @@ fn attach_tp_btf(bpf: &mut Ebpf) -> Result<(), String> {
             );
         }
     }
+    // Credentials as execve is entered, for privilege changes made by a
+    // launcher after its own exec.
+    ensure_tracefs();
+    for (prog, tp) in [
+        ("pre_execve", "sys_enter_execve"),
+        ("pre_execveat", "sys_enter_execveat"),
+    ] {
+        if let Err(e) = attach_classic(bpf, prog, "syscalls", tp) {
+            eprintln!(
+                "procwatch: warning: cannot attach syscalls/{tp} ({e}); privilege changes are judged against the calling program's exec only"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn attach_classic(
+    bpf: &mut Ebpf,
+    name: &str,
+    category: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    let prog: &mut TracePoint = bpf
+        .program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load().map_err(|e| format!("{e:#}"))?;
+    prog.attach(category, tracepoint)
+        .map_err(|e| format!("{e:#}"))?;
     Ok(())
 }
 
@@ -278,15 +308,7 @@ fn attach_btf_program(
 
 fn attach_tracepoint(bpf: &mut Ebpf) -> Result<(), String> {
     ensure_tracefs();
-    let prog: &mut TracePoint = bpf
-        .program_mut("exec_tp")
-        .ok_or("no exec_tp program")?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-    prog.load().map_err(|e| format!("{e:#}"))?;
-    prog.attach("sched", "sched_process_exec")
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(())
+    attach_classic(bpf, "exec_tp", "sched", "sched_process_exec")
 }
 
 /// Classic tracepoints are found by id under tracefs; mount it if nobody has.

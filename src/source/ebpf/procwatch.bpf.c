@@ -58,6 +58,16 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Credentials as execve was entered, so an exec can be compared with what
+ * the caller had just before it (setpriv, su and sudo change credentials
+ * between fork and exec). LRU: entries of failed execs age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pre_creds);
+} pre_creds SEC(".maps");
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
@@ -230,6 +240,17 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->sessionid = (__u32)-1;
 	}
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &old_pid);
+	if (pre) {
+		h->pre_uid = pre->uid;
+		h->pre_euid = pre->euid;
+		h->pre_cap_effective = pre->cap_effective;
+		h->flags |= F_HAS_PRE;
+		bpf_map_delete_elem(&pre_creds, &old_pid);
+	} else {
+		h->pre_uid = h->pre_euid = 0;
+		h->pre_cap_effective = 0;
+	}
 
 	/* argv: one block from the new mm, present since exec just copied it. */
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -391,4 +412,30 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 	BPF_CORE_READ_STR_INTO(&r.comm, p, comm);
 	output_aux(&r, sizeof(r));
 	return 0;
+}
+
+static __always_inline int remember_creds(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct pre_creds pc = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	pc.uid = BPF_CORE_READ(cred, uid.val);
+	pc.euid = BPF_CORE_READ(cred, euid.val);
+	bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
+	bpf_map_update_elem(&pre_creds, &tid, &pc, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int pre_execve(void *ctx)
+{
+	return remember_creds();
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int pre_execveat(void *ctx)
+{
+	return remember_creds();
 }

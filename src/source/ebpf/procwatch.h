@@ -37,6 +37,7 @@
 #define F_SECUREEXEC_UNKNOWN (1u << 11)
 #define F_HAS_AUDIT (1u << 12)     /* loginuid/sessionid are valid */
 #define F_NO_FILE (1u << 13)       /* no file: mode/uid/gid are zero */
+#define F_HAS_PRE (1u << 14)       /* pre_* hold the credentials before the exec */
 
 /* Indexes of the per-CPU counters map. Invariants: SEEN == EMITTED + DROPPED
  * for execs, and AUX_SEEN == AUX_EMITTED + AUX_DROPPED for forks and exits. */
@@ -74,6 +75,15 @@ struct record_hdr {
 	__u32 file_dev;   /* kernel encoding: major << 20 | minor */
 	__u32 pad2;
 	__u64 parent_start_boot_ns; /* real_parent->start_boottime */
+	/* Credentials of the calling thread as execve was entered (F_HAS_PRE). */
+	__u32 pre_uid, pre_euid;
+	__u64 pre_cap_effective;
+};
+
+/* Value of the pre_creds map: set at sys_enter_execve(at), keyed by tid. */
+struct pre_creds {
+	__u32 uid, euid;
+	__u64 cap_effective;
 };
 
 /* A new process (not a new thread): emitted at sched_process_fork. */
@@ -101,7 +111,7 @@ struct exit_record {
 };
 
 /* record.rs decodes these layouts by offset: keep them in step. */
-_Static_assert(sizeof(struct record_hdr) == 184, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct record_hdr) == 200, "record_hdr layout changed: update record.rs");
 _Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
 _Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
-use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, Privileges};
+use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, PreExec, Privileges};
 
 /// Must match `RECORD_VERSION` in procwatch.h.
 pub const RECORD_VERSION: u16 = 2;
@@ -16,7 +16,7 @@ pub const K_EXEC: u16 = 1;
 pub const K_FORK: u16 = 2;
 pub const K_EXIT: u16 = 3;
 /// `sizeof(struct record_hdr)`.
-pub const HDR_LEN: usize = 184;
+pub const HDR_LEN: usize = 200;
 /// `sizeof(struct fork_record)`.
 pub const FORK_LEN: usize = 40;
 /// `sizeof(struct exit_record)`.
@@ -37,6 +37,7 @@ pub const F_SECUREEXEC: u32 = 1 << 10;
 pub const F_SECUREEXEC_UNKNOWN: u32 = 1 << 11;
 pub const F_HAS_AUDIT: u32 = 1 << 12;
 pub const F_NO_FILE: u32 = 1 << 13;
+pub const F_HAS_PRE: u32 = 1 << 14;
 
 /// Why a record could not be decoded. It never happens with a matching
 /// object; it is counted, not ignored, if it does.
@@ -226,6 +227,11 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
         raised,
     });
     ev.exe_dev_ino = (flags & F_NO_FILE == 0).then(|| (user_dev(file_dev), file_ino));
+    ev.pre_exec = (flags & F_HAS_PRE != 0).then(|| PreExec {
+        uid: h.u32(184),
+        euid: h.u32(188),
+        caps_effective: h.u64(192),
+    });
     Ok(Record::Exec {
         ev: Box::new(ev),
         start_ns: start_boot_ns,
@@ -383,6 +389,8 @@ mod tests {
         r[160..168].copy_from_slice(&777u64.to_le_bytes());
         r[168..172].copy_from_slice(&((8u32 << 20) | 1).to_le_bytes());
         r[176..184].copy_from_slice(&3_000_000_000u64.to_le_bytes());
+        r[184..188].copy_from_slice(&1000u32.to_le_bytes());
+        r[188..192].copy_from_slice(&1000u32.to_le_bytes());
         for part in [argv, filename, interp, exe, cwd] {
             r.extend_from_slice(part);
         }
@@ -444,6 +452,7 @@ mod tests {
         assert_eq!(caps.effective, 1 << 13);
         assert_eq!(*secureexec, Some(true));
         assert_eq!(ev.exe_dev_ino, Some((libc::makedev(8, 1), 777)));
+        assert_eq!(ev.pre_exec, None, "no F_HAS_PRE");
         assert_eq!(file.unwrap().mode, 0o104755);
         let gap = ev.time.duration_since(ev.process_start.unwrap()).unwrap();
         assert_eq!(gap.as_nanos(), 1_000_000_000);
