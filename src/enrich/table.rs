@@ -44,6 +44,9 @@ pub struct Image {
     pub caps_effective: Option<u64>,
 }
 
+/// A parent process and its image at the moment of the fork.
+type Snapshot = (ProcKey, Arc<Image>);
+
 #[derive(Debug)]
 struct Proc {
     image: Arc<Image>,
@@ -51,7 +54,7 @@ struct Proc {
     /// scan), rather than inherited at fork.
     own_image: bool,
     /// The forking process, and its image at the moment of the fork.
-    parent: Option<(ProcKey, Arc<Image>)>,
+    parent: Option<Snapshot>,
     exited: bool,
     /// Whether the filters showed this process's exec (exits follow it).
     shown: bool,
@@ -241,7 +244,7 @@ impl ProcessTable {
         let known = self.find(key);
         // The program that called execve: the process's current image (its
         // own earlier exec, or what it inherited at fork).
-        let (parent, caller): (Option<(ProcKey, Arc<Image>)>, Option<Arc<Image>>) =
+        let (parent, caller): (Option<Snapshot>, Option<Arc<Image>>) =
             match known.and_then(|k| self.procs.get(&k)) {
                 Some(p) => (p.parent.clone(), Some(Arc::clone(&p.image))),
                 None => {
