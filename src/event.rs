@@ -288,7 +288,8 @@ pub struct ExecEvent {
     /// `parent`: the parent as procwatch knew it (enrichment); `None` when
     /// procwatch never saw the parent.
     pub parent: Option<ParentInfo>,
-    /// `ancestors`: exe paths from the parent up towards pid 1 (enrichment).
+    /// `ancestors`: exe paths from the parent up towards pid 1, stopping at
+    /// the first whose exe is unknown (enrichment).
     pub ancestors: Vec<Bytes>,
     /// `exe_sha256`: hex SHA-256 of the executed file (enrichment).
     pub exe_sha256: Option<String>,

@@ -309,7 +309,8 @@ impl ProcessTable {
         }
     }
 
-    /// Exe paths from the process `from` up its chain of forking parents.
+    /// Exe paths from the process `from` up its chain of forking parents,
+    /// up to the first one whose exe is unknown.
     fn ancestors(&self, from: ProcKey) -> Vec<Bytes> {
         let mut out = Vec::new();
         let mut cur = Some(from);
@@ -320,7 +321,11 @@ impl ProcessTable {
             let Some(p) = self.procs.get(&key) else {
                 break;
             };
-            out.push(p.image.exe.clone().unwrap_or_default());
+            // Stop at an ancestor whose exe is unknown rather than invent one.
+            let Some(exe) = &p.image.exe else {
+                break;
+            };
+            out.push(exe.clone());
             cur = p.parent.as_ref().map(|(k, _)| *k).filter(|k| *k != key);
         }
         out

@@ -1,0 +1,233 @@
+//! Privilege insight against the real kernel: parent snapshots, ancestry,
+//! PID reuse and privilege changes. Needs root (eBPF, setcap, ns_last_pid);
+//! CI runs it as root.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+fn the_exec<'a>(lines: &'a [Value], tag: &str, argv0: &str) -> &'a Value {
+    let found: Vec<&Value> = execs_with_tag(lines, tag)
+        .into_iter()
+        .filter(|v| v["argv"][0] == argv0)
+        .collect();
+    assert_eq!(found.len(), 1, "exactly one exec of {argv0} tagged {tag}");
+    found[0]
+}
+
+#[test]
+fn parent_snapshot_survives_the_parents_exit() {
+    if skip_unless_root("parent_snapshot_survives_the_parents_exit") {
+        return;
+    }
+    let tag = unique_tag("orphan");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    // The subshell execs only after its parent (the outer sh) has exited.
+    let mut outer = Command::new("/bin/sh")
+        .args(["-c", &format!("(sleep 0.3; exec /bin/true {tag}) & exit 0")])
+        .spawn()
+        .unwrap();
+    let outer_pid = outer.id();
+    assert!(outer.wait().unwrap().success());
+    std::thread::sleep(Duration::from_millis(800));
+    let lines = mon.stop().json_lines();
+    let ev = the_exec(&lines, &tag, "/bin/true");
+    assert_ne!(ev["ppid"], outer_pid, "reparented: the real parent is gone");
+    let parent = &ev["parent"];
+    assert_eq!(
+        parent["pid"], outer_pid,
+        "the parent is the process that forked it"
+    );
+    assert_eq!(parent["exe"], canonical("/bin/sh"));
+    assert_eq!(parent["argv"][1], "-c");
+    assert_eq!(parent["user"], "root");
+    assert!(
+        parent["exec_id"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{outer_pid}:"))
+    );
+    assert_eq!(ev["incomplete"], serde_json::json!([]));
+}
+
+#[test]
+fn ancestors_through_three_levels() {
+    if skip_unless_root("ancestors_through_three_levels") {
+        return;
+    }
+    let tag = unique_tag("ancestors");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    // Trailing commands keep each shell from exec'ing its last command.
+    run_ok(Command::new("/bin/sh").args([
+        "-c",
+        &format!("/bin/bash -c '/bin/true {tag}; exit 0'; exit 0"),
+    ]));
+    let lines = mon.stop().json_lines();
+    let ev = the_exec(&lines, &tag, "/bin/true");
+    let ancestors: Vec<&str> = ev["ancestors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let me = std::env::current_exe().unwrap();
+    assert!(ancestors.len() >= 3, "{ancestors:?}");
+    assert_eq!(ancestors[0], canonical("/bin/bash"));
+    assert_eq!(ancestors[1], canonical("/bin/sh"));
+    assert_eq!(ancestors[2], me.to_str().unwrap(), "then this test binary");
+    assert_eq!(ev["parent"]["exe"], canonical("/bin/bash"));
+}
+
+/// Allocates the next pid as `pid` through ns_last_pid, retrying while the
+/// busy host takes it first. Returns the child that got it, if any.
+fn spawn_with_pid(pid: u32, cmd: &mut Command) -> Option<std::process::Child> {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+        let mut child = cmd.spawn().unwrap();
+        if child.id() == pid {
+            return Some(child);
+        }
+        child.wait().unwrap();
+    }
+    None
+}
+
+#[test]
+fn reused_pid_does_not_confuse_the_parent() {
+    if skip_unless_root("reused_pid_does_not_confuse_the_parent") {
+        return;
+    }
+    let (tag_old, tag_new) = (unique_tag("pid-old"), unique_tag("pid-new"));
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    // The old process: a bash that runs a command, then exits.
+    let mut old = Command::new("/bin/bash")
+        .args(["-c", &format!("/bin/true {tag_old}; exit 0")])
+        .spawn()
+        .unwrap();
+    let pid = old.id();
+    assert!(old.wait().unwrap().success());
+    // The new process with the same pid: a dash whose child execs.
+    let script = format!("/bin/true {tag_new}; exit 0");
+    let mut cmd = Command::new("/bin/dash");
+    cmd.args(["-c", &script]);
+    let Some(mut new) = spawn_with_pid(pid, &mut cmd) else {
+        panic!("could not get pid {pid} back through ns_last_pid in 200 tries");
+    };
+    assert!(new.wait().unwrap().success());
+    let lines = mon.stop().json_lines();
+    let old_child = the_exec(&lines, &tag_old, "/bin/true");
+    let new_child = the_exec(&lines, &tag_new, "/bin/true");
+    assert_eq!(old_child["parent"]["pid"], pid);
+    assert_eq!(new_child["parent"]["pid"], pid);
+    assert_eq!(old_child["parent"]["exe"], canonical("/bin/bash"));
+    assert_eq!(
+        new_child["parent"]["exe"],
+        canonical("/bin/dash"),
+        "not the old bash with the same pid"
+    );
+    assert_ne!(
+        old_child["parent"]["exec_id"],
+        new_child["parent"]["exec_id"]
+    );
+}
+
+fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
+    let path = dir.join(name);
+    std::fs::copy("/bin/true", &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn privilege_changes_name_their_cause() {
+    if skip_unless_root("privilege_changes_name_their_cause") {
+        return;
+    }
+    let dir = open_tempdir();
+    let suid = copy_true(dir.path(), "suid-true", 0o4755);
+    let capped = copy_true(dir.path(), "cap-true", 0o755);
+    run_ok(Command::new("setcap").args(["cap_net_raw+ep", &capped]));
+    let (t_suid, t_caps, t_launch, t_drop) = (
+        unique_tag("chg-suid"),
+        unique_tag("chg-caps"),
+        unique_tag("chg-launch"),
+        unique_tag("chg-drop"),
+    );
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+    run_ok(
+        Command::new("setpriv")
+            .args(nobody)
+            .args([suid.as_str(), &t_suid]),
+    );
+    // Through a shell: setpriv itself keeps root's effective capabilities
+    // until its exec, which a shell run as nobody does not.
+    let sh_cmd = format!("{capped} {t_caps}; exit 0");
+    run_ok(
+        Command::new("setpriv")
+            .args(nobody)
+            .args(["/bin/bash", "-c", &sh_cmd]),
+    );
+    // A launcher: nobody holding CAP_SETUID switches to root, no file bit.
+    run_ok(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args([
+                "--inh-caps=+setuid,+setgid",
+                "--ambient-caps=+setuid,+setgid",
+                "--",
+            ])
+            .args([
+                "setpriv",
+                "--reuid=0",
+                "--regid=0",
+                "--clear-groups",
+                "--",
+                "/bin/true",
+                &t_launch,
+            ]),
+    );
+    // Root dropping to nobody is no raise.
+    run_ok(
+        Command::new("setpriv")
+            .args(nobody)
+            .args(["/bin/true", &t_drop]),
+    );
+    let lines = mon.stop().json_lines();
+
+    let ev = the_exec(&lines, &t_suid, &suid);
+    let c = &ev["privilege_change"];
+    assert_eq!(c["cause"], "setuid", "{ev}");
+    assert_eq!(
+        (c["from_euid"].clone(), c["to_euid"].clone()),
+        (65534.into(), 0.into())
+    );
+    assert_eq!(ev["pre_exec"]["euid"], 65534);
+
+    let ev = the_exec(&lines, &t_caps, &capped);
+    let c = &ev["privilege_change"];
+    assert_eq!(c["cause"], "file_caps", "{ev}");
+    assert_eq!(c["gained_caps"], serde_json::json!(["CAP_NET_RAW"]));
+    assert_eq!(ev["pre_exec"]["caps_effective"], serde_json::json!([]));
+    assert_eq!(ev["parent"]["exe"], canonical("/bin/bash"));
+
+    let ev = the_exec(&lines, &t_launch, "/bin/true");
+    let c = &ev["privilege_change"];
+    assert_eq!(c["cause"], "launcher", "{ev}");
+    assert_eq!(c["from_euid"], 65534);
+    assert_eq!(c["to_euid"], 0);
+    assert_eq!(c["launcher"], canonical("/usr/bin/setpriv"));
+    assert_eq!(
+        ev["privilege_raised"],
+        Value::Null,
+        "no file bit was involved"
+    );
+
+    let ev = the_exec(&lines, &t_drop, "/bin/true");
+    assert_eq!(ev["privilege_change"], Value::Null);
+}
