@@ -5,6 +5,7 @@
 //! that into the `start` event and on stderr.
 
 pub mod ebpf;
+pub mod windows;
 
 use std::time::Duration;
 
