@@ -20,6 +20,8 @@ pub enum Event {
     Start(StartInfo),
     /// One successful exec.
     Exec(Box<ExecEvent>),
+    /// A process ended (only with `--exits`).
+    Exit(Box<ExitEvent>),
     /// Events were dropped somewhere (kernel ring buffer or a user-space queue).
     Loss(LossInfo),
     /// Written last, on exit, with the final counters.
@@ -116,53 +118,164 @@ pub enum Privileges {
     },
 }
 
+/// A field a source could not fill, and why. Listed in the event's
+/// `incomplete` array; the field itself is null. Never guessed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    /// The JSON name of the field, e.g. `"argv"`, `"caps"`.
+    pub field: &'static str,
+    /// Why, in a few words, e.g. `"process exited before it was read"`.
+    pub reason: String,
+}
+
+/// What procwatch knew about a parent process when its child exec'd.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ParentInfo {
+    pub exec_id: Option<String>,
+    pub exe: Option<Bytes>,
+    pub argv: Option<Vec<Bytes>>,
+    pub user: Option<String>,
+    pub euid: Option<u32>,
+}
+
 /// `{"event":"exec",...}`: one successful exec.
+///
+/// Fields a source cannot provide are `None` (JSON `null`) and named in
+/// `incomplete`; a source never invents a value.
 #[derive(Debug, Clone)]
 pub struct ExecEvent {
-    /// `time`: wall-clock time of the exec (converted from kernel boot time).
+    /// `time`: wall-clock time of the exec.
     pub time: SystemTime,
     /// `pid`: the process id (tgid).
     pub pid: u32,
-    /// `tid`: the thread id after exec (equals `pid`).
-    pub tid: u32,
+    /// `tid`: the thread id after exec (equals `pid` on Linux).
+    pub tid: Option<u32>,
     /// `exec_tid`: the thread that called execve; differs from `pid` when a
     /// non-leader thread execs.
-    pub exec_tid: u32,
+    pub exec_tid: Option<u32>,
     /// `ppid`: the tgid of the real parent.
     pub ppid: u32,
     /// `exec_id`: stable unique id of this exec: `"<pid>:<exec boot ns>"`.
     pub exec_id: String,
     /// `process_start`: the process's start (fork) time; pid + start time
     /// uniquely identify a process.
-    pub process_start: SystemTime,
+    pub process_start: Option<SystemTime>,
     /// `exe`: absolute path of the binary actually run (the interpreter for a
     /// `#!` script).
-    pub exe: Bytes,
+    pub exe: Option<Bytes>,
     /// `exe_truncated`: the path did not fit and lost its leading components.
     pub exe_truncated: bool,
     /// `filename`: the path as the caller passed it to execve.
-    pub filename: Bytes,
-    /// `interpreter`: the `#!` interpreter, if the file was a script.
+    pub filename: Option<Bytes>,
+    /// `interpreter`: the `#!` interpreter, if the file was a script (`None`
+    /// also when unknown; then `incomplete` names it).
     pub interpreter: Option<Bytes>,
     /// `argv`.
-    pub argv: Vec<Bytes>,
+    pub argv: Option<Vec<Bytes>>,
+    /// `command_line`: the command line as one string, for systems that keep
+    /// it that way (Windows); `None` on Linux, where `argv` is the truth.
+    pub command_line: Option<Bytes>,
     /// `argv_truncated`: argv was longer than the capture limit.
     pub argv_truncated: bool,
     /// `argv_size`: the full size of argv in bytes (NULs included), even when
     /// truncated.
-    pub argv_size: u64,
+    pub argv_size: Option<u64>,
     /// `cwd`: the working directory, `None` if it could not be read.
     pub cwd: Option<Bytes>,
     /// `comm`: the kernel's 16-byte command name.
-    pub comm: Bytes,
-    /// The privileges the process had at that moment, taken in the kernel.
-    pub privileges: Privileges,
+    pub comm: Option<Bytes>,
+    /// The privileges the process had at that moment.
+    pub privileges: Option<Privileges>,
     /// `user`: name of the effective uid (filled by enrichment).
     pub user: Option<String>,
     /// `group`: name of the effective gid (filled by enrichment).
     pub group: Option<String>,
     /// `login_user`: name of the audit login uid (filled by enrichment).
     pub login_user: Option<String>,
+    /// `incomplete`: fields the source could not fill, and why.
+    pub incomplete: Vec<Incomplete>,
+    /// `parent`: the parent as procwatch knew it (enrichment); `None` when
+    /// procwatch never saw the parent.
+    pub parent: Option<ParentInfo>,
+    /// `ancestors`: exe paths from the parent up towards pid 1 (enrichment).
+    pub ancestors: Vec<Bytes>,
+    /// `exe_sha256`: hex SHA-256 of the executed file (enrichment).
+    pub exe_sha256: Option<String>,
+}
+
+impl ExecEvent {
+    /// An event with only its identity known; the source fills in the rest.
+    pub fn new(time: SystemTime, pid: u32, ppid: u32, exec_id: String) -> Self {
+        ExecEvent {
+            time,
+            pid,
+            tid: None,
+            exec_tid: None,
+            ppid,
+            exec_id,
+            process_start: None,
+            exe: None,
+            exe_truncated: false,
+            filename: None,
+            interpreter: None,
+            argv: None,
+            command_line: None,
+            argv_truncated: false,
+            argv_size: None,
+            cwd: None,
+            comm: None,
+            privileges: None,
+            user: None,
+            group: None,
+            login_user: None,
+            incomplete: Vec::new(),
+            parent: None,
+            ancestors: Vec::new(),
+            exe_sha256: None,
+        }
+    }
+
+    /// The Linux credentials, if this event has them.
+    pub fn linux_creds(&self) -> Option<&Credentials> {
+        match &self.privileges {
+            Some(Privileges::Linux { creds, .. }) => Some(creds),
+            _ => None,
+        }
+    }
+
+    /// The Linux capability sets, if this event has them.
+    pub fn linux_caps(&self) -> Option<&CapSets> {
+        match &self.privileges {
+            Some(Privileges::Linux { caps, .. }) => Some(caps),
+            _ => None,
+        }
+    }
+
+    /// Records that `field` could not be filled.
+    pub fn mark_incomplete(&mut self, field: &'static str, reason: impl Into<String>) {
+        self.incomplete.push(Incomplete {
+            field,
+            reason: reason.into(),
+        });
+    }
+}
+
+/// `{"event":"exit",...}`: a process ended (with `--exits`).
+#[derive(Debug, Clone)]
+pub struct ExitEvent {
+    pub time: SystemTime,
+    pub pid: u32,
+    pub ppid: u32,
+    /// `exec_id` of the process's last exec, if procwatch saw it.
+    pub exec_id: Option<String>,
+    /// `exit_code`, when it exited normally.
+    pub exit_code: Option<i32>,
+    /// `signal`, when a signal killed it.
+    pub signal: Option<i32>,
+    pub core_dumped: bool,
+    /// `lifetime`: since the process started (fork).
+    pub lifetime: Option<std::time::Duration>,
+    pub comm: Option<Bytes>,
 }
 
 /// Where a loss happened.

@@ -13,7 +13,7 @@ pub use clock::BootClock;
 pub use names::NameCache;
 pub use raise::privilege_raise;
 
-use crate::event::{ExecEvent, Privileges};
+use crate::event::ExecEvent;
 
 /// Fills the name fields of exec events, caching NSS lookups across events.
 ///
@@ -40,7 +40,9 @@ impl Enricher {
     /// overwritten, and set to `None` when an id has no name, so the result
     /// depends only on the credentials.
     pub fn enrich(&mut self, ev: &mut ExecEvent) {
-        let Privileges::Linux { creds, .. } = &ev.privileges;
+        let Some(creds) = ev.linux_creds().cloned() else {
+            return;
+        };
         ev.user = self.names.user(creds.euid);
         ev.group = self.names.group(creds.egid);
         ev.login_user = creds.login_uid.and_then(|uid| self.names.user(uid));
@@ -50,38 +52,20 @@ impl Enricher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, Credentials};
+    use crate::event::{CapSets, Credentials, Privileges};
     use std::time::SystemTime;
 
     fn event(creds: Credentials) -> ExecEvent {
-        ExecEvent {
-            time: SystemTime::now(),
-            pid: 42,
-            tid: 42,
-            exec_tid: 42,
-            ppid: 1,
-            exec_id: "42:1".into(),
-            process_start: SystemTime::now(),
-            exe: b"/bin/true".to_vec(),
-            exe_truncated: false,
-            filename: b"/bin/true".to_vec(),
-            interpreter: None,
-            argv: vec![b"true".to_vec()],
-            argv_truncated: false,
-            argv_size: 5,
-            cwd: Some(b"/".to_vec()),
-            comm: b"true".to_vec(),
-            privileges: Privileges::Linux {
-                creds,
-                caps: CapSets::default(),
-                secureexec: None,
-                file: None,
-                raised: None,
-            },
-            user: None,
-            group: None,
-            login_user: None,
-        }
+        let mut ev = ExecEvent::new(SystemTime::now(), 42, 1, "42:1".into());
+        ev.argv = Some(vec![b"true".to_vec()]);
+        ev.privileges = Some(Privileges::Linux {
+            creds,
+            caps: CapSets::default(),
+            secureexec: None,
+            file: None,
+            raised: None,
+        });
+        ev
     }
 
     #[test]

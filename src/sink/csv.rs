@@ -23,7 +23,8 @@ use std::io::{self, Write};
 use crate::enrich::caps::cap_names;
 use crate::event::{Event, ExecEvent, LossInfo, Privileges, StopInfo};
 
-use super::escape::{csv_cell, display_bytes, join_cmdline, time_rfc3339};
+use super::cmdline_of;
+use super::escape::{csv_cell, display_bytes, time_rfc3339};
 use super::{Sink, user_display};
 
 /// The header line, without the line ending.
@@ -91,12 +92,13 @@ fn quote_field(s: &str) -> std::borrow::Cow<'_, str> {
 /// The seven cells of an exec row, before RFC 4180 quoting.
 fn row_cells(ev: &ExecEvent) -> [String; 7] {
     let privs = match &ev.privileges {
-        Privileges::Linux { caps, .. } => cap_names(caps.effective).join("|"),
+        Some(Privileges::Linux { caps, .. }) => cap_names(caps.effective).join("|"),
+        None => String::new(),
     };
     [
-        csv_cell(&join_cmdline(&ev.argv)),
+        csv_cell(&cmdline_of(ev).unwrap_or_default()),
         time_rfc3339(ev.time),
-        csv_cell(&display_bytes(&ev.exe)),
+        csv_cell(&ev.exe.as_deref().map(display_bytes).unwrap_or_default()),
         ev.ppid.to_string(),
         ev.pid.to_string(),
         csv_cell(&user_display(ev)),
@@ -134,7 +136,9 @@ impl Sink for CsvSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         self.ensure_header()?;
         match ev {
-            Event::Start(_) => Ok(()),
+            // The seed's CSV has one row per new process; exits are only in
+            // the text and JSONL formats.
+            Event::Start(_) | Event::Exit(_) => Ok(()),
             Event::Exec(e) => {
                 let cells = row_cells(e);
                 let mut line = String::new();
@@ -167,6 +171,8 @@ impl Sink for CsvSink {
 mod tests {
     use super::*;
     use crate::event::{CapSets, LossPlace};
+    #[allow(unused_imports)]
+    use crate::sink::escape::join_cmdline;
     use crate::sink::escape::shell_quote;
     use crate::sink::testutil::*;
 
@@ -255,10 +261,13 @@ mod tests {
         let r = &rows[0];
         assert_eq!(r.len(), 7);
         // `-sh` starts with '-': one guard quote, nothing else altered.
-        assert_eq!(r[0], format!("'{}", join_cmdline(&ev.argv)));
+        assert_eq!(
+            r[0],
+            format!("'{}", join_cmdline(ev.argv.as_deref().unwrap()))
+        );
         assert!(r[0].starts_with("'-sh -c $'echo \\x1b]0;pwned\\x07; rm -rf / # \\xff\\xfe'"));
         assert_eq!(r[1], "2026-11-26T05:26:10.123456Z");
-        assert_eq!(r[2], display_bytes(&ev.exe));
+        assert_eq!(r[2], display_bytes(ev.exe.as_deref().unwrap()));
         assert!(r[2].starts_with("$'/tmp/\\x1b[2Jevil,\"dir\"\\n/\\xc3(x'"));
         assert_eq!(r[3], "1000");
         assert_eq!(r[4], "4242");
@@ -272,13 +281,13 @@ mod tests {
     fn formula_cells_are_guarded() {
         let (mut s, out, _) = sink(false);
         let mut ev = exec_event();
-        ev.argv = vec![b"+1".to_vec(), b"=2".to_vec()];
-        ev.exe = b"@evil".to_vec();
+        ev.argv = Some(vec![b"+1".to_vec(), b"=2".to_vec()]);
+        ev.exe = Some(b"@evil".to_vec());
         ev.user = Some("-x".to_owned());
         s.write_event(&Event::Exec(Box::new(ev.clone()))).unwrap();
         // A quoted argv[0] already starts with `'`, which spreadsheets read
         // as text, so no extra guard is added.
-        ev.argv = vec![b"=cmd|' /C calc'!A0".to_vec()];
+        ev.argv = Some(vec![b"=cmd|' /C calc'!A0".to_vec()]);
         s.write_event(&Event::Exec(Box::new(ev))).unwrap();
         let rows = read_all(&out.string(), false);
         assert_eq!(rows[0][0], "'+1 =2");
@@ -292,7 +301,9 @@ mod tests {
         let (mut s, out, _) = sink(false);
         let mut ev = exec_event();
         ev.user = None;
-        let Privileges::Linux { caps, .. } = &mut ev.privileges;
+        let Some(Privileges::Linux { caps, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
         *caps = CapSets {
             effective: 1 | 1 << 21 | 1 << 50,
             ..CapSets::default()
@@ -333,7 +344,7 @@ mod tests {
     fn empty_argv_gives_empty_cell() {
         let (mut s, out, _) = sink(false);
         let mut ev = exec_event();
-        ev.argv.clear();
+        ev.argv = Some(Vec::new());
         s.write_event(&Event::Exec(Box::new(ev))).unwrap();
         assert_eq!(read_all(&out.string(), false)[0][0], "");
     }

@@ -23,10 +23,10 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, LossInfo, Privileges, StartInfo, StopInfo};
+use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
 
-use super::Sink;
-use super::escape::{join_cmdline, json_bytes, needs_escape, time_rfc3339};
+use super::escape::{json_bytes, needs_escape, time_rfc3339};
+use super::{Sink, cmdline_of};
 
 /// Writes one JSON object per event, each followed by `\n`.
 pub struct JsonlSink {
@@ -74,14 +74,11 @@ fn start_json(s: &StartInfo) -> Value {
     })
 }
 
+fn bytes_or_null(b: &Option<Vec<u8>>) -> Value {
+    b.as_deref().map_or(Value::Null, json_bytes)
+}
+
 fn exec_json(e: &ExecEvent) -> Value {
-    let Privileges::Linux {
-        creds,
-        caps,
-        secureexec,
-        file,
-        raised,
-    } = &e.privileges;
     let mut v = json!({
         "event": "exec",
         "time": time(e.time),
@@ -90,61 +87,103 @@ fn exec_json(e: &ExecEvent) -> Value {
         "exec_tid": e.exec_tid,
         "ppid": e.ppid,
         "exec_id": e.exec_id,
-        "process_start": time(e.process_start),
-        "exe": json_bytes(&e.exe),
+        "process_start": e.process_start.map(time),
+        "exe": bytes_or_null(&e.exe),
         "exe_truncated": e.exe_truncated,
-        "filename": json_bytes(&e.filename),
-        "interpreter": e.interpreter.as_deref().map(json_bytes),
-        "argv": e.argv.iter().map(|a| json_bytes(a)).collect::<Vec<_>>(),
-        "cmdline": join_cmdline(&e.argv),
+        "filename": bytes_or_null(&e.filename),
+        "interpreter": bytes_or_null(&e.interpreter),
+        "argv": e.argv.as_ref().map(|argv| argv.iter().map(|a| json_bytes(a)).collect::<Vec<_>>()),
+        "command_line": bytes_or_null(&e.command_line),
+        "cmdline": cmdline_of(e),
         "argv_truncated": e.argv_truncated,
         "argv_size": e.argv_size,
-        "cwd": e.cwd.as_deref().map(json_bytes),
-        "comm": json_bytes(&e.comm),
-    });
-    // Split in two `json!` calls only to stay under the macro recursion
-    // limit; the object is one flat map.
-    let creds_json = json!({
-        "uid": creds.uid,
-        "euid": creds.euid,
-        "suid": creds.suid,
-        "fsuid": creds.fsuid,
-        "gid": creds.gid,
-        "egid": creds.egid,
-        "sgid": creds.sgid,
-        "fsgid": creds.fsgid,
+        "cwd": bytes_or_null(&e.cwd),
+        "comm": bytes_or_null(&e.comm),
         "user": e.user,
         "group": e.group,
-        "login_uid": creds.login_uid,
         "login_user": e.login_user,
-        "session_id": creds.session_id,
-        "caps": {
-            "effective": names(caps.effective),
-            "permitted": names(caps.permitted),
-            "inheritable": names(caps.inheritable),
-            "ambient": names(caps.ambient),
-        },
-        "caps_raw": {
-            "effective": hex(caps.effective),
-            "permitted": hex(caps.permitted),
-            "inheritable": hex(caps.inheritable),
-            "ambient": hex(caps.ambient),
-        },
-        "secureexec": secureexec,
-        // Permission and set-id bits only (the file type is always
-        // "regular" for an exec), as a zero-padded octal string like
-        // `stat -c %a` with a leading 0.
-        "file": file.map(|f| json!({
-            "mode": format!("0{:04o}", f.mode & 0o7777),
-            "uid": f.uid,
-            "gid": f.gid,
-        })),
-        "privilege_raised": raised.map(|r| r.as_str()),
+        "incomplete": e.incomplete.iter().map(|i| i.field).collect::<Vec<_>>(),
+        "incomplete_reasons": e.incomplete.iter().map(|i| (i.field.to_string(), Value::String(i.reason.clone()))).collect::<serde_json::Map<_, _>>(),
     });
-    if let (Value::Object(m), Value::Object(extra)) = (&mut v, creds_json) {
+    let privs = match &e.privileges {
+        Some(p) => privileges_json(p),
+        None => linux_privileges_null(),
+    };
+    if let (Value::Object(m), Value::Object(extra)) = (&mut v, privs) {
         m.extend(extra);
     }
     v
+}
+
+/// The Linux privilege fields, all null: the source could not read them.
+fn linux_privileges_null() -> Value {
+    json!({
+        "uid": null, "euid": null, "suid": null, "fsuid": null,
+        "gid": null, "egid": null, "sgid": null, "fsgid": null,
+        "login_uid": null, "session_id": null,
+        "caps": null, "caps_raw": null,
+        "secureexec": null, "file": null, "privilege_raised": null,
+    })
+}
+
+fn privileges_json(p: &Privileges) -> Value {
+    match p {
+        Privileges::Linux {
+            creds,
+            caps,
+            secureexec,
+            file,
+            raised,
+        } => json!({
+            "uid": creds.uid,
+            "euid": creds.euid,
+            "suid": creds.suid,
+            "fsuid": creds.fsuid,
+            "gid": creds.gid,
+            "egid": creds.egid,
+            "sgid": creds.sgid,
+            "fsgid": creds.fsgid,
+            "login_uid": creds.login_uid,
+            "session_id": creds.session_id,
+            "caps": {
+                "effective": names(caps.effective),
+                "permitted": names(caps.permitted),
+                "inheritable": names(caps.inheritable),
+                "ambient": names(caps.ambient),
+            },
+            "caps_raw": {
+                "effective": hex(caps.effective),
+                "permitted": hex(caps.permitted),
+                "inheritable": hex(caps.inheritable),
+                "ambient": hex(caps.ambient),
+            },
+            "secureexec": secureexec,
+            // Permission and set-id bits only (the file type is always
+            // "regular" for an exec), as a zero-padded octal string like
+            // `stat -c %a` with a leading 0.
+            "file": file.map(|f| json!({
+                "mode": format!("0{:04o}", f.mode & 0o7777),
+                "uid": f.uid,
+                "gid": f.gid,
+            })),
+            "privilege_raised": raised.map(|r| r.as_str()),
+        }),
+    }
+}
+
+fn exit_json(x: &ExitEvent) -> Value {
+    json!({
+        "event": "exit",
+        "time": time(x.time),
+        "pid": x.pid,
+        "ppid": x.ppid,
+        "exec_id": x.exec_id,
+        "exit_code": x.exit_code,
+        "signal": x.signal,
+        "core_dumped": x.core_dumped,
+        "lifetime_ms": x.lifetime.map(|d| d.as_secs_f64() * 1000.0),
+        "comm": bytes_or_null(&x.comm),
+    })
 }
 
 fn loss_json(l: &LossInfo) -> Value {
@@ -179,6 +218,7 @@ pub fn event_json(ev: &Event) -> Value {
     match ev {
         Event::Start(s) => start_json(s),
         Event::Exec(e) => exec_json(e),
+        Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
         Event::Stop(s) => stop_json(s),
     }
@@ -230,6 +270,8 @@ impl Sink for JsonlSink {
 mod tests {
     use super::*;
     use crate::event::{CapSets, FileInfo, LossPlace, PrivilegeRaise};
+    #[allow(unused_imports)]
+    use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
     use base64::Engine as _;
 
@@ -285,6 +327,14 @@ mod tests {
     #[test]
     fn exec_fields() {
         let (_, v) = render(&Event::Exec(Box::new(exec_event())));
+        // Fields beyond the macro's recursion limit, checked on their own.
+        assert_eq!(v["command_line"], Value::Null);
+        assert_eq!(v["incomplete"], json!([]));
+        assert_eq!(v["incomplete_reasons"], json!({}));
+        let mut v = v;
+        for k in ["command_line", "incomplete", "incomplete_reasons"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
         assert_eq!(
             v,
             json!({
@@ -335,7 +385,7 @@ mod tests {
         ev.user = None;
         ev.group = None;
         ev.login_user = None;
-        ev.privileges = Privileges::Linux {
+        ev.privileges = Some(Privileges::Linux {
             creds: crate::event::Credentials {
                 login_uid: None,
                 session_id: None,
@@ -354,7 +404,7 @@ mod tests {
                 gid: 0,
             }),
             raised: Some(PrivilegeRaise::Setuid),
-        };
+        });
         let (_, v) = render(&Event::Exec(Box::new(ev)));
         assert_eq!(v["interpreter"], "/bin/sh");
         assert_eq!(v["cwd"], Value::Null);
@@ -382,7 +432,9 @@ mod tests {
             (PrivilegeRaise::FileCaps, "file_caps"),
         ] {
             let mut ev = exec_event();
-            let Privileges::Linux { raised, file, .. } = &mut ev.privileges;
+            let Some(Privileges::Linux { raised, file, .. }) = &mut ev.privileges else {
+                unreachable!()
+            };
             *raised = Some(r);
             *file = None;
             let (_, v) = render(&Event::Exec(Box::new(ev)));
@@ -396,7 +448,30 @@ mod tests {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 36);
+        assert_eq!(keys(&a).len(), 39);
+        // A source that could not read anything still gives every key, null.
+        let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
+        bare.mark_incomplete("argv", "process exited before it was read");
+        bare.mark_incomplete("caps", "process exited before it was read");
+        let (_, c) = render(&Event::Exec(Box::new(bare)));
+        assert_eq!(keys(&a), keys(&c));
+        for k in [
+            "argv",
+            "cmdline",
+            "exe",
+            "uid",
+            "euid",
+            "caps",
+            "user",
+            "process_start",
+        ] {
+            assert_eq!(c[k], Value::Null, "{k}");
+        }
+        assert_eq!(c["incomplete"], json!(["argv", "caps"]));
+        assert_eq!(
+            c["incomplete_reasons"]["argv"],
+            "process exited before it was read"
+        );
     }
 
     #[test]
@@ -404,24 +479,25 @@ mod tests {
         let ev = hostile_exec();
         let (text, v) = render(&Event::Exec(Box::new(ev.clone())));
         let argv = v["argv"].as_array().unwrap();
-        assert_eq!(argv.len(), ev.argv.len());
-        for (got, want) in argv.iter().zip(&ev.argv) {
+        let ev_argv = ev.argv.clone().unwrap();
+        assert_eq!(argv.len(), ev_argv.len());
+        for (got, want) in argv.iter().zip(&ev_argv) {
             assert_eq!(&bytes_of(got), want);
         }
         // The non-UTF-8 argument is an object with base64 and lossy text.
         assert!(argv[2].is_object());
         assert_eq!(
             argv[2]["lossy"],
-            String::from_utf8_lossy(&ev.argv[2]).as_ref()
+            String::from_utf8_lossy(&ev_argv[2]).as_ref()
         );
         assert!(argv[4].is_string());
-        assert_eq!(bytes_of(&v["exe"]), ev.exe);
-        assert_eq!(bytes_of(&v["filename"]), ev.filename);
+        assert_eq!(Some(bytes_of(&v["exe"])), ev.exe);
+        assert_eq!(Some(bytes_of(&v["filename"])), ev.filename);
         assert_eq!(bytes_of(&v["interpreter"]), ev.interpreter.clone().unwrap());
         assert_eq!(bytes_of(&v["cwd"]), ev.cwd.clone().unwrap());
-        assert_eq!(bytes_of(&v["comm"]), ev.comm);
+        assert_eq!(Some(bytes_of(&v["comm"])), ev.comm);
         assert_eq!(v["user"], "bob\x1b[0m");
-        assert_eq!(v["cmdline"], join_cmdline(&ev.argv));
+        assert_eq!(v["cmdline"], join_cmdline(ev.argv.as_deref().unwrap()));
         // Nothing a terminal would act on, raw.
         assert!(
             !text.chars().any(|c| c != '\n' && needs_escape(c)),

@@ -61,11 +61,21 @@ pub fn make_sink(format: Format, out: Box<dyn Write + Send>, header_needed: bool
 /// Names come from NSS (possibly LDAP), so they are escaped like any other
 /// untrusted string.
 pub fn user_display(ev: &ExecEvent) -> String {
-    match &ev.user {
-        Some(name) => escape::display_bytes(name.as_bytes()),
-        None => match &ev.privileges {
-            Privileges::Linux { creds, .. } => creds.euid.to_string(),
-        },
+    match (&ev.user, ev.linux_creds()) {
+        (Some(name), _) => escape::display_bytes(name.as_bytes()),
+        (None, Some(creds)) => creds.euid.to_string(),
+        (None, None) => "?".to_owned(),
+    }
+}
+
+/// The command line as one terminal- and shell-safe string: argv quoted
+/// POSIX-shell style so argument boundaries survive; a system's own
+/// one-string command line (Windows) made safe; `None` when unknown.
+pub fn cmdline_of(ev: &ExecEvent) -> Option<String> {
+    match (&ev.argv, &ev.command_line) {
+        (Some(argv), _) => Some(escape::join_cmdline(argv)),
+        (None, Some(line)) => Some(escape::display_bytes(line)),
+        (None, None) => None,
     }
 }
 
@@ -174,55 +184,48 @@ pub(crate) mod testutil {
     }
 
     pub fn exec_event() -> ExecEvent {
-        ExecEvent {
-            time: t0(),
-            pid: 4242,
-            tid: 4242,
-            exec_tid: 4243,
-            ppid: 1000,
-            exec_id: "4242:123456789".to_owned(),
-            process_start: t0() - Duration::from_secs(2),
-            exe: b"/usr/bin/ls".to_vec(),
-            exe_truncated: false,
-            filename: b"/bin/ls".to_vec(),
-            interpreter: None,
-            argv: vec![b"ls".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()],
-            argv_truncated: false,
-            argv_size: 12,
-            cwd: Some(b"/home/alice".to_vec()),
-            comm: b"ls".to_vec(),
-            privileges: Privileges::Linux {
-                creds: Credentials {
-                    uid: 1000,
-                    euid: 1001,
-                    suid: 1002,
-                    fsuid: 1003,
-                    gid: 100,
-                    egid: 101,
-                    sgid: 102,
-                    fsgid: 103,
-                    login_uid: Some(1000),
-                    session_id: Some(7),
-                },
-                caps: CapSets::default(),
-                secureexec: Some(false),
-                file: Some(FileInfo {
-                    mode: 0o100755,
-                    uid: 0,
-                    gid: 0,
-                }),
-                raised: None,
+        let mut ev = ExecEvent::new(t0(), 4242, 1000, "4242:123456789".to_owned());
+        ev.tid = Some(4242);
+        ev.exec_tid = Some(4243);
+        ev.process_start = Some(t0() - Duration::from_secs(2));
+        ev.exe = Some(b"/usr/bin/ls".to_vec());
+        ev.filename = Some(b"/bin/ls".to_vec());
+        ev.argv = Some(vec![b"ls".to_vec(), b"-la".to_vec(), b"/tmp".to_vec()]);
+        ev.argv_size = Some(12);
+        ev.cwd = Some(b"/home/alice".to_vec());
+        ev.comm = Some(b"ls".to_vec());
+        ev.privileges = Some(Privileges::Linux {
+            creds: Credentials {
+                uid: 1000,
+                euid: 1001,
+                suid: 1002,
+                fsuid: 1003,
+                gid: 100,
+                egid: 101,
+                sgid: 102,
+                fsgid: 103,
+                login_uid: Some(1000),
+                session_id: Some(7),
             },
-            user: Some("alice".to_owned()),
-            group: Some("users".to_owned()),
-            login_user: Some("alice".to_owned()),
-        }
+            caps: CapSets::default(),
+            secureexec: Some(false),
+            file: Some(FileInfo {
+                mode: 0o100755,
+                uid: 0,
+                gid: 0,
+            }),
+            raised: None,
+        });
+        ev.user = Some("alice".to_owned());
+        ev.group = Some("users".to_owned());
+        ev.login_user = Some("alice".to_owned());
+        ev
     }
 
     /// An exec whose every byte field is hostile.
     pub fn hostile_exec() -> ExecEvent {
         let mut ev = exec_event();
-        ev.argv = vec![
+        ev.argv = Some(vec![
             b"-sh".to_vec(),
             b"-c".to_vec(),
             b"echo \x1b]0;pwned\x07; rm -rf / # \xff\xfe".to_vec(),
@@ -231,12 +234,12 @@ pub(crate) mod testutil {
             "=HYPERLINK(\"x\")".as_bytes().to_vec(),
             b"".to_vec(),
             "\u{9b}2J\x7f".as_bytes().to_vec(),
-        ];
-        ev.exe = b"/tmp/\x1b[2Jevil,\"dir\"\n/\xc3(x".to_vec();
-        ev.filename = b"./\xff".to_vec();
+        ]);
+        ev.exe = Some(b"/tmp/\x1b[2Jevil,\"dir\"\n/\xc3(x".to_vec());
+        ev.filename = Some(b"./\xff".to_vec());
         ev.interpreter = Some(b"/bin/\x1bsh".to_vec());
         ev.cwd = Some(b"/tmp/\r\n".to_vec());
-        ev.comm = b"\x1b[31m".to_vec();
+        ev.comm = Some(b"\x1b[31m".to_vec());
         ev.user = Some("bob\x1b[0m".to_owned());
         ev
     }
@@ -289,16 +292,19 @@ mod tests {
 
     fn with_caps(effective: u64, raised: Option<PrivilegeRaise>) -> Privileges {
         let mut ev = exec_event();
-        let Privileges::Linux {
+        let Some(Privileges::Linux {
             caps, raised: r, ..
-        } = &mut ev.privileges;
+        }) = &mut ev.privileges
+        else {
+            unreachable!()
+        };
         *caps = CapSets {
             effective,
             permitted: effective,
             ..CapSets::default()
         };
         *r = raised;
-        ev.privileges
+        ev.privileges.unwrap()
     }
 
     #[test]

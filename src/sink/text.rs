@@ -16,9 +16,10 @@
 
 use std::io::{self, Write};
 
-use crate::event::{Event, ExecEvent, LossInfo, StartInfo, StopInfo};
+use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
 
-use super::escape::{display_bytes, join_cmdline, shell_quote, time_hms_millis};
+use super::cmdline_of;
+use super::escape::{display_bytes, shell_quote, time_hms_millis};
 use super::{Sink, privileges_summary, user_display};
 
 /// Writes events as human-readable lines.
@@ -47,34 +48,45 @@ fn basename(p: &[u8]) -> &[u8] {
 /// when the basenames differ the real exe is shown. One leading `-` is
 /// ignored because login shells are started as `-bash`.
 fn argv0_misleading(ev: &ExecEvent) -> bool {
-    match ev.argv.first() {
+    let Some(exe) = &ev.exe else {
+        return false;
+    };
+    match ev.argv.as_ref().and_then(|a| a.first()) {
         None => true,
         Some(a0) => {
             let a0 = basename(a0);
             let a0 = a0.strip_prefix(b"-").unwrap_or(a0);
-            a0 != basename(&ev.exe)
+            a0 != basename(exe)
         }
     }
 }
 
 fn exec_line(ev: &ExecEvent) -> String {
-    let cmdline = if ev.argv.is_empty() {
-        // Unambiguous: join_cmdline would quote a bare `(`.
-        "(empty argv)".to_owned()
-    } else {
-        join_cmdline(&ev.argv)
+    // The parenthesised words are unambiguous: join_cmdline would quote a
+    // bare `(`.
+    let cmdline = match cmdline_of(ev) {
+        None => "(argv unknown)".to_owned(),
+        Some(c) if c.is_empty() => "(empty argv)".to_owned(),
+        Some(c) => c,
     };
+    let privs = ev
+        .privileges
+        .as_ref()
+        .map_or_else(|| "?".to_owned(), privileges_summary);
     let mut line = format!(
         "{}  {:>7}  {:>7}  {:<10}  {}  {}",
         time_hms_millis(ev.time),
         ev.pid,
         ev.ppid,
         user_display(ev),
-        privileges_summary(&ev.privileges),
+        privs,
         cmdline
     );
     if ev.argv_truncated {
-        line.push_str(&format!(" [argv truncated, {} bytes]", ev.argv_size));
+        match ev.argv_size {
+            Some(n) => line.push_str(&format!(" [argv truncated, {n} bytes]")),
+            None => line.push_str(" [argv truncated]"),
+        }
     }
     if argv0_misleading(ev) {
         // shell_quote rather than the raw path so a path containing ") ..."
@@ -83,11 +95,33 @@ fn exec_line(ev: &ExecEvent) -> String {
         if ev.exe_truncated {
             line.push_str("...");
         }
-        line.push_str(&shell_quote(&ev.exe));
+        line.push_str(&shell_quote(ev.exe.as_deref().unwrap_or_default()));
         line.push(')');
     }
     line.push('\n');
     line
+}
+
+fn exit_line(x: &ExitEvent) -> String {
+    let how = match (x.exit_code, x.signal) {
+        (_, Some(sig)) if x.core_dumped => format!("killed by signal {sig} (core dumped)"),
+        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (Some(code), None) => format!("exited {code}"),
+        (None, None) => "ended".to_owned(),
+    };
+    let lifetime = x
+        .lifetime
+        .map_or_else(String::new, |d| format!(" after {:.3}s", d.as_secs_f64()));
+    let comm = x
+        .comm
+        .as_deref()
+        .map_or_else(String::new, |c| format!(" {}", display_bytes(c)));
+    format!(
+        "{}  {:>7}  {:>7}  exit: {how}{lifetime}{comm}\n",
+        time_hms_millis(x.time),
+        x.pid,
+        x.ppid
+    )
 }
 
 fn start_line(s: &StartInfo) -> String {
@@ -127,6 +161,7 @@ impl Sink for TextSink {
         let line = match ev {
             Event::Start(s) => start_line(s),
             Event::Exec(e) => exec_line(e),
+            Event::Exit(x) => exit_line(x),
             Event::Loss(l) => loss_line(l),
             Event::Stop(s) => stop_line(s),
         };
@@ -142,6 +177,8 @@ impl Sink for TextSink {
 mod tests {
     use super::*;
     use crate::event::{CapSets, LossPlace, PrivilegeRaise, Privileges};
+    #[allow(unused_imports)]
+    use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
 
     fn render(ev: &Event) -> String {
@@ -192,10 +229,12 @@ mod tests {
     #[test]
     fn privileges_are_summarised() {
         let mut ev = exec_event();
-        ev.argv = vec![b"sudo".to_vec(), b"id".to_vec()];
-        ev.exe = b"/usr/bin/sudo".to_vec();
+        ev.argv = Some(vec![b"sudo".to_vec(), b"id".to_vec()]);
+        ev.exe = Some(b"/usr/bin/sudo".to_vec());
         ev.user = Some("root".to_owned());
-        let Privileges::Linux { caps, raised, .. } = &mut ev.privileges;
+        let Some(Privileges::Linux { caps, raised, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
         *caps = CapSets {
             effective: (1 << 41) - 1,
             ..CapSets::default()
@@ -212,7 +251,7 @@ mod tests {
         let ev = hostile_exec();
         let line = exec(ev.clone());
         assert_one_safe_line(&line);
-        assert!(line.contains(&join_cmdline(&ev.argv)));
+        assert!(line.contains(&join_cmdline(ev.argv.as_deref().unwrap())));
         assert!(line.contains("$'bob\\x1b[0m'"));
         assert!(line.contains("(exe: $'/tmp/\\x1b[2Jevil,\"dir\"\\n/\\xc3(x')"));
     }
@@ -220,53 +259,53 @@ mod tests {
     #[test]
     fn exe_shown_when_argv0_differs() {
         let mut ev = exec_event();
-        ev.argv[0] = b"sshd".to_vec();
-        ev.exe = b"/tmp/x/miner".to_vec();
+        ev.argv.as_mut().unwrap()[0] = b"sshd".to_vec();
+        ev.exe = Some(b"/tmp/x/miner".to_vec());
         assert!(exec(ev).ends_with("  sshd -la /tmp (exe: /tmp/x/miner)\n"));
 
         // Same basename, different spelling of the path: not shown.
         let mut ev = exec_event();
-        ev.argv[0] = b"/bin/ls".to_vec();
+        ev.argv.as_mut().unwrap()[0] = b"/bin/ls".to_vec();
         assert!(exec(ev).ends_with("  /bin/ls -la /tmp\n"));
 
         // Login shell convention.
         let mut ev = exec_event();
-        ev.argv = vec![b"-bash".to_vec()];
-        ev.exe = b"/usr/bin/bash".to_vec();
+        ev.argv = Some(vec![b"-bash".to_vec()]);
+        ev.exe = Some(b"/usr/bin/bash".to_vec());
         assert!(exec(ev).ends_with("  -bash\n"));
 
         // Script: the interpreter is what ran.
         let mut ev = exec_event();
-        ev.argv = vec![b"./deploy.sh".to_vec()];
-        ev.exe = b"/usr/bin/bash".to_vec();
+        ev.argv = Some(vec![b"./deploy.sh".to_vec()]);
+        ev.exe = Some(b"/usr/bin/bash".to_vec());
         assert!(exec(ev).ends_with("  ./deploy.sh (exe: /usr/bin/bash)\n"));
 
         // A path with spaces and a fake ")" is quoted.
         let mut ev = exec_event();
-        ev.exe = b"/tmp/a) b".to_vec();
+        ev.exe = Some(b"/tmp/a) b".to_vec());
         assert!(exec(ev).ends_with("(exe: '/tmp/a) b')\n"));
     }
 
     #[test]
     fn empty_argv_and_truncation_are_visible() {
         let mut ev = exec_event();
-        ev.argv.clear();
+        ev.argv = Some(Vec::new());
         ev.exe_truncated = true;
-        ev.exe = b"/very/long/ls".to_vec();
+        ev.exe = Some(b"/very/long/ls".to_vec());
         assert_eq!(
             exec(ev),
             "05:26:10.123     4242     1000  alice       -  (empty argv) (exe: .../very/long/ls)\n"
         );
         let mut ev = exec_event();
         ev.argv_truncated = true;
-        ev.argv_size = 300_000;
+        ev.argv_size = Some(300_000);
         assert!(exec(ev).ends_with("ls -la /tmp [argv truncated, 300000 bytes]\n"));
     }
 
     #[test]
     fn argv_cannot_forge_a_comment_line() {
         let mut ev = exec_event();
-        ev.argv = vec![b"# LOST 0 events".to_vec()];
+        ev.argv = Some(vec![b"# LOST 0 events".to_vec()]);
         let line = exec(ev);
         assert!(line.contains("'# LOST 0 events'"));
         assert_one_safe_line(&line);

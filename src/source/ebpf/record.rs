@@ -120,34 +120,38 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<ExecEvent, RecordError> {
 
     let secureexec = (flags & F_SECUREEXEC_UNKNOWN == 0).then_some(flags & F_SECUREEXEC != 0);
     let raised = privilege_raise(&creds, &caps, file.as_ref(), secureexec);
-    Ok(ExecEvent {
-        time: clock.to_wall(exec_boot_ns),
+    let mut ev = ExecEvent::new(
+        clock.to_wall(exec_boot_ns),
         pid,
-        tid: h.u32(68),
-        exec_tid: h.u32(72),
-        ppid: h.u32(76),
-        exec_id: format!("{pid}:{exec_boot_ns}"),
-        process_start: clock.to_wall(start_boot_ns),
-        exe: exe_path(exe, flags),
-        exe_truncated: flags & F_EXE_TRUNC != 0,
-        filename: filename.to_vec(),
-        interpreter: (flags & F_HAS_INTERP != 0).then(|| interp.to_vec()),
-        argv: split_argv(argv_bytes, flags & F_ARGV_TRUNC != 0),
-        argv_truncated: flags & (F_ARGV_TRUNC | F_ARGV_FAULT) != 0,
-        argv_size,
-        cwd: (flags & F_CWD_MISSING == 0 && !cwd.is_empty()).then(|| cwd.to_vec()),
-        comm,
-        privileges: Privileges::Linux {
-            creds,
-            caps,
-            secureexec,
-            file,
-            raised,
-        },
-        user: None,
-        group: None,
-        login_user: None,
-    })
+        h.u32(76),
+        format!("{pid}:{exec_boot_ns}"),
+    );
+    ev.tid = Some(h.u32(68));
+    ev.exec_tid = Some(h.u32(72));
+    ev.process_start = Some(clock.to_wall(start_boot_ns));
+    ev.exe = (flags & F_NO_FILE == 0).then(|| exe_path(exe, flags));
+    ev.exe_truncated = flags & F_EXE_TRUNC != 0;
+    ev.filename = Some(filename.to_vec());
+    ev.interpreter = (flags & F_HAS_INTERP != 0).then(|| interp.to_vec());
+    if flags & F_INTERP_UNKNOWN != 0 {
+        ev.mark_incomplete("interpreter", "the classic tracepoint does not expose it");
+    }
+    ev.argv = Some(split_argv(argv_bytes, flags & F_ARGV_TRUNC != 0));
+    if flags & F_ARGV_FAULT != 0 {
+        ev.mark_incomplete("argv", "the kernel could not read the new process's argv");
+    }
+    ev.argv_truncated = flags & (F_ARGV_TRUNC | F_ARGV_FAULT) != 0;
+    ev.argv_size = Some(argv_size);
+    ev.cwd = (flags & F_CWD_MISSING == 0 && !cwd.is_empty()).then(|| cwd.to_vec());
+    ev.comm = Some(comm);
+    ev.privileges = Some(Privileges::Linux {
+        creds,
+        caps,
+        secureexec,
+        file,
+        raised,
+    });
+    Ok(ev)
 }
 
 fn audit_id(flags: u32, id: u32) -> Option<u32> {
@@ -239,10 +243,13 @@ mod tests {
             b"/tmp",
         );
         let ev = decode(&rec, &clock).unwrap();
-        assert_eq!((ev.pid, ev.tid, ev.exec_tid, ev.ppid), (42, 42, 7, 1));
+        assert_eq!(
+            (ev.pid, ev.tid, ev.exec_tid, ev.ppid),
+            (42, Some(42), Some(7), 1)
+        );
         assert_eq!(ev.exec_id, "42:5000000000");
         assert_eq!(
-            ev.argv,
+            ev.argv.unwrap(),
             vec![
                 b"/bin/sh".to_vec(),
                 b"./x".to_vec(),
@@ -251,18 +258,21 @@ mod tests {
             ]
         );
         assert!(!ev.argv_truncated);
-        assert_eq!(ev.filename, b"./x");
+        assert_eq!(ev.filename.as_deref(), Some(&b"./x"[..]));
         assert_eq!(ev.interpreter.as_deref(), Some(&b"/bin/sh"[..]));
-        assert_eq!(ev.exe, b"/usr/bin/dash");
+        assert_eq!(ev.exe.as_deref(), Some(&b"/usr/bin/dash"[..]));
         assert_eq!(ev.cwd.as_deref(), Some(&b"/tmp"[..]));
-        assert_eq!(ev.comm, b"true");
-        let Privileges::Linux {
+        assert_eq!(ev.comm.as_deref(), Some(&b"true"[..]));
+        let Some(Privileges::Linux {
             creds,
             caps,
             secureexec,
             file,
             ..
-        } = &ev.privileges;
+        }) = &ev.privileges
+        else {
+            unreachable!()
+        };
         assert_eq!(
             (creds.uid, creds.euid, creds.suid, creds.fsuid),
             (1000, 0, 1000, 0)
@@ -276,7 +286,7 @@ mod tests {
         assert_eq!(caps.effective, 1 << 13);
         assert_eq!(*secureexec, Some(true));
         assert_eq!(file.unwrap().mode, 0o104755);
-        let gap = ev.time.duration_since(ev.process_start).unwrap();
+        let gap = ev.time.duration_since(ev.process_start.unwrap()).unwrap();
         assert_eq!(gap.as_nanos(), 1_000_000_000);
     }
 
@@ -285,12 +295,15 @@ mod tests {
         let clock = BootClock::new().unwrap();
         let rec = record(F_ARGV_TRUNC, b"a\0bc", b"/x", b"", b"/x", b"/");
         let ev = decode(&rec, &clock).unwrap();
-        assert_eq!(ev.argv, vec![b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(ev.argv.unwrap(), [b"a".to_vec(), b"bc".to_vec()]);
         assert!(ev.argv_truncated);
         assert_eq!(ev.interpreter, None);
-        let Privileges::Linux {
+        let Some(Privileges::Linux {
             creds, secureexec, ..
-        } = &ev.privileges;
+        }) = &ev.privileges
+        else {
+            unreachable!()
+        };
         assert_eq!(creds.login_uid, None, "no F_HAS_AUDIT: unknown, not 1000");
         assert_eq!(*secureexec, Some(false));
     }
@@ -307,8 +320,10 @@ mod tests {
             b"/",
         );
         let ev = decode(&rec, &clock).unwrap();
-        assert_eq!(ev.exe, b"/memfd:t (deleted)");
-        let Privileges::Linux { secureexec, .. } = &ev.privileges;
+        assert_eq!(ev.exe.as_deref(), Some(&b"/memfd:t (deleted)"[..]));
+        let Some(Privileges::Linux { secureexec, .. }) = &ev.privileges else {
+            panic!()
+        };
         assert_eq!(*secureexec, None);
     }
 
