@@ -116,6 +116,8 @@ pub enum Privileges {
         /// `privilege_raised`.
         raised: Option<PrivilegeRaise>,
     },
+    /// A Windows process token (see [`WindowsToken`]); JSON `token`.
+    Windows(WindowsToken),
 }
 
 /// A field a source could not fill, and why. Listed in the event's
@@ -408,6 +410,19 @@ impl IntegrityLevel {
             other => Self::Other(other),
         }
     }
+    /// The RID (`token.integrity_rid` in JSON), for consumers comparing numbers.
+    pub fn rid(self) -> u32 {
+        match self {
+            Self::Untrusted => 0,
+            Self::Low => 0x1000,
+            Self::Medium => 0x2000,
+            Self::MediumPlus => 0x2100,
+            Self::High => 0x3000,
+            Self::System => 0x4000,
+            Self::Protected => 0x5000,
+            Self::Other(rid) => rid,
+        }
+    }
     /// `integrity` in JSON: `untrusted`, `low`, `medium`, `medium_plus`,
     /// `high`, `system`, `protected`, or `rid_0x....` for other values.
     pub fn name(self) -> String {
@@ -612,6 +627,9 @@ mod windows_token_tests {
                 .collect::<Vec<_>>(),
             ["default", "full", "limited"]
         );
+        for rid in rids {
+            assert_eq!(IntegrityLevel::from_rid(rid).rid(), rid);
+        }
         assert_eq!(ElevationType::from_raw(0), None);
         assert_eq!(ElevationType::from_raw(4), None);
     }

@@ -23,7 +23,10 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
+use crate::event::{
+    Event, ExecEvent, ExitEvent, IntegrityLevel, LossInfo, Privileges, StartInfo, StopInfo,
+    WindowsToken,
+};
 
 use super::escape::{json_bytes, needs_escape, time_rfc3339};
 use super::{Sink, cmdline_of};
@@ -111,6 +114,8 @@ fn exec_json(e: &ExecEvent) -> Value {
     };
     if let (Value::Object(m), Value::Object(extra)) = (&mut v, privs) {
         m.extend(extra);
+        // Every exec line has the same keys: `token` is null off Windows.
+        m.entry("token").or_insert(Value::Null);
     }
     v
 }
@@ -128,6 +133,13 @@ fn linux_privileges_null() -> Value {
 
 fn privileges_json(p: &Privileges) -> Value {
     match p {
+        Privileges::Windows(token) => {
+            let mut v = linux_privileges_null();
+            if let Value::Object(m) = &mut v {
+                m.insert("token".into(), windows_token_json(token));
+            }
+            v
+        }
         Privileges::Linux {
             creds,
             caps,
@@ -169,6 +181,28 @@ fn privileges_json(p: &Privileges) -> Value {
             "privilege_raised": raised.map(|r| r.as_str()),
         }),
     }
+}
+
+/// The `token` object of a Windows exec: every privilege with its four
+/// states and raw attributes, integrity, elevation, session and SID. The
+/// owner (`DOMAIN\user`) is the top-level `user`. Parts that could not be
+/// read are null and listed in `incomplete` as `token.<name>`.
+fn windows_token_json(t: &WindowsToken) -> Value {
+    json!({
+        "privileges": t.privileges.as_ref().map(|list| list.iter().map(|p| json!({
+            "name": p.name,
+            "enabled": p.enabled(),
+            "enabled_by_default": p.enabled_by_default(),
+            "removed": p.removed(),
+            "used_for_access": p.used_for_access(),
+            "attributes": format!("0x{:08x}", p.attributes),
+        })).collect::<Vec<_>>()),
+        "integrity": t.integrity.map(|i| i.name()),
+        "integrity_rid": t.integrity.map(IntegrityLevel::rid),
+        "elevation_type": t.elevation.map(|e| e.as_str()),
+        "session_id": t.session_id,
+        "user_sid": t.user_sid,
+    })
 }
 
 fn exit_json(x: &ExitEvent) -> Value {
@@ -331,8 +365,9 @@ mod tests {
         assert_eq!(v["command_line"], Value::Null);
         assert_eq!(v["incomplete"], json!([]));
         assert_eq!(v["incomplete_reasons"], json!({}));
+        assert_eq!(v["token"], Value::Null);
         let mut v = v;
-        for k in ["command_line", "incomplete", "incomplete_reasons"] {
+        for k in ["command_line", "incomplete", "incomplete_reasons", "token"] {
             v.as_object_mut().unwrap().remove(k);
         }
         assert_eq!(
@@ -448,7 +483,7 @@ mod tests {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 39);
+        assert_eq!(keys(&a).len(), 40); // 39 + Windows `token`
         // A source that could not read anything still gives every key, null.
         let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");

@@ -8,6 +8,7 @@
 //! and lets the token routine's tests run against fake Win32 functions.
 
 pub mod dmtf;
+pub mod record;
 pub mod select;
 pub mod wql;
 

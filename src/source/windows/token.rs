@@ -30,30 +30,8 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::dmtf::filetime_to_system;
-use crate::event::{ElevationType, Incomplete, IntegrityLevel, WinPrivilege, WindowsToken};
-
-/// What could be read about one process, read as soon as it was reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProcessSnapshot {
-    /// The token's privileges, integrity, elevation, session, SID, owner.
-    pub token: WindowsToken,
-    /// Win32 path of the image (`QueryFullProcessImageNameW`).
-    pub exe: Option<String>,
-    /// Creation time (`GetProcessTimes`); compared with the event's own time
-    /// to detect a reused pid.
-    pub created: Option<SystemTime>,
-    /// The parts that could not be read, and why (JSON field names).
-    pub incomplete: Vec<Incomplete>,
-}
-
-impl ProcessSnapshot {
-    fn missing(&mut self, field: &'static str, reason: &str) {
-        self.incomplete.push(Incomplete {
-            field,
-            reason: reason.to_owned(),
-        });
-    }
-}
+use super::record::ProcessSnapshot;
+use crate::event::{ElevationType, IntegrityLevel, WinPrivilege};
 
 /// Closes a handle when dropped, so every early return releases it.
 struct Handle(HANDLE);
@@ -321,6 +299,7 @@ mod fake_win32;
 #[cfg(all(test, not(windows)))]
 mod tests {
     use super::*;
+    use crate::event::WindowsToken;
     use crate::event::{
         SE_PRIVILEGE_ENABLED, SE_PRIVILEGE_ENABLED_BY_DEFAULT, SE_PRIVILEGE_USED_FOR_ACCESS,
     };
