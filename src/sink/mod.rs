@@ -10,6 +10,8 @@ pub mod escape;
 pub mod jsonl;
 pub mod output;
 pub mod text;
+#[cfg(test)]
+mod windows_tests;
 
 /// Re-exported so callers open the destination and build the sink from one
 /// place (`sink::open_output` then `sink::make_sink`).
