@@ -22,3 +22,18 @@ pub mod token;
 mod variant;
 #[cfg(any(windows, winapi_check))]
 pub mod wmi;
+
+/// Windows-only settings from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `--interval`: WMI polling period (WQL `WITHIN`).
+    pub interval: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            interval: std::time::Duration::from_secs(1),
+        }
+    }
+}
