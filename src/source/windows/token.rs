@@ -21,12 +21,12 @@ use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
     GetSidSubAuthority, GetSidSubAuthorityCount, GetTokenInformation, LUID_AND_ATTRIBUTES,
     LookupAccountSidW, LookupPrivilegeNameW, PSID, SID_NAME_USE, TOKEN_INFORMATION_CLASS,
-    TOKEN_MANDATORY_LABEL, TOKEN_QUERY, TOKEN_USER, TokenElevationType, TokenIntegrityLevel,
-    TokenPrivileges, TokenSessionId, TokenUser,
+    TOKEN_MANDATORY_LABEL, TOKEN_QUERY, TOKEN_USER, TokenElevation, TokenElevationType,
+    TokenIntegrityLevel, TokenPrivileges, TokenSessionId, TokenUser,
 };
 use windows_sys::Win32::System::Threading::{
-    GetProcessTimes, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
-    QueryFullProcessImageNameW,
+    GetCurrentProcess, GetProcessTimes, OpenProcess, OpenProcessToken,
+    PROCESS_QUERY_LIMITED_INFORMATION, QueryFullProcessImageNameW,
 };
 
 use super::dmtf::filetime_to_system;
@@ -95,6 +95,21 @@ pub fn read_process(pid: u32) -> ProcessSnapshot {
     let tok = Handle(tok);
     read_token(&tok, &mut snap);
     snap
+}
+
+/// Whether procwatch itself runs with an elevated token (the admin-only
+/// sources are skipped otherwise). Unknown counts as not elevated.
+pub fn current_is_elevated() -> bool {
+    let mut tok: HANDLE = ptr::null_mut();
+    // SAFETY: the pseudo-handle needs no closing; `tok` is a valid out pointer.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut tok) } == 0 {
+        return false;
+    }
+    let tok = Handle(tok);
+    // TOKEN_ELEVATION is a single u32 flag.
+    token_info(&tok, TokenElevation)
+        .map(|b| b[0] as u32 != 0)
+        .unwrap_or(false)
 }
 
 fn creation_time(process: &Handle) -> Result<SystemTime, String> {
