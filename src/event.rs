@@ -133,11 +133,90 @@ pub struct Incomplete {
 /// What procwatch knew about a parent process when its child exec'd.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParentInfo {
+    /// The parent's pid (the process that forked this one).
+    pub pid: u32,
     pub exec_id: Option<String>,
     pub exe: Option<Bytes>,
     pub argv: Option<Vec<Bytes>>,
     pub user: Option<String>,
     pub euid: Option<u32>,
+    /// The parent's effective capabilities, when known.
+    pub caps_effective: Option<u64>,
+}
+
+/// Why a process has more privilege than its parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeCause {
+    /// This exec's set-user-ID bit.
+    Setuid,
+    /// This exec's set-group-ID bit.
+    Setgid,
+    /// This exec's file capabilities.
+    FileCaps,
+    /// No file bit: a privileged launcher (sudo, su, cron, systemd, sshd,
+    /// setpriv, ...) switched credentials between fork and exec.
+    Launcher,
+}
+
+impl ChangeCause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeCause::Setuid => "setuid",
+            ChangeCause::Setgid => "setgid",
+            ChangeCause::FileCaps => "file_caps",
+            ChangeCause::Launcher => "launcher",
+        }
+    }
+}
+
+/// `privilege_change`: the new process has more privilege than its parent
+/// (euid 0 from non-zero, or effective capabilities the parent lacked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivilegeChange {
+    pub cause: ChangeCause,
+    /// The parent's effective uid and effective capabilities.
+    pub from_euid: u32,
+    pub from_caps: u64,
+    pub to_euid: u32,
+    /// Effective capabilities the parent did not have.
+    pub gained_caps: u64,
+    /// For `Launcher`: the parent's exe.
+    pub launcher: Option<Bytes>,
+}
+
+/// Which file of an exec a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HijackRole {
+    /// The binary itself.
+    Binary,
+    /// A `#!` script.
+    Script,
+    /// A script passed to a known interpreter (`sh x.sh`, `python3 x.py`).
+    InterpreterArg,
+}
+
+impl HijackRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HijackRole::Binary => "binary",
+            HijackRole::Script => "script",
+            HijackRole::InterpreterArg => "interpreter_arg",
+        }
+    }
+}
+
+/// One way a non-root user can change what a privileged process runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hijack {
+    /// The file that runs (absolute).
+    pub path: Bytes,
+    pub role: HijackRole,
+    /// What can be modified: the file itself, a directory on its path, or a
+    /// symlink on the way.
+    pub writable: Bytes,
+    /// Who can: `"user alice"`, `"group staff"`, `"others"` (names, or ids
+    /// when they have none).
+    pub writers: Vec<String>,
 }
 
 /// `{"event":"exec",...}`: one successful exec.
@@ -203,6 +282,14 @@ pub struct ExecEvent {
     pub ancestors: Vec<Bytes>,
     /// `exe_sha256`: hex SHA-256 of the executed file (enrichment).
     pub exe_sha256: Option<String>,
+    /// `privilege_change`: more privilege than the parent, and why.
+    pub privilege_change: Option<PrivilegeChange>,
+    /// `hijackable`: a privileged exec of something a non-root user can
+    /// modify; empty when none (or the exec is not privileged).
+    pub hijackable: Vec<Hijack>,
+    /// Device and inode of the executed file, as the kernel saw it: keys
+    /// for caches, and a check that a path still names the same file.
+    pub exe_dev_ino: Option<(u64, u64)>,
 }
 
 impl ExecEvent {
@@ -234,6 +321,9 @@ impl ExecEvent {
             parent: None,
             ancestors: Vec::new(),
             exe_sha256: None,
+            privilege_change: None,
+            hijackable: Vec::new(),
+            exe_dev_ino: None,
         }
     }
 
@@ -283,8 +373,11 @@ pub struct ExitEvent {
 /// Where a loss happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LossPlace {
-    /// The kernel could not reserve space in the ring buffer.
+    /// The kernel could not reserve space in the ring buffer (exec records).
     Kernel,
+    /// The same, for fork and exit records: parent snapshots and exit
+    /// events may be missing for the processes concerned.
+    KernelAux,
     /// The user-space queue between reader and writer was full.
     Queue,
 }
@@ -293,6 +386,7 @@ impl LossPlace {
     pub fn as_str(self) -> &'static str {
         match self {
             LossPlace::Kernel => "kernel",
+            LossPlace::KernelAux => "kernel_fork_exit",
             LossPlace::Queue => "queue",
         }
     }
@@ -325,8 +419,12 @@ pub struct Counters {
     pub received: u64,
     /// `queue_dropped`: events dropped because the writer fell behind.
     pub queue_dropped: u64,
+    /// `aux_dropped`: fork and exit records lost (kernel or queue).
+    pub aux_dropped: u64,
     /// `written`: exec events handed to the sink.
     pub written: u64,
+    /// `filtered`: exec events the filters did not show (still counted).
+    pub filtered: u64,
 }
 
 /// `{"event":"stop",...}`

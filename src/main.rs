@@ -40,5 +40,6 @@ fn config(cli: &Cli) -> pipeline::Config {
         poll: std::time::Duration::from_millis(cli.poll_ms),
         queue_len: cli.queue_len,
         pause_reader: std::time::Duration::from_millis(cli.debug_pause_reader_ms),
+        exits: false,
     }
 }

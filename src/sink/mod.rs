@@ -7,6 +7,7 @@
 
 pub mod csv;
 pub mod escape;
+pub mod json_writer;
 pub mod jsonl;
 pub mod output;
 pub mod text;
@@ -305,7 +306,9 @@ pub(crate) mod testutil {
                 truncated: 3,
                 received: 88,
                 queue_dropped: 5,
+                aux_dropped: 0,
                 written: 83,
+                filtered: 0,
             },
         }
     }

@@ -9,6 +9,7 @@ pub mod windows;
 
 use std::time::Duration;
 
+use crate::enrich::table::{Exit, Fork};
 use crate::event::ExecEvent;
 
 /// What a source is and what it promises.
@@ -29,11 +30,26 @@ pub struct KernelCounters {
     pub emitted: u64,
     pub dropped: u64,
     pub truncated: u64,
+    /// Fork and exit records: `aux_seen == aux_emitted + aux_dropped`.
+    pub aux_seen: u64,
+    pub aux_emitted: u64,
+    pub aux_dropped: u64,
 }
 
 /// One item a source hands to the pipeline.
+#[derive(Debug)]
 pub enum Item {
-    Exec(Box<ExecEvent>),
+    /// An exec, with the process's and its real parent's start times (boot
+    /// clock ns) when the source knows them: keys for the process table.
+    Exec {
+        ev: Box<ExecEvent>,
+        start_ns: u64,
+        parent_start_ns: u64,
+    },
+    /// A new process.
+    Fork(Fork),
+    /// A process ended.
+    Exit(Exit),
     /// A record that could not be decoded: counted and reported, not hidden.
     Undecodable(String),
 }
@@ -115,6 +131,3 @@ fn open_windows(choice: Choice, _: &windows::Options) -> Result<Box<dyn Source>,
         hint: "use --source auto or --source ebpf".into(),
     })
 }
-
-/// Sleeps-free helper for sources: the default poll timeout.
-pub const DEFAULT_POLL: Duration = Duration::from_millis(20);

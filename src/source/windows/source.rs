@@ -35,7 +35,13 @@ fn deliver(kind: Kind, raw: &RawStart, tx: &Sender<Item>, seen: &AtomicU64) {
     let snap = read_process(raw.pid);
     let ev = to_exec_event(raw, snap, kind.name(), SystemTime::now());
     seen.fetch_add(1, Ordering::Relaxed);
-    let _ = tx.send(Item::Exec(Box::new(ev)));
+    // Windows gives no boot-clock start times: 0 means unknown to the
+    // process table, which then keys the process by pid alone.
+    let _ = tx.send(Item::Exec {
+        ev: Box::new(ev),
+        start_ns: 0,
+        parent_start_ns: 0,
+    });
 }
 
 fn info(kind: Kind, interval: Duration) -> SourceInfo {
@@ -173,7 +179,7 @@ impl Source for WinSource {
             seen: emitted + dropped,
             emitted,
             dropped,
-            truncated: 0,
+            ..KernelCounters::default()
         })
     }
 

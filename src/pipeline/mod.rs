@@ -1,5 +1,6 @@
-//! The running monitor: a reader thread drains the source into a bounded
-//! queue; the calling thread enriches, renders and writes.
+//! The running monitor: a reader thread (reader.rs) drains the source into a
+//! bounded queue; the calling thread (writer.rs) keeps the process table,
+//! enriches, filters, renders and writes.
 //!
 //! The reader never blocks on output: when the queue is full the event is
 //! dropped, counted, and reported in-band by a `loss` event as soon as there
@@ -12,12 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
-
-use crate::enrich::Enricher;
-use crate::event::{Counters, Event, LossInfo, LossPlace, StartInfo, StopInfo};
+use crate::enrich::table::{Exit, Fork};
+use crate::event::{Counters, Event, ExecEvent, LossInfo, StartInfo, StopInfo};
 use crate::sink::{self, Format};
-use crate::source::{self, AttachError, Choice, Item, KernelCounters, Source};
+use crate::source::{self, AttachError, Choice};
 
 /// Everything `run` needs, already validated by the CLI.
 #[derive(Debug, Clone)]
@@ -33,6 +32,21 @@ pub struct Config {
     pub queue_len: usize,
     /// Test hook: the reader waits this long before its first drain.
     pub pause_reader: Duration,
+    /// Emit exit events.
+    pub exits: bool,
+}
+
+/// What the reader hands the writer, in kernel order.
+#[derive(Debug)]
+pub enum Msg {
+    Exec {
+        ev: Box<ExecEvent>,
+        start_ns: u64,
+        parent_start_ns: u64,
+    },
+    Fork(Fork),
+    Exit(Exit),
+    Loss(LossInfo),
 }
 
 /// Why `run` failed.
@@ -50,6 +64,12 @@ impl From<io::Error> for RunError {
     }
 }
 
+mod reader;
+mod writer;
+
+use reader::{ReaderTotals, read_loop};
+use writer::Writer;
+
 /// Why the monitor stopped; the first reason set wins.
 const STOP_NONE: u8 = 0;
 const STOP_DURATION: u8 = 1;
@@ -57,7 +77,7 @@ const STOP_BROKEN_PIPE: u8 = 2;
 const STOP_ERROR: u8 = 3;
 
 /// Shared stop state: set by signals, the duration timer or a dead output.
-struct Stop {
+pub struct Stop {
     flag: Arc<AtomicBool>,
     reason: AtomicU8,
 }
@@ -80,16 +100,6 @@ impl Stop {
             _ => "signal",
         }
     }
-}
-
-/// What the reader thread reports when it ends.
-#[derive(Debug, Default)]
-struct ReaderTotals {
-    kernel: KernelCounters,
-    received: u64,
-    queue_dropped: u64,
-    undecodable: u64,
-    error: Option<io::Error>,
 }
 
 /// Runs the monitor until a signal, `--duration`, or a broken pipe.
@@ -131,7 +141,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(cfg.queue_len.max(1));
+    let (tx, rx) = crossbeam_channel::bounded::<Msg>(cfg.queue_len.max(1));
     let reader = {
         let stop = Arc::clone(&stop);
         let (poll, pause) = (cfg.poll, cfg.pause_reader);
@@ -141,18 +151,11 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     };
 
     let deadline = cfg.duration.map(|d| Instant::now() + d);
-    let mut enricher = Enricher::new();
-    let mut written = 0u64;
+    let mut writer = Writer::new(sink.as_mut(), cfg.exits);
     if written_ok {
-        written_ok = write_loop(
-            &rx,
-            sink.as_mut(),
-            &mut enricher,
-            &stop,
-            deadline,
-            &mut written,
-        );
+        written_ok = writer.run(&rx, &stop, deadline);
     }
+    let (written, filtered) = (writer.written, writer.filtered);
     // Unblock the reader if we stopped writing early (broken pipe).
     drop(rx);
     let totals = reader.join().unwrap_or_else(|_| ReaderTotals {
@@ -173,7 +176,9 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
             truncated: totals.kernel.truncated,
             received: totals.received,
             queue_dropped: totals.queue_dropped + totals.undecodable,
+            aux_dropped: totals.kernel.aux_dropped + totals.aux_queue_dropped,
             written,
+            filtered,
         },
     });
     if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
@@ -182,44 +187,6 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     match totals.error {
         Some(e) => Err(RunError::Io(e)),
         None => Ok(()),
-    }
-}
-
-/// Enriches and writes events until the reader is done. Returns false if the
-/// output failed (broken pipe: a clean end; anything else: an error).
-fn write_loop(
-    rx: &Receiver<Event>,
-    sink: &mut dyn sink::Sink,
-    enricher: &mut Enricher,
-    stop: &Stop,
-    deadline: Option<Instant>,
-    written: &mut u64,
-) -> bool {
-    loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            stop.request(STOP_DURATION);
-        }
-        let ev = match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(ev) => ev,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => return true,
-        };
-        let ev = match ev {
-            Event::Exec(mut exec) => {
-                enricher.enrich(&mut exec);
-                *written += 1;
-                Event::Exec(exec)
-            }
-            other => other,
-        };
-        if !write_or_stop(sink, &ev, stop) {
-            return false;
-        }
-        // Flush whenever we have caught up, so output is live but batched
-        // under load.
-        if rx.is_empty() && !flush_or_stop(sink, stop) {
-            return false;
-        }
     }
 }
 
@@ -233,7 +200,7 @@ fn flush_or_stop(sink: &mut dyn sink::Sink, stop: &Stop) -> bool {
 
 /// A broken pipe is a graceful end (`procwatch | head`); other errors are
 /// reported and end the run too.
-fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
+pub(crate) fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
     match res {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
@@ -244,114 +211,6 @@ fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
             eprintln!("procwatch: writing output failed: {e}");
             stop.request(STOP_ERROR);
             false
-        }
-    }
-}
-
-/// The reader: drains the source into the queue and reports losses in-band.
-fn read_loop(
-    mut source: Box<dyn Source>,
-    tx: Sender<Event>,
-    stop: &Stop,
-    poll: Duration,
-    pause: Duration,
-) -> ReaderTotals {
-    let mut r = Reader {
-        tx,
-        totals: ReaderTotals::default(),
-        kernel_reported: 0,
-        queue_reported: 0,
-    };
-    let paused_until = Instant::now() + pause;
-    while !stop.requested() && Instant::now() < paused_until {
-        thread::sleep(Duration::from_millis(10));
-    }
-    while !stop.requested() {
-        if let Err(e) = source.poll(poll, &mut |item| r.push(item)) {
-            r.totals.error = Some(e);
-            stop.request(STOP_ERROR);
-            break;
-        }
-        r.report_losses(source.as_ref(), false);
-    }
-    // Detach first, then drain what is left, so the final counters add up:
-    // received == emitted.
-    source.detach();
-    if r.totals.error.is_none()
-        && let Err(e) = source.poll(Duration::ZERO, &mut |item| r.push(item))
-    {
-        r.totals.error = Some(e);
-    }
-    r.report_losses(source.as_ref(), true);
-    r.totals
-}
-
-struct Reader {
-    tx: Sender<Event>,
-    totals: ReaderTotals,
-    /// Kernel drops already reported in a loss event.
-    kernel_reported: u64,
-    /// Queue drops already reported in a loss event.
-    queue_reported: u64,
-}
-
-impl Reader {
-    fn push(&mut self, item: Item) {
-        match item {
-            Item::Exec(ev) => {
-                self.totals.received += 1;
-                match self.tx.try_send(Event::Exec(ev)) {
-                    Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-                    Err(TrySendError::Full(_)) => self.totals.queue_dropped += 1,
-                }
-            }
-            Item::Undecodable(why) => {
-                self.totals.received += 1;
-                self.totals.undecodable += 1;
-                eprintln!("procwatch: dropped an undecodable record: {why}");
-            }
-        }
-    }
-
-    /// Sends loss events for drops not yet reported. Normally it only tries
-    /// (a full queue retries next round); at the end it waits for room.
-    fn report_losses(&mut self, source: &dyn Source, last: bool) {
-        match source.counters() {
-            Ok(k) => {
-                self.totals.kernel = k;
-                if k.dropped > self.kernel_reported
-                    && self.send_loss(
-                        LossPlace::Kernel,
-                        k.dropped - self.kernel_reported,
-                        k.dropped,
-                        last,
-                    )
-                {
-                    self.kernel_reported = k.dropped;
-                }
-            }
-            Err(e) => eprintln!("procwatch: cannot read the kernel counters: {e}"),
-        }
-        let queue = self.totals.queue_dropped + self.totals.undecodable;
-        if queue > self.queue_reported
-            && self.send_loss(LossPlace::Queue, queue - self.queue_reported, queue, last)
-        {
-            self.queue_reported = queue;
-        }
-    }
-
-    fn send_loss(&self, place: LossPlace, dropped: u64, total: u64, wait: bool) -> bool {
-        let ev = Event::Loss(LossInfo {
-            time: SystemTime::now(),
-            place,
-            dropped,
-            total,
-        });
-        if wait {
-            // The writer may be gone (broken pipe); then nobody needs it.
-            self.tx.send(ev).is_ok()
-        } else {
-            self.tx.try_send(ev).is_ok()
         }
     }
 }
