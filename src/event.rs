@@ -380,6 +380,9 @@ pub enum LossPlace {
     KernelAux,
     /// The user-space queue between reader and writer was full.
     Queue,
+    /// A record could not be decoded (a program/loader mismatch; never
+    /// expected, but counted rather than hidden).
+    Undecodable,
 }
 
 impl LossPlace {
@@ -388,6 +391,7 @@ impl LossPlace {
             LossPlace::Kernel => "kernel",
             LossPlace::KernelAux => "kernel_fork_exit",
             LossPlace::Queue => "queue",
+            LossPlace::Undecodable => "undecodable",
         }
     }
 }

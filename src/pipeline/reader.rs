@@ -38,7 +38,7 @@ pub fn read_loop(
     let mut r = Reader {
         tx,
         totals: ReaderTotals::default(),
-        reported: [0; 3],
+        reported: [0; 4],
     };
     let paused_until = Instant::now() + pause;
     while !stop.requested() && Instant::now() < paused_until {
@@ -67,8 +67,9 @@ pub fn read_loop(
 struct Reader {
     tx: Sender<Msg>,
     totals: ReaderTotals,
-    /// Drops already reported, per place: kernel, kernel aux, queue.
-    reported: [u64; 3],
+    /// Drops already reported, per place: kernel, kernel aux, queue,
+    /// undecodable.
+    reported: [u64; 4],
 }
 
 impl Reader {

@@ -100,4 +100,9 @@ struct exit_record {
 	char comm[16];
 };
 
+/* record.rs decodes these layouts by offset: keep them in step. */
+_Static_assert(sizeof(struct record_hdr) == 184, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
+_Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
+
 #endif

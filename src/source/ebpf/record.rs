@@ -20,7 +20,7 @@ pub const HDR_LEN: usize = 184;
 /// `sizeof(struct fork_record)`.
 pub const FORK_LEN: usize = 40;
 /// `sizeof(struct exit_record)`.
-pub const EXIT_LEN: usize = 56;
+pub const EXIT_LEN: usize = 48;
 
 // record_hdr.flags, as in procwatch.h.
 pub const F_ARGV_TRUNC: u32 = 1 << 0;
@@ -114,7 +114,7 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
             },
         })),
         K_EXIT if rec.len() >= EXIT_LEN => {
-            let (time_ns, start_ns) = (h.u64(24), h.u64(32));
+            let (time_ns, start_ns) = (h.u64(16), h.u64(24));
             Ok(Record::Exit(Exit {
                 key: ProcKey {
                     pid: h.u32(4),
@@ -124,7 +124,7 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
                 status: h.u32(12),
                 time: clock.to_wall(time_ns),
                 lifetime: Duration::from_nanos(time_ns.saturating_sub(start_ns)),
-                comm: cstr(&rec[40..56]),
+                comm: cstr(&rec[32..48]),
             }))
         }
         K_FORK | K_EXIT => Err(RecordError::Short(rec.len())),
@@ -313,9 +313,9 @@ mod tests {
         x[4..8].copy_from_slice(&11u32.to_le_bytes());
         x[8..12].copy_from_slice(&1u32.to_le_bytes());
         x[12..16].copy_from_slice(&(3u32 << 8).to_le_bytes());
-        x[24..32].copy_from_slice(&2_000_000_200u64.to_le_bytes());
-        x[32..40].copy_from_slice(&200u64.to_le_bytes());
-        x[40..45].copy_from_slice(b"sleep");
+        x[16..24].copy_from_slice(&2_000_000_200u64.to_le_bytes());
+        x[24..32].copy_from_slice(&200u64.to_le_bytes());
+        x[32..37].copy_from_slice(b"sleep");
         match decode(&x, &clock).unwrap() {
             Record::Exit(e) => {
                 assert_eq!(
