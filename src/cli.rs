@@ -61,6 +61,11 @@ pub enum SourceArg {
     Auto,
     /// The eBPF source (tp_btf/sched_process_exec).
     Ebpf,
+    /// Windows only: WMI. Win32_ProcessStartTrace events when elevated,
+    /// otherwise __InstanceCreationEvent polling every --interval.
+    Wmi,
+    /// Windows only (admin): ETW kernel process events, with command lines.
+    Etw,
 }
 
 /// procwatch's command line.
@@ -93,6 +98,11 @@ pub struct Cli {
     /// Event source.
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
+
+    /// Windows, WMI polling only: seconds between WMI's snapshots of the
+    /// process list (WQL `WITHIN`). Processes shorter than this can be missed.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub interval: Option<f64>,
 
     /// Size of the kernel ring buffer; suffixes K, M, G (powers of 1024).
     /// Must be a power of two and a multiple of the page size. A larger ring
@@ -167,6 +177,8 @@ impl From<SourceArg> for crate::source::Choice {
         match s {
             SourceArg::Auto => Self::Auto,
             SourceArg::Ebpf => Self::Ebpf,
+            SourceArg::Wmi => Self::Wmi,
+            SourceArg::Etw => Self::Etw,
         }
     }
 }
@@ -182,8 +194,132 @@ impl Cli {
 /// Parses the command line of this process; on a usage error clap prints
 /// it and exits with status 2 ([`EXIT_USAGE`]).
 pub fn parse() -> Cli {
-    Cli::parse()
+    let cli = Cli::parse();
+    if let Err(msg) = check_platform(&cli, cfg!(windows)) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
+    cli
 }
+
+// ---- Windows options (issue 5) ----------------------------------------------
+
+/// Default `--interval` for WMI polling: the seed's `WITHIN 1`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Cli {
+    /// `--interval` as a [`Duration`], or [`DEFAULT_INTERVAL`].
+    pub fn interval(&self) -> Duration {
+        self.interval
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_INTERVAL)
+    }
+}
+
+/// Rejects sources and options that do not exist on this OS, so that a
+/// Windows command line on Linux (or the reverse) is a clear usage error
+/// rather than an attach failure. `windows` is the target OS, passed in so
+/// both cases are tested on Linux.
+pub fn check_platform(cli: &Cli, windows: bool) -> Result<(), String> {
+    let os = if windows { "Windows" } else { "Linux" };
+    match (cli.source, windows) {
+        (SourceArg::Wmi | SourceArg::Etw, false) => {
+            return Err(format!(
+                "--source {} is only available on Windows; on Linux use --source auto or ebpf",
+                if cli.source == SourceArg::Wmi {
+                    "wmi"
+                } else {
+                    "etw"
+                }
+            ));
+        }
+        (SourceArg::Ebpf, true) => {
+            return Err("--source ebpf is Linux-only; on Windows use auto, etw or wmi".into());
+        }
+        _ => {}
+    }
+    let wmi_polling = windows && matches!(cli.source, SourceArg::Wmi | SourceArg::Auto);
+    if cli.interval.is_some() && !wmi_polling {
+        let name = cli
+            .source
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned());
+        return Err(format!(
+            "--interval only applies to WMI polling (--source wmi or auto, on Windows); \
+             not with --source {} on {os}",
+            name.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `--interval`: positive seconds, at least 1 ms (WQL's resolution
+/// here) and at most a day.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid interval {s:?}: expected seconds, e.g. 1 or 0.5"))?;
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err(format!(
+            "interval must be between 0.001 and 86400 seconds, got {s:?}"
+        ));
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod windows_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn windows_sources_are_rejected_on_linux() {
+        let e = check_platform(&parse(&["--source", "wmi"]), false).unwrap_err();
+        assert!(e.contains("only available on Windows"), "{e}");
+        let e = check_platform(&parse(&["--source", "etw"]), false).unwrap_err();
+        assert!(e.contains("--source etw"), "{e}");
+        assert!(check_platform(&parse(&[]), false).is_ok());
+        assert!(check_platform(&parse(&["--source", "ebpf"]), false).is_ok());
+    }
+
+    #[test]
+    fn ebpf_is_rejected_on_windows() {
+        let e = check_platform(&parse(&["--source", "ebpf"]), true).unwrap_err();
+        assert!(e.contains("Linux-only"), "{e}");
+        for ok in [&["--source", "wmi"][..], &["--source", "etw"], &[]] {
+            assert!(check_platform(&parse(ok), true).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn interval_only_with_wmi_polling_on_windows() {
+        let cli = parse(&["--source", "wmi", "--interval", "0.5"]);
+        assert!(check_platform(&cli, true).is_ok());
+        assert_eq!(cli.interval(), Duration::from_millis(500));
+        assert!(check_platform(&parse(&["--interval", "2"]), true).is_ok());
+        let e = check_platform(&parse(&["--source", "etw", "--interval", "2"]), true).unwrap_err();
+        assert!(e.contains("only applies to WMI polling"), "{e}");
+        let e = check_platform(&parse(&["--interval", "2"]), false).unwrap_err();
+        assert!(e.contains("on Linux"), "{e}");
+        assert_eq!(parse(&[]).interval(), DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn interval_validation() {
+        assert_eq!(parse_interval("1"), Ok(1.0));
+        assert_eq!(parse_interval("0.001"), Ok(0.001));
+        for bad in ["0", "-1", "0.0001", "nan", "inf", "x", "", "86401"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+    }
+}
+// ---- end Windows options -----------------------------------------------------
 
 /// Parses a byte count: a decimal integer with an optional binary suffix
 /// `K`, `M` or `G` (case-insensitive, optionally followed by `B` or `iB`),

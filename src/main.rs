@@ -31,6 +31,9 @@ fn config(cli: &Cli) -> pipeline::Config {
             wakeup_bytes: cli.wakeup_bytes,
             attach: cli.debug_attach.into(),
         },
+        windows: procwatch::source::windows::Options {
+            interval: cli.interval(),
+        },
         format: cli.format.into(),
         output: cli.output.clone(),
         duration: cli.duration(),

@@ -271,7 +271,7 @@ impl ProcessTable {
         ev.privilege_change = privilege_change(ev, caller.as_deref());
         let (euid, caps) = match &ev.privileges {
             Some(Privileges::Linux { creds, caps, .. }) => (Some(creds.euid), Some(caps.effective)),
-            None => (None, None),
+            Some(Privileges::Windows(_)) | None => (None, None),
         };
         let image = Arc::new(Image {
             exec_id: Some(ev.exec_id.clone()),

@@ -23,6 +23,8 @@ use crate::source::{self, AttachError, Choice};
 pub struct Config {
     pub source: Choice,
     pub ebpf: source::ebpf::Options,
+    /// Windows sources' settings (`--interval`).
+    pub windows: source::windows::Options,
     pub format: Format,
     pub output: Option<PathBuf>,
     pub duration: Option<Duration>,
@@ -102,7 +104,7 @@ impl Stop {
 
 /// Runs the monitor until a signal, `--duration`, or a broken pipe.
 pub fn run(cfg: Config) -> Result<(), RunError> {
-    let source = source::open(cfg.source, &cfg.ebpf).map_err(RunError::Attach)?;
+    let source = source::open(cfg.source, &cfg.ebpf, &cfg.windows).map_err(RunError::Attach)?;
     let info = source.info().clone();
     let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
     let mut sink = sink::make_sink(cfg.format, out, header_needed);

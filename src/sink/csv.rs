@@ -93,6 +93,10 @@ fn quote_field(s: &str) -> std::borrow::Cow<'_, str> {
 fn row_cells(ev: &ExecEvent) -> [String; 7] {
     let privs = match &ev.privileges {
         Some(Privileges::Linux { caps, .. }) => cap_names(caps.effective).join("|"),
+        // The seed's column: enabled privilege names joined with `|`.
+        Some(Privileges::Windows(token)) => {
+            csv_cell(&display_bytes(token.enabled_names().join("|").as_bytes()))
+        }
         None => String::new(),
     };
     [

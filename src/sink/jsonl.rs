@@ -25,7 +25,9 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
+use crate::event::{
+    Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
+};
 
 use super::escape::{join_cmdline, json_bytes, needs_escape, time_rfc3339};
 use super::json_writer::{Obj, push_bytes, push_str};
@@ -194,6 +196,59 @@ fn write_argv(o: &mut Obj, key: &str, argv: Option<&[Vec<u8>]>) {
     }
 }
 
+/// The Linux privilege keys, written as null when there are none.
+const LINUX_PRIVILEGE_KEYS: [&str; 15] = [
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "login_uid",
+    "session_id",
+    "caps",
+    "caps_raw",
+    "secureexec",
+    "file",
+    "privilege_raised",
+];
+
+/// The `token` object of a Windows exec: every privilege with its four
+/// states and raw attributes, integrity, elevation, session and SID. The
+/// owner (`DOMAIN\user`) is the top-level `user`. Parts that could not be
+/// read are null and listed in `incomplete` as `token.<name>`.
+fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
+    match &token.privileges {
+        Some(list) => {
+            let buf = t.key("privileges");
+            buf.push('[');
+            for (i, p) in list.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                let mut po = Obj::open(buf);
+                po.str("name", &p.name);
+                po.bool("enabled", p.enabled());
+                po.bool("enabled_by_default", p.enabled_by_default());
+                po.bool("removed", p.removed());
+                po.bool("used_for_access", p.used_for_access());
+                po.str("attributes", &format!("0x{:08x}", p.attributes));
+                po.close();
+            }
+            buf.push(']');
+        }
+        None => t.null("privileges"),
+    }
+    t.opt_str("integrity", token.integrity.map(|i| i.name()).as_deref());
+    t.opt_num("integrity_rid", token.integrity.map(|i| i.rid()));
+    t.opt_str("elevation_type", token.elevation.map(|e| e.as_str()));
+    t.opt_num("session_id", token.session_id);
+    t.opt_str("user_sid", token.user_sid.as_deref());
+    t.close();
+}
+
 /// Writes one exec line (without the newline) into `out`.
 fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
     let mut o = Obj::open(out);
@@ -288,28 +343,19 @@ fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
             }
             o.opt_str("privilege_raised", raised.map(|r| r.as_str()));
         }
-        // The source could not read them: every privilege field is null.
-        None => {
-            for key in [
-                "uid",
-                "euid",
-                "suid",
-                "fsuid",
-                "gid",
-                "egid",
-                "sgid",
-                "fsgid",
-                "login_uid",
-                "session_id",
-                "caps",
-                "caps_raw",
-                "secureexec",
-                "file",
-                "privilege_raised",
-            ] {
+        // Windows: the Linux fields are null, the token has its own object.
+        // The source could not read them (or Windows, whose token has its
+        // own object below): every Linux privilege field is null.
+        Some(Privileges::Windows(_)) | None => {
+            for key in LINUX_PRIVILEGE_KEYS {
                 o.null(key);
             }
         }
+    }
+    // Every exec line has the same keys: `token` is null off Windows.
+    match &e.privileges {
+        Some(Privileges::Windows(token)) => write_token(Obj::open(o.key("token")), token),
+        _ => o.null("token"),
     }
     o.close();
 }
@@ -496,7 +542,9 @@ mod tests {
                 "{k}: nothing enriched yet"
             );
         }
+        assert_eq!(v["token"], Value::Null);
         for k in [
+            "token",
             "command_line",
             "incomplete",
             "incomplete_reasons",
@@ -668,7 +716,7 @@ mod tests {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 46);
+        assert_eq!(keys(&a).len(), 47);
         // A source that could not read anything still gives every key, null.
         let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");

@@ -11,6 +11,8 @@ pub mod json_writer;
 pub mod jsonl;
 pub mod output;
 pub mod text;
+#[cfg(test)]
+mod windows_tests;
 
 /// Re-exported so callers open the destination and build the sink from one
 /// place (`sink::open_output` then `sink::make_sink`).
@@ -20,7 +22,7 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, Privileges};
+use crate::event::{Event, ExecEvent, Privileges, WindowsToken};
 
 /// Something that renders events to a destination.
 ///
@@ -80,6 +82,30 @@ pub fn cmdline_of(ev: &ExecEvent) -> Option<String> {
     }
 }
 
+/// Text summary of a Windows token: the integrity level, then the enabled
+/// privileges without the `Se`/`Privilege` decoration (`debug,backup`), or
+/// `-` when none; `?` for what could not be read.
+fn windows_summary(t: &WindowsToken) -> String {
+    let integrity = t.integrity.map_or_else(|| "?".to_owned(), |i| i.name());
+    let privs = match &t.privileges {
+        None => "?".to_owned(),
+        Some(_) if t.enabled_names().is_empty() => "-".to_owned(),
+        Some(_) => t
+            .enabled_names()
+            .iter()
+            .map(|n| {
+                let short = n.strip_prefix("Se").unwrap_or(n);
+                short
+                    .strip_suffix("Privilege")
+                    .unwrap_or(short)
+                    .to_ascii_lowercase()
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    escape::display_bytes(format!("{integrity}:{privs}").as_bytes())
+}
+
 /// Mask of the capabilities the caps table knows by name.
 ///
 /// Derived from `cap_names` rather than hard-coded so that "all caps"
@@ -106,6 +132,7 @@ fn known_caps_mask() -> u64 {
 /// for.
 pub fn privileges_summary(p: &Privileges) -> String {
     match p {
+        Privileges::Windows(token) => windows_summary(token),
         Privileges::Linux { caps, raised, .. } => {
             let known = known_caps_mask();
             let eff = caps.effective;

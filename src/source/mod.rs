@@ -5,6 +5,7 @@
 //! that into the `start` event and on stderr.
 
 pub mod ebpf;
+pub mod windows;
 
 use std::time::Duration;
 
@@ -88,11 +89,22 @@ impl std::error::Error for AttachError {}
 pub enum Choice {
     Auto,
     Ebpf,
+    /// Windows WMI (trace events when elevated, else polling).
+    Wmi,
+    /// Windows ETW kernel process events.
+    Etw,
 }
 
 /// Opens the chosen source. `auto` currently has only eBPF to choose from;
 /// it says so on stderr, with what the source can miss.
-pub fn open(choice: Choice, opts: &ebpf::Options) -> Result<Box<dyn Source>, AttachError> {
+pub fn open(
+    choice: Choice,
+    opts: &ebpf::Options,
+    win: &windows::Options,
+) -> Result<Box<dyn Source>, AttachError> {
+    if matches!(choice, Choice::Wmi | Choice::Etw) || cfg!(windows) {
+        return open_windows(choice, win);
+    }
     let source = ebpf::EbpfSource::attach(opts)?;
     if choice == Choice::Auto {
         let info = source.info();
@@ -102,4 +114,20 @@ pub fn open(choice: Choice, opts: &ebpf::Options) -> Result<Box<dyn Source>, Att
         );
     }
     Ok(Box::new(source))
+}
+
+/// Windows: the source chosen among ETW and WMI (see `windows::select`).
+#[cfg(windows)]
+fn open_windows(choice: Choice, win: &windows::Options) -> Result<Box<dyn Source>, AttachError> {
+    windows::source::open(choice, win)
+}
+
+/// Elsewhere the CLI already rejects `--source wmi|etw`; this is the
+/// library's own guard.
+#[cfg(not(windows))]
+fn open_windows(choice: Choice, _: &windows::Options) -> Result<Box<dyn Source>, AttachError> {
+    Err(AttachError {
+        what: format!("source {choice:?} is only available on Windows"),
+        hint: "use --source auto or --source ebpf".into(),
+    })
 }
