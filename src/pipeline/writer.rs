@@ -13,7 +13,7 @@ use crate::event::Event;
 use crate::sink::Sink;
 
 /// Most processes the table holds (see README for the memory this takes).
-pub const TABLE_CAP: usize = 200_000;
+pub const TABLE_CAP: usize = 65_536;
 
 /// What the writer needs besides the queue.
 pub struct Writer<'a> {
