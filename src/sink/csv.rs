@@ -13,6 +13,10 @@
 //! * every cell is passed through [`csv_cell`] so spreadsheets never
 //!   evaluate an attacker's argv as a formula.
 //!
+//! Extra columns ([`CsvColumn`], `--csv-columns`) come after the seven, in
+//! the order asked for, so readers that index the seed's columns keep
+//! working.
+//!
 //! Only exec events become rows. Loss and stop events must not vanish, but
 //! they do not fit the columns, so they are reported as one-line messages on
 //! a diagnostics stream (stderr). Start is announced on stderr by the caller
@@ -23,18 +27,103 @@ use std::io::{self, Write};
 use crate::enrich::caps::cap_names;
 use crate::event::{Event, ExecEvent, LossInfo, Privileges, StopInfo};
 
-use super::cmdline_of;
-use super::escape::{csv_cell, display_bytes, time_rfc3339};
-use super::{Sink, user_display};
+use super::escape::{csv_cell, display_bytes, join_cmdline, shell_quote, time_rfc3339};
+use super::{Sink, Style, cmdline_of, hijack_reason, privilege_change_summary, user_display};
 
 /// The header line, without the line ending.
 pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
+
+/// A column that can be added after the standard seven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CsvColumn {
+    /// `Parent Executable`: the parent's exe path.
+    ParentExe,
+    /// `Parent CommandLine`: the parent's argv, shell-quoted.
+    ParentCmdline,
+    /// `Privilege Change`: e.g. `setuid 1000->0 +CAP_NET_RAW`.
+    PrivilegeChange,
+    /// `Hijackable`: findings joined by `; `, each
+    /// `path (role): what writable by writers`.
+    Hijackable,
+    /// `SHA256`: hex sha256 of the executable.
+    Sha256,
+    /// `Exec ID`: the exec's unique id, to join with JSONL and exits.
+    ExecId,
+}
+
+impl CsvColumn {
+    /// Every column, in the documented order (what `all` adds).
+    pub const ALL: [CsvColumn; 6] = [
+        CsvColumn::ParentExe,
+        CsvColumn::ParentCmdline,
+        CsvColumn::PrivilegeChange,
+        CsvColumn::Hijackable,
+        CsvColumn::Sha256,
+        CsvColumn::ExecId,
+    ];
+
+    /// The header cell, in the style of the seed's header.
+    pub fn header(self) -> &'static str {
+        match self {
+            CsvColumn::ParentExe => "Parent Executable",
+            CsvColumn::ParentCmdline => "Parent CommandLine",
+            CsvColumn::PrivilegeChange => "Privilege Change",
+            CsvColumn::Hijackable => "Hijackable",
+            CsvColumn::Sha256 => "SHA256",
+            CsvColumn::ExecId => "Exec ID",
+        }
+    }
+
+    /// This column's cell for `ev`, before RFC 4180 quoting; empty when
+    /// the value is unknown or absent.
+    fn cell(self, ev: &ExecEvent) -> String {
+        let parent = ev.parent.as_ref();
+        let cell = match self {
+            CsvColumn::ParentExe => parent
+                .and_then(|p| p.exe.as_deref())
+                .map(display_bytes)
+                .unwrap_or_default(),
+            CsvColumn::ParentCmdline => parent
+                .and_then(|p| p.argv.as_deref())
+                .map(join_cmdline)
+                .unwrap_or_default(),
+            CsvColumn::PrivilegeChange => ev
+                .privilege_change
+                .as_ref()
+                .map(|pc| privilege_change_summary(pc, Style::Csv))
+                .unwrap_or_default(),
+            CsvColumn::Hijackable => ev
+                .hijackable
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} ({}): {}",
+                        shell_quote(&h.path),
+                        h.role.as_str(),
+                        hijack_reason(h)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            // Produced by procwatch, but an id from another source is
+            // still escaped: nothing in a cell is trusted blindly.
+            CsvColumn::Sha256 => ev
+                .exe_sha256
+                .as_deref()
+                .map(|h| display_bytes(h.as_bytes()))
+                .unwrap_or_default(),
+            CsvColumn::ExecId => display_bytes(ev.exec_id.as_bytes()),
+        };
+        csv_cell(&cell)
+    }
+}
 
 /// Writes exec events as CSV rows; loss/stop go to the diagnostics stream.
 pub struct CsvSink {
     out: Box<dyn Write + Send>,
     diag: Box<dyn Write + Send>,
     header_pending: bool,
+    columns: Vec<CsvColumn>,
 }
 
 impl CsvSink {
@@ -54,7 +143,14 @@ impl CsvSink {
             out,
             diag,
             header_pending: header_needed,
+            columns: Vec::new(),
         }
+    }
+
+    /// Adds `columns` after the standard seven, in this order.
+    pub fn with_columns(mut self, columns: Vec<CsvColumn>) -> Self {
+        self.columns = columns;
+        self
     }
 
     /// Writes the header if it is still owed. Done on the first event rather
@@ -62,8 +158,13 @@ impl CsvSink {
     /// cannot fail.
     fn ensure_header(&mut self) -> io::Result<()> {
         if self.header_pending {
-            self.out.write_all(HEADER.as_bytes())?;
-            self.out.write_all(b"\n")?;
+            let mut line = HEADER.to_owned();
+            for c in &self.columns {
+                line.push(',');
+                line.push_str(&quote_field(c.header()));
+            }
+            line.push('\n');
+            self.out.write_all(line.as_bytes())?;
             self.header_pending = false;
         }
         Ok(())
@@ -140,13 +241,15 @@ impl Sink for CsvSink {
             // the text and JSONL formats.
             Event::Start(_) | Event::Exit(_) => Ok(()),
             Event::Exec(e) => {
-                let cells = row_cells(e);
+                let cells = row_cells(e)
+                    .into_iter()
+                    .chain(self.columns.iter().map(|c| c.cell(e)));
                 let mut line = String::new();
-                for (i, cell) in cells.iter().enumerate() {
+                for (i, cell) in cells.enumerate() {
                     if i > 0 {
                         line.push(',');
                     }
-                    line.push_str(&quote_field(cell));
+                    line.push_str(&quote_field(&cell));
                 }
                 line.push('\n');
                 self.out.write_all(line.as_bytes())
@@ -171,9 +274,6 @@ impl Sink for CsvSink {
 mod tests {
     use super::*;
     use crate::event::{CapSets, LossPlace};
-    #[allow(unused_imports)]
-    use crate::sink::escape::join_cmdline;
-    use crate::sink::escape::shell_quote;
     use crate::sink::testutil::*;
 
     fn sink(header: bool) -> (CsvSink, SharedBuf, SharedBuf) {

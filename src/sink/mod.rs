@@ -16,11 +16,13 @@ pub mod text;
 /// place (`sink::open_output` then `sink::make_sink`).
 pub use output::open_output;
 
+pub use csv::CsvColumn;
+
 use std::io::Write;
 use std::sync::OnceLock;
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, Privileges};
+use crate::event::{ChangeCause, Event, ExecEvent, Hijack, PrivilegeChange, Privileges};
 
 /// Something that renders events to a destination.
 ///
@@ -46,12 +48,31 @@ pub enum Format {
     Jsonl,
 }
 
+/// Rendering choices beyond the format. The default is what the seed
+/// produced: no colour, the standard CSV columns only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Text only: emphasise users, privilege raises, hijackable execs and
+    /// failed exits with ANSI colours. The markers themselves are written
+    /// either way; colour only adds emphasis.
+    pub color: bool,
+    /// CSV only: extra columns after the standard seven, in this order.
+    pub csv_columns: Vec<CsvColumn>,
+}
+
 /// Builds the sink for a format. `header_needed` is only meaningful for CSV
 /// (true when the destination is new or empty).
-pub fn make_sink(format: Format, out: Box<dyn Write + Send>, header_needed: bool) -> Box<dyn Sink> {
+pub fn make_sink(
+    format: Format,
+    out: Box<dyn Write + Send>,
+    header_needed: bool,
+    opts: SinkOptions,
+) -> Box<dyn Sink> {
     match format {
-        Format::Text => Box::new(text::TextSink::new(out)),
-        Format::Csv => Box::new(csv::CsvSink::new(out, header_needed)),
+        Format::Text => Box::new(text::TextSink::with_color(out, opts.color)),
+        Format::Csv => {
+            Box::new(csv::CsvSink::new(out, header_needed).with_columns(opts.csv_columns))
+        }
         Format::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
     }
 }
@@ -107,33 +128,10 @@ fn known_caps_mask() -> u64 {
 pub fn privileges_summary(p: &Privileges) -> String {
     match p {
         Privileges::Linux { caps, raised, .. } => {
-            let known = known_caps_mask();
-            let eff = caps.effective;
-            let short = |mask: u64| {
-                cap_names(mask)
-                    .iter()
-                    .map(|n| n.strip_prefix("CAP_").unwrap_or(n).to_ascii_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let missing = known & !eff;
-            let mut s = if eff == 0 {
+            let mut s = if caps.effective == 0 {
                 "-".to_owned()
-            } else if known != 0 && missing.count_ones() * 4 < known.count_ones() {
-                // Nearly everything: name what is missing, which is what
-                // stands out (e.g. a container's root without sys_admin).
-                let mut s = "caps=ALL".to_owned();
-                if missing != 0 {
-                    s.push_str(" -");
-                    s.push_str(&short(missing));
-                }
-                if eff & !known != 0 {
-                    s.push_str(" +");
-                    s.push_str(&short(eff & !known));
-                }
-                s
             } else {
-                short(eff)
+                caps_short(caps.effective)
             };
             if let Some(r) = raised {
                 s.push_str(" [");
@@ -143,6 +141,113 @@ pub fn privileges_summary(p: &Privileges) -> String {
             s
         }
     }
+}
+
+/// A non-empty capability mask for the text format: `caps=ALL` (with
+/// ` -name,...` for missing known caps and ` +N` for unknown bits) when
+/// nearly every known capability is set, otherwise the names without
+/// `CAP_`, lowercased, joined by `,`.
+fn caps_short(mask: u64) -> String {
+    let known = known_caps_mask();
+    let short = |mask: u64| {
+        cap_names(mask)
+            .iter()
+            .map(|n| n.strip_prefix("CAP_").unwrap_or(n).to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let missing = known & !mask;
+    if known != 0 && missing.count_ones() * 4 < known.count_ones() {
+        // Nearly everything: name what is missing, which is what stands
+        // out (e.g. a container's root without sys_admin).
+        let mut s = "caps=ALL".to_owned();
+        if missing != 0 {
+            s.push_str(" -");
+            s.push_str(&short(missing));
+        }
+        if mask & !known != 0 {
+            s.push_str(" +");
+            s.push_str(&short(mask & !known));
+        }
+        s
+    } else {
+        short(mask)
+    }
+}
+
+/// Who reads a description: the text view (short, `→`) or a CSV cell
+/// (complete, ASCII).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Text,
+    Csv,
+}
+
+/// A privilege change in a few words: the cause (with the launcher for a
+/// launcher), the euid change when there is one, and the gained
+/// capabilities, e.g. `setuid 1000→0`, `launcher sudo: +net_raw`; in CSV
+/// `setuid 1000->0 +CAP_NET_RAW`, `launcher /usr/bin/sudo: 1000->0`.
+///
+/// The launcher path is shell-quoted so that a crafted name cannot close
+/// the text marker early or fake a second one.
+pub(crate) fn privilege_change_summary(pc: &PrivilegeChange, style: Style) -> String {
+    let mut s = pc.cause.as_str().to_owned();
+    if let (ChangeCause::Launcher, Some(l)) = (pc.cause, &pc.launcher) {
+        let shown = match style {
+            Style::Text => text::basename(l),
+            Style::Csv => l,
+        };
+        s.push(' ');
+        s.push_str(&escape::shell_quote(shown));
+        s.push(':');
+    }
+    if pc.from_euid != pc.to_euid {
+        let arrow = match style {
+            Style::Text => "→",
+            Style::Csv => "->",
+        };
+        s.push_str(&format!(" {}{arrow}{}", pc.from_euid, pc.to_euid));
+    }
+    if pc.gained_caps != 0 {
+        s.push_str(" +");
+        match style {
+            Style::Text => s.push_str(&caps_short(pc.gained_caps)),
+            Style::Csv => s.push_str(&cap_names(pc.gained_caps).join("|")),
+        }
+    }
+    s
+}
+
+/// What can be modified and by whom, e.g. `dir /opt writable by user
+/// alice`, `file writable by others`, or the symlink's path when it is
+/// neither the file nor a directory above it. Paths and names are
+/// shell-quoted, so none can fake the punctuation around them.
+pub(crate) fn hijack_reason(h: &Hijack) -> String {
+    let w = h.writable.as_slice();
+    let what = if w == h.path.as_slice() {
+        "file".to_owned()
+    } else if h.path.starts_with(w) && (w.ends_with(b"/") || h.path.get(w.len()) == Some(&b'/')) {
+        format!("dir {}", escape::shell_quote(w))
+    } else {
+        escape::shell_quote(w)
+    };
+    if h.writers.is_empty() {
+        return format!("{what} writable");
+    }
+    let writers: Vec<String> = h
+        .writers
+        .iter()
+        .map(|w| match w.split_once(' ') {
+            // "user alice": keep the readable shape, quote each half.
+            Some((kind, name)) => format!(
+                "{} {}",
+                escape::shell_quote(kind.as_bytes()),
+                escape::shell_quote(name.as_bytes())
+            ),
+            None => escape::shell_quote(w.as_bytes()),
+        })
+        .collect();
+    format!("{what} writable by {}", writers.join(", "))
 }
 
 #[cfg(test)]
@@ -365,7 +470,7 @@ mod tests {
             (Format::Jsonl, "\"event\":\"exec\""),
         ] {
             let buf = SharedBuf::default();
-            let mut sink = make_sink(format, Box::new(buf.clone()), true);
+            let mut sink = make_sink(format, Box::new(buf.clone()), true, SinkOptions::default());
             sink.write_event(&ev).unwrap();
             sink.flush().unwrap();
             assert!(buf.string().contains(check), "{format:?}: {}", buf.string());

@@ -20,22 +20,87 @@ use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
 
 use super::cmdline_of;
 use super::escape::{display_bytes, shell_quote, time_hms_millis};
-use super::{Sink, privileges_summary, user_display};
+use super::{
+    Sink, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
+};
+
+/// SGR sequences, the only escapes this sink ever writes. Each coloured
+/// span ends with [`RESET`], so nothing leaks into the next field.
+const RESET: &str = "\x1b[0m";
+/// root: bold red, the user a reader looks for first.
+const ROOT: &str = "\x1b[1;31m";
+/// Other users: a stable colour per uid. Red is left out (it means root).
+const USER_PALETTE: [&str; 6] = [
+    "\x1b[32m", // green
+    "\x1b[33m", // yellow
+    "\x1b[34m", // blue
+    "\x1b[35m", // magenta
+    "\x1b[36m", // cyan
+    "\x1b[94m", // bright blue
+];
+/// `RAISED(...)`: bold magenta.
+const RAISED: &str = "\x1b[1;35m";
+/// `HIJACKABLE(...)`: bold white on red, the most urgent finding.
+const HIJACKABLE: &str = "\x1b[1;97;41m";
+/// A non-zero exit.
+const EXIT_FAILED: &str = "\x1b[33m";
+/// Killed by a signal, and lost events.
+const ALARM: &str = "\x1b[1;31m";
 
 /// Writes events as human-readable lines.
 pub struct TextSink {
     out: Box<dyn Write + Send>,
+    color: bool,
 }
 
 impl TextSink {
-    /// A text sink writing to `out`.
+    /// A text sink writing to `out`, without colour.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        TextSink { out }
+        Self::with_color(out, false)
+    }
+
+    /// A text sink writing to `out`, with ANSI colour when `color`.
+    pub fn with_color(out: Box<dyn Write + Send>, color: bool) -> Self {
+        TextSink { out, color }
     }
 }
 
+/// `text` wrapped in `sgr` … reset when colouring, else unchanged.
+fn paint(color: bool, sgr: &str, text: &str) -> String {
+    if color {
+        format!("{sgr}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The colour of the user column: by effective uid; none when unknown.
+fn user_color(ev: &ExecEvent) -> Option<&'static str> {
+    let euid = ev.linux_creds()?.euid;
+    Some(if euid == 0 {
+        ROOT
+    } else {
+        USER_PALETTE[euid as usize % USER_PALETTE.len()]
+    })
+}
+
+/// The `RAISED(...)` and `HIJACKABLE(...)` markers, space-separated, or
+/// empty. Written with or without colour: they are the findings.
+fn markers(ev: &ExecEvent, color: bool) -> String {
+    let mut found = Vec::new();
+    if let Some(pc) = &ev.privilege_change {
+        let m = format!("RAISED({})", privilege_change_summary(pc, Style::Text));
+        found.push(paint(color, RAISED, &m));
+    }
+    for h in &ev.hijackable {
+        let m = format!("HIJACKABLE({}: {})", shell_quote(&h.path), hijack_reason(h));
+        found.push(paint(color, HIJACKABLE, &m));
+    }
+    found.join(" ")
+}
+
 /// The last path component (everything after the last `/`).
-fn basename(p: &[u8]) -> &[u8] {
+pub(crate) fn basename(p: &[u8]) -> &[u8] {
     match p.iter().rposition(|&b| b == b'/') {
         Some(i) => &p[i + 1..],
         None => p,
@@ -61,7 +126,7 @@ fn argv0_misleading(ev: &ExecEvent) -> bool {
     }
 }
 
-fn exec_line(ev: &ExecEvent) -> String {
+fn exec_line(ev: &ExecEvent, color: bool) -> String {
     // The parenthesised words are unambiguous: join_cmdline would quote a
     // bare `(`.
     let cmdline = match cmdline_of(ev) {
@@ -73,14 +138,21 @@ fn exec_line(ev: &ExecEvent) -> String {
         .privileges
         .as_ref()
         .map_or_else(|| "?".to_owned(), privileges_summary);
+    // Padded before painting, so escapes do not count towards the width.
+    let user = format!("{:<10}", user_display(ev));
+    let user = match user_color(ev) {
+        Some(sgr) => paint(color, sgr, &user),
+        None => user,
+    };
+    let mut marks = markers(ev, color);
+    if !marks.is_empty() {
+        marks.insert_str(0, "  ");
+    }
     let mut line = format!(
-        "{}  {:>7}  {:>7}  {:<10}  {}  {}",
+        "{}  {:>7}  {:>7}  {user}  {privs}{marks}  {cmdline}",
         time_hms_millis(ev.time),
         ev.pid,
         ev.ppid,
-        user_display(ev),
-        privs,
-        cmdline
     );
     if ev.argv_truncated {
         match ev.argv_size {
@@ -102,11 +174,16 @@ fn exec_line(ev: &ExecEvent) -> String {
     line
 }
 
-fn exit_line(x: &ExitEvent) -> String {
+fn exit_line(x: &ExitEvent, color: bool) -> String {
     let how = match (x.exit_code, x.signal) {
-        (_, Some(sig)) if x.core_dumped => format!("killed by signal {sig} (core dumped)"),
-        (_, Some(sig)) => format!("killed by signal {sig}"),
-        (Some(code), None) => format!("exited {code}"),
+        (_, Some(sig)) if x.core_dumped => paint(
+            color,
+            ALARM,
+            &format!("killed by signal {sig} (core dumped)"),
+        ),
+        (_, Some(sig)) => paint(color, ALARM, &format!("killed by signal {sig}")),
+        (Some(0), None) => "exited 0".to_owned(),
+        (Some(code), None) => paint(color, EXIT_FAILED, &format!("exited {code}")),
         (None, None) => "ended".to_owned(),
     };
     let lifetime = x
@@ -134,13 +211,14 @@ fn start_line(s: &StartInfo) -> String {
     )
 }
 
-fn loss_line(l: &LossInfo) -> String {
-    format!(
-        "# LOST {} events ({}), total {}\n",
+fn loss_line(l: &LossInfo, color: bool) -> String {
+    let text = format!(
+        "# LOST {} events ({}), total {}",
         l.dropped,
         l.place.as_str(),
         l.total
-    )
+    );
+    paint(color, ALARM, &text) + "\n"
 }
 
 fn stop_line(s: &StopInfo) -> String {
@@ -160,9 +238,9 @@ impl Sink for TextSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         let line = match ev {
             Event::Start(s) => start_line(s),
-            Event::Exec(e) => exec_line(e),
-            Event::Exit(x) => exit_line(x),
-            Event::Loss(l) => loss_line(l),
+            Event::Exec(e) => exec_line(e, self.color),
+            Event::Exit(x) => exit_line(x, self.color),
+            Event::Loss(l) => loss_line(l, self.color),
             Event::Stop(s) => stop_line(s),
         };
         self.out.write_all(line.as_bytes())
