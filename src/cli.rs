@@ -679,6 +679,163 @@ mod tests {
     }
 
     #[test]
+    fn new_flag_defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.uid.is_empty() && cli.user.is_empty());
+        assert!(cli.exe.is_empty() && cli.exclude_exe.is_empty());
+        assert!(!cli.privileged && !cli.raised && !cli.hijackable);
+        assert_eq!(cli.color, ColorArg::Auto);
+        assert!(!cli.exits);
+        assert!(!cli.no_hash);
+        assert_eq!(cli.hash_max_size, 64 << 20);
+        assert!(cli.csv_columns().is_empty());
+        assert_eq!(cli.validate(), Ok(()));
+    }
+
+    #[test]
+    fn filter_flags_repeat() {
+        let cli = parse(&[
+            "--uid",
+            "0",
+            "--uid=1000",
+            "--user",
+            "alice",
+            "--user",
+            "bob",
+            "--exe",
+            "/usr/*",
+            "--exe",
+            "bash",
+            "--exclude-exe",
+            "/usr/lib/*",
+            "--privileged",
+            "--raised",
+            "--hijackable",
+        ])
+        .unwrap();
+        assert_eq!(cli.uid, vec![0, 1000]);
+        assert_eq!(cli.user, vec!["alice", "bob"]);
+        assert_eq!(cli.exe, vec!["/usr/*", "bash"]);
+        assert_eq!(cli.exclude_exe, vec!["/usr/lib/*"]);
+        assert!(cli.privileged && cli.raised && cli.hijackable);
+        assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
+        assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
+        assert_eq!(
+            err_kind(&["--uid", "4294967296"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(err_kind(&["--privileged=yes"]), ErrorKind::TooManyValues);
+    }
+
+    #[test]
+    fn color_exits_and_hash_flags() {
+        for (v, want) in [
+            ("auto", ColorArg::Auto),
+            ("always", ColorArg::Always),
+            ("never", ColorArg::Never),
+        ] {
+            assert_eq!(parse(&["--color", v]).unwrap().color, want);
+        }
+        assert_eq!(err_kind(&["--color", "yes"]), ErrorKind::InvalidValue);
+        let cli = parse(&["--exits", "--no-hash", "--hash-max-size", "1G"]).unwrap();
+        assert!(cli.exits && cli.no_hash);
+        assert_eq!(cli.hash_max_size, 1 << 30);
+        assert_eq!(parse(&["--hash-max-size", "0"]).unwrap().hash_max_size, 0);
+        assert_eq!(
+            err_kind(&["--hash-max-size", "1.5M"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn color_decision() {
+        use std::ffi::OsStr;
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        // (choice, to_file, tty, NO_COLOR) -> colour
+        for (choice, file, tty, env, want) in [
+            (ColorArg::Auto, false, true, None, true),
+            (ColorArg::Auto, false, true, empty, true),
+            (ColorArg::Auto, false, true, set, false),
+            (ColorArg::Auto, false, false, None, false),
+            (ColorArg::Auto, true, true, None, false),
+            (ColorArg::Always, true, false, set, true),
+            (ColorArg::Never, false, true, None, false),
+        ] {
+            assert_eq!(
+                color_enabled(choice, file, tty, env),
+                want,
+                "{choice:?} file={file} tty={tty} env={env:?}"
+            );
+        }
+        // Colour is for the text format only; -o never colours on auto.
+        let cli = parse(&["--color", "always", "--format", "jsonl"]).unwrap();
+        assert!(!cli.sink_options().color);
+        assert!(parse(&["--color", "always"]).unwrap().sink_options().color);
+        assert!(!parse(&["-o", "/dev/null"]).unwrap().color());
+        assert!(!parse(&["--color", "never"]).unwrap().color());
+    }
+
+    #[test]
+    fn csv_columns_flag() {
+        let cols = |args: &[&str]| parse(args).unwrap().csv_columns();
+        assert_eq!(
+            cols(&["--format", "csv", "--csv-columns", "sha256,parent_exe"]),
+            vec![CsvColumn::Sha256, CsvColumn::ParentExe]
+        );
+        assert_eq!(cols(&["--csv-columns", "all"]), CsvColumn::ALL.to_vec());
+        // Order given, duplicates dropped, `all` appends the rest.
+        assert_eq!(
+            cols(&[
+                "--csv-columns",
+                "exec_id,hijackable",
+                "--csv-columns",
+                "exec_id,all"
+            ]),
+            vec![
+                CsvColumn::ExecId,
+                CsvColumn::Hijackable,
+                CsvColumn::ParentExe,
+                CsvColumn::ParentCmdline,
+                CsvColumn::PrivilegeChange,
+                CsvColumn::Sha256,
+            ]
+        );
+        assert_eq!(
+            cols(&["--csv-columns=parent_cmdline,privilege_change"]),
+            vec![CsvColumn::ParentCmdline, CsvColumn::PrivilegeChange]
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "sha256,nope"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "parent-exe"]),
+            ErrorKind::InvalidValue
+        );
+        let cli = parse(&["--format", "csv", "--csv-columns", "all"]).unwrap();
+        assert_eq!(cli.validate(), Ok(()));
+        assert_eq!(cli.sink_options().csv_columns, CsvColumn::ALL.to_vec());
+        let e = parse(&["--csv-columns", "sha256"]).unwrap().validate();
+        assert!(e.unwrap_err().contains("--format csv"));
+    }
+
+    #[test]
+    fn help_lists_filters_and_columns() {
+        let help = Cli::command().render_long_help().to_string();
+        for s in [
+            "Filters:",
+            "--exclude-exe",
+            "--hijackable",
+            "NO_COLOR",
+            "parent_cmdline",
+            "--hash-max-size",
+        ] {
+            assert!(help.contains(s), "{s}: {help}");
+        }
+    }
+
+    #[test]
     fn version_flag() {
         assert_eq!(err_kind(&["--version"]), ErrorKind::DisplayVersion);
     }

@@ -384,10 +384,8 @@ fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{
-        ChangeCause, Hijack, HijackRole, PrivilegeChange, PrivilegeRaise, Privileges,
-    };
-    use crate::sink::testutil::exec_event;
+    use crate::event::{PrivilegeRaise, Privileges};
+    use crate::sink::testutil::{exec_event, hijack_dir, setuid_change};
     use clap::Parser;
 
     fn glob(p: &str) -> Glob {
@@ -524,26 +522,6 @@ mod tests {
         caps.effective = effective;
     }
 
-    fn hijack() -> Hijack {
-        Hijack {
-            path: b"/opt/job.sh".to_vec(),
-            role: HijackRole::InterpreterArg,
-            writable: b"/opt".to_vec(),
-            writers: vec!["user alice".into()],
-        }
-    }
-
-    fn change() -> PrivilegeChange {
-        PrivilegeChange {
-            cause: ChangeCause::Setuid,
-            from_euid: 1000,
-            from_caps: 0,
-            to_euid: 0,
-            gained_caps: 0,
-            launcher: None,
-        }
-    }
-
     #[test]
     fn empty_filter_matches_everything() {
         let f = filter(&[]);
@@ -675,7 +653,7 @@ mod tests {
         let f = filter(&["--raised"]);
         let mut ev = exec_event();
         assert!(!f.matches(&ev));
-        ev.privilege_change = Some(change());
+        ev.privilege_change = Some(setuid_change());
         assert!(f.matches(&ev));
         ev.privilege_change = None;
         let Some(Privileges::Linux { raised, .. }) = &mut ev.privileges else {
@@ -690,7 +668,7 @@ mod tests {
         let f = filter(&["--hijackable"]);
         let mut ev = exec_event();
         assert!(!f.matches(&ev));
-        ev.hijackable.push(hijack());
+        ev.hijackable.push(hijack_dir());
         assert!(f.matches(&ev));
     }
 
@@ -710,7 +688,7 @@ mod tests {
         ev.exe = Some(b"/usr/bin/bash".to_vec());
         set_ids(&mut ev, 0, 0);
         assert!(!f.matches(&ev), "not hijackable yet");
-        ev.hijackable.push(hijack());
+        ev.hijackable.push(hijack_dir());
         assert!(f.matches(&ev));
         ev.exe = Some(b"/usr/bin/python3".to_vec());
         assert!(!f.matches(&ev), "exe fails");
@@ -721,7 +699,7 @@ mod tests {
 
         let f = filter(&["--raised", "--exclude-exe", "sudo"]);
         let mut ev = exec_event();
-        ev.privilege_change = Some(change());
+        ev.privilege_change = Some(setuid_change());
         assert!(f.matches(&ev));
         ev.exe = Some(b"/usr/bin/sudo".to_vec());
         assert!(!f.matches(&ev));

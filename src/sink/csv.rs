@@ -273,7 +273,9 @@ impl Sink for CsvSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, LossPlace};
+    use crate::event::{
+        CapSets, ChangeCause, Hijack, HijackRole, LossPlace, ParentInfo, PrivilegeChange,
+    };
     use crate::sink::testutil::*;
 
     fn sink(header: bool) -> (CsvSink, SharedBuf, SharedBuf) {
@@ -438,6 +440,158 @@ mod tests {
             rows,
             vec![cells.iter().map(|c| c.to_string()).collect::<Vec<_>>()]
         );
+    }
+
+    fn sink_with(columns: Vec<CsvColumn>) -> (CsvSink, SharedBuf) {
+        let (s, out, _) = sink(true);
+        (s.with_columns(columns), out)
+    }
+
+    /// An exec with every enrichment filled in.
+    fn enriched() -> ExecEvent {
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            exec_id: Some("1000:5".to_owned()),
+            exe: Some(b"/usr/bin/bash".to_vec()),
+            argv: Some(vec![b"bash".to_vec(), b"-c".to_vec(), b"ls -la".to_vec()]),
+            user: Some("alice".to_owned()),
+            euid: Some(1000),
+            caps_effective: Some(0),
+        });
+        ev.privilege_change = Some(PrivilegeChange {
+            gained_caps: 1 << 13,
+            ..setuid_change()
+        });
+        ev.hijackable = vec![hijack_dir(), {
+            let mut h = hijack_dir();
+            h.path = b"/usr/bin/ls".to_vec();
+            h.role = HijackRole::Binary;
+            h.writable = h.path.clone();
+            h.writers = vec!["group staff".to_owned(), "others".to_owned()];
+            h
+        }];
+        ev.exe_sha256 = Some("ab".repeat(32));
+        ev
+    }
+
+    #[test]
+    fn all_extra_columns() {
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let text = out.string();
+        assert!(text.starts_with(
+            "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
+             Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID\n"
+        ));
+        let rows = read_all(&text, true);
+        let r = &rows[0];
+        assert_eq!(r.len(), 13);
+        // The seed's seven are unchanged.
+        assert_eq!(
+            r[..7],
+            [
+                "ls -la /tmp",
+                "2026-11-26T05:26:10.123456Z",
+                "/usr/bin/ls",
+                "1000",
+                "4242",
+                "alice",
+                ""
+            ]
+        );
+        assert_eq!(r[7], "/usr/bin/bash");
+        assert_eq!(r[8], "bash -c 'ls -la'");
+        assert_eq!(r[9], "setuid 1000->0 +CAP_NET_RAW");
+        assert_eq!(
+            r[10],
+            "/opt/job.sh (interpreter_arg): dir /opt writable by user alice; \
+             /usr/bin/ls (binary): file writable by group staff, others"
+        );
+        assert_eq!(r[11], "ab".repeat(32));
+        assert_eq!(r[12], "4242:123456789");
+    }
+
+    #[test]
+    fn columns_in_the_order_given() {
+        let (mut s, out) = sink_with(vec![CsvColumn::ExecId, CsvColumn::ParentExe]);
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let rows = read_all(&out.string(), false);
+        assert_eq!(
+            rows[0][7..],
+            ["Exec ID", "Parent Executable"].map(String::from)
+        );
+        assert_eq!(
+            rows[1][7..],
+            ["4242:123456789", "/usr/bin/bash"].map(String::from)
+        );
+        // No header owed: rows only, still with the extra cells.
+        let (s, out, _) = sink(false);
+        let mut s = s.with_columns(vec![CsvColumn::Sha256]);
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let rows = read_all(&out.string(), false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), 8);
+    }
+
+    #[test]
+    fn unknown_values_are_empty_cells() {
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+        let r = &read_all(&out.string(), true)[0];
+        assert_eq!(r[7..12], ["", "", "", "", ""]);
+        assert_eq!(r[12], "4242:123456789");
+        // A parent known without exe or argv.
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            ..ParentInfo::default()
+        });
+        let (mut s, out) = sink_with(vec![CsvColumn::ParentExe, CsvColumn::ParentCmdline]);
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        assert_eq!(read_all(&out.string(), true)[0][7..], ["", ""]);
+    }
+
+    #[test]
+    fn hostile_extra_cells_are_escaped_guarded_and_quoted() {
+        let mut ev = enriched();
+        let p = ev.parent.as_mut().unwrap();
+        p.exe = Some(b"=cmd|\x1b[2J,\"x\"\n".to_vec());
+        p.argv = Some(vec![b"-c".to_vec(), b"a\r\nb,\"".to_vec()]);
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            launcher: Some(b"/tmp/,\"\n".to_vec()),
+            ..setuid_change()
+        });
+        ev.hijackable = vec![Hijack {
+            path: b"-x; /y (binary): file".to_vec(),
+            role: HijackRole::Script,
+            writable: b"@z".to_vec(),
+            writers: vec!["user \x07bell".to_owned()],
+        }];
+        ev.exe_sha256 = Some("+\x1b".to_owned());
+        ev.exec_id = "=1".to_owned();
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        let text = out.string();
+        assert_eq!(
+            text.matches('\n').count(),
+            2,
+            "one physical line per record"
+        );
+        assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
+        let r = &read_all(&text, true)[0];
+        assert_eq!(r.len(), 13);
+        // Escaped values start with `$'`, which no spreadsheet evaluates.
+        assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
+        assert_eq!(r[8], "'-c $'a\\r\\nb,\"'");
+        assert_eq!(r[9], "launcher $'/tmp/,\"\\n': 1000->0");
+        assert_eq!(
+            r[10],
+            "'-x; /y (binary): file' (script): @z writable by user $'\\x07bell'"
+        );
+        assert_eq!(r[11], "$'+\\x1b'");
+        assert_eq!(r[12], "'=1");
     }
 
     #[test]

@@ -328,6 +328,28 @@ pub(crate) mod testutil {
         ev
     }
 
+    /// setuid from uid 1000 to root, no capability named.
+    pub fn setuid_change() -> PrivilegeChange {
+        PrivilegeChange {
+            cause: ChangeCause::Setuid,
+            from_euid: 1000,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 0,
+            launcher: None,
+        }
+    }
+
+    /// A root job running `sh /opt/job.sh` where alice can write /opt.
+    pub fn hijack_dir() -> Hijack {
+        Hijack {
+            path: b"/opt/job.sh".to_vec(),
+            role: HijackRole::InterpreterArg,
+            writable: b"/opt".to_vec(),
+            writers: vec!["user alice".to_owned()],
+        }
+    }
+
     /// An exec whose every byte field is hostile.
     pub fn hostile_exec() -> ExecEvent {
         let mut ev = exec_event();
@@ -448,6 +470,136 @@ mod tests {
                 .split(',')
                 .count(),
             20
+        );
+    }
+
+    #[test]
+    fn make_sink_applies_options() {
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        let ev = Event::Exec(Box::new(ev));
+        let opts = SinkOptions {
+            color: true,
+            csv_columns: vec![CsvColumn::ExecId],
+        };
+        let render = |format, opts: SinkOptions| {
+            let buf = SharedBuf::default();
+            let mut sink = make_sink(format, Box::new(buf.clone()), true, opts);
+            sink.write_event(&ev).unwrap();
+            sink.flush().unwrap();
+            buf.string()
+        };
+        let text = render(Format::Text, opts.clone());
+        assert!(text.contains("\x1b[") && text.contains("RAISED(setuid"));
+        let plain = render(Format::Text, SinkOptions::default());
+        assert!(!plain.contains('\x1b') && plain.contains("RAISED(setuid"));
+        let csv = render(Format::Csv, opts.clone());
+        assert!(
+            csv.starts_with(&format!("{},Exec ID\n", csv::HEADER)),
+            "{csv}"
+        );
+        assert!(csv.trim_end().ends_with(",4242:123456789"), "{csv}");
+        // JSONL ignores both (it always carries every field, uncoloured).
+        assert!(!render(Format::Jsonl, opts).contains('\x1b'));
+    }
+
+    #[test]
+    fn privilege_change_text_and_csv() {
+        let mut pc = setuid_change();
+        assert_eq!(privilege_change_summary(&pc, Style::Text), "setuid 1000→0");
+        assert_eq!(privilege_change_summary(&pc, Style::Csv), "setuid 1000->0");
+        pc.gained_caps = 1 << 13;
+        assert_eq!(
+            privilege_change_summary(&pc, Style::Csv),
+            "setuid 1000->0 +CAP_NET_RAW"
+        );
+        pc.gained_caps = (1 << 41) - 1;
+        assert_eq!(
+            privilege_change_summary(&pc, Style::Text),
+            "setuid 1000→0 +caps=ALL"
+        );
+
+        let launcher = PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            from_euid: 0,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 1 << 13 | 1 << 12,
+            launcher: Some(b"/usr/bin/sudo".to_vec()),
+        };
+        assert_eq!(
+            privilege_change_summary(&launcher, Style::Text),
+            "launcher sudo: +net_admin,net_raw"
+        );
+        assert_eq!(
+            privilege_change_summary(&launcher, Style::Csv),
+            "launcher /usr/bin/sudo: +CAP_NET_ADMIN|CAP_NET_RAW"
+        );
+
+        let file_caps = PrivilegeChange {
+            cause: ChangeCause::FileCaps,
+            from_euid: 1000,
+            to_euid: 1000,
+            gained_caps: 1 << 13,
+            launcher: None,
+            ..launcher.clone()
+        };
+        assert_eq!(
+            privilege_change_summary(&file_caps, Style::Text),
+            "file_caps +net_raw"
+        );
+        let setgid = PrivilegeChange {
+            cause: ChangeCause::Setgid,
+            gained_caps: 0,
+            ..file_caps
+        };
+        assert_eq!(privilege_change_summary(&setgid, Style::Text), "setgid");
+
+        // An unknown launcher is just the cause.
+        let unknown = PrivilegeChange {
+            launcher: None,
+            from_euid: 1000,
+            gained_caps: 0,
+            ..launcher.clone()
+        };
+        assert_eq!(
+            privilege_change_summary(&unknown, Style::Text),
+            "launcher 1000→0"
+        );
+
+        // A hostile launcher name cannot close the marker or fake text.
+        let hostile = PrivilegeChange {
+            launcher: Some(b"/tmp/x) HIJACKABLE(\x1b[0m".to_vec()),
+            ..unknown
+        };
+        let s = privilege_change_summary(&hostile, Style::Text);
+        assert_eq!(s, "launcher $'x) HIJACKABLE(\\x1b[0m': 1000→0");
+        assert!(!s.contains('\x1b'));
+    }
+
+    #[test]
+    fn hijack_reason_shapes() {
+        let mut h = hijack_dir();
+        assert_eq!(hijack_reason(&h), "dir /opt writable by user alice");
+        h.writable = h.path.clone();
+        h.writers = vec!["others".into(), "group staff".into()];
+        assert_eq!(hijack_reason(&h), "file writable by others, group staff");
+        // "/" is a directory above everything.
+        h.writable = b"/".to_vec();
+        assert_eq!(hijack_reason(&h), "dir / writable by others, group staff");
+        // Not a prefix at a component boundary: shown as a path.
+        h.writable = b"/op".to_vec();
+        h.writers = vec![];
+        assert_eq!(hijack_reason(&h), "/op writable");
+        h.writable = b"/usr/local/bin/job".to_vec();
+        assert_eq!(hijack_reason(&h), "/usr/local/bin/job writable");
+        // Names and paths are quoted, so neither can fake punctuation.
+        h.writable = b"/opt/a b".to_vec();
+        h.path = b"/opt/a b/c".to_vec();
+        h.writers = vec!["user ev)il, x".into(), "odd\x1b".into()];
+        assert_eq!(
+            hijack_reason(&h),
+            "dir '/opt/a b' writable by user 'ev)il, x', $'odd\\x1b'"
         );
     }
 

@@ -254,7 +254,10 @@ impl Sink for TextSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, LossPlace, PrivilegeRaise, Privileges};
+    use crate::event::{
+        CapSets, ChangeCause, Hijack, HijackRole, LossPlace, PrivilegeChange, PrivilegeRaise,
+        Privileges,
+    };
     #[allow(unused_imports)]
     use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
@@ -418,6 +421,175 @@ mod tests {
         let line = render(&Event::Start(s));
         assert_one_safe_line(&line);
         assert!(line.ends_with("on $'h\\x1b]0;x\\x07'\n"));
+    }
+
+    fn render_color(ev: &Event) -> String {
+        let buf = SharedBuf::default();
+        let mut s = TextSink::with_color(Box::new(buf.clone()), true);
+        s.write_event(ev).unwrap();
+        s.flush().unwrap();
+        buf.string()
+    }
+
+    fn exec_color(ev: ExecEvent) -> String {
+        render_color(&Event::Exec(Box::new(ev)))
+    }
+
+    /// The line with every escape this sink may add removed; whatever
+    /// remains must be as safe as an uncoloured line.
+    fn strip_ours(s: &str) -> String {
+        let mut ours = vec![RESET, ROOT, RAISED, HIJACKABLE, EXIT_FAILED, ALARM];
+        ours.extend(USER_PALETTE);
+        ours.iter()
+            .fold(s.to_owned(), |acc, sgr| acc.replace(sgr, ""))
+    }
+
+    fn set_euid(ev: &mut ExecEvent, euid: u32) {
+        let Some(Privileges::Linux { creds, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        creds.euid = euid;
+    }
+
+    fn exit_event() -> ExitEvent {
+        ExitEvent {
+            time: t0(),
+            pid: 4242,
+            ppid: 1000,
+            exec_id: Some("4242:1".to_owned()),
+            exit_code: Some(0),
+            signal: None,
+            core_dumped: false,
+            lifetime: Some(std::time::Duration::from_millis(1500)),
+            comm: Some(b"ls".to_vec()),
+        }
+    }
+
+    #[test]
+    fn markers_are_plain_text_without_colour() {
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        assert_eq!(
+            exec(ev.clone()),
+            "05:26:10.123     4242     1000  alice       -  RAISED(setuid 1000→0)  ls -la /tmp\n"
+        );
+        ev.hijackable.push(hijack_dir());
+        let mut h = hijack_dir();
+        h.path = b"/opt/x y".to_vec();
+        h.writable = h.path.clone();
+        h.writers = vec!["others".to_owned()];
+        ev.hijackable.push(h);
+        let line = exec(ev);
+        assert_eq!(
+            line,
+            "05:26:10.123     4242     1000  alice       -  RAISED(setuid 1000→0) \
+             HIJACKABLE(/opt/job.sh: dir /opt writable by user alice) \
+             HIJACKABLE('/opt/x y': file writable by others)  ls -la /tmp\n"
+        );
+        assert!(!line.contains('\x1b'));
+    }
+
+    #[test]
+    fn hostile_marker_fields_cannot_forge_or_escape() {
+        let mut ev = hostile_exec();
+        ev.hijackable.push(Hijack {
+            path: b"/tmp/a) RAISED(x\x1b[2J".to_vec(),
+            role: HijackRole::Binary,
+            writable: b"/tmp".to_vec(),
+            writers: vec!["user \x1b]0;t\x07".to_owned()],
+        });
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            launcher: Some(b"/x/\x9b31m)".to_vec()),
+            ..setuid_change()
+        });
+        let plain = exec(ev.clone());
+        assert_one_safe_line(&plain);
+        assert!(plain.contains(
+            "HIJACKABLE($'/tmp/a) RAISED(x\\x1b[2J': dir /tmp writable by user $'\\x1b]0;t\\x07')"
+        ));
+        assert!(plain.contains("RAISED(launcher $'\\x9b31m)': 1000→0)"));
+        assert_eq!(plain.matches("RAISED(").count(), 2, "one real, one quoted");
+
+        let colored = exec_color(ev);
+        assert_one_safe_line(&strip_ours(&colored));
+        // Colour adds escapes and nothing else.
+        assert_eq!(strip_ours(&colored), plain);
+    }
+
+    #[test]
+    fn user_column_colours() {
+        let mut ev = exec_event();
+        set_euid(&mut ev, 0);
+        ev.user = Some("root".to_owned());
+        let line = exec_color(ev.clone());
+        // Padding inside the colour, so columns still line up.
+        assert!(
+            line.contains("  \x1b[1;31mroot      \x1b[0m  -  ls"),
+            "{line:?}"
+        );
+        // Other users: a palette colour fixed by uid.
+        set_euid(&mut ev, 1001);
+        ev.user = Some("alice".to_owned());
+        let a = exec_color(ev.clone());
+        assert!(a.contains(&format!("{}alice     {RESET}", USER_PALETTE[1001 % 6])));
+        assert_eq!(exec_color(ev.clone()), a, "stable");
+        set_euid(&mut ev, 1002);
+        assert_ne!(exec_color(ev.clone()), a);
+        assert!(!exec_color(ev.clone()).contains(ROOT));
+        // Unknown credentials: no colour at all on a plain exec.
+        ev.privileges = None;
+        assert!(!exec_color(ev).contains('\x1b'));
+        // Same text as without colour, once our escapes are removed.
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        ev.hijackable.push(hijack_dir());
+        let c = exec_color(ev.clone());
+        assert!(c.contains(&format!("{RAISED}RAISED(setuid 1000→0){RESET}")));
+        assert!(c.contains(&format!("{HIJACKABLE}HIJACKABLE(/opt/job.sh: ")));
+        assert_eq!(strip_ours(&c), exec(ev));
+    }
+
+    #[test]
+    fn exit_lines() {
+        let x = exit_event();
+        let line = |x: &ExitEvent| render(&Event::Exit(Box::new(x.clone())));
+        let color = |x: &ExitEvent| render_color(&Event::Exit(Box::new(x.clone())));
+        assert_eq!(
+            line(&x),
+            "05:26:10.123     4242     1000  exit: exited 0 after 1.500s ls\n"
+        );
+        assert_eq!(color(&x), line(&x), "a clean exit stays plain");
+        let mut failed = x.clone();
+        failed.exit_code = Some(3);
+        assert!(line(&failed).contains("exit: exited 3 after"));
+        assert!(color(&failed).contains(&format!("exit: {EXIT_FAILED}exited 3{RESET} after")));
+        let mut killed = x.clone();
+        killed.exit_code = None;
+        killed.signal = Some(9);
+        assert!(color(&killed).contains(&format!("{ALARM}killed by signal 9{RESET}")));
+        killed.core_dumped = true;
+        assert!(line(&killed).contains("killed by signal 9 (core dumped)"));
+        let mut hostile = x;
+        hostile.comm = Some(b"\x1b[31m".to_vec());
+        hostile.lifetime = None;
+        assert_one_safe_line(&line(&hostile));
+        assert_one_safe_line(&strip_ours(&color(&hostile)));
+    }
+
+    #[test]
+    fn loss_is_red_with_colour_only() {
+        let ev = Event::Loss(loss_info());
+        assert_eq!(render(&ev), "# LOST 12 events (kernel), total 40\n");
+        assert_eq!(
+            render_color(&ev),
+            format!("{ALARM}# LOST 12 events (kernel), total 40{RESET}\n")
+        );
+        // Start and stop are never coloured.
+        assert_eq!(
+            render_color(&Event::Stop(stop_info())),
+            render(&Event::Stop(stop_info()))
+        );
     }
 
     #[test]
