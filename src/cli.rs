@@ -140,12 +140,12 @@ pub struct Cli {
     /// character. A GLOB without `/` is matched against the file name, so
     /// `--exe bash` matches /usr/bin/bash. Repeatable (any may match); an
     /// exec whose path is unknown does not match.
-    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exe: Vec<String>,
 
     /// Hide execs whose executable path matches GLOB (same syntax as
     /// --exe). Repeatable. An unknown or truncated path is never hidden.
-    #[arg(long, value_name = "GLOB", help_heading = "Filters")]
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exclude_exe: Vec<String>,
 
     /// Show only privileged execs: effective uid 0 or any effective
@@ -428,6 +428,14 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     }
     Duration::try_from_secs_f64(secs).map_err(|_| format!("duration {s:?} is too large"))?;
     Ok(secs)
+}
+
+/// Checks a `--exe`/`--exclude-exe` glob, so a malformed one is a usage
+/// error (status 2) rather than a failure after start; the filter compiles
+/// it again from the kept string.
+fn parse_glob(s: &str) -> Result<String, String> {
+    crate::filter::Glob::new(s)?;
+    Ok(s.to_owned())
 }
 
 /// Parses `--queue-len`: at least 1, since a zero-capacity queue would drop
@@ -725,6 +733,18 @@ mod tests {
             ErrorKind::ValueValidation
         );
         assert_eq!(err_kind(&["--privileged=yes"]), ErrorKind::TooManyValues);
+    }
+
+    #[test]
+    fn bad_globs_are_usage_errors() {
+        assert_eq!(err_kind(&["--exe", "/tmp/[x"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            err_kind(&["--exclude-exe", "x\\"]),
+            ErrorKind::ValueValidation
+        );
+        let msg = err_text(&["--exe", "[a"]);
+        assert!(msg.contains("unterminated ["), "{msg}");
+        assert_eq!(parse(&["--exe", "\\["]).unwrap().exe, vec!["\\["]);
     }
 
     #[test]
