@@ -82,7 +82,7 @@ fn main() {
         ("csv", Format::Csv),
         ("jsonl", Format::Jsonl),
     ] {
-        let mut sink = make_sink(format, Box::new(Discard), false);
+        let mut sink = make_sink(format, Box::new(Discard), false, Default::default());
         let cost = per_event(N, || {
             let mut e = Box::new(ev.clone());
             enricher.enrich(&mut e);

@@ -20,13 +20,25 @@ fn rss_kib() -> u64 {
 }
 
 fn exec(pid: u32) -> ExecEvent {
-    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:{}", pid as u64 * 1000));
+    let mut ev = ExecEvent::new(
+        SystemTime::now(),
+        pid,
+        1,
+        format!("{pid}:{}", pid as u64 * 1000),
+    );
     ev.exe = Some(b"/usr/bin/true".to_vec());
-    ev.argv = Some(vec![b"/bin/true".to_vec(), b"pwbench-0123456789abcdef".to_vec(), b"--flag=value".to_vec()]);
+    ev.argv = Some(vec![
+        b"/bin/true".to_vec(),
+        b"pwbench-0123456789abcdef".to_vec(),
+        b"--flag=value".to_vec(),
+    ]);
     ev.user = Some("root".into());
     ev.privileges = Some(Privileges::Linux {
         creds: Credentials::default(),
-        caps: CapSets { effective: 0x1ff_ffff_ffff, ..CapSets::default() },
+        caps: CapSets {
+            effective: 0x1ff_ffff_ffff,
+            ..CapSets::default()
+        },
         secureexec: Some(false),
         file: None,
         raised: None,
@@ -43,8 +55,17 @@ fn main() {
     let t = Instant::now();
     for i in 0..N {
         let pid = 1000 + (i % 4_000_000);
-        let key = ProcKey { pid, start_ns: 10 + i as u64 };
-        table.fork(Fork { child: key, parent: ProcKey { pid: 1, start_ns: 1 } });
+        let key = ProcKey {
+            pid,
+            start_ns: 10 + i as u64,
+        };
+        table.fork(Fork {
+            child: key,
+            parent: ProcKey {
+                pid: 1,
+                start_ns: 1,
+            },
+        });
         let mut ev = exec(pid);
         table.exec(&mut ev, key.start_ns, 1);
         table.exit(&Exit {
@@ -63,7 +84,10 @@ fn main() {
     table.maintain();
     let after = rss_kib();
     let stats = table.stats();
-    println!("1M fork+exec+exit cycles: {} ns per cycle", per_cycle.as_nanos());
+    println!(
+        "1M fork+exec+exit cycles: {} ns per cycle",
+        per_cycle.as_nanos()
+    );
     println!(
         "table holds {} processes (cap 65536, {} evicted for the cap); resident memory {} KiB -> {} KiB (+{} KiB, {:.2}x the baseline)",
         stats.processes,

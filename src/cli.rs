@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use crate::sink::{CsvColumn, SinkOptions};
 
 /// Exit status: clean end (signal, `--duration` elapsed, broken pipe).
 pub const EXIT_OK: i32 = 0;
@@ -133,6 +135,66 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 65536, value_parser = parse_queue_len)]
     pub queue_len: usize,
 
+    /// Show only execs whose effective OR real uid is N (so sudo and setuid
+    /// runs by that user are included). Repeatable; with --user, one set.
+    #[arg(long, value_name = "N", help_heading = "Filters")]
+    pub uid: Vec<u32>,
+
+    /// Like --uid, by user name (resolved once at start, through NSS); a
+    /// number is accepted when no user has that name. Repeatable.
+    #[arg(long, value_name = "NAME", help_heading = "Filters")]
+    pub user: Vec<String>,
+
+    /// Show only execs whose executable path matches GLOB: `*` (any run,
+    /// `/` included), `?`, `[abc]`, `[!a-z]`, `\` escapes the next
+    /// character. A GLOB without `/` is matched against the file name, so
+    /// `--exe bash` matches /usr/bin/bash. Repeatable (any may match); an
+    /// exec whose path is unknown does not match.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
+    pub exe: Vec<String>,
+
+    /// Hide execs whose executable path matches GLOB (same syntax as
+    /// --exe). Repeatable. An unknown or truncated path is never hidden.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
+    pub exclude_exe: Vec<String>,
+
+    /// Show only privileged execs: effective uid 0 or any effective
+    /// capability.
+    #[arg(long, help_heading = "Filters")]
+    pub privileged: bool,
+
+    /// Show only execs with more privilege than their parent, or raised by
+    /// a setuid/setgid/file-capability exec.
+    #[arg(long, help_heading = "Filters")]
+    pub raised: bool,
+
+    /// Show only privileged execs of something a non-root user can modify.
+    #[arg(long, help_heading = "Filters")]
+    pub hijackable: bool,
+
+    /// Colour the text format: auto = only when writing to a terminal
+    /// (not with -o) and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Also report process exits (exit code or signal, lifetime).
+    #[arg(long)]
+    pub exits: bool,
+
+    /// Do not compute the sha256 of executed files.
+    #[arg(long)]
+    pub no_hash: bool,
+
+    /// Hash executables only up to this size (larger ones get no sha256);
+    /// suffixes K, M, G.
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
+    pub hash_max_size: u64,
+
+    /// Extra CSV columns after the standard seven, in the order given
+    /// (comma-separated, repeatable); `all` adds every one. CSV only.
+    #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
+    pub csv_columns: Vec<CsvColumnArg>,
+
     /// For tests: after attaching, the reader sleeps N milliseconds before
     /// draining, so a tiny ring can be made to overflow deterministically.
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
@@ -160,6 +222,43 @@ impl From<AttachArg> for crate::source::ebpf::Attach {
             AttachArg::Tracepoint => Self::Tracepoint,
         }
     }
+}
+
+/// When the text format uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Only on a terminal (standard output, no -o) and when NO_COLOR is unset.
+    Auto,
+    /// Always, even into a file or pipe.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// A `--csv-columns` item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CsvColumnArg {
+    /// The parent's executable.
+    #[value(name = "parent_exe")]
+    ParentExe,
+    /// The parent's command line.
+    #[value(name = "parent_cmdline")]
+    ParentCmdline,
+    /// How the process gained privilege over its parent.
+    #[value(name = "privilege_change")]
+    PrivilegeChange,
+    /// Files a non-root user could modify, and who.
+    #[value(name = "hijackable")]
+    Hijackable,
+    /// sha256 of the executable.
+    #[value(name = "sha256")]
+    Sha256,
+    /// The exec's unique id (joins with JSONL and exit events).
+    #[value(name = "exec_id")]
+    ExecId,
+    /// Every column above, in this order.
+    #[value(name = "all")]
+    All,
 }
 
 impl From<FormatArg> for crate::sink::Format {
@@ -191,12 +290,82 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// The extra CSV columns, in the order given, each once; `all` adds
+    /// those not already named, in their documented order.
+    pub fn csv_columns(&self) -> Vec<CsvColumn> {
+        let mut cols: Vec<CsvColumn> = Vec::new();
+        for arg in &self.csv_columns {
+            let add: &[CsvColumn] = match arg {
+                CsvColumnArg::ParentExe => &[CsvColumn::ParentExe],
+                CsvColumnArg::ParentCmdline => &[CsvColumn::ParentCmdline],
+                CsvColumnArg::PrivilegeChange => &[CsvColumn::PrivilegeChange],
+                CsvColumnArg::Hijackable => &[CsvColumn::Hijackable],
+                CsvColumnArg::Sha256 => &[CsvColumn::Sha256],
+                CsvColumnArg::ExecId => &[CsvColumn::ExecId],
+                CsvColumnArg::All => &CsvColumn::ALL,
+            };
+            for c in add {
+                if !cols.contains(c) {
+                    cols.push(*c);
+                }
+            }
+        }
+        cols
+    }
+
+    /// Whether the text format is coloured, for this process's stdout and
+    /// environment (see [`color_enabled`]).
+    pub fn color(&self) -> bool {
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+        color_enabled(
+            self.color,
+            self.output.is_some(),
+            tty,
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    }
+
+    /// The sink options this command line asks for.
+    pub fn sink_options(&self) -> SinkOptions {
+        SinkOptions {
+            color: self.format == FormatArg::Text && self.color(),
+            csv_columns: self.csv_columns(),
+        }
+    }
+
+    /// Checks combinations clap cannot express; the message is for the user.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.csv_columns.is_empty() && self.format != FormatArg::Csv {
+            return Err("--csv-columns needs --format csv".into());
+        }
+        Ok(())
+    }
+}
+
+/// The `--color` decision. `auto` colours only standard output, only when
+/// it is a terminal, and only when `NO_COLOR` is unset or empty (as
+/// no-color.org specifies); a file given with -o is never coloured unless
+/// asked with `always`, since escapes in a log file hinder grep and diff.
+pub fn color_enabled(
+    choice: ColorArg,
+    to_file: bool,
+    stdout_is_tty: bool,
+    no_color: Option<&std::ffi::OsStr>,
+) -> bool {
+    match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => !to_file && stdout_is_tty && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Parses the command line of this process; on a usage error clap prints
 /// it and exits with status 2 ([`EXIT_USAGE`]).
 pub fn parse() -> Cli {
     let cli = Cli::parse();
-    if let Err(msg) = check_platform(&cli, cfg!(windows)) {
-        use clap::CommandFactory;
+    if let Err(msg) = check_platform(&cli, cfg!(windows)).and_then(|()| cli.validate()) {
         Cli::command()
             .error(clap::error::ErrorKind::ArgumentConflict, msg)
             .exit();
@@ -390,6 +559,14 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// Checks a `--exe`/`--exclude-exe` glob, so a malformed one is a usage
+/// error (status 2) rather than a failure after start; the filter compiles
+/// it again from the kept string.
+fn parse_glob(s: &str) -> Result<String, String> {
+    crate::filter::Glob::new(s)?;
+    Ok(s.to_owned())
+}
+
 /// Parses `--queue-len`: at least 1, since a zero-capacity queue would drop
 /// everything (or turn into a rendezvous that stalls the reader).
 fn parse_queue_len(s: &str) -> Result<usize, String> {
@@ -406,7 +583,6 @@ fn parse_queue_len(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
     use clap::error::ErrorKind;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -637,6 +813,175 @@ mod tests {
         let e = parse(&["--help"]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::DisplayHelp);
         assert_eq!(e.exit_code(), EXIT_OK);
+    }
+
+    #[test]
+    fn new_flag_defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.uid.is_empty() && cli.user.is_empty());
+        assert!(cli.exe.is_empty() && cli.exclude_exe.is_empty());
+        assert!(!cli.privileged && !cli.raised && !cli.hijackable);
+        assert_eq!(cli.color, ColorArg::Auto);
+        assert!(!cli.exits);
+        assert!(!cli.no_hash);
+        assert_eq!(cli.hash_max_size, 64 << 20);
+        assert!(cli.csv_columns().is_empty());
+        assert_eq!(cli.validate(), Ok(()));
+    }
+
+    #[test]
+    fn filter_flags_repeat() {
+        let cli = parse(&[
+            "--uid",
+            "0",
+            "--uid=1000",
+            "--user",
+            "alice",
+            "--user",
+            "bob",
+            "--exe",
+            "/usr/*",
+            "--exe",
+            "bash",
+            "--exclude-exe",
+            "/usr/lib/*",
+            "--privileged",
+            "--raised",
+            "--hijackable",
+        ])
+        .unwrap();
+        assert_eq!(cli.uid, vec![0, 1000]);
+        assert_eq!(cli.user, vec!["alice", "bob"]);
+        assert_eq!(cli.exe, vec!["/usr/*", "bash"]);
+        assert_eq!(cli.exclude_exe, vec!["/usr/lib/*"]);
+        assert!(cli.privileged && cli.raised && cli.hijackable);
+        assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
+        assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
+        assert_eq!(
+            err_kind(&["--uid", "4294967296"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(err_kind(&["--privileged=yes"]), ErrorKind::TooManyValues);
+    }
+
+    #[test]
+    fn bad_globs_are_usage_errors() {
+        assert_eq!(err_kind(&["--exe", "/tmp/[x"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            err_kind(&["--exclude-exe", "x\\"]),
+            ErrorKind::ValueValidation
+        );
+        let msg = err_text(&["--exe", "[a"]);
+        assert!(msg.contains("unterminated ["), "{msg}");
+        assert_eq!(parse(&["--exe", "\\["]).unwrap().exe, vec!["\\["]);
+    }
+
+    #[test]
+    fn color_exits_and_hash_flags() {
+        for (v, want) in [
+            ("auto", ColorArg::Auto),
+            ("always", ColorArg::Always),
+            ("never", ColorArg::Never),
+        ] {
+            assert_eq!(parse(&["--color", v]).unwrap().color, want);
+        }
+        assert_eq!(err_kind(&["--color", "yes"]), ErrorKind::InvalidValue);
+        let cli = parse(&["--exits", "--no-hash", "--hash-max-size", "1G"]).unwrap();
+        assert!(cli.exits && cli.no_hash);
+        assert_eq!(cli.hash_max_size, 1 << 30);
+        assert_eq!(parse(&["--hash-max-size", "0"]).unwrap().hash_max_size, 0);
+        assert_eq!(
+            err_kind(&["--hash-max-size", "1.5M"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn color_decision() {
+        use std::ffi::OsStr;
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        // (choice, to_file, tty, NO_COLOR) -> colour
+        for (choice, file, tty, env, want) in [
+            (ColorArg::Auto, false, true, None, true),
+            (ColorArg::Auto, false, true, empty, true),
+            (ColorArg::Auto, false, true, set, false),
+            (ColorArg::Auto, false, false, None, false),
+            (ColorArg::Auto, true, true, None, false),
+            (ColorArg::Always, true, false, set, true),
+            (ColorArg::Never, false, true, None, false),
+        ] {
+            assert_eq!(
+                color_enabled(choice, file, tty, env),
+                want,
+                "{choice:?} file={file} tty={tty} env={env:?}"
+            );
+        }
+        // Colour is for the text format only; -o never colours on auto.
+        let cli = parse(&["--color", "always", "--format", "jsonl"]).unwrap();
+        assert!(!cli.sink_options().color);
+        assert!(parse(&["--color", "always"]).unwrap().sink_options().color);
+        assert!(!parse(&["-o", "/dev/null"]).unwrap().color());
+        assert!(!parse(&["--color", "never"]).unwrap().color());
+    }
+
+    #[test]
+    fn csv_columns_flag() {
+        let cols = |args: &[&str]| parse(args).unwrap().csv_columns();
+        assert_eq!(
+            cols(&["--format", "csv", "--csv-columns", "sha256,parent_exe"]),
+            vec![CsvColumn::Sha256, CsvColumn::ParentExe]
+        );
+        assert_eq!(cols(&["--csv-columns", "all"]), CsvColumn::ALL.to_vec());
+        // Order given, duplicates dropped, `all` appends the rest.
+        assert_eq!(
+            cols(&[
+                "--csv-columns",
+                "exec_id,hijackable",
+                "--csv-columns",
+                "exec_id,all"
+            ]),
+            vec![
+                CsvColumn::ExecId,
+                CsvColumn::Hijackable,
+                CsvColumn::ParentExe,
+                CsvColumn::ParentCmdline,
+                CsvColumn::PrivilegeChange,
+                CsvColumn::Sha256,
+            ]
+        );
+        assert_eq!(
+            cols(&["--csv-columns=parent_cmdline,privilege_change"]),
+            vec![CsvColumn::ParentCmdline, CsvColumn::PrivilegeChange]
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "sha256,nope"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "parent-exe"]),
+            ErrorKind::InvalidValue
+        );
+        let cli = parse(&["--format", "csv", "--csv-columns", "all"]).unwrap();
+        assert_eq!(cli.validate(), Ok(()));
+        assert_eq!(cli.sink_options().csv_columns, CsvColumn::ALL.to_vec());
+        let e = parse(&["--csv-columns", "sha256"]).unwrap().validate();
+        assert!(e.unwrap_err().contains("--format csv"));
+    }
+
+    #[test]
+    fn help_lists_filters_and_columns() {
+        let help = Cli::command().render_long_help().to_string();
+        for s in [
+            "Filters:",
+            "--exclude-exe",
+            "--hijackable",
+            "NO_COLOR",
+            "parent_cmdline",
+            "--hash-max-size",
+        ] {
+            assert!(help.contains(s), "{s}: {help}");
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let source = source::open(cfg.source, &cfg.ebpf, &cfg.windows).map_err(RunError::Attach)?;
     let info = source.info().clone();
     let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
-    let mut sink = sink::make_sink(cfg.format, out, header_needed);
+    let mut sink = sink::make_sink(cfg.format, out, header_needed, sink::SinkOptions::default());
 
     let stop = Arc::new(Stop {
         flag: Arc::new(AtomicBool::new(false)),

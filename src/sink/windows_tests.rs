@@ -55,7 +55,8 @@ fn windows_event(command_line: &str) -> Event {
 
 fn render(format: Format, ev: &Event) -> String {
     let buf = SharedBuf::default();
-    let mut sink: Box<dyn Sink> = make_sink(format, Box::new(buf.clone()), true);
+    let mut sink: Box<dyn Sink> =
+        make_sink(format, Box::new(buf.clone()), true, Default::default());
     sink.write_event(ev).unwrap();
     sink.flush().unwrap();
     buf.string()
