@@ -231,3 +231,147 @@ fn privilege_changes_name_their_cause() {
     let ev = the_exec(&lines, &t_drop, "/bin/true");
     assert_eq!(ev["privilege_change"], Value::Null);
 }
+
+#[test]
+fn exit_codes_signals_and_lifetimes() {
+    if skip_unless_root("exit_codes_signals_and_lifetimes") {
+        return;
+    }
+    let (t_code, t_sig, t_life) = (
+        unique_tag("exit-code"),
+        unique_tag("exit-sig"),
+        unique_tag("exit-life"),
+    );
+    let mon = Monitor::start(&["--format", "jsonl", "--exits"]);
+    // $0 carries the tag, so the exec event can be found by argv.
+    let st = Command::new("/bin/sh")
+        .args(["-c", "exit 3", &t_code])
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(3));
+    let st = Command::new("/bin/sh")
+        .args(["-c", "kill -TERM $$", &t_sig])
+        .status()
+        .unwrap();
+    assert!(st.code().is_none());
+    run_ok(Command::new("/bin/sh").args(["-c", "sleep 0.3", &t_life]));
+    let lines = mon.stop().json_lines();
+    let exit_of = |tag: &str| -> &Value {
+        let exec = the_exec(&lines, tag, "/bin/sh");
+        let id = exec["exec_id"].as_str().unwrap();
+        let exits: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["event"] == "exit" && l["exec_id"] == id)
+            .collect();
+        assert_eq!(exits.len(), 1, "one exit for {tag}");
+        assert_eq!(exits[0]["pid"], exec["pid"]);
+        exits[0]
+    };
+    let x = exit_of(&t_code);
+    assert_eq!(
+        (x["exit_code"].clone(), x["signal"].clone()),
+        (3.into(), Value::Null)
+    );
+    let x = exit_of(&t_sig);
+    assert_eq!(
+        (x["exit_code"].clone(), x["signal"].clone()),
+        (Value::Null, 15.into())
+    );
+    assert_eq!(x["core_dumped"], false);
+    let x = exit_of(&t_life);
+    assert_eq!(x["exit_code"], 0);
+    assert!(
+        x["lifetime_ms"].as_f64().unwrap() >= 300.0,
+        "it slept 0.3 s: {x}"
+    );
+    // Exit events come after their exec, in kernel order.
+    let exec_at = lines
+        .iter()
+        .position(|l| l["argv"][3] == t_life.as_str())
+        .unwrap();
+    let exit_at = lines.iter().position(|l| std::ptr::eq(l, x)).unwrap();
+    assert!(exit_at > exec_at);
+}
+
+#[test]
+fn filters_show_only_matching_execs_and_count_the_rest() {
+    if skip_unless_root("filters_show_only_matching_execs_and_count_the_rest") {
+        return;
+    }
+    let dir = open_tempdir();
+    let suid = copy_true(dir.path(), "suid-true", 0o4755);
+    let filters: Vec<Vec<&str>> = vec![
+        vec!["--uid", "65534"],
+        vec!["--user", "nobody"],
+        vec!["--exe", "/usr/bin/true"],
+        vec!["--exclude-exe", "*/true"],
+        vec!["--privileged"],
+        vec!["--raised"],
+        vec!["--privileged", "--exe", "*/suid-tru?"],
+    ];
+    let monitors: Vec<Monitor> = filters
+        .iter()
+        .map(|f| {
+            let mut args = vec!["--format", "jsonl"];
+            args.extend(f);
+            Monitor::start(&args)
+        })
+        .collect();
+    let (t_root, t_nobody, t_suid) = (
+        unique_tag("f-root"),
+        unique_tag("f-nobody"),
+        unique_tag("f-suid"),
+    );
+    let nobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+    run_ok(Command::new("/bin/true").arg(&t_root));
+    // Through bash so the exec under test has no capabilities left.
+    run_ok(Command::new("setpriv").args(nobody).args([
+        "/bin/bash",
+        "-c",
+        &format!("/bin/true {t_nobody}; exit 0"),
+    ]));
+    run_ok(Command::new("setpriv").args(nobody).args([
+        "/bin/bash",
+        "-c",
+        &format!("{suid} {t_suid}; exit 0"),
+    ]));
+    // Which of (root, nobody, suid) each filter shows.
+    let expected = [
+        (false, true, true),  // --uid 65534: real or effective uid
+        (false, true, true),  // --user nobody
+        (true, true, false),  // --exe /usr/bin/true
+        (false, false, true), // --exclude-exe */true
+        (true, false, true),  // --privileged
+        (false, false, true), // --raised
+        (false, false, true), // --privileged --exe */suid-tru?
+    ];
+    for ((mon, want), filter) in monitors.into_iter().zip(expected).zip(&filters) {
+        let out = mon.stop();
+        out.assert_clean_exit();
+        let lines = out.json_lines();
+        let shown = |tag: &str| {
+            execs_with_tag(&lines, tag)
+                .into_iter()
+                .any(|v| v["argv"][1] == tag)
+        };
+        assert_eq!(
+            (shown(&t_root), shown(&t_nobody), shown(&t_suid)),
+            want,
+            "filter {filter:?}"
+        );
+        let stop = lines.last().unwrap();
+        let (written, filtered, received) = (
+            stop["written"].as_u64().unwrap(),
+            stop["filtered"].as_u64().unwrap(),
+            stop["received"].as_u64().unwrap(),
+        );
+        assert!(filtered > 0, "filter {filter:?} hid something");
+        assert_eq!(
+            written + filtered,
+            received,
+            "filtered execs are still counted"
+        );
+        let execs = lines.iter().filter(|l| l["event"] == "exec").count() as u64;
+        assert_eq!(execs, written);
+    }
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::enrich::table::{Exit, Fork};
 use crate::event::{Counters, Event, ExecEvent, LossInfo, StartInfo, StopInfo};
+use crate::filter::Filter;
 use crate::sink::{self, Format};
 use crate::source::{self, AttachError, Choice};
 
@@ -34,6 +35,11 @@ pub struct Config {
     pub pause_reader: Duration,
     /// Emit exit events.
     pub exits: bool,
+    /// Which execs are shown (all are counted).
+    pub filter: Filter,
+    pub sink_options: sink::SinkOptions,
+    /// Hash executed files up to this size; `None`: no hashing.
+    pub hash_max_size: Option<u64>,
 }
 
 /// What the reader hands the writer, in kernel order.
@@ -107,7 +113,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let source = source::open(cfg.source, &cfg.ebpf, &cfg.windows).map_err(RunError::Attach)?;
     let info = source.info().clone();
     let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
-    let mut sink = sink::make_sink(cfg.format, out, header_needed, sink::SinkOptions::default());
+    let mut sink = sink::make_sink(cfg.format, out, header_needed, cfg.sink_options.clone());
 
     let stop = Arc::new(Stop {
         flag: Arc::new(AtomicBool::new(false)),
@@ -151,7 +157,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     };
 
     let deadline = cfg.duration.map(|d| Instant::now() + d);
-    let mut writer = Writer::new(sink.as_mut(), cfg.exits);
+    let mut writer = Writer::new(sink.as_mut(), &cfg);
     if written_ok {
         written_ok = writer.run(&rx, &stop, deadline);
     }

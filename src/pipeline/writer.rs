@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Msg, STOP_DURATION, Stop, io_or_stop};
+use super::{Config, Msg, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::table::ProcessTable;
 use crate::event::Event;
+use crate::filter::Filter;
 use crate::sink::Sink;
 
 /// Most processes the table holds (see README for the memory this takes).
@@ -22,6 +23,7 @@ pub struct Writer<'a> {
     pub table: ProcessTable,
     /// Emit exit events (`--exits`).
     pub exits: bool,
+    pub filter: Filter,
     /// Exec events handed to the sink, and those the filters hid.
     pub written: u64,
     pub filtered: u64,
@@ -29,14 +31,15 @@ pub struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// A writer with a table seeded from /proc.
-    pub fn new(sink: &'a mut dyn Sink, exits: bool) -> Self {
+    pub fn new(sink: &'a mut dyn Sink, cfg: &Config) -> Self {
         let mut table = ProcessTable::new(TABLE_CAP);
         table.seed_from_proc();
         Writer {
             sink,
             enricher: Enricher::new(),
             table,
-            exits,
+            exits: cfg.exits,
+            filter: cfg.filter.clone(),
             written: 0,
             filtered: 0,
         }
@@ -87,7 +90,7 @@ impl<'a> Writer<'a> {
                 self.enricher.enrich(&mut ev);
                 self.table.exec(&mut ev, start_ns, parent_start_ns);
                 self.enricher.enrich_parent(&mut ev);
-                let shown = true;
+                let shown = self.filter.matches(&ev);
                 self.table.set_shown(ev.pid, start_ns, shown);
                 if shown {
                     self.written += 1;
