@@ -1,0 +1,687 @@
+//! Hijackable executions: a privileged process running a file that a
+//! non-root user can change.
+//!
+//! The files of an exec are the binary, the `#!` script, and a script given
+//! to a known interpreter (`sh x.sh`, `python3 -u x.py`). A non-root user can
+//! change what runs when they can write the file, replace a directory entry
+//! on its path, or redirect a symlink the path goes through. The walk below
+//! resolves the path one component at a time with `lstat`/`readlink`, like
+//! the kernel would, and asks at every step who other than root could
+//! modify that step.
+//!
+//! Only mode bits and owners are read: POSIX ACLs, read-only mounts, LSMs and
+//! group membership are not, so the answer errs on the side of reporting.
+//!
+//! Verdicts are cached per path and keyed by the file's (dev, inode, mtime,
+//! ctime), so a hit costs one `lstat`; a short TTL bounds how long a change
+//! elsewhere on the path (a directory's mode, a symlink further up) can go
+//! unnoticed.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, Metadata};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant};
+
+use crate::enrich::names::NameCache;
+use crate::event::{ExecEvent, Hijack, HijackRole};
+
+/// How long a verdict is trusted while the file itself is unchanged. Short,
+/// because a directory or symlink higher up may change without touching the
+/// file's own inode.
+const DEFAULT_TTL: Duration = Duration::from_secs(2);
+/// Cached verdicts at most; a storm of distinct paths cannot grow memory.
+const MAX_ENTRIES: usize = 4096;
+/// Symlinks followed per path, as the kernel's own limit (ELOOP).
+const MAX_LINKS: u32 = 40;
+/// Longer paths cannot have been executed (PATH_MAX), so they are skipped
+/// without a syscall.
+const MAX_PATH: usize = 4096;
+
+/// Sticky bit: in such a directory only an entry's owner, the directory's
+/// owner and root may rename or delete the entry.
+const S_ISVTX: u32 = 0o1000;
+const S_IWGRP: u32 = 0o020;
+const S_IWOTH: u32 = 0o002;
+
+/// Who, other than root, can modify something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    User(u32),
+    Group(u32),
+    Others,
+}
+
+/// One modifiable step of a path, before names are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    writable: Vec<u8>,
+    writers: Vec<Writer>,
+}
+
+/// Identity and change times of a path's last component as `lstat` sees it:
+/// any write, chmod, chown or replacement changes one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileId {
+    fn of(m: &Metadata) -> Self {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Verdict {
+    id: FileId,
+    at: Instant,
+    found: Vec<Found>,
+}
+
+/// Decides, per exec, whether a privileged process runs something a non-root
+/// user can modify, and fills [`ExecEvent::hijackable`].
+///
+/// Keeps a verdict cache and a name cache, so one checker should live for
+/// the whole run.
+#[derive(Debug)]
+pub struct HijackChecker {
+    names: NameCache,
+    cache: HashMap<Vec<u8>, Verdict>,
+    ttl: Duration,
+    /// Full path walks done (cache misses); read by tests and benchmarks.
+    walks: u64,
+}
+
+impl Default for HijackChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HijackChecker {
+    /// A checker with empty caches and the default 2 s verdict TTL.
+    pub fn new() -> Self {
+        Self::with_ttl(DEFAULT_TTL)
+    }
+
+    /// A checker whose verdicts expire after `ttl` (zero: never reused).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        HijackChecker {
+            names: NameCache::new(),
+            cache: HashMap::new(),
+            ttl,
+            walks: 0,
+        }
+    }
+
+    /// How many full path walks (cache misses) this checker has done.
+    pub fn walks(&self) -> u64 {
+        self.walks
+    }
+
+    /// Sets `ev.hijackable` when the exec is privileged (euid 0 or any
+    /// effective capability): one [`Hijack`] per modifiable step of each
+    /// file the exec runs, empty when there is none. An exec without known
+    /// privileges, or an unprivileged one, is left untouched.
+    ///
+    /// Files that cannot be checked (relative path without a cwd, pseudo
+    /// paths, paths that no longer resolve) give no finding: a finding is
+    /// only reported when it was seen.
+    pub fn check(&mut self, ev: &mut ExecEvent) {
+        let (Some(creds), Some(caps)) = (ev.linux_creds(), ev.linux_caps()) else {
+            return;
+        };
+        if creds.euid != 0 && caps.effective == 0 {
+            return;
+        }
+        let mut out = Vec::new();
+        for (path, role) in candidates(ev) {
+            let found = self.verdict(&path);
+            for f in found {
+                let writers = f
+                    .writers
+                    .iter()
+                    .map(|w| describe(&mut self.names, *w))
+                    .collect();
+                out.push(Hijack {
+                    path: path.clone(),
+                    role,
+                    writable: f.writable,
+                    writers,
+                });
+            }
+        }
+        ev.hijackable = out;
+    }
+
+    /// The modifiable steps of `path` (absolute), from the cache when the
+    /// file's identity is unchanged and the verdict is younger than the TTL.
+    fn verdict(&mut self, path: &[u8]) -> Vec<Found> {
+        let Some(meta) = lstat(path) else {
+            return Vec::new();
+        };
+        let id = FileId::of(&meta);
+        let now = Instant::now();
+        if let Some(v) = self.cache.get(path)
+            && v.id == id
+            && now.duration_since(v.at) < self.ttl
+        {
+            return v.found.clone();
+        }
+        self.walks += 1;
+        // A path that stops resolving half-way is not reported; the empty
+        // verdict is cached like any other so a storm of them stays cheap.
+        let found = walk(path).unwrap_or_default();
+        if self.cache.len() >= MAX_ENTRIES && !self.cache.contains_key(path) {
+            let ttl = self.ttl;
+            self.cache.retain(|_, v| now.duration_since(v.at) < ttl);
+            if self.cache.len() >= MAX_ENTRIES {
+                self.cache.clear();
+            }
+        }
+        self.cache.insert(
+            path.to_vec(),
+            Verdict {
+                id,
+                at: now,
+                found: found.clone(),
+            },
+        );
+        found
+    }
+}
+
+/// `"user alice"`, `"group staff"`, `"others"`; ids when unnamed.
+fn describe(names: &mut NameCache, w: Writer) -> String {
+    match w {
+        Writer::User(uid) => match names.user(uid) {
+            Some(n) => format!("user {n}"),
+            None => format!("user {uid}"),
+        },
+        Writer::Group(gid) => match names.group(gid) {
+            Some(n) => format!("group {n}"),
+            None => format!("group {gid}"),
+        },
+        Writer::Others => "others".to_string(),
+    }
+}
+
+fn lstat(path: &[u8]) -> Option<Metadata> {
+    if path.is_empty() || path.len() > MAX_PATH {
+        return None;
+    }
+    // std rejects interior NULs with an error, so no path can panic here.
+    fs::symlink_metadata(OsStr::from_bytes(path)).ok()
+}
+
+/// The files this exec runs, absolute, each once, with the role it plays.
+fn candidates(ev: &ExecEvent) -> Vec<(Vec<u8>, HijackRole)> {
+    let cwd = ev.cwd.as_deref();
+    let mut out: Vec<(Vec<u8>, HijackRole)> = Vec::with_capacity(2);
+    let mut add = |p: Option<Vec<u8>>, role| {
+        if let Some(p) = p
+            && !out.iter().any(|(q, _)| *q == p)
+        {
+            out.push((p, role));
+        }
+    };
+    // A truncated exe lost its leading components: another file's path.
+    if let Some(exe) = ev.exe.as_deref()
+        && !ev.exe_truncated
+        && !is_pseudo_exe(exe)
+    {
+        add(absolute(exe, cwd), HijackRole::Binary);
+    }
+    if ev.interpreter.is_some()
+        && let Some(script) = ev.filename.as_deref()
+    {
+        add(absolute(script, cwd), HijackRole::Script);
+    }
+    if let Some(arg) = interpreter_arg(ev) {
+        add(absolute(arg, cwd), HijackRole::InterpreterArg);
+    }
+    out
+}
+
+/// memfd and deleted files have no path anyone could modify.
+fn is_pseudo_exe(exe: &[u8]) -> bool {
+    exe.starts_with(b"/memfd:") || exe.ends_with(b" (deleted)")
+}
+
+/// `p` made absolute against `cwd`; `None` when that is impossible or the
+/// path names something of the exec'ing process rather than a file we can
+/// see the same way (`/dev/fd/N`, `/proc/...`).
+fn absolute(p: &[u8], cwd: Option<&[u8]>) -> Option<Vec<u8>> {
+    if p.is_empty() {
+        return None;
+    }
+    let abs = if p[0] == b'/' {
+        p.to_vec()
+    } else {
+        let cwd = cwd.filter(|c| c.first() == Some(&b'/'))?;
+        let mut v = Vec::with_capacity(cwd.len() + 1 + p.len());
+        v.extend_from_slice(cwd);
+        if !cwd.ends_with(b"/") {
+            v.push(b'/');
+        }
+        v.extend_from_slice(p);
+        v
+    };
+    if abs.starts_with(b"/dev/fd/") || abs.starts_with(b"/proc/") || abs.len() > MAX_PATH {
+        return None;
+    }
+    Some(abs)
+}
+
+/// Adds `writers` of `writable` to `out`, merging with an earlier finding
+/// about the same path.
+fn note(out: &mut Vec<Found>, writable: &[u8], writers: &[Writer]) {
+    if writers.is_empty() {
+        return;
+    }
+    let idx = match out.iter().position(|f| f.writable == writable) {
+        Some(i) => i,
+        None => {
+            out.push(Found {
+                writable: writable.to_vec(),
+                writers: Vec::new(),
+            });
+            out.len() - 1
+        }
+    };
+    for w in writers {
+        if !out[idx].writers.contains(w) {
+            out[idx].writers.push(*w);
+        }
+    }
+}
+
+/// Non-root principals that can write `m`'s contents. An owner counts even
+/// without u+w, since an owner can chmod; group root does not, since adding
+/// members to it takes root.
+fn writers_of(m: &Metadata) -> Vec<Writer> {
+    let mut w = Vec::new();
+    if m.uid() != 0 {
+        w.push(Writer::User(m.uid()));
+    }
+    if m.mode() & S_IWGRP != 0 && m.gid() != 0 {
+        w.push(Writer::Group(m.gid()));
+    }
+    if m.mode() & S_IWOTH != 0 {
+        w.push(Writer::Others);
+    }
+    w
+}
+
+/// Records who can replace or rename `entry` through its directory `dir`.
+fn entry_writers(out: &mut Vec<Found>, dir: &[u8], dm: &Metadata, entry: &[u8], em: &Metadata) {
+    if dm.mode() & S_ISVTX == 0 {
+        note(out, dir, &writers_of(dm));
+        return;
+    }
+    // Sticky: the directory's owner still controls every entry...
+    if dm.uid() != 0 {
+        note(out, dir, &[Writer::User(dm.uid())]);
+    }
+    // ...and a non-root entry owner who can write the directory can replace
+    // their own entry. Group membership is not checked: reported when the
+    // directory is group- or world-writable at all.
+    let shared = (dm.mode() & S_IWGRP != 0 && dm.gid() != 0) || dm.mode() & S_IWOTH != 0;
+    if shared && em.uid() != 0 && em.uid() != dm.uid() {
+        note(out, entry, &[Writer::User(em.uid())]);
+    }
+}
+
+fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
+    v.extend_from_slice(dir);
+    if !dir.ends_with(b"/") {
+        v.push(b'/');
+    }
+    v.extend_from_slice(name);
+    v
+}
+
+/// Pushes the components of `p` so that the first is popped first.
+fn push_components(todo: &mut Vec<Vec<u8>>, p: &[u8]) {
+    todo.extend(
+        p.rsplit(|&b| b == b'/')
+            .filter(|c| !c.is_empty() && *c != b".")
+            .map(<[u8]>::to_vec),
+    );
+}
+
+/// Resolves absolute `path` step by step and returns every step a non-root
+/// user can modify; `None` when the path does not resolve (missing
+/// component, symlink loop, a file used as a directory).
+fn walk(path: &[u8]) -> Option<Vec<Found>> {
+    let mut out = Vec::new();
+    // `dir` is always a physical path (no symlinks), so `..` is a plain pop.
+    let mut dir = b"/".to_vec();
+    let mut dir_meta = lstat(&dir)?;
+    let mut todo = Vec::new();
+    push_components(&mut todo, path);
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == b".." {
+            if let Some(i) = dir.iter().rposition(|&b| b == b'/') {
+                dir.truncate(i.max(1));
+            }
+            dir_meta = lstat(&dir)?;
+            continue;
+        }
+        let entry = join(&dir, &name);
+        let meta = lstat(&entry)?;
+        entry_writers(&mut out, &dir, &dir_meta, &entry, &meta);
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            links += 1;
+            if links > MAX_LINKS {
+                return None;
+            }
+            let target = fs::read_link(OsStr::from_bytes(&entry))
+                .ok()?
+                .into_os_string()
+                .into_vec();
+            if target.first() == Some(&b'/') {
+                dir = b"/".to_vec();
+                dir_meta = lstat(&dir)?;
+            }
+            // Relative targets resolve against the link's directory, which
+            // is `dir` unchanged.
+            push_components(&mut todo, &target);
+        } else if ft.is_dir() {
+            dir = entry;
+            dir_meta = meta;
+        } else {
+            if !todo.is_empty() {
+                return None;
+            }
+            note(&mut out, &entry, &writers_of(&meta));
+            return Some(out);
+        }
+    }
+    // The path names a directory (`python3 pkgdir` runs its __main__.py):
+    // whoever can write it can add or replace what runs.
+    if dir != b"/" {
+        note(&mut out, &dir, &writers_of(&dir_meta));
+    }
+    Some(out)
+}
+
+/// How an interpreter's command line names its script.
+struct Syntax {
+    /// Short options meaning the program is not a file (inline code, a
+    /// module, stdin).
+    inline: &'static [u8],
+    /// Short options taking a value, attached or as the next argument.
+    value: &'static [u8],
+    /// Short options taking only an attached value (the rest of the cluster).
+    attached: &'static [u8],
+    /// Short options whose value is the script file (`php -f x.php`).
+    script: &'static [u8],
+    /// Long options meaning the program is not a file.
+    long_inline: &'static [&'static [u8]],
+    /// Long options taking the next argument as value when written without `=`.
+    long_value: &'static [&'static [u8]],
+    /// Long options whose value is the script file.
+    long_script: &'static [&'static [u8]],
+    /// A lone `-` reads the program from stdin (otherwise it ends options).
+    dash_is_stdin: bool,
+    /// Options are whole words (`tclsh -encoding x`), not letter clusters.
+    words: bool,
+    /// `+x` options exist and are parsed like `-x` (`sh +o posix x.sh`).
+    plus: bool,
+}
+
+const NONE: &[&[u8]] = &[];
+
+/// sh, bash, dash, zsh, ksh, mksh, ash: `+o name` is handled like `-o name`.
+const SHELL: Syntax = Syntax {
+    inline: b"cs",
+    value: b"oO",
+    attached: b"",
+    script: b"",
+    long_inline: NONE,
+    long_value: &[b"--rcfile", b"--init-file"],
+    long_script: NONE,
+    dash_is_stdin: false,
+    words: false,
+    plus: true,
+};
+const PYTHON: Syntax = Syntax {
+    inline: b"cm",
+    value: b"WX",
+    attached: b"",
+    script: b"",
+    long_inline: NONE,
+    long_value: &[b"--check-hash-based-pycs"],
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const PERL: Syntax = Syntax {
+    inline: b"eE",
+    value: b"I",
+    attached: b"MmixdDCl0V",
+    script: b"",
+    long_inline: NONE,
+    long_value: NONE,
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const RUBY: Syntax = Syntax {
+    inline: b"e",
+    value: b"ICEr",
+    attached: b"xFTKW0",
+    script: b"",
+    long_inline: NONE,
+    long_value: NONE,
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const PHP: Syntax = Syntax {
+    inline: b"rBRESa",
+    value: b"cdzt",
+    attached: b"",
+    script: b"fF",
+    long_inline: &[
+        b"--run",
+        b"--process-begin",
+        b"--process-code",
+        b"--process-end",
+        b"--server",
+        b"--interactive",
+    ],
+    long_value: &[b"--php-ini", b"--define", b"--zend-extension", b"--docroot"],
+    long_script: &[b"--file", b"--process-file"],
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const NODE: Syntax = Syntax {
+    inline: b"ep",
+    value: b"rC",
+    attached: b"",
+    script: b"",
+    long_inline: &[b"--eval", b"--print"],
+    long_value: &[
+        b"--require",
+        b"--import",
+        b"--loader",
+        b"--experimental-loader",
+        b"--conditions",
+        b"--input-type",
+        b"--env-file",
+        b"--title",
+    ],
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const LUA: Syntax = Syntax {
+    inline: b"e",
+    value: b"l",
+    attached: b"",
+    script: b"",
+    long_inline: NONE,
+    long_value: NONE,
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+const TCL: Syntax = Syntax {
+    inline: b"",
+    value: b"",
+    attached: b"",
+    script: b"",
+    long_inline: NONE,
+    long_value: &[b"-encoding"],
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: true,
+    plus: false,
+};
+const RSCRIPT: Syntax = Syntax {
+    inline: b"e",
+    value: b"",
+    attached: b"",
+    script: b"",
+    long_inline: NONE,
+    long_value: NONE,
+    long_script: NONE,
+    dash_is_stdin: true,
+    words: false,
+    plus: false,
+};
+
+/// Interpreter names; a version suffix of digits and dots is accepted too
+/// (`python3.12`, `perl5.36.0`, `lua5.4`, `tclsh8.6`).
+const INTERPRETERS: &[(&[u8], &Syntax)] = &[
+    (b"sh", &SHELL),
+    (b"bash", &SHELL),
+    (b"dash", &SHELL),
+    (b"zsh", &SHELL),
+    (b"ksh", &SHELL),
+    (b"mksh", &SHELL),
+    (b"ash", &SHELL),
+    (b"python", &PYTHON),
+    (b"pypy", &PYTHON),
+    (b"perl", &PERL),
+    (b"ruby", &RUBY),
+    (b"php", &PHP),
+    (b"node", &NODE),
+    (b"nodejs", &NODE),
+    (b"lua", &LUA),
+    (b"luajit", &LUA),
+    (b"tclsh", &TCL),
+    (b"Rscript", &RSCRIPT),
+];
+
+fn basename(p: &[u8]) -> &[u8] {
+    p.rsplit(|&b| b == b'/').next().unwrap_or(p)
+}
+
+fn syntax_of(name: &[u8]) -> Option<&'static Syntax> {
+    INTERPRETERS.iter().find_map(|(base, syn)| {
+        let rest = name.strip_prefix(*base)?;
+        let versioned = rest.first().is_some_and(u8::is_ascii_digit)
+            && rest.iter().all(|b| b.is_ascii_digit() || *b == b'.');
+        (rest.is_empty() || versioned).then_some(*syn)
+    })
+}
+
+/// The script a known interpreter was asked to run, as written in argv.
+fn interpreter_arg(ev: &ExecEvent) -> Option<&[u8]> {
+    let argv = ev.argv.as_deref()?;
+    let exe = ev.exe.as_deref().map(basename);
+    let arg0 = argv.first().map(|a| basename(a));
+    // busybox runs the applet named by argv[0] (a symlink) or by argv[1].
+    if arg0 == Some(b"busybox") {
+        let applet = basename(argv.get(1)?);
+        return script_arg(syntax_of(applet)?, argv.get(2..)?);
+    }
+    let syn = exe
+        .and_then(syntax_of)
+        .or_else(|| arg0.and_then(syntax_of))?;
+    script_arg(syn, argv.get(1..)?)
+}
+
+/// The first argument that is the script file under `syn`'s option rules,
+/// or `None` when the program does not come from a file.
+fn script_arg<'a>(syn: &Syntax, args: &'a [Vec<u8>]) -> Option<&'a [u8]> {
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        let a = a.as_slice();
+        i += 1;
+        if a == b"--" {
+            return args.get(i).map(Vec::as_slice);
+        }
+        if a == b"-" {
+            if syn.dash_is_stdin {
+                return None;
+            }
+            return args.get(i).map(Vec::as_slice);
+        }
+        let is_plus = syn.plus && a.first() == Some(&b'+');
+        if a.first() != Some(&b'-') && !is_plus {
+            return Some(a);
+        }
+        if a.starts_with(b"--") || (syn.words && !is_plus) {
+            let (name, value) = match a.iter().position(|&b| b == b'=') {
+                Some(eq) => (&a[..eq], Some(&a[eq + 1..])),
+                None => (a, None),
+            };
+            if syn.long_inline.contains(&name) {
+                return None;
+            }
+            if syn.long_script.contains(&name) {
+                return value.or_else(|| args.get(i).map(Vec::as_slice));
+            }
+            if syn.long_value.contains(&name) && value.is_none() {
+                i += 1;
+            }
+            continue;
+        }
+        let cluster = &a[1..];
+        for (k, c) in cluster.iter().enumerate() {
+            let rest = &cluster[k + 1..];
+            if syn.inline.contains(c) {
+                return None;
+            }
+            if syn.script.contains(c) {
+                if rest.is_empty() {
+                    return args.get(i).map(Vec::as_slice);
+                }
+                return Some(rest);
+            }
+            if syn.value.contains(c) {
+                if rest.is_empty() {
+                    i += 1;
+                }
+                break;
+            }
+            if syn.attached.contains(c) {
+                break;
+            }
+        }
+    }
+    None
+}
