@@ -139,47 +139,31 @@ fn main() {
     }
 
     let mut hasher = ExeHasher::new(DEFAULT_MAX_SIZE);
-    let mut probe = true_ev.clone();
-    hasher.hash(&mut probe);
-    assert!(probe.exe_sha256.is_some(), "{:?}", probe.incomplete);
-    let cost = per_event(HITS, || {
-        let mut e = Box::new(true_ev.clone());
-        hasher.hash(&mut e);
-        black_box(e);
-    });
-    report("exe hash, cache hit, /bin/true (path)", cost, baseline);
-    let cost = per_event(MISSES, || {
-        let mut e = Box::new(true_ev.clone());
-        ExeHasher::new(DEFAULT_MAX_SIZE).hash(&mut e);
-        black_box(e);
-    });
-    let size = fs::metadata(&true_exe).unwrap().len();
-    report(
-        &format!("exe hash, cache miss, /bin/true ({size} B)"),
-        cost,
-        baseline,
-    );
-
-    let mut probe = live_ev.clone();
-    hasher.hash(&mut probe);
-    assert!(probe.exe_sha256.is_some(), "{:?}", probe.incomplete);
-    let cost = per_event(HITS / 4, || {
-        let mut e = Box::new(live_ev.clone());
-        hasher.hash(&mut e);
-        black_box(e);
-    });
-    report("exe hash, cache hit, via /proc/<pid>/exe", cost, baseline);
-    let cost = per_event(MISSES, || {
-        let mut e = Box::new(live_ev.clone());
-        ExeHasher::new(DEFAULT_MAX_SIZE).hash(&mut e);
-        black_box(e);
-    });
-    let size = fs::metadata(&sleep_exe).unwrap().len();
-    report(
-        &format!("exe hash, cache miss, via /proc ({size} B)"),
-        cost,
-        baseline,
-    );
+    for (what, ev, file) in [
+        ("/bin/true by path", &true_ev, &true_exe),
+        ("sleep via /proc/<pid>/exe", &live_ev, &sleep_exe),
+    ] {
+        let mut probe = ev.clone();
+        hasher.hash(&mut probe);
+        assert!(probe.exe_sha256.is_some(), "{:?}", probe.incomplete);
+        let cost = per_event(HITS / 4, || {
+            let mut e = Box::new(ev.clone());
+            hasher.hash(&mut e);
+            black_box(e);
+        });
+        report(&format!("exe hash, cache hit, {what}"), cost, baseline);
+        let cost = per_event(MISSES, || {
+            let mut e = Box::new(ev.clone());
+            ExeHasher::new(DEFAULT_MAX_SIZE).hash(&mut e);
+            black_box(e);
+        });
+        let size = fs::metadata(file).unwrap().len();
+        report(
+            &format!("exe hash, cache miss, {what} ({size} B)"),
+            cost,
+            baseline,
+        );
+    }
 
     let mut checker = HijackChecker::new();
     let cost = per_event(HITS, || {

@@ -775,6 +775,29 @@ mod tests {
         ev.hijackable.clone()
     }
 
+    /// Asserts that `got` is exactly one finding with these fields.
+    fn expect(
+        got: &[Hijack],
+        path: Vec<u8>,
+        role: HijackRole,
+        writable: Vec<u8>,
+        writers: &[&str],
+    ) {
+        let want = Hijack {
+            path,
+            role,
+            writable,
+            writers: writers.iter().map(|w| w.to_string()).collect(),
+        };
+        assert_eq!(got, [want]);
+    }
+
+    /// The `writable` and `writers` of the one finding in `got`.
+    fn only(got: &[Hijack]) -> (Vec<u8>, Vec<String>) {
+        assert_eq!(got.len(), 1, "{got:?}");
+        (got[0].writable.clone(), got[0].writers.clone())
+    }
+
     fn nobody_group() -> String {
         NameCache::new()
             .group(NOBODY)
@@ -787,16 +810,8 @@ mod tests {
         let x = base.join("x.sh");
         file(&x, 0o777, 0, 0);
         let got = check(&mut script_exec(&b(&x)));
-        assert_eq!(
-            got,
-            vec![Hijack {
-                path: b(&x),
-                role: HijackRole::Script,
-                writable: b(&x),
-                writers: vec!["others".into()],
-            }],
-            "the interpreter arg naming the same script is not repeated"
-        );
+        // The interpreter arg naming the same script is not repeated.
+        expect(&got, b(&x), HijackRole::Script, b(&x), &["others"]);
     }
 
     #[test]
@@ -815,9 +830,7 @@ mod tests {
         let u = base.join("u.sh");
         file(&u, 0o555, NOBODY, 0);
         let got = check(&mut script_exec(&b(&u)));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].writable, b(&u));
-        assert_eq!(got[0].writers, vec!["user nobody".to_string()]);
+        assert_eq!(only(&got), (b(&u), vec!["user nobody".to_string()]));
     }
 
     #[test]
@@ -828,15 +841,7 @@ mod tests {
         let x = d.join("x.sh");
         file(&x, 0o755, 0, 0);
         let got = check(&mut script_exec(&b(&x)));
-        assert_eq!(
-            got,
-            vec![Hijack {
-                path: b(&x),
-                role: HijackRole::Script,
-                writable: b(&d),
-                writers: vec!["user nobody".into()],
-            }]
-        );
+        expect(&got, b(&x), HijackRole::Script, b(&d), &["user nobody"]);
         // A deeper file under the same dir is flagged through it too.
         let sub = d.join("sub");
         dir(&sub, 0o755, 0, 0);
@@ -851,9 +856,10 @@ mod tests {
         let z = gw.join("z.sh");
         file(&z, 0o755, 0, 0);
         let got = check(&mut script_exec(&b(&z)));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].writable, b(&gw));
-        assert_eq!(got[0].writers, vec![nobody_group(), "others".to_string()]);
+        assert_eq!(
+            only(&got),
+            (b(&gw), vec![nobody_group(), "others".to_string()])
+        );
     }
 
     #[test]
@@ -895,33 +901,21 @@ mod tests {
         let n = tmp.join("nobody.sh");
         file(&n, 0o755, NOBODY, NOBODY);
         let got = check(&mut script_exec(&b(&n)));
-        assert_eq!(
-            got,
-            vec![Hijack {
-                path: b(&n),
-                role: HijackRole::Script,
-                writable: b(&n),
-                writers: vec!["user nobody".into()],
-            }]
-        );
+        expect(&got, b(&n), HijackRole::Script, b(&n), &["user nobody"]);
         // The sticky bit does not protect against the directory's owner.
         let own = base.join("owned-tmp");
         dir(&own, 0o1777, NOBODY, 0);
         let r2 = own.join("root.sh");
         file(&r2, 0o755, 0, 0);
         let got = check(&mut script_exec(&b(&r2)));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].writable, b(&own));
-        assert_eq!(got[0].writers, vec!["user nobody".to_string()]);
+        assert_eq!(only(&got), (b(&own), vec!["user nobody".to_string()]));
         // A symlink owned by a non-root user in a sticky dir can be replaced
         // by that user even though it points to a safe file.
         let link = tmp.join("link.sh");
         symlink(&r, &link).unwrap();
         lchown(&link, Some(NOBODY), Some(NOBODY)).unwrap();
         let got = check(&mut script_exec(&b(&link)));
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].writable, b(&link));
-        assert_eq!(got[0].writers, vec!["user nobody".to_string()]);
+        assert_eq!(only(&got), (b(&link), vec!["user nobody".to_string()]));
     }
 
     #[test]
@@ -973,14 +967,12 @@ mod tests {
         let xs = b(&x);
         let mut ev = exec(0, 0, b"/bin/sh", &[b"sh", &xs]);
         let got = check(&mut ev);
-        assert_eq!(
-            got,
-            vec![Hijack {
-                path: xs.clone(),
-                role: HijackRole::InterpreterArg,
-                writable: xs.clone(),
-                writers: vec!["others".into()],
-            }]
+        expect(
+            &got,
+            xs.clone(),
+            HijackRole::InterpreterArg,
+            xs.clone(),
+            &["others"],
         );
         let mut ev = exec(
             0,
@@ -995,108 +987,64 @@ mod tests {
         assert_eq!(candidates(&ev).len(), 1);
     }
 
-    fn arg<'a>(exe: &[u8], argv: &'a [&'a [u8]]) -> Option<Vec<u8>> {
-        let ev = exec(0, 0, exe, argv);
-        interpreter_arg(&ev).map(<[u8]>::to_vec)
-    }
+    /// (exe, argv split at spaces, the script interpreter_arg should find).
+    type ArgCase = (&'static str, &'static str, Option<&'static str>);
+
+    const ARG_CASES: &[ArgCase] = &[
+        ("/bin/bash", "bash x.sh", Some("x.sh")),
+        ("/bin/bash", "bash -e x.sh", Some("x.sh")),
+        ("/bin/bash", "bash -ec echo", None),
+        ("/bin/dash", "sh -c x y.sh", None),
+        ("/bin/bash", "bash -s a", None),
+        ("/bin/bash", "bash -o pipefail x.sh", Some("x.sh")),
+        ("/bin/bash", "bash +o posix x.sh", Some("x.sh")),
+        ("/bin/bash", "bash --rcfile rc x.sh", Some("x.sh")),
+        ("/bin/sh", "sh -- -x.sh", Some("-x.sh")),
+        ("/bin/sh", "sh", None),
+        ("/usr/bin/python3", "python3 -m http.server", None),
+        ("/usr/bin/python3", "python3 -c print()", None),
+        ("/usr/bin/python3", "python3 -Bc 1", None),
+        ("/usr/bin/python3", "python3 - x.py", None),
+        ("/usr/bin/python3", "python3 -X dev x.py", Some("x.py")),
+        ("/usr/bin/python3", "python3 -Wignore x.py", Some("x.py")),
+        ("/usr/bin/perl", "perl -ne print", None),
+        ("/usr/bin/perl", "perl -Mstrict -w x.pl", Some("x.pl")),
+        ("/usr/bin/perl", "perl -I lib x.pl", Some("x.pl")),
+        ("/usr/bin/ruby", "ruby -e 1", None),
+        ("/usr/bin/ruby", "ruby -r json x.rb", Some("x.rb")),
+        ("/usr/bin/php8.2", "php -r 1;", None),
+        ("/usr/bin/php", "php -f x.php", Some("x.php")),
+        ("/usr/bin/php", "php -c php.ini x.php", Some("x.php")),
+        ("/usr/bin/node", "node -e 1", None),
+        ("/usr/bin/node", "node --eval=1", None),
+        ("/usr/bin/node", "node --require m x.js", Some("x.js")),
+        ("/usr/bin/node", "node --import=m x.js", Some("x.js")),
+        ("/usr/bin/lua5.4", "lua -e x=1", None),
+        (
+            "/usr/bin/tclsh8.6",
+            "tclsh -encoding utf-8 x.tcl",
+            Some("x.tcl"),
+        ),
+        ("/usr/bin/Rscript", "Rscript -e 1", None),
+        ("/usr/bin/Rscript", "Rscript --vanilla x.R", Some("x.R")),
+        // busybox: by argv[0] (a symlink) or argv[1] (the applet name).
+        ("/bin/busybox", "sh x.sh", Some("x.sh")),
+        ("/bin/busybox", "busybox ash x.sh", Some("x.sh")),
+        ("/bin/busybox", "busybox ls x", None),
+        // Not interpreters: their argv names no script.
+        ("/usr/bin/cat", "cat x.sh", None),
+        ("/usr/bin/shred", "shred x", None),
+        ("/usr/bin/python3-config", "x y", None),
+    ];
 
     #[test]
     fn interpreter_arg_parsing() {
-        let some = |s: &[u8]| Some(s.to_vec());
-        assert_eq!(arg(b"/bin/bash", &[b"bash", b"x.sh"]), some(b"x.sh"));
-        assert_eq!(arg(b"/bin/bash", &[b"bash", b"-e", b"x.sh"]), some(b"x.sh"));
-        assert_eq!(arg(b"/bin/bash", &[b"bash", b"-ec", b"echo"]), None);
-        assert_eq!(arg(b"/bin/dash", &[b"sh", b"-c", b"x", b"y.sh"]), None);
-        assert_eq!(arg(b"/bin/bash", &[b"bash", b"-s", b"a"]), None);
-        assert_eq!(
-            arg(b"/bin/bash", &[b"bash", b"-o", b"pipefail", b"x.sh"]),
-            some(b"x.sh")
-        );
-        assert_eq!(
-            arg(b"/bin/bash", &[b"bash", b"+o", b"posix", b"x.sh"]),
-            some(b"x.sh")
-        );
-        assert_eq!(
-            arg(b"/bin/bash", &[b"bash", b"--rcfile", b"rc", b"x.sh"]),
-            some(b"x.sh")
-        );
-        assert_eq!(arg(b"/bin/sh", &[b"sh", b"--", b"-x.sh"]), some(b"-x.sh"));
-        assert_eq!(arg(b"/bin/sh", &[b"sh"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/python3", &[b"python3", b"-m", b"http.server"]),
-            None
-        );
-        assert_eq!(
-            arg(b"/usr/bin/python3", &[b"python3", b"-c", b"print()"]),
-            None
-        );
-        assert_eq!(arg(b"/usr/bin/python3", &[b"python3", b"-Bc", b"1"]), None);
-        assert_eq!(arg(b"/usr/bin/python3", &[b"python3", b"-", b"x.py"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/python3", &[b"python3", b"-X", b"dev", b"x.py"]),
-            some(b"x.py")
-        );
-        assert_eq!(
-            arg(b"/usr/bin/python3", &[b"python3", b"-Wignore", b"x.py"]),
-            some(b"x.py")
-        );
-        assert_eq!(arg(b"/usr/bin/perl", &[b"perl", b"-ne", b"print"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/perl", &[b"perl", b"-Mstrict", b"-w", b"x.pl"]),
-            some(b"x.pl")
-        );
-        assert_eq!(
-            arg(b"/usr/bin/perl", &[b"perl", b"-I", b"lib", b"x.pl"]),
-            some(b"x.pl")
-        );
-        assert_eq!(arg(b"/usr/bin/ruby", &[b"ruby", b"-e", b"1"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/ruby", &[b"ruby", b"-r", b"json", b"x.rb"]),
-            some(b"x.rb")
-        );
-        assert_eq!(arg(b"/usr/bin/php8.2", &[b"php", b"-r", b"1;"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/php", &[b"php", b"-f", b"x.php"]),
-            some(b"x.php")
-        );
-        assert_eq!(
-            arg(b"/usr/bin/php", &[b"php", b"-c", b"php.ini", b"x.php"]),
-            some(b"x.php")
-        );
-        assert_eq!(arg(b"/usr/bin/node", &[b"node", b"-e", b"1"]), None);
-        assert_eq!(arg(b"/usr/bin/node", &[b"node", b"--eval=1"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/node", &[b"node", b"--require", b"m", b"x.js"]),
-            some(b"x.js")
-        );
-        assert_eq!(
-            arg(b"/usr/bin/node", &[b"node", b"--import=m", b"x.js"]),
-            some(b"x.js")
-        );
-        assert_eq!(arg(b"/usr/bin/lua5.4", &[b"lua", b"-e", b"x=1"]), None);
-        assert_eq!(
-            arg(
-                b"/usr/bin/tclsh8.6",
-                &[b"tclsh", b"-encoding", b"utf-8", b"x.tcl"]
-            ),
-            some(b"x.tcl")
-        );
-        assert_eq!(arg(b"/usr/bin/Rscript", &[b"Rscript", b"-e", b"1"]), None);
-        assert_eq!(
-            arg(b"/usr/bin/Rscript", &[b"Rscript", b"--vanilla", b"x.R"]),
-            some(b"x.R")
-        );
-        // busybox: by argv[0] (symlink) or argv[1] (applet name).
-        assert_eq!(arg(b"/bin/busybox", &[b"sh", b"x.sh"]), some(b"x.sh"));
-        assert_eq!(
-            arg(b"/bin/busybox", &[b"busybox", b"ash", b"x.sh"]),
-            some(b"x.sh")
-        );
-        assert_eq!(arg(b"/bin/busybox", &[b"busybox", b"ls", b"x"]), None);
-        // Not interpreters: argv is not a script.
-        assert_eq!(arg(b"/usr/bin/cat", &[b"cat", b"x.sh"]), None);
-        assert_eq!(arg(b"/usr/bin/shred", &[b"shred", b"x"]), None);
-        assert_eq!(arg(b"/usr/bin/python3-config", &[b"x", b"y"]), None);
+        for (exe, argv, want) in ARG_CASES {
+            let argv: Vec<&[u8]> = argv.split(' ').map(str::as_bytes).collect();
+            let ev = exec(0, 0, exe.as_bytes(), &argv);
+            let got = interpreter_arg(&ev);
+            assert_eq!(got, want.map(str::as_bytes), "{exe} {argv:?}");
+        }
     }
 
     #[test]
