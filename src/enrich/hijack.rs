@@ -446,59 +446,50 @@ struct Syntax {
 
 const NONE: &[&[u8]] = &[];
 
-/// sh, bash, dash, zsh, ksh, mksh, ash: `+o name` is handled like `-o name`.
-const SHELL: Syntax = Syntax {
-    inline: b"cs",
-    value: b"oO",
+/// No options of any kind; `-` is stdin. The others differ from it.
+const PLAIN: Syntax = Syntax {
+    inline: b"",
+    value: b"",
     attached: b"",
     script: b"",
     long_inline: NONE,
-    long_value: &[b"--rcfile", b"--init-file"],
-    long_script: NONE,
-    dash_is_stdin: false,
-    words: false,
-    plus: true,
-};
-const PYTHON: Syntax = Syntax {
-    inline: b"cm",
-    value: b"WX",
-    attached: b"",
-    script: b"",
-    long_inline: NONE,
-    long_value: &[b"--check-hash-based-pycs"],
+    long_value: NONE,
     long_script: NONE,
     dash_is_stdin: true,
     words: false,
     plus: false,
+};
+
+/// sh, bash, dash, zsh, ksh, mksh, ash: `+o name` is handled like `-o name`.
+const SHELL: Syntax = Syntax {
+    inline: b"cs",
+    value: b"oO",
+    long_value: &[b"--rcfile", b"--init-file"],
+    dash_is_stdin: false,
+    plus: true,
+    ..PLAIN
+};
+const PYTHON: Syntax = Syntax {
+    inline: b"cm",
+    value: b"WX",
+    long_value: &[b"--check-hash-based-pycs"],
+    ..PLAIN
 };
 const PERL: Syntax = Syntax {
     inline: b"eE",
     value: b"I",
     attached: b"MmixdDCl0V",
-    script: b"",
-    long_inline: NONE,
-    long_value: NONE,
-    long_script: NONE,
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 const RUBY: Syntax = Syntax {
     inline: b"e",
     value: b"ICEr",
     attached: b"xFTKW0",
-    script: b"",
-    long_inline: NONE,
-    long_value: NONE,
-    long_script: NONE,
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 const PHP: Syntax = Syntax {
     inline: b"rBRESa",
     value: b"cdzt",
-    attached: b"",
     script: b"fF",
     long_inline: &[
         b"--run",
@@ -510,15 +501,11 @@ const PHP: Syntax = Syntax {
     ],
     long_value: &[b"--php-ini", b"--define", b"--zend-extension", b"--docroot"],
     long_script: &[b"--file", b"--process-file"],
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 const NODE: Syntax = Syntax {
     inline: b"ep",
     value: b"rC",
-    attached: b"",
-    script: b"",
     long_inline: &[b"--eval", b"--print"],
     long_value: &[
         b"--require",
@@ -530,46 +517,21 @@ const NODE: Syntax = Syntax {
         b"--env-file",
         b"--title",
     ],
-    long_script: NONE,
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 const LUA: Syntax = Syntax {
     inline: b"e",
     value: b"l",
-    attached: b"",
-    script: b"",
-    long_inline: NONE,
-    long_value: NONE,
-    long_script: NONE,
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 const TCL: Syntax = Syntax {
-    inline: b"",
-    value: b"",
-    attached: b"",
-    script: b"",
-    long_inline: NONE,
     long_value: &[b"-encoding"],
-    long_script: NONE,
-    dash_is_stdin: true,
     words: true,
-    plus: false,
+    ..PLAIN
 };
 const RSCRIPT: Syntax = Syntax {
     inline: b"e",
-    value: b"",
-    attached: b"",
-    script: b"",
-    long_inline: NONE,
-    long_value: NONE,
-    long_script: NONE,
-    dash_is_stdin: true,
-    words: false,
-    plus: false,
+    ..PLAIN
 };
 
 /// Interpreter names; a version suffix of digits and dots is accepted too
