@@ -6,6 +6,8 @@
 
 pub mod caps;
 pub mod clock;
+pub mod hash;
+pub mod hijack;
 pub mod names;
 pub mod raise;
 pub mod table;
