@@ -375,3 +375,117 @@ fn filters_show_only_matching_execs_and_count_the_rest() {
         assert_eq!(execs, written);
     }
 }
+
+/// A script that exits 0, with `mode`, owned by `owner`.
+fn script(path: &std::path::Path, mode: u32, owner: u32) {
+    std::fs::write(path, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::os::unix::fs::chown(path, Some(owner), Some(owner)).unwrap();
+}
+
+#[test]
+fn hijackable_root_jobs_are_flagged_and_safe_ones_are_not() {
+    if skip_unless_root("hijackable_root_jobs_are_flagged_and_safe_ones_are_not") {
+        return;
+    }
+    let dir = open_tempdir();
+    let d = canonical(dir.path().to_str().unwrap());
+    // A world-writable script in a root-owned 0755 directory.
+    let ww = format!("{d}/world-writable.sh");
+    script(std::path::Path::new(&ww), 0o777, 0);
+    // A root-owned script in a directory that nobody (a normal user) owns.
+    let user_dir = format!("{d}/nobody-dir");
+    std::fs::create_dir(&user_dir).unwrap();
+    std::os::unix::fs::chown(&user_dir, Some(65534), Some(65534)).unwrap();
+    let in_user_dir = format!("{user_dir}/job.sh");
+    script(std::path::Path::new(&in_user_dir), 0o755, 0);
+    // A safe root-owned script in /usr/local/bin.
+    let tag = unique_tag("safe");
+    let safe = format!("/usr/local/bin/{tag}.sh");
+    script(std::path::Path::new(&safe), 0o755, 0);
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(safe.clone());
+
+    let (t_ww, t_dir, t_safe, t_arg) = (
+        unique_tag("hj-ww"),
+        unique_tag("hj-dir"),
+        unique_tag("hj-safe"),
+        unique_tag("hj-arg"),
+    );
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    let only = Monitor::start(&["--format", "jsonl", "--hijackable"]);
+    run_ok(Command::new(&ww).arg(&t_ww));
+    run_ok(Command::new(&in_user_dir).arg(&t_dir));
+    run_ok(Command::new(&safe).arg(&t_safe));
+    // The same script passed to an interpreter, as cron jobs often do.
+    run_ok(Command::new("/bin/bash").args([&in_user_dir, &t_arg]));
+    let (lines, only_lines) = (mon.stop().json_lines(), only.stop().json_lines());
+
+    let finding = |tag: &str, argv0: &str| -> Value {
+        let ev = the_exec(&lines, tag, argv0);
+        let h = ev["hijackable"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not flagged: {ev}"));
+        assert_eq!(h.len(), 1, "{h:?}");
+        h[0].clone()
+    };
+    // A #! script's argv is rewritten: argv[0] is the interpreter.
+    let h = finding(&t_ww, "/bin/sh");
+    assert_eq!(h["path"], ww.as_str());
+    assert_eq!(h["role"], "script");
+    assert_eq!(h["writable"], ww.as_str());
+    assert_eq!(h["writers"], serde_json::json!(["others"]));
+
+    let h = finding(&t_dir, "/bin/sh");
+    assert_eq!(h["path"], in_user_dir.as_str());
+    assert_eq!(h["writable"], user_dir.as_str());
+    assert_eq!(h["writers"], serde_json::json!(["user nobody"]));
+
+    let h = finding(&t_arg, "/bin/bash");
+    assert_eq!(h["path"], in_user_dir.as_str());
+    assert_eq!(h["role"], "interpreter_arg");
+
+    let ev = the_exec(&lines, &t_safe, "/bin/sh");
+    assert_eq!(
+        ev["hijackable"],
+        Value::Null,
+        "root-owned in /usr/local/bin is safe: {ev}"
+    );
+
+    // --hijackable shows exactly the flagged ones.
+    for t in [&t_ww, &t_dir, &t_arg] {
+        assert_eq!(execs_with_tag(&only_lines, t).len(), 1, "{t}");
+    }
+    assert!(execs_with_tag(&only_lines, &t_safe).is_empty());
+}
+
+#[test]
+fn exe_hash_matches_sha256sum() {
+    if skip_unless_root("exe_hash_matches_sha256sum") {
+        return;
+    }
+    let tag = unique_tag("hash");
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    run_ok(Command::new("/bin/true").arg(&tag));
+    let lines = mon.stop().json_lines();
+    let ev = the_exec(&lines, &tag, "/bin/true");
+    let out = Command::new("sha256sum")
+        .arg(canonical("/bin/true"))
+        .output()
+        .unwrap();
+    let want = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(ev["exe_sha256"], want.split_whitespace().next().unwrap());
+    // --no-hash turns it off.
+    let mon = Monitor::start(&["--format", "jsonl", "--no-hash"]);
+    run_ok(Command::new("/bin/true").arg(&tag));
+    let lines = mon.stop().json_lines();
+    assert_eq!(
+        the_exec(&lines, &tag, "/bin/true")["exe_sha256"],
+        Value::Null
+    );
+}

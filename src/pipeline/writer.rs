@@ -1,6 +1,7 @@
 //! The writer side: takes messages from the queue in kernel order, keeps the
-//! process table current, enriches each exec, applies the filters and hands
-//! what is shown to the sink.
+//! process table current, enriches each exec (names, parent, privilege
+//! change, hijackable check, exe hash), applies the filters and hands what
+//! is shown to the sink.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::{Config, Msg, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
+use crate::enrich::hash::ExeHasher;
+use crate::enrich::hijack::HijackChecker;
 use crate::enrich::table::ProcessTable;
 use crate::event::Event;
 use crate::filter::Filter;
@@ -24,6 +27,9 @@ pub struct Writer<'a> {
     /// Emit exit events (`--exits`).
     pub exits: bool,
     pub filter: Filter,
+    pub hijack: HijackChecker,
+    /// `None` with `--no-hash`.
+    pub hasher: Option<ExeHasher>,
     /// Exec events handed to the sink, and those the filters hid.
     pub written: u64,
     pub filtered: u64,
@@ -40,6 +46,8 @@ impl<'a> Writer<'a> {
             table,
             exits: cfg.exits,
             filter: cfg.filter.clone(),
+            hijack: HijackChecker::new(),
+            hasher: cfg.hash_max_size.map(ExeHasher::new),
             written: 0,
             filtered: 0,
         }
@@ -90,9 +98,14 @@ impl<'a> Writer<'a> {
                 self.enricher.enrich(&mut ev);
                 self.table.exec(&mut ev, start_ns, parent_start_ns);
                 self.enricher.enrich_parent(&mut ev);
+                self.hijack.check(&mut ev);
                 let shown = self.filter.matches(&ev);
                 self.table.set_shown(ev.pid, start_ns, shown);
                 if shown {
+                    // Only for what is shown: a cache miss reads the file.
+                    if let Some(h) = &mut self.hasher {
+                        h.hash(&mut ev);
+                    }
                     self.written += 1;
                     Some(Event::Exec(ev))
                 } else {
