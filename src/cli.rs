@@ -185,6 +185,11 @@ pub struct Cli {
     #[arg(long)]
     pub no_hash: bool,
 
+    /// Do not check whether privileged execs run files a non-root user can
+    /// modify (the `hijackable` field stays null).
+    #[arg(long)]
+    pub no_hijack_check: bool,
+
     /// Hash executables only up to this size (larger ones get no sha256);
     /// suffixes K, M, G.
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]

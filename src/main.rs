@@ -53,5 +53,6 @@ fn config(cli: &Cli) -> Result<pipeline::Config, String> {
         filter: Filter::from_cli(cli)?,
         sink_options: cli.sink_options(),
         hash_max_size: (!cli.no_hash).then_some(cli.hash_max_size),
+        hijack_check: !cli.no_hijack_check,
     })
 }

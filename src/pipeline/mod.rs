@@ -40,6 +40,8 @@ pub struct Config {
     pub sink_options: sink::SinkOptions,
     /// Hash executed files up to this size; `None`: no hashing.
     pub hash_max_size: Option<u64>,
+    /// Run the hijackable check.
+    pub hijack_check: bool,
 }
 
 /// What the reader hands the writer, in kernel order.

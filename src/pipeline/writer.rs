@@ -27,7 +27,8 @@ pub struct Writer<'a> {
     /// Emit exit events (`--exits`).
     pub exits: bool,
     pub filter: Filter,
-    pub hijack: HijackChecker,
+    /// `None` with `--no-hijack-check`.
+    pub hijack: Option<HijackChecker>,
     /// `None` with `--no-hash`.
     pub hasher: Option<ExeHasher>,
     /// Exec events handed to the sink, and those the filters hid.
@@ -46,7 +47,7 @@ impl<'a> Writer<'a> {
             table,
             exits: cfg.exits,
             filter: cfg.filter.clone(),
-            hijack: HijackChecker::new(),
+            hijack: cfg.hijack_check.then(HijackChecker::new),
             hasher: cfg.hash_max_size.map(ExeHasher::new),
             written: 0,
             filtered: 0,
@@ -98,7 +99,9 @@ impl<'a> Writer<'a> {
                 self.enricher.enrich(&mut ev);
                 self.table.exec(&mut ev, start_ns, parent_start_ns);
                 self.enricher.enrich_parent(&mut ev);
-                self.hijack.check(&mut ev);
+                if let Some(h) = &mut self.hijack {
+                    h.check(&mut ev);
+                }
                 let shown = self.filter.matches(&ev);
                 self.table.set_shown(ev.pid, start_ns, shown);
                 if shown {
