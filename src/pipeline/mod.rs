@@ -44,6 +44,9 @@ pub struct Config {
     pub hijack_check: bool,
 }
 
+/// Messages as the reader hands them over: one batch per drain.
+pub type Batch = Vec<Msg>;
+
 /// What the reader hands the writer, in kernel order.
 #[derive(Debug)]
 pub enum Msg {
@@ -149,7 +152,8 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
-    let (tx, rx) = crossbeam_channel::bounded::<Msg>(cfg.queue_len.max(1));
+    // Bounded in batches of at most BATCH_MAX messages: --queue-len events.
+    let (tx, rx) = crossbeam_channel::bounded::<Batch>((cfg.queue_len / reader::BATCH_MAX).max(4));
     let reader = {
         let stop = Arc::clone(&stop);
         let (poll, pause) = (cfg.poll, cfg.pause_reader);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Config, Msg, STOP_DURATION, Stop, io_or_stop};
+use super::{Batch, Config, Msg, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash::ExeHasher;
 use crate::enrich::hijack::HijackChecker;
@@ -56,7 +56,7 @@ impl<'a> Writer<'a> {
 
     /// Handles messages until the reader is done. Returns false if the
     /// output failed (broken pipe: a clean end; anything else: an error).
-    pub fn run(&mut self, rx: &Receiver<Msg>, stop: &Stop, deadline: Option<Instant>) -> bool {
+    pub fn run(&mut self, rx: &Receiver<Batch>, stop: &Stop, deadline: Option<Instant>) -> bool {
         let mut last_maintenance = Instant::now();
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -66,15 +66,17 @@ impl<'a> Writer<'a> {
                 self.table.maintain();
                 last_maintenance = Instant::now();
             }
-            let msg = match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(msg) => msg,
+            let batch = match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(batch) => batch,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return true,
             };
-            if let Some(ev) = self.handle(msg)
-                && !io_or_stop(self.sink.write_event(&ev), stop)
-            {
-                return false;
+            for msg in batch {
+                if let Some(ev) = self.handle(msg)
+                    && !io_or_stop(self.sink.write_event(&ev), stop)
+                {
+                    return false;
+                }
             }
             // Flush whenever we have caught up, so output is live but
             // batched under load.

@@ -16,6 +16,15 @@ use super::escape::needs_escape;
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
+    // Fast path: most strings are printable ASCII with nothing to escape;
+    // a byte scan is much cheaper than the char loop below.
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut clean_from = 0;
     for (i, c) in s.char_indices() {
         // Fast path: printable ASCII other than the two JSON metacharacters.

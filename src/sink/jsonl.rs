@@ -38,7 +38,7 @@ pub struct JsonlSink {
     out: Box<dyn Write + Send>,
     /// The line being built, reused to save an allocation per event.
     line: String,
-    caps: CapsCache,
+    caps: RenderCache,
 }
 
 impl JsonlSink {
@@ -47,7 +47,7 @@ impl JsonlSink {
         JsonlSink {
             out,
             line: String::new(),
-            caps: CapsCache::default(),
+            caps: RenderCache::default(),
         }
     }
 }
@@ -81,20 +81,24 @@ fn start_json(s: &StartInfo) -> Value {
     })
 }
 
-/// Serialized capability-name arrays, by mask: root's full set is the same
-/// on nearly every event, and rendering 40 names each time dominated the
-/// cost of a line.
+/// Rendered pieces reused across lines. Capability-name arrays, by mask:
+/// root's full set is the same on nearly every event, and rendering 40
+/// names each time dominated the cost of a line. And the last parent object
+/// rendered, by the parent's exec_id: a storm's execs mostly share one.
 #[derive(Default)]
-struct CapsCache(HashMap<u64, String>);
+struct RenderCache {
+    names: HashMap<u64, String>,
+    parent: Option<(String, String)>,
+}
 
-impl CapsCache {
+impl RenderCache {
     const MAX: usize = 256;
 
     fn names(&mut self, mask: u64) -> &str {
-        if self.0.len() >= Self::MAX && !self.0.contains_key(&mask) {
-            self.0.clear();
+        if self.names.len() >= Self::MAX && !self.names.contains_key(&mask) {
+            self.names.clear();
         }
-        self.0
+        self.names
             .entry(mask)
             .or_insert_with(|| names(mask).to_string())
     }
@@ -102,18 +106,27 @@ impl CapsCache {
 
 /// The fields enrichment adds: parent, ancestry, privilege change,
 /// hijackable findings, the exe's hash and identity.
-fn write_insight(o: &mut Obj, e: &ExecEvent, caps_cache: &mut CapsCache) {
+fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
     match &e.parent {
         Some(p) => {
-            let mut po = Obj::open(o.key("parent"));
-            po.num("pid", p.pid);
-            po.opt_str("exec_id", p.exec_id.as_deref());
-            po.opt_bytes("exe", p.exe.as_deref());
-            write_argv(&mut po, "argv", p.argv.as_deref());
-            po.opt_str("cmdline", p.argv.as_deref().map(join_cmdline).as_deref());
-            po.opt_str("user", p.user.as_deref());
-            po.opt_num("euid", p.euid);
-            po.close();
+            let memo = &mut cache.parent;
+            match (&p.exec_id, memo.as_ref()) {
+                (Some(id), Some((key, json))) if id == key => o.raw("parent", json),
+                _ => {
+                    let mut json = String::new();
+                    let mut po = Obj::open(&mut json);
+                    po.num("pid", p.pid);
+                    po.opt_str("exec_id", p.exec_id.as_deref());
+                    po.opt_bytes("exe", p.exe.as_deref());
+                    write_argv(&mut po, "argv", p.argv.as_deref());
+                    po.opt_str("cmdline", p.argv.as_deref().map(join_cmdline).as_deref());
+                    po.opt_str("user", p.user.as_deref());
+                    po.opt_num("euid", p.euid);
+                    po.close();
+                    o.raw("parent", &json);
+                    *memo = p.exec_id.clone().map(|id| (id, json));
+                }
+            }
         }
         None => o.null("parent"),
     }
@@ -133,7 +146,7 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, caps_cache: &mut CapsCache) {
             let mut po = Obj::open(o.key("pre_exec"));
             po.num("uid", pre.uid);
             po.num("euid", pre.euid);
-            po.raw("caps_effective", caps_cache.names(pre.caps_effective));
+            po.raw("caps_effective", cache.names(pre.caps_effective));
             po.close();
         }
         None => o.null("pre_exec"),
@@ -144,7 +157,7 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, caps_cache: &mut CapsCache) {
             co.str("cause", c.cause.as_str());
             co.num("from_euid", c.from_euid);
             co.num("to_euid", c.to_euid);
-            co.raw("gained_caps", caps_cache.names(c.gained_caps));
+            co.raw("gained_caps", cache.names(c.gained_caps));
             co.opt_bytes("launcher", c.launcher.as_deref());
             co.close();
         }
@@ -250,7 +263,7 @@ fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
 }
 
 /// Writes one exec line (without the newline) into `out`.
-fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
+fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     let mut o = Obj::open(out);
     o.str("event", "exec");
     o.str("time", &time_rfc3339(e.time));
@@ -291,7 +304,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
         reasons.str(inc.field, &inc.reason);
     }
     reasons.close();
-    write_insight(&mut o, e, caps_cache);
+    write_insight(&mut o, e, cache);
     match &e.privileges {
         Some(Privileges::Linux {
             creds,
@@ -318,7 +331,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, caps_cache: &mut CapsCache) {
             ];
             let mut c = Obj::open(o.key("caps"));
             for (name, mask) in sets {
-                c.raw(name, caps_cache.names(mask));
+                c.raw(name, cache.names(mask));
             }
             c.close();
             // Raw masks as fixed-width hex, like /proc/<pid>/status.
@@ -410,7 +423,7 @@ pub fn event_json(ev: &Event) -> Value {
         Event::Start(s) => start_json(s),
         Event::Exec(e) => {
             let mut text = String::new();
-            write_exec(&mut text, e, &mut CapsCache::default());
+            write_exec(&mut text, e, &mut RenderCache::default());
             serde_json::from_str(&text).expect("write_exec writes valid JSON")
         }
         Event::Exit(x) => exit_json(x),
