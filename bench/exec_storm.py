@@ -84,14 +84,23 @@ def sequential(count, tag):
     return count, time.monotonic() - start
 
 
-def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
-    """One storm (or, with seq > 0, one sequential loop) with procwatch
-    attached; returns a dict of measurements."""
+def peak_rss_kib(pid):
+    """Peak resident memory of `pid` (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def with_procwatch(binary, seconds, workers, tag, extra_args=(), seq=0):
+    """One storm (or, with seq > 0, one sequential loop of `seq` execs) with
+    procwatch attached; returns a dict of measurements."""
     out = tempfile.NamedTemporaryFile(prefix="procwatch-bench-", suffix=".jsonl", delete=False)
     out.close()
     os.unlink(out.name)
     proc = subprocess.Popen(
-        [binary, "--format", "jsonl", "-o", out.name, "--source", *source.split()],
+        [binary, "--format", "jsonl", "-o", out.name, *extra_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -113,10 +122,14 @@ def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
         execs, elapsed = sequential(seq, tag)
     else:
         execs, elapsed = storm(seconds, workers, tag)
-    # The late sources report a little after the exec: let them catch up.
+    # Let procwatch drain what is queued (the late sources report a little
+    # after the exec), then take the CPU it spent on the workload; exit-time
+    # work (unloading, freeing the ring) is not per-event.
     time.sleep(0.5)
+    cpu = cpu_seconds(proc.pid) - cpu_before
+    rss_kib = peak_rss_kib(proc.pid)
     proc.send_signal(signal.SIGINT)
-    _, status, rusage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     captured = 0
     stop = None
@@ -130,7 +143,6 @@ def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
     os.unlink(out.name)
     if stop is None:
         sys.exit("procwatch wrote no stop event")
-    cpu = rusage.ru_utime + rusage.ru_stime - cpu_before
     return {
         "execs": execs,
         "rate": execs / elapsed,
@@ -142,6 +154,7 @@ def with_procwatch(binary, seconds, workers, tag, source="auto", seq=0):
         "read_failures": stop.get("proc_read_failures", 0),
         "cpu_s": cpu,
         "elapsed": elapsed,
+        "rss_kib": rss_kib,
     }
 
 
@@ -159,7 +172,7 @@ def per_source(args):
         for name, workers in workloads:
             runs = [
                 with_procwatch(args.binary, args.seconds, workers, "pwbench-" + uuid.uuid4().hex,
-                               source, 0 if workers else args.sequential)
+                               ("--source", *source.split()), 0 if workers else args.sequential)
                 for _ in range(args.rounds)
             ]
             execs = sum(r["execs"] for r in runs)
@@ -181,10 +194,16 @@ def main():
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument(
+        "--variants",
+        default="default",
+        help="comma list of procwatch configurations to compare: default (hash and hijack check on), "
+        "no-hash, no-hijack, bare (both off)",
+    )
     ap.add_argument("--source", default=None,
                     help="comma-separated sources to compare, each optionally with extra "
                          "options, e.g. 'ebpf,netlink,netlink --realtime,procfs'; "
-                         "without it, the with/without storm-rate table for auto")
+                         "without it, the with/without storm-rate table per variant")
     ap.add_argument("--sequential", type=int, default=1000,
                     help="with --source: length of the sequential loop (0 to skip)")
     args = ap.parse_args()
@@ -196,30 +215,45 @@ def main():
         per_source(args)
         return
 
+    variant_args = {
+        "default": (),
+        "no-hash": ("--no-hash",),
+        "no-hijack": ("--no-hijack-check",),
+        "bare": ("--no-hash", "--no-hijack-check"),
+    }
+    variants = args.variants.split(",")
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:
-        base_rates, runs = [], []
+        base_rates, runs = [], {v: [] for v in variants}
         for _ in range(args.rounds):
             execs, elapsed = storm(args.seconds, workers, "pwbench-base-" + uuid.uuid4().hex)
             base_rates.append(execs / elapsed)
-            runs.append(with_procwatch(args.binary, args.seconds, workers, "pwbench-" + uuid.uuid4().hex))
+            for v in variants:
+                tag = "pwbench-" + uuid.uuid4().hex
+                runs[v].append(with_procwatch(args.binary, args.seconds, workers, tag, variant_args[v]))
         base = statistics.median(base_rates)
-        rate = statistics.median(r["rate"] for r in runs)
-        execs = sum(r["execs"] for r in runs)
-        captured = sum(r["captured"] for r in runs)
-        dropped = sum(r["dropped"] for r in runs)
-        written = sum(r["written"] for r in runs)
-        cpu = sum(r["cpu_s"] for r in runs)
-        rows.append((workers, base, rate, execs, captured, dropped, cpu * 1e6 / max(written, 1)))
+        for v in variants:
+            rs = runs[v]
+            rate = statistics.median(r["rate"] for r in rs)
+            execs = sum(r["execs"] for r in rs)
+            captured = sum(r["captured"] for r in rs)
+            dropped = sum(r["dropped"] for r in rs)
+            written = sum(r["written"] for r in rs)
+            cpu = sum(r["cpu_s"] for r in rs)
+            rss = max(r["rss_kib"] for r in rs)
+            rows.append((workers, v, base, rate, execs, captured, dropped, cpu * 1e6 / max(written, 1), rss))
 
     print(f"exec storm, {args.rounds} rounds x {args.seconds:g} s each, medians of rates")
     print()
-    print("| workers | execs/s without | execs/s with | with/without | captured / executed | dropped | procwatch CPU per event |")
-    print("|---|---|---|---|---|---|---|")
-    for workers, base, rate, execs, captured, dropped, us in rows:
+    print(
+        "| workers | procwatch | execs/s without | execs/s with | with/without | captured / executed"
+        " | dropped | procwatch CPU per event | procwatch peak RSS |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for workers, v, base, rate, execs, captured, dropped, us, rss in rows:
         print(
-            f"| {workers} | {base:,.0f} | {rate:,.0f} | {rate / base:.3f} | {captured} / {execs}"
-            f" ({100 * captured / execs:.2f}%) | {dropped} | {us:.2f} µs |"
+            f"| {workers} | {v} | {base:,.0f} | {rate:,.0f} | {rate / base:.3f} | {captured} / {execs}"
+            f" ({100 * captured / execs:.2f}%) | {dropped} | {us:.2f} µs | {rss / 1024:.1f} MiB |"
         )
 
 

@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use crate::sink::{CsvColumn, SinkOptions};
 
 /// Exit status: clean end (signal, `--duration` elapsed, broken pipe).
 pub const EXIT_OK: i32 = 0;
@@ -61,12 +63,17 @@ pub enum SourceArg {
     Auto,
     /// The eBPF source (tp_btf/sched_process_exec): complete, needs root.
     Ebpf,
-    /// The netlink proc connector: every exec, but argv etc. read from /proc
-    /// afterwards (may be incomplete); needs CAP_NET_ADMIN.
+    /// Linux: the netlink proc connector: every exec, but argv etc. read
+    /// from /proc afterwards (may be incomplete).
     Netlink,
-    /// Scan /proc on an interval and on inotify triggers: no privileges
-    /// needed, misses processes shorter than the interval.
+    /// Linux: scan /proc every --interval and on inotify triggers: no
+    /// privileges needed, misses processes shorter than the interval.
     Procfs,
+    /// Windows only: WMI. Win32_ProcessStartTrace events when elevated,
+    /// otherwise __InstanceCreationEvent polling every --interval.
+    Wmi,
+    /// Windows only (admin): ETW kernel process events, with command lines.
+    Etw,
 }
 
 /// procwatch's command line.
@@ -100,20 +107,17 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = SourceArg::Auto)]
     pub source: SourceArg,
 
+    /// Seconds between snapshots of the process list, for the polling
+    /// sources: Linux procfs (default 0.1; it also scans at once on inotify
+    /// activity) and Windows WMI polling (WQL `WITHIN`, default 1).
+    /// Processes shorter than this can be missed.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
+    pub interval: Option<f64>,
+
     /// netlink: run the /proc reading thread at real-time priority
-    /// (SCHED_FIFO), which loses fewer argv in quiet periods.
+    /// (SCHED_FIFO), which loses fewer argv.
     #[arg(long)]
     pub realtime: bool,
-
-    /// procfs: scan /proc every N milliseconds (also at once on inotify
-    /// activity in PATH directories, /tmp, /etc, /var/spool/cron, --watch).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 100,
-        value_parser = clap::value_parser!(u64).range(1..=60_000)
-    )]
-    pub interval_ms: u64,
 
     /// procfs: also scan at once when something happens in DIR (repeatable).
     #[arg(long, value_name = "DIR")]
@@ -153,6 +157,71 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 65536, value_parser = parse_queue_len)]
     pub queue_len: usize,
 
+    /// Show only execs whose effective OR real uid is N (so sudo and setuid
+    /// runs by that user are included). Repeatable; with --user, one set.
+    #[arg(long, value_name = "N", help_heading = "Filters")]
+    pub uid: Vec<u32>,
+
+    /// Like --uid, by user name (resolved once at start, through NSS); a
+    /// number is accepted when no user has that name. Repeatable.
+    #[arg(long, value_name = "NAME", help_heading = "Filters")]
+    pub user: Vec<String>,
+
+    /// Show only execs whose executable path matches GLOB: `*` (any run,
+    /// `/` included), `?`, `[abc]`, `[!a-z]`, `\` escapes the next
+    /// character. A GLOB without `/` is matched against the file name, so
+    /// `--exe bash` matches /usr/bin/bash. Repeatable (any may match); an
+    /// exec whose path is unknown does not match.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
+    pub exe: Vec<String>,
+
+    /// Hide execs whose executable path matches GLOB (same syntax as
+    /// --exe). Repeatable. An unknown or truncated path is never hidden.
+    #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
+    pub exclude_exe: Vec<String>,
+
+    /// Show only privileged execs: effective uid 0 or any effective
+    /// capability.
+    #[arg(long, help_heading = "Filters")]
+    pub privileged: bool,
+
+    /// Show only execs with more privilege than their parent, or raised by
+    /// a setuid/setgid/file-capability exec.
+    #[arg(long, help_heading = "Filters")]
+    pub raised: bool,
+
+    /// Show only privileged execs of something a non-root user can modify.
+    #[arg(long, help_heading = "Filters")]
+    pub hijackable: bool,
+
+    /// Colour the text format: auto = only when writing to a terminal
+    /// (not with -o) and NO_COLOR is not set.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+
+    /// Also report process exits (exit code or signal, lifetime).
+    #[arg(long)]
+    pub exits: bool,
+
+    /// Do not compute the sha256 of executed files.
+    #[arg(long)]
+    pub no_hash: bool,
+
+    /// Do not check whether privileged execs run files a non-root user can
+    /// modify (the `hijackable` field stays null).
+    #[arg(long)]
+    pub no_hijack_check: bool,
+
+    /// Hash executables only up to this size (larger ones get no sha256);
+    /// suffixes K, M, G.
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
+    pub hash_max_size: u64,
+
+    /// Extra CSV columns after the standard seven, in the order given
+    /// (comma-separated, repeatable); `all` adds every one. CSV only.
+    #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
+    pub csv_columns: Vec<CsvColumnArg>,
+
     /// For tests: after attaching, the reader sleeps N milliseconds before
     /// draining, so a tiny ring can be made to overflow deterministically.
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
@@ -182,6 +251,43 @@ impl From<AttachArg> for crate::source::ebpf::Attach {
     }
 }
 
+/// When the text format uses colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    /// Only on a terminal (standard output, no -o) and when NO_COLOR is unset.
+    Auto,
+    /// Always, even into a file or pipe.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// A `--csv-columns` item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CsvColumnArg {
+    /// The parent's executable.
+    #[value(name = "parent_exe")]
+    ParentExe,
+    /// The parent's command line.
+    #[value(name = "parent_cmdline")]
+    ParentCmdline,
+    /// How the process gained privilege over its parent.
+    #[value(name = "privilege_change")]
+    PrivilegeChange,
+    /// Files a non-root user could modify, and who.
+    #[value(name = "hijackable")]
+    Hijackable,
+    /// sha256 of the executable.
+    #[value(name = "sha256")]
+    Sha256,
+    /// The exec's unique id (joins with JSONL and exit events).
+    #[value(name = "exec_id")]
+    ExecId,
+    /// Every column above, in this order.
+    #[value(name = "all")]
+    All,
+}
+
 impl From<FormatArg> for crate::sink::Format {
     fn from(f: FormatArg) -> Self {
         match f {
@@ -199,6 +305,8 @@ impl From<SourceArg> for crate::source::Choice {
             SourceArg::Ebpf => Self::Ebpf,
             SourceArg::Netlink => Self::Netlink,
             SourceArg::Procfs => Self::Procfs,
+            SourceArg::Wmi => Self::Wmi,
+            SourceArg::Etw => Self::Etw,
         }
     }
 }
@@ -211,11 +319,227 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// The extra CSV columns, in the order given, each once; `all` adds
+    /// those not already named, in their documented order.
+    pub fn csv_columns(&self) -> Vec<CsvColumn> {
+        let mut cols: Vec<CsvColumn> = Vec::new();
+        for arg in &self.csv_columns {
+            let add: &[CsvColumn] = match arg {
+                CsvColumnArg::ParentExe => &[CsvColumn::ParentExe],
+                CsvColumnArg::ParentCmdline => &[CsvColumn::ParentCmdline],
+                CsvColumnArg::PrivilegeChange => &[CsvColumn::PrivilegeChange],
+                CsvColumnArg::Hijackable => &[CsvColumn::Hijackable],
+                CsvColumnArg::Sha256 => &[CsvColumn::Sha256],
+                CsvColumnArg::ExecId => &[CsvColumn::ExecId],
+                CsvColumnArg::All => &CsvColumn::ALL,
+            };
+            for c in add {
+                if !cols.contains(c) {
+                    cols.push(*c);
+                }
+            }
+        }
+        cols
+    }
+
+    /// Whether the text format is coloured, for this process's stdout and
+    /// environment (see [`color_enabled`]).
+    pub fn color(&self) -> bool {
+        // SAFETY: isatty only inspects the descriptor.
+        let tty = unsafe { libc::isatty(libc::STDOUT_FILENO) } == 1;
+        color_enabled(
+            self.color,
+            self.output.is_some(),
+            tty,
+            std::env::var_os("NO_COLOR").as_deref(),
+        )
+    }
+
+    /// The sink options this command line asks for.
+    pub fn sink_options(&self) -> SinkOptions {
+        SinkOptions {
+            color: self.format == FormatArg::Text && self.color(),
+            csv_columns: self.csv_columns(),
+        }
+    }
+
+    /// Checks combinations clap cannot express; the message is for the user.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.csv_columns.is_empty() && self.format != FormatArg::Csv {
+            return Err("--csv-columns needs --format csv".into());
+        }
+        Ok(())
+    }
+}
+
+/// The `--color` decision. `auto` colours only standard output, only when
+/// it is a terminal, and only when `NO_COLOR` is unset or empty (as
+/// no-color.org specifies); a file given with -o is never coloured unless
+/// asked with `always`, since escapes in a log file hinder grep and diff.
+pub fn color_enabled(
+    choice: ColorArg,
+    to_file: bool,
+    stdout_is_tty: bool,
+    no_color: Option<&std::ffi::OsStr>,
+) -> bool {
+    match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => !to_file && stdout_is_tty && no_color.is_none_or(|v| v.is_empty()),
+    }
+}
+
 /// Parses the command line of this process; on a usage error clap prints
 /// it and exits with status 2 ([`EXIT_USAGE`]).
 pub fn parse() -> Cli {
-    Cli::parse()
+    let cli = Cli::parse();
+    if let Err(msg) = check_platform(&cli, cfg!(windows)).and_then(|()| cli.validate()) {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, msg)
+            .exit();
+    }
+    cli
 }
+
+// ---- Windows options (issue 5) ----------------------------------------------
+
+/// Default `--interval` for WMI polling: the seed's `WITHIN 1`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Cli {
+    /// `--interval` as a [`Duration`], or [`DEFAULT_INTERVAL`].
+    pub fn interval(&self) -> Duration {
+        self.interval
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_INTERVAL)
+    }
+
+    /// `--interval` for the Linux /proc scanner, or
+    /// [`DEFAULT_PROCFS_INTERVAL`].
+    pub fn procfs_interval(&self) -> Duration {
+        self.interval
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(DEFAULT_PROCFS_INTERVAL)
+    }
+}
+
+/// Default `--interval` of the Linux /proc scanner.
+pub const DEFAULT_PROCFS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Rejects sources and options that do not exist on this OS, so that a
+/// Windows command line on Linux (or the reverse) is a clear usage error
+/// rather than an attach failure. `windows` is the target OS, passed in so
+/// both cases are tested on Linux.
+pub fn check_platform(cli: &Cli, windows: bool) -> Result<(), String> {
+    let os = if windows { "Windows" } else { "Linux" };
+    match (cli.source, windows) {
+        (SourceArg::Wmi | SourceArg::Etw, false) => {
+            return Err(format!(
+                "--source {} is only available on Windows; on Linux use --source auto or ebpf",
+                if cli.source == SourceArg::Wmi {
+                    "wmi"
+                } else {
+                    "etw"
+                }
+            ));
+        }
+        (SourceArg::Ebpf | SourceArg::Netlink | SourceArg::Procfs, true) => {
+            return Err(
+                "--source ebpf, netlink and procfs are Linux-only; on Windows use auto, etw or wmi"
+                    .into(),
+            );
+        }
+        _ => {}
+    }
+    let wmi_polling = windows && matches!(cli.source, SourceArg::Wmi | SourceArg::Auto);
+    // On Linux, auto may fall back to the /proc scanner.
+    let procfs = !windows && matches!(cli.source, SourceArg::Procfs | SourceArg::Auto);
+    if cli.interval.is_some() && !wmi_polling && !procfs {
+        let name = cli
+            .source
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned());
+        return Err(format!(
+            "--interval only applies to polling sources (WMI on Windows, procfs on Linux, \
+             or auto); not with --source {} on {os}",
+            name.unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `--interval`: positive seconds, at least 1 ms (WQL's resolution
+/// here) and at most a day.
+fn parse_interval(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid interval {s:?}: expected seconds, e.g. 1 or 0.5"))?;
+    if !(0.001..=86_400.0).contains(&secs) {
+        return Err(format!(
+            "interval must be between 0.001 and 86400 seconds, got {s:?}"
+        ));
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod windows_tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn windows_sources_are_rejected_on_linux() {
+        let e = check_platform(&parse(&["--source", "wmi"]), false).unwrap_err();
+        assert!(e.contains("only available on Windows"), "{e}");
+        let e = check_platform(&parse(&["--source", "etw"]), false).unwrap_err();
+        assert!(e.contains("--source etw"), "{e}");
+        assert!(check_platform(&parse(&[]), false).is_ok());
+        assert!(check_platform(&parse(&["--source", "ebpf"]), false).is_ok());
+    }
+
+    #[test]
+    fn ebpf_is_rejected_on_windows() {
+        let e = check_platform(&parse(&["--source", "ebpf"]), true).unwrap_err();
+        assert!(e.contains("Linux-only"), "{e}");
+        for ok in [&["--source", "wmi"][..], &["--source", "etw"], &[]] {
+            assert!(check_platform(&parse(ok), true).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn interval_only_with_wmi_polling_on_windows() {
+        let cli = parse(&["--source", "wmi", "--interval", "0.5"]);
+        assert!(check_platform(&cli, true).is_ok());
+        assert_eq!(cli.interval(), Duration::from_millis(500));
+        assert!(check_platform(&parse(&["--interval", "2"]), true).is_ok());
+        let e = check_platform(&parse(&["--source", "etw", "--interval", "2"]), true).unwrap_err();
+        assert!(e.contains("only applies to polling sources"), "{e}");
+        let e =
+            check_platform(&parse(&["--source", "ebpf", "--interval", "2"]), false).unwrap_err();
+        assert!(e.contains("on Linux"), "{e}");
+        assert!(check_platform(&parse(&["--interval", "2"]), false).is_ok());
+        let cli = parse(&["--source", "procfs", "--interval", "0.02"]);
+        assert!(check_platform(&cli, false).is_ok());
+        assert_eq!(cli.procfs_interval(), Duration::from_millis(20));
+        assert_eq!(parse(&[]).procfs_interval(), DEFAULT_PROCFS_INTERVAL);
+        assert_eq!(parse(&[]).interval(), DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn interval_validation() {
+        assert_eq!(parse_interval("1"), Ok(1.0));
+        assert_eq!(parse_interval("0.001"), Ok(0.001));
+        for bad in ["0", "-1", "0.0001", "nan", "inf", "x", "", "86401"] {
+            assert!(parse_interval(bad).is_err(), "{bad:?}");
+        }
+    }
+}
+// ---- end Windows options -----------------------------------------------------
 
 /// Parses a byte count: a decimal integer with an optional binary suffix
 /// `K`, `M` or `G` (case-insensitive, optionally followed by `B` or `iB`),
@@ -286,6 +610,14 @@ fn parse_duration(s: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// Checks a `--exe`/`--exclude-exe` glob, so a malformed one is a usage
+/// error (status 2) rather than a failure after start; the filter compiles
+/// it again from the kept string.
+fn parse_glob(s: &str) -> Result<String, String> {
+    crate::filter::Glob::new(s)?;
+    Ok(s.to_owned())
+}
+
 /// Parses `--queue-len`: at least 1, since a zero-capacity queue would drop
 /// everything (or turn into a rendezvous that stalls the reader).
 fn parse_queue_len(s: &str) -> Result<usize, String> {
@@ -302,7 +634,6 @@ fn parse_queue_len(s: &str) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
     use clap::error::ErrorKind;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
@@ -386,22 +717,9 @@ mod tests {
                 .source,
             SourceArg::Netlink
         );
-        let p = parse(&[
-            "--source=procfs",
-            "--interval-ms",
-            "20",
-            "--watch",
-            "/a",
-            "--watch",
-            "/b",
-        ])
-        .unwrap();
-        assert_eq!((p.source, p.interval_ms), (SourceArg::Procfs, 20));
+        let p = parse(&["--source=procfs", "--watch", "/a", "--watch", "/b"]).unwrap();
+        assert_eq!(p.source, SourceArg::Procfs);
         assert_eq!(p.watch, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
-        assert_eq!(
-            err_kind(&["--interval-ms", "0"]),
-            ErrorKind::ValueValidation
-        );
     }
 
     #[test]
@@ -555,6 +873,175 @@ mod tests {
         let e = parse(&["--help"]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::DisplayHelp);
         assert_eq!(e.exit_code(), EXIT_OK);
+    }
+
+    #[test]
+    fn new_flag_defaults() {
+        let cli = parse(&[]).unwrap();
+        assert!(cli.uid.is_empty() && cli.user.is_empty());
+        assert!(cli.exe.is_empty() && cli.exclude_exe.is_empty());
+        assert!(!cli.privileged && !cli.raised && !cli.hijackable);
+        assert_eq!(cli.color, ColorArg::Auto);
+        assert!(!cli.exits);
+        assert!(!cli.no_hash);
+        assert_eq!(cli.hash_max_size, 64 << 20);
+        assert!(cli.csv_columns().is_empty());
+        assert_eq!(cli.validate(), Ok(()));
+    }
+
+    #[test]
+    fn filter_flags_repeat() {
+        let cli = parse(&[
+            "--uid",
+            "0",
+            "--uid=1000",
+            "--user",
+            "alice",
+            "--user",
+            "bob",
+            "--exe",
+            "/usr/*",
+            "--exe",
+            "bash",
+            "--exclude-exe",
+            "/usr/lib/*",
+            "--privileged",
+            "--raised",
+            "--hijackable",
+        ])
+        .unwrap();
+        assert_eq!(cli.uid, vec![0, 1000]);
+        assert_eq!(cli.user, vec!["alice", "bob"]);
+        assert_eq!(cli.exe, vec!["/usr/*", "bash"]);
+        assert_eq!(cli.exclude_exe, vec!["/usr/lib/*"]);
+        assert!(cli.privileged && cli.raised && cli.hijackable);
+        assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
+        assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
+        assert_eq!(
+            err_kind(&["--uid", "4294967296"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(err_kind(&["--privileged=yes"]), ErrorKind::TooManyValues);
+    }
+
+    #[test]
+    fn bad_globs_are_usage_errors() {
+        assert_eq!(err_kind(&["--exe", "/tmp/[x"]), ErrorKind::ValueValidation);
+        assert_eq!(
+            err_kind(&["--exclude-exe", "x\\"]),
+            ErrorKind::ValueValidation
+        );
+        let msg = err_text(&["--exe", "[a"]);
+        assert!(msg.contains("unterminated ["), "{msg}");
+        assert_eq!(parse(&["--exe", "\\["]).unwrap().exe, vec!["\\["]);
+    }
+
+    #[test]
+    fn color_exits_and_hash_flags() {
+        for (v, want) in [
+            ("auto", ColorArg::Auto),
+            ("always", ColorArg::Always),
+            ("never", ColorArg::Never),
+        ] {
+            assert_eq!(parse(&["--color", v]).unwrap().color, want);
+        }
+        assert_eq!(err_kind(&["--color", "yes"]), ErrorKind::InvalidValue);
+        let cli = parse(&["--exits", "--no-hash", "--hash-max-size", "1G"]).unwrap();
+        assert!(cli.exits && cli.no_hash);
+        assert_eq!(cli.hash_max_size, 1 << 30);
+        assert_eq!(parse(&["--hash-max-size", "0"]).unwrap().hash_max_size, 0);
+        assert_eq!(
+            err_kind(&["--hash-max-size", "1.5M"]),
+            ErrorKind::ValueValidation
+        );
+    }
+
+    #[test]
+    fn color_decision() {
+        use std::ffi::OsStr;
+        let set = Some(OsStr::new("1"));
+        let empty = Some(OsStr::new(""));
+        // (choice, to_file, tty, NO_COLOR) -> colour
+        for (choice, file, tty, env, want) in [
+            (ColorArg::Auto, false, true, None, true),
+            (ColorArg::Auto, false, true, empty, true),
+            (ColorArg::Auto, false, true, set, false),
+            (ColorArg::Auto, false, false, None, false),
+            (ColorArg::Auto, true, true, None, false),
+            (ColorArg::Always, true, false, set, true),
+            (ColorArg::Never, false, true, None, false),
+        ] {
+            assert_eq!(
+                color_enabled(choice, file, tty, env),
+                want,
+                "{choice:?} file={file} tty={tty} env={env:?}"
+            );
+        }
+        // Colour is for the text format only; -o never colours on auto.
+        let cli = parse(&["--color", "always", "--format", "jsonl"]).unwrap();
+        assert!(!cli.sink_options().color);
+        assert!(parse(&["--color", "always"]).unwrap().sink_options().color);
+        assert!(!parse(&["-o", "/dev/null"]).unwrap().color());
+        assert!(!parse(&["--color", "never"]).unwrap().color());
+    }
+
+    #[test]
+    fn csv_columns_flag() {
+        let cols = |args: &[&str]| parse(args).unwrap().csv_columns();
+        assert_eq!(
+            cols(&["--format", "csv", "--csv-columns", "sha256,parent_exe"]),
+            vec![CsvColumn::Sha256, CsvColumn::ParentExe]
+        );
+        assert_eq!(cols(&["--csv-columns", "all"]), CsvColumn::ALL.to_vec());
+        // Order given, duplicates dropped, `all` appends the rest.
+        assert_eq!(
+            cols(&[
+                "--csv-columns",
+                "exec_id,hijackable",
+                "--csv-columns",
+                "exec_id,all"
+            ]),
+            vec![
+                CsvColumn::ExecId,
+                CsvColumn::Hijackable,
+                CsvColumn::ParentExe,
+                CsvColumn::ParentCmdline,
+                CsvColumn::PrivilegeChange,
+                CsvColumn::Sha256,
+            ]
+        );
+        assert_eq!(
+            cols(&["--csv-columns=parent_cmdline,privilege_change"]),
+            vec![CsvColumn::ParentCmdline, CsvColumn::PrivilegeChange]
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "sha256,nope"]),
+            ErrorKind::InvalidValue
+        );
+        assert_eq!(
+            err_kind(&["--csv-columns", "parent-exe"]),
+            ErrorKind::InvalidValue
+        );
+        let cli = parse(&["--format", "csv", "--csv-columns", "all"]).unwrap();
+        assert_eq!(cli.validate(), Ok(()));
+        assert_eq!(cli.sink_options().csv_columns, CsvColumn::ALL.to_vec());
+        let e = parse(&["--csv-columns", "sha256"]).unwrap().validate();
+        assert!(e.unwrap_err().contains("--format csv"));
+    }
+
+    #[test]
+    fn help_lists_filters_and_columns() {
+        let help = Cli::command().render_long_help().to_string();
+        for s in [
+            "Filters:",
+            "--exclude-exe",
+            "--hijackable",
+            "NO_COLOR",
+            "parent_cmdline",
+            "--hash-max-size",
+        ] {
+            assert!(help.contains(s), "{s}: {help}");
+        }
     }
 
     #[test]

@@ -1,15 +1,23 @@
 //! procwatch: reports every new process with its command line, user and
 //! privileges. `main` only parses the command line, runs the pipeline and
-//! maps the outcome to an exit code; see `pipeline.rs` for the rest.
+//! maps the outcome to an exit code; see `pipeline/` for the rest.
 
 use std::process::ExitCode;
 
 use procwatch::cli::{self, Cli};
+use procwatch::filter::Filter;
 use procwatch::pipeline::{self, RunError};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    match pipeline::run(config(&cli)) {
+    let config = match config(&cli) {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("procwatch: {msg}");
+            return ExitCode::from(cli::EXIT_USAGE as u8);
+        }
+    };
+    match pipeline::run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(RunError::Attach(e)) => {
             eprintln!("procwatch: {e}");
@@ -22,9 +30,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Turns the validated command line into the pipeline's configuration.
-fn config(cli: &Cli) -> pipeline::Config {
-    pipeline::Config {
+/// Turns the validated command line into the pipeline's configuration;
+/// fails on what only resolves at run time (an unknown `--user`).
+fn config(cli: &Cli) -> Result<pipeline::Config, String> {
+    Ok(pipeline::Config {
         source: cli.source.into(),
         ebpf: procwatch::source::ebpf::Options {
             ring_size: cli.ring_size,
@@ -33,10 +42,13 @@ fn config(cli: &Cli) -> pipeline::Config {
         },
         late: procwatch::source::LateOptions {
             realtime: cli.realtime,
-            interval: std::time::Duration::from_millis(cli.interval_ms),
+            interval: cli.procfs_interval(),
             watch: cli.watch.clone(),
             disable_ebpf: cli.debug_disable_ebpf,
             pause: std::time::Duration::from_millis(cli.debug_pause_reader_ms),
+        },
+        windows: procwatch::source::windows::Options {
+            interval: cli.interval(),
         },
         format: cli.format.into(),
         output: cli.output.clone(),
@@ -44,5 +56,10 @@ fn config(cli: &Cli) -> pipeline::Config {
         poll: std::time::Duration::from_millis(cli.poll_ms),
         queue_len: cli.queue_len,
         pause_reader: std::time::Duration::from_millis(cli.debug_pause_reader_ms),
-    }
+        exits: cli.exits,
+        filter: Filter::from_cli(cli)?,
+        sink_options: cli.sink_options(),
+        hash_max_size: (!cli.no_hash).then_some(cli.hash_max_size),
+        hijack_check: !cli.no_hijack_check,
+    })
 }

@@ -198,9 +198,17 @@ fn kernel_drops_are_counted_and_reported_in_band() {
     assert_eq!(u(stop, "received"), emitted);
     let losses: Vec<&Value> = lines.iter().filter(|l| l["event"] == "loss").collect();
     assert!(!losses.is_empty(), "loss events appear in-band");
-    assert!(losses.iter().all(|l| l["place"] == "kernel"));
-    let reported: u64 = losses.iter().map(|l| u(l, "dropped")).sum();
-    assert_eq!(reported, dropped, "every drop is reported");
+    let reported = |place: &str| -> u64 {
+        losses
+            .iter()
+            .filter(|l| l["place"] == place)
+            .map(|l| u(l, "dropped"))
+            .sum()
+    };
+    assert_eq!(reported("kernel"), dropped, "every exec drop is reported");
+    // Fork and exit records share the ring: their drops are reported too.
+    assert_eq!(reported("kernel_fork_exit"), u(stop, "aux_dropped"));
+    assert_eq!(reported("queue"), 0);
     // The first loss event comes before the stop line, not only at exit.
     let first_loss = lines.iter().position(|l| l["event"] == "loss").unwrap();
     assert!(first_loss < lines.len() - 1);

@@ -385,8 +385,8 @@ fn bad_input_setproctitle_zombies_kernel_threads() {
         "procfs",
         "--format",
         "jsonl",
-        "--interval-ms",
-        "20",
+        "--interval",
+        "0.02",
     ]);
     let tag = unique_tag("bad");
     // Rewrites its own argv area after a while, without exec'ing; then it

@@ -6,8 +6,11 @@
 
 pub mod caps;
 pub mod clock;
+pub mod hash;
+pub mod hijack;
 pub mod names;
 pub mod raise;
+pub mod table;
 
 pub use clock::BootClock;
 pub use names::NameCache;
@@ -46,6 +49,17 @@ impl Enricher {
         ev.user = self.names.user(creds.euid);
         ev.group = self.names.group(creds.egid);
         ev.login_user = creds.login_uid.and_then(|uid| self.names.user(uid));
+    }
+
+    /// Names the parent's user when the table knew only its euid (processes
+    /// found by the initial /proc scan).
+    pub fn enrich_parent(&mut self, ev: &mut ExecEvent) {
+        if let Some(p) = &mut ev.parent
+            && p.user.is_none()
+            && let Some(euid) = p.euid
+        {
+            p.user = self.names.user(euid);
+        }
     }
 }
 

@@ -13,6 +13,10 @@
 //! * every cell is passed through [`csv_cell`] so spreadsheets never
 //!   evaluate an attacker's argv as a formula.
 //!
+//! Extra columns ([`CsvColumn`], `--csv-columns`) come after the seven, in
+//! the order asked for, so readers that index the seed's columns keep
+//! working.
+//!
 //! Only exec events become rows. Loss and stop events must not vanish, but
 //! they do not fit the columns, so they are reported as one-line messages on
 //! a diagnostics stream (stderr). Start is announced on stderr by the caller
@@ -23,18 +27,103 @@ use std::io::{self, Write};
 use crate::enrich::caps::cap_names;
 use crate::event::{Event, ExecEvent, LossInfo, Privileges, StopInfo};
 
-use super::cmdline_of;
-use super::escape::{csv_cell, display_bytes, time_rfc3339};
-use super::{Sink, user_display};
+use super::escape::{csv_cell, display_bytes, join_cmdline, shell_quote, time_rfc3339};
+use super::{Sink, Style, cmdline_of, hijack_reason, privilege_change_summary, user_display};
 
 /// The header line, without the line ending.
 pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
+
+/// A column that can be added after the standard seven.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CsvColumn {
+    /// `Parent Executable`: the parent's exe path.
+    ParentExe,
+    /// `Parent CommandLine`: the parent's argv, shell-quoted.
+    ParentCmdline,
+    /// `Privilege Change`: e.g. `setuid 1000->0 +CAP_NET_RAW`.
+    PrivilegeChange,
+    /// `Hijackable`: findings joined by `; `, each
+    /// `path (role): what writable by writers`.
+    Hijackable,
+    /// `SHA256`: hex sha256 of the executable.
+    Sha256,
+    /// `Exec ID`: the exec's unique id, to join with JSONL and exits.
+    ExecId,
+}
+
+impl CsvColumn {
+    /// Every column, in the documented order (what `all` adds).
+    pub const ALL: [CsvColumn; 6] = [
+        CsvColumn::ParentExe,
+        CsvColumn::ParentCmdline,
+        CsvColumn::PrivilegeChange,
+        CsvColumn::Hijackable,
+        CsvColumn::Sha256,
+        CsvColumn::ExecId,
+    ];
+
+    /// The header cell, in the style of the seed's header.
+    pub fn header(self) -> &'static str {
+        match self {
+            CsvColumn::ParentExe => "Parent Executable",
+            CsvColumn::ParentCmdline => "Parent CommandLine",
+            CsvColumn::PrivilegeChange => "Privilege Change",
+            CsvColumn::Hijackable => "Hijackable",
+            CsvColumn::Sha256 => "SHA256",
+            CsvColumn::ExecId => "Exec ID",
+        }
+    }
+
+    /// This column's cell for `ev`, before RFC 4180 quoting; empty when
+    /// the value is unknown or absent.
+    fn cell(self, ev: &ExecEvent) -> String {
+        let parent = ev.parent.as_ref();
+        let cell = match self {
+            CsvColumn::ParentExe => parent
+                .and_then(|p| p.exe.as_deref())
+                .map(display_bytes)
+                .unwrap_or_default(),
+            CsvColumn::ParentCmdline => parent
+                .and_then(|p| p.argv.as_deref())
+                .map(join_cmdline)
+                .unwrap_or_default(),
+            CsvColumn::PrivilegeChange => ev
+                .privilege_change
+                .as_ref()
+                .map(|pc| privilege_change_summary(pc, Style::Csv))
+                .unwrap_or_default(),
+            CsvColumn::Hijackable => ev
+                .hijackable
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{} ({}): {}",
+                        shell_quote(&h.path),
+                        h.role.as_str(),
+                        hijack_reason(h)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            // Produced by procwatch, but an id from another source is
+            // still escaped: nothing in a cell is trusted blindly.
+            CsvColumn::Sha256 => ev
+                .exe_sha256
+                .as_deref()
+                .map(|h| display_bytes(h.as_bytes()))
+                .unwrap_or_default(),
+            CsvColumn::ExecId => display_bytes(ev.exec_id.as_bytes()),
+        };
+        csv_cell(&cell)
+    }
+}
 
 /// Writes exec events as CSV rows; loss/stop go to the diagnostics stream.
 pub struct CsvSink {
     out: Box<dyn Write + Send>,
     diag: Box<dyn Write + Send>,
     header_pending: bool,
+    columns: Vec<CsvColumn>,
 }
 
 impl CsvSink {
@@ -54,7 +143,14 @@ impl CsvSink {
             out,
             diag,
             header_pending: header_needed,
+            columns: Vec::new(),
         }
+    }
+
+    /// Adds `columns` after the standard seven, in this order.
+    pub fn with_columns(mut self, columns: Vec<CsvColumn>) -> Self {
+        self.columns = columns;
+        self
     }
 
     /// Writes the header if it is still owed. Done on the first event rather
@@ -62,8 +158,13 @@ impl CsvSink {
     /// cannot fail.
     fn ensure_header(&mut self) -> io::Result<()> {
         if self.header_pending {
-            self.out.write_all(HEADER.as_bytes())?;
-            self.out.write_all(b"\n")?;
+            let mut line = HEADER.to_owned();
+            for c in &self.columns {
+                line.push(',');
+                line.push_str(&quote_field(c.header()));
+            }
+            line.push('\n');
+            self.out.write_all(line.as_bytes())?;
             self.header_pending = false;
         }
         Ok(())
@@ -93,6 +194,10 @@ fn quote_field(s: &str) -> std::borrow::Cow<'_, str> {
 fn row_cells(ev: &ExecEvent) -> [String; 7] {
     let privs = match &ev.privileges {
         Some(Privileges::Linux { caps, .. }) => cap_names(caps.effective).join("|"),
+        // The seed's column: enabled privilege names joined with `|`.
+        Some(Privileges::Windows(token)) => {
+            csv_cell(&display_bytes(token.enabled_names().join("|").as_bytes()))
+        }
         None => String::new(),
     };
     [
@@ -140,13 +245,15 @@ impl Sink for CsvSink {
             // the text and JSONL formats.
             Event::Start(_) | Event::Exit(_) => Ok(()),
             Event::Exec(e) => {
-                let cells = row_cells(e);
+                let cells = row_cells(e)
+                    .into_iter()
+                    .chain(self.columns.iter().map(|c| c.cell(e)));
                 let mut line = String::new();
-                for (i, cell) in cells.iter().enumerate() {
+                for (i, cell) in cells.enumerate() {
                     if i > 0 {
                         line.push(',');
                     }
-                    line.push_str(&quote_field(cell));
+                    line.push_str(&quote_field(&cell));
                 }
                 line.push('\n');
                 self.out.write_all(line.as_bytes())
@@ -170,10 +277,9 @@ impl Sink for CsvSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, LossPlace};
-    #[allow(unused_imports)]
-    use crate::sink::escape::join_cmdline;
-    use crate::sink::escape::shell_quote;
+    use crate::event::{
+        CapSets, ChangeCause, Hijack, HijackRole, LossPlace, ParentInfo, PrivilegeChange,
+    };
     use crate::sink::testutil::*;
 
     fn sink(header: bool) -> (CsvSink, SharedBuf, SharedBuf) {
@@ -338,6 +444,158 @@ mod tests {
             rows,
             vec![cells.iter().map(|c| c.to_string()).collect::<Vec<_>>()]
         );
+    }
+
+    fn sink_with(columns: Vec<CsvColumn>) -> (CsvSink, SharedBuf) {
+        let (s, out, _) = sink(true);
+        (s.with_columns(columns), out)
+    }
+
+    /// An exec with every enrichment filled in.
+    fn enriched() -> ExecEvent {
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            exec_id: Some("1000:5".to_owned()),
+            exe: Some(b"/usr/bin/bash".to_vec()),
+            argv: Some(vec![b"bash".to_vec(), b"-c".to_vec(), b"ls -la".to_vec()]),
+            user: Some("alice".to_owned()),
+            euid: Some(1000),
+            caps_effective: Some(0),
+        });
+        ev.privilege_change = Some(PrivilegeChange {
+            gained_caps: 1 << 13,
+            ..setuid_change()
+        });
+        ev.hijackable = vec![hijack_dir(), {
+            let mut h = hijack_dir();
+            h.path = b"/usr/bin/ls".to_vec();
+            h.role = HijackRole::Binary;
+            h.writable = h.path.clone();
+            h.writers = vec!["group staff".to_owned(), "others".to_owned()];
+            h
+        }];
+        ev.exe_sha256 = Some("ab".repeat(32));
+        ev
+    }
+
+    #[test]
+    fn all_extra_columns() {
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let text = out.string();
+        assert!(text.starts_with(
+            "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
+             Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID\n"
+        ));
+        let rows = read_all(&text, true);
+        let r = &rows[0];
+        assert_eq!(r.len(), 13);
+        // The seed's seven are unchanged.
+        assert_eq!(
+            r[..7],
+            [
+                "ls -la /tmp",
+                "2026-11-26T05:26:10.123456Z",
+                "/usr/bin/ls",
+                "1000",
+                "4242",
+                "alice",
+                ""
+            ]
+        );
+        assert_eq!(r[7], "/usr/bin/bash");
+        assert_eq!(r[8], "bash -c 'ls -la'");
+        assert_eq!(r[9], "setuid 1000->0 +CAP_NET_RAW");
+        assert_eq!(
+            r[10],
+            "/opt/job.sh (interpreter_arg): dir /opt writable by user alice; \
+             /usr/bin/ls (binary): file writable by group staff, others"
+        );
+        assert_eq!(r[11], "ab".repeat(32));
+        assert_eq!(r[12], "4242:123456789");
+    }
+
+    #[test]
+    fn columns_in_the_order_given() {
+        let (mut s, out) = sink_with(vec![CsvColumn::ExecId, CsvColumn::ParentExe]);
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let rows = read_all(&out.string(), false);
+        assert_eq!(
+            rows[0][7..],
+            ["Exec ID", "Parent Executable"].map(String::from)
+        );
+        assert_eq!(
+            rows[1][7..],
+            ["4242:123456789", "/usr/bin/bash"].map(String::from)
+        );
+        // No header owed: rows only, still with the extra cells.
+        let (s, out, _) = sink(false);
+        let mut s = s.with_columns(vec![CsvColumn::Sha256]);
+        s.write_event(&Event::Exec(Box::new(enriched()))).unwrap();
+        let rows = read_all(&out.string(), false);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].len(), 8);
+    }
+
+    #[test]
+    fn unknown_values_are_empty_cells() {
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+        let r = &read_all(&out.string(), true)[0];
+        assert_eq!(r[7..12], ["", "", "", "", ""]);
+        assert_eq!(r[12], "4242:123456789");
+        // A parent known without exe or argv.
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            ..ParentInfo::default()
+        });
+        let (mut s, out) = sink_with(vec![CsvColumn::ParentExe, CsvColumn::ParentCmdline]);
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        assert_eq!(read_all(&out.string(), true)[0][7..], ["", ""]);
+    }
+
+    #[test]
+    fn hostile_extra_cells_are_escaped_guarded_and_quoted() {
+        let mut ev = enriched();
+        let p = ev.parent.as_mut().unwrap();
+        p.exe = Some(b"=cmd|\x1b[2J,\"x\"\n".to_vec());
+        p.argv = Some(vec![b"-c".to_vec(), b"a\r\nb,\"".to_vec()]);
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            launcher: Some(b"/tmp/,\"\n".to_vec()),
+            ..setuid_change()
+        });
+        ev.hijackable = vec![Hijack {
+            path: b"-x; /y (binary): file".to_vec(),
+            role: HijackRole::Script,
+            writable: b"@z".to_vec(),
+            writers: vec!["user \x07bell".to_owned()],
+        }];
+        ev.exe_sha256 = Some("+\x1b".to_owned());
+        ev.exec_id = "=1".to_owned();
+        let (mut s, out) = sink_with(CsvColumn::ALL.to_vec());
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        let text = out.string();
+        assert_eq!(
+            text.matches('\n').count(),
+            2,
+            "one physical line per record"
+        );
+        assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
+        let r = &read_all(&text, true)[0];
+        assert_eq!(r.len(), 13);
+        // Escaped values start with `$'`, which no spreadsheet evaluates.
+        assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
+        assert_eq!(r[8], "'-c $'a\\r\\nb,\"'");
+        assert_eq!(r[9], "launcher $'/tmp/,\"\\n': 1000->0");
+        assert_eq!(
+            r[10],
+            "'-x; /y (binary): file' (script): @z writable by user $'\\x07bell'"
+        );
+        assert_eq!(r[11], "$'+\\x1b'");
+        assert_eq!(r[12], "'=1");
     }
 
     #[test]

@@ -17,26 +17,38 @@
 //!   `\uXXXX` escapes, so `tail -f events.jsonl` is as safe as the text
 //!   format. This changes only the JSON spelling, not the decoded value.
 
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo};
+use crate::event::{
+    Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
+};
 
-use super::escape::{json_bytes, needs_escape, time_rfc3339};
+use super::escape::{join_cmdline, json_bytes, needs_escape, time_rfc3339};
+use super::json_writer::{Obj, push_bytes, push_str};
 use super::{Sink, cmdline_of};
 
 /// Writes one JSON object per event, each followed by `\n`.
 pub struct JsonlSink {
     out: Box<dyn Write + Send>,
+    /// The line being built, reused to save an allocation per event.
+    line: String,
+    caps: RenderCache,
 }
 
 impl JsonlSink {
     /// A JSONL sink writing to `out`.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        JsonlSink { out }
+        JsonlSink {
+            out,
+            line: String::new(),
+            caps: RenderCache::default(),
+        }
     }
 }
 
@@ -52,11 +64,6 @@ fn names(mask: u64) -> Value {
             .map(|n| Value::String(n.into_owned()))
             .collect(),
     )
-}
-
-/// Raw capability mask as fixed-width hex, like `/proc/<pid>/status`.
-fn hex(mask: u64) -> Value {
-    Value::String(format!("0x{mask:016x}"))
 }
 
 fn start_json(s: &StartInfo) -> Value {
@@ -77,101 +84,296 @@ fn start_json(s: &StartInfo) -> Value {
     })
 }
 
-fn bytes_or_null(b: &Option<Vec<u8>>) -> Value {
-    b.as_deref().map_or(Value::Null, json_bytes)
+/// Rendered pieces reused across lines. Capability-name arrays, by mask:
+/// root's full set is the same on nearly every event, and rendering 40
+/// names each time dominated the cost of a line. And the last parent object
+/// rendered, by the parent's exec_id: a storm's execs mostly share one.
+#[derive(Default)]
+struct RenderCache {
+    names: HashMap<u64, String>,
+    parent: Option<(String, String)>,
 }
 
-fn exec_json(e: &ExecEvent) -> Value {
-    let mut v = json!({
-        "event": "exec",
-        "time": time(e.time),
-        "pid": e.pid,
-        "tid": e.tid,
-        "exec_tid": e.exec_tid,
-        "ppid": e.ppid,
-        "exec_id": e.exec_id,
-        "process_start": e.process_start.map(time),
-        "exe": bytes_or_null(&e.exe),
-        "exe_truncated": e.exe_truncated,
-        "filename": bytes_or_null(&e.filename),
-        "interpreter": bytes_or_null(&e.interpreter),
-        "argv": e.argv.as_ref().map(|argv| argv.iter().map(|a| json_bytes(a)).collect::<Vec<_>>()),
-        "command_line": bytes_or_null(&e.command_line),
-        "cmdline": cmdline_of(e),
-        "argv_truncated": e.argv_truncated,
-        "argv_size": e.argv_size,
-        "cwd": bytes_or_null(&e.cwd),
-        "comm": bytes_or_null(&e.comm),
-        "user": e.user,
-        "group": e.group,
-        "login_user": e.login_user,
-        "incomplete": e.incomplete.iter().map(|i| i.field).collect::<Vec<_>>(),
-        "incomplete_reasons": e.incomplete.iter().map(|i| (i.field.to_string(), Value::String(i.reason.clone()))).collect::<serde_json::Map<_, _>>(),
-    });
-    let privs = match &e.privileges {
-        Some(p) => privileges_json(p),
-        None => linux_privileges_null(),
-    };
-    if let (Value::Object(m), Value::Object(extra)) = (&mut v, privs) {
-        m.extend(extra);
+impl RenderCache {
+    const MAX: usize = 256;
+
+    fn names(&mut self, mask: u64) -> &str {
+        if self.names.len() >= Self::MAX && !self.names.contains_key(&mask) {
+            self.names.clear();
+        }
+        self.names
+            .entry(mask)
+            .or_insert_with(|| names(mask).to_string())
     }
-    v
 }
 
-/// The Linux privilege fields, all null: the source could not read them.
-fn linux_privileges_null() -> Value {
-    json!({
-        "uid": null, "euid": null, "suid": null, "fsuid": null,
-        "gid": null, "egid": null, "sgid": null, "fsgid": null,
-        "login_uid": null, "session_id": null,
-        "caps": null, "caps_raw": null,
-        "secureexec": null, "file": null, "privilege_raised": null,
-    })
+/// The fields enrichment adds: parent, ancestry, privilege change,
+/// hijackable findings, the exe's hash and identity.
+fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
+    match &e.parent {
+        Some(p) => {
+            let memo = &mut cache.parent;
+            match (&p.exec_id, memo.as_ref()) {
+                (Some(id), Some((key, json))) if id == key => o.raw("parent", json),
+                _ => {
+                    let mut json = String::new();
+                    let mut po = Obj::open(&mut json);
+                    po.num("pid", p.pid);
+                    po.opt_str("exec_id", p.exec_id.as_deref());
+                    po.opt_bytes("exe", p.exe.as_deref());
+                    write_argv(&mut po, "argv", p.argv.as_deref());
+                    po.opt_str("cmdline", p.argv.as_deref().map(join_cmdline).as_deref());
+                    po.opt_str("user", p.user.as_deref());
+                    po.opt_num("euid", p.euid);
+                    po.close();
+                    o.raw("parent", &json);
+                    *memo = p.exec_id.clone().map(|id| (id, json));
+                }
+            }
+        }
+        None => o.null("parent"),
+    }
+    write_argv(o, "ancestors", Some(&e.ancestors));
+    o.opt_str("exe_sha256", e.exe_sha256.as_deref());
+    match e.exe_dev_ino {
+        Some((dev, ino)) => {
+            let mut io = Obj::open(o.key("exe_inode"));
+            io.str("dev", &format!("{}:{}", libc::major(dev), libc::minor(dev)));
+            io.num("ino", ino);
+            io.close();
+        }
+        None => o.null("exe_inode"),
+    }
+    match e.pre_exec {
+        Some(pre) => {
+            let mut po = Obj::open(o.key("pre_exec"));
+            po.num("uid", pre.uid);
+            po.num("euid", pre.euid);
+            po.raw("caps_effective", cache.names(pre.caps_effective));
+            po.close();
+        }
+        None => o.null("pre_exec"),
+    }
+    match &e.privilege_change {
+        Some(c) => {
+            let mut co = Obj::open(o.key("privilege_change"));
+            co.str("cause", c.cause.as_str());
+            co.num("from_euid", c.from_euid);
+            co.num("to_euid", c.to_euid);
+            co.raw("gained_caps", cache.names(c.gained_caps));
+            co.opt_bytes("launcher", c.launcher.as_deref());
+            co.close();
+        }
+        None => o.null("privilege_change"),
+    }
+    if e.hijackable.is_empty() {
+        o.null("hijackable");
+    } else {
+        let buf = o.key("hijackable");
+        buf.push('[');
+        for (i, h) in e.hijackable.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            let mut ho = Obj::open(buf);
+            ho.bytes("path", &h.path);
+            ho.str("role", h.role.as_str());
+            ho.bytes("writable", &h.writable);
+            let w = ho.key("writers");
+            w.push('[');
+            for (j, who) in h.writers.iter().enumerate() {
+                if j > 0 {
+                    w.push(',');
+                }
+                push_str(w, who);
+            }
+            w.push(']');
+            ho.close();
+        }
+        buf.push(']');
+    }
 }
 
-fn privileges_json(p: &Privileges) -> Value {
-    match p {
-        Privileges::Linux {
+/// Writes a byte-string array (argv, ancestors), or null.
+fn write_argv(o: &mut Obj, key: &str, argv: Option<&[Vec<u8>]>) {
+    match argv {
+        Some(argv) => {
+            let buf = o.key(key);
+            buf.push('[');
+            for (i, a) in argv.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                push_bytes(buf, a);
+            }
+            buf.push(']');
+        }
+        None => o.null(key),
+    }
+}
+
+/// The Linux privilege keys, written as null when there are none.
+const LINUX_PRIVILEGE_KEYS: [&str; 15] = [
+    "uid",
+    "euid",
+    "suid",
+    "fsuid",
+    "gid",
+    "egid",
+    "sgid",
+    "fsgid",
+    "login_uid",
+    "session_id",
+    "caps",
+    "caps_raw",
+    "secureexec",
+    "file",
+    "privilege_raised",
+];
+
+/// The `token` object of a Windows exec: every privilege with its four
+/// states and raw attributes, integrity, elevation, session and SID. The
+/// owner (`DOMAIN\user`) is the top-level `user`. Parts that could not be
+/// read are null and listed in `incomplete` as `token.<name>`.
+fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
+    match &token.privileges {
+        Some(list) => {
+            let buf = t.key("privileges");
+            buf.push('[');
+            for (i, p) in list.iter().enumerate() {
+                if i > 0 {
+                    buf.push(',');
+                }
+                let mut po = Obj::open(buf);
+                po.str("name", &p.name);
+                po.bool("enabled", p.enabled());
+                po.bool("enabled_by_default", p.enabled_by_default());
+                po.bool("removed", p.removed());
+                po.bool("used_for_access", p.used_for_access());
+                po.str("attributes", &format!("0x{:08x}", p.attributes));
+                po.close();
+            }
+            buf.push(']');
+        }
+        None => t.null("privileges"),
+    }
+    t.opt_str("integrity", token.integrity.map(|i| i.name()).as_deref());
+    t.opt_num("integrity_rid", token.integrity.map(|i| i.rid()));
+    t.opt_str("elevation_type", token.elevation.map(|e| e.as_str()));
+    t.opt_num("session_id", token.session_id);
+    t.opt_str("user_sid", token.user_sid.as_deref());
+    t.close();
+}
+
+/// Writes one exec line (without the newline) into `out`.
+fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
+    let mut o = Obj::open(out);
+    o.str("event", "exec");
+    o.str("time", &time_rfc3339(e.time));
+    o.num("pid", e.pid);
+    o.opt_num("tid", e.tid);
+    o.opt_num("exec_tid", e.exec_tid);
+    o.num("ppid", e.ppid);
+    o.str("exec_id", &e.exec_id);
+    o.opt_str(
+        "process_start",
+        e.process_start.map(time_rfc3339).as_deref(),
+    );
+    o.opt_bytes("exe", e.exe.as_deref());
+    o.bool("exe_truncated", e.exe_truncated);
+    o.opt_bytes("filename", e.filename.as_deref());
+    o.opt_bytes("interpreter", e.interpreter.as_deref());
+    write_argv(&mut o, "argv", e.argv.as_deref());
+    o.opt_bytes("command_line", e.command_line.as_deref());
+    o.opt_str("cmdline", cmdline_of(e).as_deref());
+    o.bool("argv_truncated", e.argv_truncated);
+    o.opt_num("argv_size", e.argv_size);
+    o.opt_bytes("cwd", e.cwd.as_deref());
+    o.opt_bytes("comm", e.comm.as_deref());
+    o.opt_str("user", e.user.as_deref());
+    o.opt_str("group", e.group.as_deref());
+    o.opt_str("login_user", e.login_user.as_deref());
+    let buf = o.key("incomplete");
+    buf.push('[');
+    for (i, inc) in e.incomplete.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        push_str(buf, inc.field);
+    }
+    buf.push(']');
+    let mut reasons = Obj::open(o.key("incomplete_reasons"));
+    for inc in &e.incomplete {
+        reasons.str(inc.field, &inc.reason);
+    }
+    reasons.close();
+    write_insight(&mut o, e, cache);
+    match &e.privileges {
+        Some(Privileges::Linux {
             creds,
             caps,
             secureexec,
             file,
             raised,
-        } => json!({
-            "uid": creds.uid,
-            "euid": creds.euid,
-            "suid": creds.suid,
-            "fsuid": creds.fsuid,
-            "gid": creds.gid,
-            "egid": creds.egid,
-            "sgid": creds.sgid,
-            "fsgid": creds.fsgid,
-            "login_uid": creds.login_uid,
-            "session_id": creds.session_id,
-            "caps": {
-                "effective": names(caps.effective),
-                "permitted": names(caps.permitted),
-                "inheritable": names(caps.inheritable),
-                "ambient": names(caps.ambient),
-            },
-            "caps_raw": {
-                "effective": hex(caps.effective),
-                "permitted": hex(caps.permitted),
-                "inheritable": hex(caps.inheritable),
-                "ambient": hex(caps.ambient),
-            },
-            "secureexec": secureexec,
-            // Permission and set-id bits only (the file type is always
-            // "regular" for an exec), as a zero-padded octal string like
-            // `stat -c %a` with a leading 0.
-            "file": file.map(|f| json!({
-                "mode": format!("0{:04o}", f.mode & 0o7777),
-                "uid": f.uid,
-                "gid": f.gid,
-            })),
-            "privilege_raised": raised.map(|r| r.as_str()),
-        }),
+        }) => {
+            o.num("uid", creds.uid);
+            o.num("euid", creds.euid);
+            o.num("suid", creds.suid);
+            o.num("fsuid", creds.fsuid);
+            o.num("gid", creds.gid);
+            o.num("egid", creds.egid);
+            o.num("sgid", creds.sgid);
+            o.num("fsgid", creds.fsgid);
+            o.opt_num("login_uid", creds.login_uid);
+            o.opt_num("session_id", creds.session_id);
+            let sets = [
+                ("effective", caps.effective),
+                ("permitted", caps.permitted),
+                ("inheritable", caps.inheritable),
+                ("ambient", caps.ambient),
+            ];
+            let mut c = Obj::open(o.key("caps"));
+            for (name, mask) in sets {
+                c.raw(name, cache.names(mask));
+            }
+            c.close();
+            // Raw masks as fixed-width hex, like /proc/<pid>/status.
+            let mut c = Obj::open(o.key("caps_raw"));
+            for (name, mask) in sets {
+                let _ = write!(c.key(name), "\"0x{mask:016x}\"");
+            }
+            c.close();
+            o.opt_bool("secureexec", *secureexec);
+            match file {
+                // Permission and set-id bits only (the file type is always
+                // "regular" for an exec), as a zero-padded octal string like
+                // `stat -c %a` with a leading 0.
+                Some(f) => {
+                    let mut fo = Obj::open(o.key("file"));
+                    fo.str("mode", &format!("0{:04o}", f.mode & 0o7777));
+                    fo.num("uid", f.uid);
+                    fo.num("gid", f.gid);
+                    fo.close();
+                }
+                None => o.null("file"),
+            }
+            o.opt_str("privilege_raised", raised.map(|r| r.as_str()));
+        }
+        // Windows: the Linux fields are null, the token has its own object.
+        // The source could not read them (or Windows, whose token has its
+        // own object below): every Linux privilege field is null.
+        Some(Privileges::Windows(_)) | None => {
+            for key in LINUX_PRIVILEGE_KEYS {
+                o.null(key);
+            }
+        }
     }
+    // Every exec line has the same keys: `token` is null off Windows.
+    match &e.privileges {
+        Some(Privileges::Windows(token)) => write_token(Obj::open(o.key("token")), token),
+        _ => o.null("token"),
+    }
+    o.close();
 }
 
 fn exit_json(x: &ExitEvent) -> Value {
@@ -185,7 +387,7 @@ fn exit_json(x: &ExitEvent) -> Value {
         "signal": x.signal,
         "core_dumped": x.core_dumped,
         "lifetime_ms": x.lifetime.map(|d| d.as_secs_f64() * 1000.0),
-        "comm": bytes_or_null(&x.comm),
+        "comm": x.comm.as_deref().map(json_bytes),
     })
 }
 
@@ -211,7 +413,9 @@ fn stop_json(s: &StopInfo) -> Value {
         "truncated": c.truncated,
         "received": c.received,
         "queue_dropped": c.queue_dropped,
+        "aux_dropped": c.aux_dropped,
         "written": c.written,
+        "filtered": c.filtered,
         "netlink_enobufs": c.netlink_enobufs,
         "proc_read_failures": c.proc_read_failures,
         "too_late": c.too_late,
@@ -223,7 +427,11 @@ fn stop_json(s: &StopInfo) -> Value {
 pub fn event_json(ev: &Event) -> Value {
     match ev {
         Event::Start(s) => start_json(s),
-        Event::Exec(e) => exec_json(e),
+        Event::Exec(e) => {
+            let mut text = String::new();
+            write_exec(&mut text, e, &mut RenderCache::default());
+            serde_json::from_str(&text).expect("write_exec writes valid JSON")
+        }
         Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
         Event::Stop(s) => stop_json(s),
@@ -253,18 +461,20 @@ fn escape_unsafe(s: String) -> String {
 }
 
 /// One serialized line, including the trailing `\n`.
-fn line(ev: &Event) -> io::Result<String> {
-    let text = serde_json::to_string(&event_json(ev)).map_err(io::Error::other)?;
-    let mut text = escape_unsafe(text);
-    text.push('\n');
-    Ok(text)
-}
-
 impl Sink for JsonlSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
+        self.line.clear();
+        match ev {
+            Event::Exec(e) => write_exec(&mut self.line, e, &mut self.caps),
+            other => {
+                let text = serde_json::to_string(&event_json(other)).map_err(io::Error::other)?;
+                self.line.push_str(&escape_unsafe(text));
+            }
+        }
+        self.line.push('\n');
         // One write_all per line so a line is never interleaved with
         // another writer's partial output on a shared pipe.
-        self.out.write_all(line(ev)?.as_bytes())
+        self.out.write_all(self.line.as_bytes())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -341,7 +551,33 @@ mod tests {
         assert_eq!(v["incomplete"], json!([]));
         assert_eq!(v["incomplete_reasons"], json!({}));
         let mut v = v;
-        for k in ["command_line", "incomplete", "incomplete_reasons"] {
+        for k in [
+            "ancestors",
+            "exe_inode",
+            "exe_sha256",
+            "hijackable",
+            "parent",
+            "privilege_change",
+        ] {
+            assert!(
+                v[k].is_null() || v[k] == json!([]),
+                "{k}: nothing enriched yet"
+            );
+        }
+        assert_eq!(v["token"], Value::Null);
+        for k in [
+            "token",
+            "command_line",
+            "incomplete",
+            "incomplete_reasons",
+            "ancestors",
+            "exe_inode",
+            "exe_sha256",
+            "hijackable",
+            "parent",
+            "pre_exec",
+            "privilege_change",
+        ] {
             v.as_object_mut().unwrap().remove(k);
         }
         assert_eq!(
@@ -453,11 +689,56 @@ mod tests {
     }
 
     #[test]
+    fn insight_fields() {
+        use crate::event::{ChangeCause, Hijack, HijackRole, ParentInfo, PrivilegeChange};
+        let mut ev = exec_event();
+        ev.parent = Some(ParentInfo {
+            pid: 1000,
+            exec_id: Some("1000:5".into()),
+            exe: Some(b"/usr/sbin/cron".to_vec()),
+            argv: Some(vec![b"/usr/sbin/cron".to_vec(), b"-f".to_vec()]),
+            user: Some("root".into()),
+            euid: Some(0),
+            caps_effective: None,
+        });
+        ev.ancestors = vec![b"/usr/sbin/cron".to_vec(), b"/sbin/init".to_vec()];
+        ev.exe_sha256 = Some("ab".repeat(32));
+        ev.exe_dev_ino = Some((libc::makedev(8, 1), 42));
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            from_euid: 1000,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 1 << 13,
+            launcher: Some(b"/usr/bin/sudo".to_vec()),
+        });
+        ev.hijackable = vec![Hijack {
+            path: b"/opt/job.sh".to_vec(),
+            role: HijackRole::Script,
+            writable: b"/opt".to_vec(),
+            writers: vec!["user alice".into(), "others".into()],
+        }];
+        let (_, v) = render(&Event::Exec(Box::new(ev)));
+        assert_eq!(v["parent"]["pid"], 1000);
+        assert_eq!(v["parent"]["cmdline"], "/usr/sbin/cron -f");
+        assert_eq!(v["parent"]["user"], "root");
+        assert_eq!(v["ancestors"], json!(["/usr/sbin/cron", "/sbin/init"]));
+        assert_eq!(v["exe_inode"], json!({"dev": "8:1", "ino": 42}));
+        assert_eq!(v["privilege_change"]["cause"], "launcher");
+        assert_eq!(v["privilege_change"]["gained_caps"], json!(["CAP_NET_RAW"]));
+        assert_eq!(v["privilege_change"]["launcher"], "/usr/bin/sudo");
+        assert_eq!(
+            v["hijackable"],
+            json!([{"path": "/opt/job.sh", "role": "script", "writable": "/opt", "writers": ["user alice", "others"]}])
+        );
+    }
+
+    #[test]
     fn every_exec_has_the_same_keys() {
         let (_, a) = render(&Event::Exec(Box::new(exec_event())));
         let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
         assert_eq!(keys(&a), keys(&b));
-        assert_eq!(keys(&a).len(), 39);
+        assert_eq!(keys(&a).len(), 47);
         // A source that could not read anything still gives every key, null.
         let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");
@@ -555,6 +836,8 @@ mod tests {
                 "truncated": 3,
                 "received": 88,
                 "queue_dropped": 5,
+                "aux_dropped": 0,
+                "filtered": 0,
                 "written": 83,
                 "netlink_enobufs": 0,
                 "proc_read_failures": 0,

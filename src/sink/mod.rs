@@ -7,19 +7,26 @@
 
 pub mod csv;
 pub mod escape;
+pub mod json_writer;
 pub mod jsonl;
 pub mod output;
 pub mod text;
+#[cfg(test)]
+mod windows_tests;
 
 /// Re-exported so callers open the destination and build the sink from one
 /// place (`sink::open_output` then `sink::make_sink`).
 pub use output::open_output;
 
+pub use csv::CsvColumn;
+
 use std::io::Write;
 use std::sync::OnceLock;
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, Privileges};
+use crate::event::{
+    ChangeCause, Event, ExecEvent, Hijack, PrivilegeChange, Privileges, WindowsToken,
+};
 
 /// Something that renders events to a destination.
 ///
@@ -45,12 +52,31 @@ pub enum Format {
     Jsonl,
 }
 
+/// Rendering choices beyond the format. The default is what the seed
+/// produced: no colour, the standard CSV columns only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    /// Text only: emphasise users, privilege raises, hijackable execs and
+    /// failed exits with ANSI colours. The markers themselves are written
+    /// either way; colour only adds emphasis.
+    pub color: bool,
+    /// CSV only: extra columns after the standard seven, in this order.
+    pub csv_columns: Vec<CsvColumn>,
+}
+
 /// Builds the sink for a format. `header_needed` is only meaningful for CSV
 /// (true when the destination is new or empty).
-pub fn make_sink(format: Format, out: Box<dyn Write + Send>, header_needed: bool) -> Box<dyn Sink> {
+pub fn make_sink(
+    format: Format,
+    out: Box<dyn Write + Send>,
+    header_needed: bool,
+    opts: SinkOptions,
+) -> Box<dyn Sink> {
     match format {
-        Format::Text => Box::new(text::TextSink::new(out)),
-        Format::Csv => Box::new(csv::CsvSink::new(out, header_needed)),
+        Format::Text => Box::new(text::TextSink::with_color(out, opts.color)),
+        Format::Csv => {
+            Box::new(csv::CsvSink::new(out, header_needed).with_columns(opts.csv_columns))
+        }
         Format::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
     }
 }
@@ -79,6 +105,30 @@ pub fn cmdline_of(ev: &ExecEvent) -> Option<String> {
     }
 }
 
+/// Text summary of a Windows token: the integrity level, then the enabled
+/// privileges without the `Se`/`Privilege` decoration (`debug,backup`), or
+/// `-` when none; `?` for what could not be read.
+fn windows_summary(t: &WindowsToken) -> String {
+    let integrity = t.integrity.map_or_else(|| "?".to_owned(), |i| i.name());
+    let privs = match &t.privileges {
+        None => "?".to_owned(),
+        Some(_) if t.enabled_names().is_empty() => "-".to_owned(),
+        Some(_) => t
+            .enabled_names()
+            .iter()
+            .map(|n| {
+                let short = n.strip_prefix("Se").unwrap_or(n);
+                short
+                    .strip_suffix("Privilege")
+                    .unwrap_or(short)
+                    .to_ascii_lowercase()
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    escape::display_bytes(format!("{integrity}:{privs}").as_bytes())
+}
+
 /// Mask of the capabilities the caps table knows by name.
 ///
 /// Derived from `cap_names` rather than hard-coded so that "all caps"
@@ -105,34 +155,12 @@ fn known_caps_mask() -> u64 {
 /// for.
 pub fn privileges_summary(p: &Privileges) -> String {
     match p {
+        Privileges::Windows(token) => windows_summary(token),
         Privileges::Linux { caps, raised, .. } => {
-            let known = known_caps_mask();
-            let eff = caps.effective;
-            let short = |mask: u64| {
-                cap_names(mask)
-                    .iter()
-                    .map(|n| n.strip_prefix("CAP_").unwrap_or(n).to_ascii_lowercase())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            let missing = known & !eff;
-            let mut s = if eff == 0 {
+            let mut s = if caps.effective == 0 {
                 "-".to_owned()
-            } else if known != 0 && missing.count_ones() * 4 < known.count_ones() {
-                // Nearly everything: name what is missing, which is what
-                // stands out (e.g. a container's root without sys_admin).
-                let mut s = "caps=ALL".to_owned();
-                if missing != 0 {
-                    s.push_str(" -");
-                    s.push_str(&short(missing));
-                }
-                if eff & !known != 0 {
-                    s.push_str(" +");
-                    s.push_str(&short(eff & !known));
-                }
-                s
             } else {
-                short(eff)
+                caps_short(caps.effective)
             };
             if let Some(r) = raised {
                 s.push_str(" [");
@@ -142,6 +170,113 @@ pub fn privileges_summary(p: &Privileges) -> String {
             s
         }
     }
+}
+
+/// A non-empty capability mask for the text format: `caps=ALL` (with
+/// ` -name,...` for missing known caps and ` +N` for unknown bits) when
+/// nearly every known capability is set, otherwise the names without
+/// `CAP_`, lowercased, joined by `,`.
+fn caps_short(mask: u64) -> String {
+    let known = known_caps_mask();
+    let short = |mask: u64| {
+        cap_names(mask)
+            .iter()
+            .map(|n| n.strip_prefix("CAP_").unwrap_or(n).to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let missing = known & !mask;
+    if known != 0 && missing.count_ones() * 4 < known.count_ones() {
+        // Nearly everything: name what is missing, which is what stands
+        // out (e.g. a container's root without sys_admin).
+        let mut s = "caps=ALL".to_owned();
+        if missing != 0 {
+            s.push_str(" -");
+            s.push_str(&short(missing));
+        }
+        if mask & !known != 0 {
+            s.push_str(" +");
+            s.push_str(&short(mask & !known));
+        }
+        s
+    } else {
+        short(mask)
+    }
+}
+
+/// Who reads a description: the text view (short, `→`) or a CSV cell
+/// (complete, ASCII).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Style {
+    Text,
+    Csv,
+}
+
+/// A privilege change in a few words: the cause (with the launcher for a
+/// launcher), the euid change when there is one, and the gained
+/// capabilities, e.g. `setuid 1000→0`, `launcher sudo: +net_raw`; in CSV
+/// `setuid 1000->0 +CAP_NET_RAW`, `launcher /usr/bin/sudo: 1000->0`.
+///
+/// The launcher path is shell-quoted so that a crafted name cannot close
+/// the text marker early or fake a second one.
+pub(crate) fn privilege_change_summary(pc: &PrivilegeChange, style: Style) -> String {
+    let mut s = pc.cause.as_str().to_owned();
+    if let (ChangeCause::Launcher, Some(l)) = (pc.cause, &pc.launcher) {
+        let shown = match style {
+            Style::Text => text::basename(l),
+            Style::Csv => l,
+        };
+        s.push(' ');
+        s.push_str(&escape::shell_quote(shown));
+        s.push(':');
+    }
+    if pc.from_euid != pc.to_euid {
+        let arrow = match style {
+            Style::Text => "→",
+            Style::Csv => "->",
+        };
+        s.push_str(&format!(" {}{arrow}{}", pc.from_euid, pc.to_euid));
+    }
+    if pc.gained_caps != 0 {
+        s.push_str(" +");
+        match style {
+            Style::Text => s.push_str(&caps_short(pc.gained_caps)),
+            Style::Csv => s.push_str(&cap_names(pc.gained_caps).join("|")),
+        }
+    }
+    s
+}
+
+/// What can be modified and by whom, e.g. `dir /opt writable by user
+/// alice`, `file writable by others`, or the symlink's path when it is
+/// neither the file nor a directory above it. Paths and names are
+/// shell-quoted, so none can fake the punctuation around them.
+pub(crate) fn hijack_reason(h: &Hijack) -> String {
+    let w = h.writable.as_slice();
+    let what = if w == h.path.as_slice() {
+        "file".to_owned()
+    } else if h.path.starts_with(w) && (w.ends_with(b"/") || h.path.get(w.len()) == Some(&b'/')) {
+        format!("dir {}", escape::shell_quote(w))
+    } else {
+        escape::shell_quote(w)
+    };
+    if h.writers.is_empty() {
+        return format!("{what} writable");
+    }
+    let writers: Vec<String> = h
+        .writers
+        .iter()
+        .map(|w| match w.split_once(' ') {
+            // "user alice": keep the readable shape, quote each half.
+            Some((kind, name)) => format!(
+                "{} {}",
+                escape::shell_quote(kind.as_bytes()),
+                escape::shell_quote(name.as_bytes())
+            ),
+            None => escape::shell_quote(w.as_bytes()),
+        })
+        .collect();
+    format!("{what} writable by {}", writers.join(", "))
 }
 
 #[cfg(test)]
@@ -222,6 +357,28 @@ pub(crate) mod testutil {
         ev
     }
 
+    /// setuid from uid 1000 to root, no capability named.
+    pub fn setuid_change() -> PrivilegeChange {
+        PrivilegeChange {
+            cause: ChangeCause::Setuid,
+            from_euid: 1000,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 0,
+            launcher: None,
+        }
+    }
+
+    /// A root job running `sh /opt/job.sh` where alice can write /opt.
+    pub fn hijack_dir() -> Hijack {
+        Hijack {
+            path: b"/opt/job.sh".to_vec(),
+            role: HijackRole::InterpreterArg,
+            writable: b"/opt".to_vec(),
+            writers: vec!["user alice".to_owned()],
+        }
+    }
+
     /// An exec whose every byte field is hostile.
     pub fn hostile_exec() -> ExecEvent {
         let mut ev = exec_event();
@@ -279,7 +436,9 @@ pub(crate) mod testutil {
                 truncated: 3,
                 received: 88,
                 queue_dropped: 5,
+                aux_dropped: 0,
                 written: 83,
+                filtered: 0,
                 ..Default::default()
             },
         }
@@ -346,6 +505,136 @@ mod tests {
     }
 
     #[test]
+    fn make_sink_applies_options() {
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        let ev = Event::Exec(Box::new(ev));
+        let opts = SinkOptions {
+            color: true,
+            csv_columns: vec![CsvColumn::ExecId],
+        };
+        let render = |format, opts: SinkOptions| {
+            let buf = SharedBuf::default();
+            let mut sink = make_sink(format, Box::new(buf.clone()), true, opts);
+            sink.write_event(&ev).unwrap();
+            sink.flush().unwrap();
+            buf.string()
+        };
+        let text = render(Format::Text, opts.clone());
+        assert!(text.contains("\x1b[") && text.contains("RAISED(setuid"));
+        let plain = render(Format::Text, SinkOptions::default());
+        assert!(!plain.contains('\x1b') && plain.contains("RAISED(setuid"));
+        let csv = render(Format::Csv, opts.clone());
+        assert!(
+            csv.starts_with(&format!("{},Exec ID\n", csv::HEADER)),
+            "{csv}"
+        );
+        assert!(csv.trim_end().ends_with(",4242:123456789"), "{csv}");
+        // JSONL ignores both (it always carries every field, uncoloured).
+        assert!(!render(Format::Jsonl, opts).contains('\x1b'));
+    }
+
+    #[test]
+    fn privilege_change_text_and_csv() {
+        let mut pc = setuid_change();
+        assert_eq!(privilege_change_summary(&pc, Style::Text), "setuid 1000→0");
+        assert_eq!(privilege_change_summary(&pc, Style::Csv), "setuid 1000->0");
+        pc.gained_caps = 1 << 13;
+        assert_eq!(
+            privilege_change_summary(&pc, Style::Csv),
+            "setuid 1000->0 +CAP_NET_RAW"
+        );
+        pc.gained_caps = (1 << 41) - 1;
+        assert_eq!(
+            privilege_change_summary(&pc, Style::Text),
+            "setuid 1000→0 +caps=ALL"
+        );
+
+        let launcher = PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            from_euid: 0,
+            from_caps: 0,
+            to_euid: 0,
+            gained_caps: 1 << 13 | 1 << 12,
+            launcher: Some(b"/usr/bin/sudo".to_vec()),
+        };
+        assert_eq!(
+            privilege_change_summary(&launcher, Style::Text),
+            "launcher sudo: +net_admin,net_raw"
+        );
+        assert_eq!(
+            privilege_change_summary(&launcher, Style::Csv),
+            "launcher /usr/bin/sudo: +CAP_NET_ADMIN|CAP_NET_RAW"
+        );
+
+        let file_caps = PrivilegeChange {
+            cause: ChangeCause::FileCaps,
+            from_euid: 1000,
+            to_euid: 1000,
+            gained_caps: 1 << 13,
+            launcher: None,
+            ..launcher.clone()
+        };
+        assert_eq!(
+            privilege_change_summary(&file_caps, Style::Text),
+            "file_caps +net_raw"
+        );
+        let setgid = PrivilegeChange {
+            cause: ChangeCause::Setgid,
+            gained_caps: 0,
+            ..file_caps
+        };
+        assert_eq!(privilege_change_summary(&setgid, Style::Text), "setgid");
+
+        // An unknown launcher is just the cause.
+        let unknown = PrivilegeChange {
+            launcher: None,
+            from_euid: 1000,
+            gained_caps: 0,
+            ..launcher.clone()
+        };
+        assert_eq!(
+            privilege_change_summary(&unknown, Style::Text),
+            "launcher 1000→0"
+        );
+
+        // A hostile launcher name cannot close the marker or fake text.
+        let hostile = PrivilegeChange {
+            launcher: Some(b"/tmp/x) HIJACKABLE(\x1b[0m".to_vec()),
+            ..unknown
+        };
+        let s = privilege_change_summary(&hostile, Style::Text);
+        assert_eq!(s, "launcher $'x) HIJACKABLE(\\x1b[0m': 1000→0");
+        assert!(!s.contains('\x1b'));
+    }
+
+    #[test]
+    fn hijack_reason_shapes() {
+        let mut h = hijack_dir();
+        assert_eq!(hijack_reason(&h), "dir /opt writable by user alice");
+        h.writable = h.path.clone();
+        h.writers = vec!["others".into(), "group staff".into()];
+        assert_eq!(hijack_reason(&h), "file writable by others, group staff");
+        // "/" is a directory above everything.
+        h.writable = b"/".to_vec();
+        assert_eq!(hijack_reason(&h), "dir / writable by others, group staff");
+        // Not a prefix at a component boundary: shown as a path.
+        h.writable = b"/op".to_vec();
+        h.writers = vec![];
+        assert_eq!(hijack_reason(&h), "/op writable");
+        h.writable = b"/usr/local/bin/job".to_vec();
+        assert_eq!(hijack_reason(&h), "/usr/local/bin/job writable");
+        // Names and paths are quoted, so neither can fake punctuation.
+        h.writable = b"/opt/a b".to_vec();
+        h.path = b"/opt/a b/c".to_vec();
+        h.writers = vec!["user ev)il, x".into(), "odd\x1b".into()];
+        assert_eq!(
+            hijack_reason(&h),
+            "dir '/opt/a b' writable by user 'ev)il, x', $'odd\\x1b'"
+        );
+    }
+
+    #[test]
     fn user_display_falls_back_to_euid_and_escapes() {
         let mut ev = exec_event();
         assert_eq!(user_display(&ev), "alice");
@@ -364,7 +653,7 @@ mod tests {
             (Format::Jsonl, "\"event\":\"exec\""),
         ] {
             let buf = SharedBuf::default();
-            let mut sink = make_sink(format, Box::new(buf.clone()), true);
+            let mut sink = make_sink(format, Box::new(buf.clone()), true, SinkOptions::default());
             sink.write_event(&ev).unwrap();
             sink.flush().unwrap();
             assert!(buf.string().contains(check), "{format:?}: {}", buf.string());

@@ -20,22 +20,87 @@ use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
 
 use super::cmdline_of;
 use super::escape::{display_bytes, shell_quote, time_hms_millis};
-use super::{Sink, privileges_summary, user_display};
+use super::{
+    Sink, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
+};
+
+/// SGR sequences, the only escapes this sink ever writes. Each coloured
+/// span ends with [`RESET`], so nothing leaks into the next field.
+const RESET: &str = "\x1b[0m";
+/// root: bold red, the user a reader looks for first.
+const ROOT: &str = "\x1b[1;31m";
+/// Other users: a stable colour per uid. Red is left out (it means root).
+const USER_PALETTE: [&str; 6] = [
+    "\x1b[32m", // green
+    "\x1b[33m", // yellow
+    "\x1b[34m", // blue
+    "\x1b[35m", // magenta
+    "\x1b[36m", // cyan
+    "\x1b[94m", // bright blue
+];
+/// `RAISED(...)`: bold magenta.
+const RAISED: &str = "\x1b[1;35m";
+/// `HIJACKABLE(...)`: bold white on red, the most urgent finding.
+const HIJACKABLE: &str = "\x1b[1;97;41m";
+/// A non-zero exit.
+const EXIT_FAILED: &str = "\x1b[33m";
+/// Killed by a signal, and lost events.
+const ALARM: &str = "\x1b[1;31m";
 
 /// Writes events as human-readable lines.
 pub struct TextSink {
     out: Box<dyn Write + Send>,
+    color: bool,
 }
 
 impl TextSink {
-    /// A text sink writing to `out`.
+    /// A text sink writing to `out`, without colour.
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        TextSink { out }
+        Self::with_color(out, false)
+    }
+
+    /// A text sink writing to `out`, with ANSI colour when `color`.
+    pub fn with_color(out: Box<dyn Write + Send>, color: bool) -> Self {
+        TextSink { out, color }
     }
 }
 
+/// `text` wrapped in `sgr` … reset when colouring, else unchanged.
+fn paint(color: bool, sgr: &str, text: &str) -> String {
+    if color {
+        format!("{sgr}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// The colour of the user column: by effective uid; none when unknown.
+fn user_color(ev: &ExecEvent) -> Option<&'static str> {
+    let euid = ev.linux_creds()?.euid;
+    Some(if euid == 0 {
+        ROOT
+    } else {
+        USER_PALETTE[euid as usize % USER_PALETTE.len()]
+    })
+}
+
+/// The `RAISED(...)` and `HIJACKABLE(...)` markers, space-separated, or
+/// empty. Written with or without colour: they are the findings.
+fn markers(ev: &ExecEvent, color: bool) -> String {
+    let mut found = Vec::new();
+    if let Some(pc) = &ev.privilege_change {
+        let m = format!("RAISED({})", privilege_change_summary(pc, Style::Text));
+        found.push(paint(color, RAISED, &m));
+    }
+    for h in &ev.hijackable {
+        let m = format!("HIJACKABLE({}: {})", shell_quote(&h.path), hijack_reason(h));
+        found.push(paint(color, HIJACKABLE, &m));
+    }
+    found.join(" ")
+}
+
 /// The last path component (everything after the last `/`).
-fn basename(p: &[u8]) -> &[u8] {
+pub(crate) fn basename(p: &[u8]) -> &[u8] {
     match p.iter().rposition(|&b| b == b'/') {
         Some(i) => &p[i + 1..],
         None => p,
@@ -61,7 +126,7 @@ fn argv0_misleading(ev: &ExecEvent) -> bool {
     }
 }
 
-fn exec_line(ev: &ExecEvent) -> String {
+fn exec_line(ev: &ExecEvent, color: bool) -> String {
     // The parenthesised words are unambiguous: join_cmdline would quote a
     // bare `(`.
     let cmdline = match cmdline_of(ev) {
@@ -73,14 +138,21 @@ fn exec_line(ev: &ExecEvent) -> String {
         .privileges
         .as_ref()
         .map_or_else(|| "?".to_owned(), privileges_summary);
+    // Padded before painting, so escapes do not count towards the width.
+    let user = format!("{:<10}", user_display(ev));
+    let user = match user_color(ev) {
+        Some(sgr) => paint(color, sgr, &user),
+        None => user,
+    };
+    let mut marks = markers(ev, color);
+    if !marks.is_empty() {
+        marks.insert_str(0, "  ");
+    }
     let mut line = format!(
-        "{}  {:>7}  {:>7}  {:<10}  {}  {}",
+        "{}  {:>7}  {:>7}  {user}  {privs}{marks}  {cmdline}",
         time_hms_millis(ev.time),
         ev.pid,
         ev.ppid,
-        user_display(ev),
-        privs,
-        cmdline
     );
     if ev.argv_truncated {
         match ev.argv_size {
@@ -102,11 +174,16 @@ fn exec_line(ev: &ExecEvent) -> String {
     line
 }
 
-fn exit_line(x: &ExitEvent) -> String {
+fn exit_line(x: &ExitEvent, color: bool) -> String {
     let how = match (x.exit_code, x.signal) {
-        (_, Some(sig)) if x.core_dumped => format!("killed by signal {sig} (core dumped)"),
-        (_, Some(sig)) => format!("killed by signal {sig}"),
-        (Some(code), None) => format!("exited {code}"),
+        (_, Some(sig)) if x.core_dumped => paint(
+            color,
+            ALARM,
+            &format!("killed by signal {sig} (core dumped)"),
+        ),
+        (_, Some(sig)) => paint(color, ALARM, &format!("killed by signal {sig}")),
+        (Some(0), None) => "exited 0".to_owned(),
+        (Some(code), None) => paint(color, EXIT_FAILED, &format!("exited {code}")),
         (None, None) => "ended".to_owned(),
     };
     let lifetime = x
@@ -134,13 +211,14 @@ fn start_line(s: &StartInfo) -> String {
     )
 }
 
-fn loss_line(l: &LossInfo) -> String {
-    format!(
-        "# LOST {} events ({}), total {}\n",
+fn loss_line(l: &LossInfo, color: bool) -> String {
+    let text = format!(
+        "# LOST {} events ({}), total {}",
         l.dropped,
         l.place.as_str(),
         l.total
-    )
+    );
+    paint(color, ALARM, &text) + "\n"
 }
 
 fn stop_line(s: &StopInfo) -> String {
@@ -160,9 +238,9 @@ impl Sink for TextSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         let line = match ev {
             Event::Start(s) => start_line(s),
-            Event::Exec(e) => exec_line(e),
-            Event::Exit(x) => exit_line(x),
-            Event::Loss(l) => loss_line(l),
+            Event::Exec(e) => exec_line(e, self.color),
+            Event::Exit(x) => exit_line(x, self.color),
+            Event::Loss(l) => loss_line(l, self.color),
             Event::Stop(s) => stop_line(s),
         };
         self.out.write_all(line.as_bytes())
@@ -176,7 +254,10 @@ impl Sink for TextSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, LossPlace, PrivilegeRaise, Privileges};
+    use crate::event::{
+        CapSets, ChangeCause, Hijack, HijackRole, LossPlace, PrivilegeChange, PrivilegeRaise,
+        Privileges,
+    };
     #[allow(unused_imports)]
     use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
@@ -340,6 +421,175 @@ mod tests {
         let line = render(&Event::Start(s));
         assert_one_safe_line(&line);
         assert!(line.ends_with("on $'h\\x1b]0;x\\x07'\n"));
+    }
+
+    fn render_color(ev: &Event) -> String {
+        let buf = SharedBuf::default();
+        let mut s = TextSink::with_color(Box::new(buf.clone()), true);
+        s.write_event(ev).unwrap();
+        s.flush().unwrap();
+        buf.string()
+    }
+
+    fn exec_color(ev: ExecEvent) -> String {
+        render_color(&Event::Exec(Box::new(ev)))
+    }
+
+    /// The line with every escape this sink may add removed; whatever
+    /// remains must be as safe as an uncoloured line.
+    fn strip_ours(s: &str) -> String {
+        let mut ours = vec![RESET, ROOT, RAISED, HIJACKABLE, EXIT_FAILED, ALARM];
+        ours.extend(USER_PALETTE);
+        ours.iter()
+            .fold(s.to_owned(), |acc, sgr| acc.replace(sgr, ""))
+    }
+
+    fn set_euid(ev: &mut ExecEvent, euid: u32) {
+        let Some(Privileges::Linux { creds, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        creds.euid = euid;
+    }
+
+    fn exit_event() -> ExitEvent {
+        ExitEvent {
+            time: t0(),
+            pid: 4242,
+            ppid: 1000,
+            exec_id: Some("4242:1".to_owned()),
+            exit_code: Some(0),
+            signal: None,
+            core_dumped: false,
+            lifetime: Some(std::time::Duration::from_millis(1500)),
+            comm: Some(b"ls".to_vec()),
+        }
+    }
+
+    #[test]
+    fn markers_are_plain_text_without_colour() {
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        assert_eq!(
+            exec(ev.clone()),
+            "05:26:10.123     4242     1000  alice       -  RAISED(setuid 1000→0)  ls -la /tmp\n"
+        );
+        ev.hijackable.push(hijack_dir());
+        let mut h = hijack_dir();
+        h.path = b"/opt/x y".to_vec();
+        h.writable = h.path.clone();
+        h.writers = vec!["others".to_owned()];
+        ev.hijackable.push(h);
+        let line = exec(ev);
+        assert_eq!(
+            line,
+            "05:26:10.123     4242     1000  alice       -  RAISED(setuid 1000→0) \
+             HIJACKABLE(/opt/job.sh: dir /opt writable by user alice) \
+             HIJACKABLE('/opt/x y': file writable by others)  ls -la /tmp\n"
+        );
+        assert!(!line.contains('\x1b'));
+    }
+
+    #[test]
+    fn hostile_marker_fields_cannot_forge_or_escape() {
+        let mut ev = hostile_exec();
+        ev.hijackable.push(Hijack {
+            path: b"/tmp/a) RAISED(x\x1b[2J".to_vec(),
+            role: HijackRole::Binary,
+            writable: b"/tmp".to_vec(),
+            writers: vec!["user \x1b]0;t\x07".to_owned()],
+        });
+        ev.privilege_change = Some(PrivilegeChange {
+            cause: ChangeCause::Launcher,
+            launcher: Some(b"/x/\x9b31m)".to_vec()),
+            ..setuid_change()
+        });
+        let plain = exec(ev.clone());
+        assert_one_safe_line(&plain);
+        assert!(plain.contains(
+            "HIJACKABLE($'/tmp/a) RAISED(x\\x1b[2J': dir /tmp writable by user $'\\x1b]0;t\\x07')"
+        ));
+        assert!(plain.contains("RAISED(launcher $'\\x9b31m)': 1000→0)"));
+        assert_eq!(plain.matches("RAISED(").count(), 2, "one real, one quoted");
+
+        let colored = exec_color(ev);
+        assert_one_safe_line(&strip_ours(&colored));
+        // Colour adds escapes and nothing else.
+        assert_eq!(strip_ours(&colored), plain);
+    }
+
+    #[test]
+    fn user_column_colours() {
+        let mut ev = exec_event();
+        set_euid(&mut ev, 0);
+        ev.user = Some("root".to_owned());
+        let line = exec_color(ev.clone());
+        // Padding inside the colour, so columns still line up.
+        assert!(
+            line.contains("  \x1b[1;31mroot      \x1b[0m  -  ls"),
+            "{line:?}"
+        );
+        // Other users: a palette colour fixed by uid.
+        set_euid(&mut ev, 1001);
+        ev.user = Some("alice".to_owned());
+        let a = exec_color(ev.clone());
+        assert!(a.contains(&format!("{}alice     {RESET}", USER_PALETTE[1001 % 6])));
+        assert_eq!(exec_color(ev.clone()), a, "stable");
+        set_euid(&mut ev, 1002);
+        assert_ne!(exec_color(ev.clone()), a);
+        assert!(!exec_color(ev.clone()).contains(ROOT));
+        // Unknown credentials: no colour at all on a plain exec.
+        ev.privileges = None;
+        assert!(!exec_color(ev).contains('\x1b'));
+        // Same text as without colour, once our escapes are removed.
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        ev.hijackable.push(hijack_dir());
+        let c = exec_color(ev.clone());
+        assert!(c.contains(&format!("{RAISED}RAISED(setuid 1000→0){RESET}")));
+        assert!(c.contains(&format!("{HIJACKABLE}HIJACKABLE(/opt/job.sh: ")));
+        assert_eq!(strip_ours(&c), exec(ev));
+    }
+
+    #[test]
+    fn exit_lines() {
+        let x = exit_event();
+        let line = |x: &ExitEvent| render(&Event::Exit(Box::new(x.clone())));
+        let color = |x: &ExitEvent| render_color(&Event::Exit(Box::new(x.clone())));
+        assert_eq!(
+            line(&x),
+            "05:26:10.123     4242     1000  exit: exited 0 after 1.500s ls\n"
+        );
+        assert_eq!(color(&x), line(&x), "a clean exit stays plain");
+        let mut failed = x.clone();
+        failed.exit_code = Some(3);
+        assert!(line(&failed).contains("exit: exited 3 after"));
+        assert!(color(&failed).contains(&format!("exit: {EXIT_FAILED}exited 3{RESET} after")));
+        let mut killed = x.clone();
+        killed.exit_code = None;
+        killed.signal = Some(9);
+        assert!(color(&killed).contains(&format!("{ALARM}killed by signal 9{RESET}")));
+        killed.core_dumped = true;
+        assert!(line(&killed).contains("killed by signal 9 (core dumped)"));
+        let mut hostile = x;
+        hostile.comm = Some(b"\x1b[31m".to_vec());
+        hostile.lifetime = None;
+        assert_one_safe_line(&line(&hostile));
+        assert_one_safe_line(&strip_ours(&color(&hostile)));
+    }
+
+    #[test]
+    fn loss_is_red_with_colour_only() {
+        let ev = Event::Loss(loss_info());
+        assert_eq!(render(&ev), "# LOST 12 events (kernel), total 40\n");
+        assert_eq!(
+            render_color(&ev),
+            format!("{ALARM}# LOST 12 events (kernel), total 40{RESET}\n")
+        );
+        // Start and stop are never coloured.
+        assert_eq!(
+            render_color(&Event::Stop(stop_info())),
+            render(&Event::Stop(stop_info()))
+        );
     }
 
     #[test]

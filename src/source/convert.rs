@@ -9,6 +9,7 @@ use crate::enrich::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::event::{ExecEvent, Privileges};
 
+use super::Item;
 use super::proc_reader::{Failure, Snapshot, ticks_to_boot_ns};
 use super::worker::Observed;
 
@@ -40,6 +41,23 @@ fn reason(f: Failure) -> String {
         Failure::Io => "I/O error reading /proc",
     };
     format!("{}: {why}", f.as_str())
+}
+
+/// The pipeline item for one observation, with the process-table keys: the
+/// process's and its parent's start times (boot ns, tick resolution; 0
+/// when unknown).
+pub fn to_item(ob: &Observed, cx: &Context) -> Item {
+    let start_ns = ob
+        .snap
+        .as_ref()
+        .map_or(0, |s| ticks_to_boot_ns(s.stat.start_ticks, cx.hz));
+    Item::Exec {
+        ev: Box::new(to_event(ob, cx)),
+        start_ns,
+        parent_start_ns: ob
+            .parent_start_ticks
+            .map_or(0, |t| ticks_to_boot_ns(t, cx.hz)),
+    }
 }
 
 /// The event for one observation.
@@ -182,6 +200,7 @@ mod tests {
             snap,
             superseded: false,
             exec_without_fork: false,
+            parent_start_ticks: None,
         }
     }
 

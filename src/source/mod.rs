@@ -4,16 +4,23 @@
 //! A source says what it guarantees and what it can miss; the pipeline puts
 //! that into the `start` event and on stderr.
 
+#[cfg(target_os = "linux")]
 pub mod convert;
 pub mod ebpf;
+#[cfg(target_os = "linux")]
 pub mod netlink;
+#[cfg(target_os = "linux")]
 pub mod proc_reader;
+#[cfg(target_os = "linux")]
 pub mod procfs;
+pub mod windows;
+#[cfg(target_os = "linux")]
 pub mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::enrich::table::{Exit, Fork};
 use crate::event::{Coverage, ExecEvent};
 
 /// What a source is and what it promises.
@@ -36,6 +43,10 @@ pub struct KernelCounters {
     pub emitted: u64,
     pub dropped: u64,
     pub truncated: u64,
+    /// Fork and exit records: `aux_seen == aux_emitted + aux_dropped`.
+    pub aux_seen: u64,
+    pub aux_emitted: u64,
+    pub aux_dropped: u64,
     /// Proc connector socket overruns (netlink).
     pub netlink_enobufs: u64,
     /// Failed `/proc` reads (netlink, procfs).
@@ -45,8 +56,19 @@ pub struct KernelCounters {
 }
 
 /// One item a source hands to the pipeline.
+#[derive(Debug)]
 pub enum Item {
-    Exec(Box<ExecEvent>),
+    /// An exec, with the process's and its real parent's start times (boot
+    /// clock ns) when the source knows them: keys for the process table.
+    Exec {
+        ev: Box<ExecEvent>,
+        start_ns: u64,
+        parent_start_ns: u64,
+    },
+    /// A new process.
+    Fork(Fork),
+    /// A process ended.
+    Exit(Exit),
     /// A record that could not be decoded: counted and reported, not hidden.
     Undecodable(String),
 }
@@ -86,8 +108,14 @@ impl std::error::Error for AttachError {}
 pub enum Choice {
     Auto,
     Ebpf,
+    /// The netlink proc connector (Linux).
     Netlink,
+    /// The /proc scanner (Linux, unprivileged).
     Procfs,
+    /// Windows WMI (trace events when elevated, else polling).
+    Wmi,
+    /// Windows ETW kernel process events.
+    Etw,
 }
 
 /// Settings of the sources that observe processes after the fact.
@@ -129,15 +157,39 @@ pub fn open(
     choice: Choice,
     opts: &ebpf::Options,
     late: &LateOptions,
+    win: &windows::Options,
+) -> Result<Box<dyn Source>, AttachError> {
+    if matches!(choice, Choice::Wmi | Choice::Etw) || cfg!(windows) {
+        return open_windows(choice, win);
+    }
+    open_linux(choice, opts, late)
+}
+
+#[cfg(target_os = "linux")]
+fn open_linux(
+    choice: Choice,
+    opts: &ebpf::Options,
+    late: &LateOptions,
 ) -> Result<Box<dyn Source>, AttachError> {
     match choice {
-        Choice::Ebpf => Ok(Box::new(ebpf::EbpfSource::attach(opts)?)),
         Choice::Netlink => Ok(Box::new(netlink::NetlinkSource::attach(late)?)),
         Choice::Procfs => Ok(Box::new(procfs::ProcfsSource::attach(late)?)),
         Choice::Auto => open_auto(opts, late),
+        _ => Ok(Box::new(ebpf::EbpfSource::attach(opts)?)),
     }
 }
 
+/// Other systems have only what `ebpf`/`windows` offer there.
+#[cfg(not(target_os = "linux"))]
+fn open_linux(
+    _: Choice,
+    opts: &ebpf::Options,
+    _: &LateOptions,
+) -> Result<Box<dyn Source>, AttachError> {
+    Ok(Box::new(ebpf::EbpfSource::attach(opts)?))
+}
+
+#[cfg(target_os = "linux")]
 fn open_auto(opts: &ebpf::Options, late: &LateOptions) -> Result<Box<dyn Source>, AttachError> {
     let mut why_not = Vec::new();
     let disabled =
@@ -177,5 +229,18 @@ fn open_auto(opts: &ebpf::Options, late: &LateOptions) -> Result<Box<dyn Source>
     Ok(source)
 }
 
-/// Sleeps-free helper for sources: the default poll timeout.
-pub const DEFAULT_POLL: Duration = Duration::from_millis(20);
+/// Windows: the source chosen among ETW and WMI (see `windows::select`).
+#[cfg(windows)]
+fn open_windows(choice: Choice, win: &windows::Options) -> Result<Box<dyn Source>, AttachError> {
+    windows::source::open(choice, win)
+}
+
+/// Elsewhere the CLI already rejects `--source wmi|etw`; this is the
+/// library's own guard.
+#[cfg(not(windows))]
+fn open_windows(choice: Choice, _: &windows::Options) -> Result<Box<dyn Source>, AttachError> {
+    Err(AttachError {
+        what: format!("source {choice:?} is only available on Windows"),
+        hint: "use --source auto or --source ebpf".into(),
+    })
+}

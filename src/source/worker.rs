@@ -8,12 +8,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::KernelCounters;
 use super::proc_reader::{Failure, Snapshot};
+
+/// At most this many observations are handed over per poll.
+const POLL_BATCH: usize = 256;
 
 /// How many observations may wait for the pipeline's reader.
 const CHANNEL_LEN: usize = 65536;
@@ -37,6 +40,17 @@ pub struct Observed {
     pub superseded: bool,
     /// The pid exec'd again without forking (detected by the /proc scanner).
     pub exec_without_fork: bool,
+    /// Start time (ticks) of the parent, read after the process itself, to
+    /// key the parent in the process table.
+    pub parent_start_ticks: Option<u64>,
+}
+
+/// The start time (ticks) of `ppid`, read after the important reads.
+pub fn parent_start_ticks(ppid: u32) -> Option<u64> {
+    super::proc_reader::ProcDir::open("/proc", ppid)
+        .and_then(|d| d.stat())
+        .ok()
+        .map(|s| s.start_ticks)
 }
 
 /// Counters shared between the observing thread and the pipeline.
@@ -99,6 +113,9 @@ impl Tally {
             emitted: Tally::get(&self.emitted),
             dropped: Tally::get(&self.dropped),
             truncated: 0,
+            aux_seen: 0,
+            aux_emitted: 0,
+            aux_dropped: 0,
             netlink_enobufs: Tally::get(&self.enobufs),
             proc_read_failures: Tally::get(&self.read_failures),
             too_late: Tally::get(&self.too_late),
@@ -165,15 +182,19 @@ impl Worker {
         })
     }
 
-    /// Waits up to `timeout` for the first observation, then takes all that
-    /// are queued.
+    /// Gathers observations for up to `timeout` (or until a batch's worth
+    /// is in). Like the eBPF ring's wakeup threshold, this hands the
+    /// pipeline batches rather than single events, whose per-batch cost
+    /// would otherwise fill its queue; latency stays bounded by `timeout`.
     pub fn poll(&self, timeout: Duration, out: &mut dyn FnMut(Observed)) {
-        match self.rx.recv_timeout(timeout) {
-            Ok(ob) => out(ob),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
-        }
-        while let Ok(ob) = self.rx.try_recv() {
-            out(ob);
+        let deadline = Instant::now() + timeout;
+        let mut n = 0;
+        while n < POLL_BATCH {
+            match self.rx.recv_deadline(deadline) {
+                Ok(ob) => out(ob),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            }
+            n += 1;
         }
     }
 

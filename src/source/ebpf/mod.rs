@@ -4,6 +4,8 @@
 
 pub mod record;
 
+use record::Record;
+
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,6 +29,9 @@ const C_SEEN: u32 = 0;
 const C_EMITTED: u32 = 1;
 const C_DROPPED: u32 = 2;
 const C_TRUNCATED: u32 = 3;
+const C_AUX_SEEN: u32 = 4;
+const C_AUX_EMITTED: u32 = 5;
+const C_AUX_DROPPED: u32 = 6;
 
 /// Which attach point to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -162,6 +167,9 @@ impl Source for EbpfSource {
             emitted: sum(C_EMITTED)?,
             dropped: sum(C_DROPPED)?,
             truncated: sum(C_TRUNCATED)?,
+            aux_seen: sum(C_AUX_SEEN)?,
+            aux_emitted: sum(C_AUX_EMITTED)?,
+            aux_dropped: sum(C_AUX_DROPPED)?,
             ..KernelCounters::default()
         })
     }
@@ -181,10 +189,20 @@ impl EbpfSource {
         let mut any = false;
         while let Some(rec) = self.ring.next() {
             any = true;
-            match record::decode(&rec, &self.clock) {
-                Ok(ev) => out(Item::Exec(Box::new(ev))),
-                Err(e) => out(Item::Undecodable(e.to_string())),
-            }
+            out(match record::decode(&rec, &self.clock) {
+                Ok(Record::Exec {
+                    ev,
+                    start_ns,
+                    parent_start_ns,
+                }) => Item::Exec {
+                    ev,
+                    start_ns,
+                    parent_start_ns,
+                },
+                Ok(Record::Fork(f)) => Item::Fork(f),
+                Ok(Record::Exit(x)) => Item::Exit(x),
+                Err(e) => Item::Undecodable(e.to_string()),
+            });
         }
         any
     }
@@ -230,30 +248,73 @@ fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
     }
 }
 
+/// Attaches the exec program at tp_btf, then the fork and exit programs
+/// that keep the process table current. Only the exec one is required.
 fn attach_tp_btf(bpf: &mut Ebpf) -> Result<(), String> {
     let btf = Btf::from_sys_fs().map_err(|e| e.to_string())?;
-    let prog: &mut BtfTracePoint = bpf
-        .program_mut("exec_btf")
-        .ok_or("no exec_btf program")?
+    attach_btf_program(bpf, &btf, "exec_btf", "sched_process_exec")?;
+    for (prog, tp) in [
+        ("fork_btf", "sched_process_fork"),
+        ("exit_btf", "sched_process_exit"),
+    ] {
+        if let Err(e) = attach_btf_program(bpf, &btf, prog, tp) {
+            eprintln!(
+                "procwatch: warning: cannot attach {tp} ({e}); parents of processes forked later and exit events will be missing"
+            );
+        }
+    }
+    // Credentials as execve is entered, for privilege changes made by a
+    // launcher after its own exec.
+    ensure_tracefs();
+    for (prog, tp) in [
+        ("pre_execve", "sys_enter_execve"),
+        ("pre_execveat", "sys_enter_execveat"),
+    ] {
+        if let Err(e) = attach_classic(bpf, prog, "syscalls", tp) {
+            eprintln!(
+                "procwatch: warning: cannot attach syscalls/{tp} ({e}); privilege changes are judged against the calling program's exec only"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn attach_classic(
+    bpf: &mut Ebpf,
+    name: &str,
+    category: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    let prog: &mut TracePoint = bpf
+        .program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
         .try_into()
         .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-    prog.load("sched_process_exec", &btf)
+    prog.load().map_err(|e| format!("{e:#}"))?;
+    prog.attach(category, tracepoint)
         .map_err(|e| format!("{e:#}"))?;
+    Ok(())
+}
+
+fn attach_btf_program(
+    bpf: &mut Ebpf,
+    btf: &Btf,
+    name: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    let prog: &mut BtfTracePoint = bpf
+        .program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load(tracepoint, btf).map_err(|e| format!("{e:#}"))?;
     prog.attach().map_err(|e| format!("{e:#}"))?;
     Ok(())
 }
 
 fn attach_tracepoint(bpf: &mut Ebpf) -> Result<(), String> {
     ensure_tracefs();
-    let prog: &mut TracePoint = bpf
-        .program_mut("exec_tp")
-        .ok_or("no exec_tp program")?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-    prog.load().map_err(|e| format!("{e:#}"))?;
-    prog.attach("sched", "sched_process_exec")
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(())
+    attach_classic(bpf, "exec_tp", "sched", "sched_process_exec")
 }
 
 /// Classic tracepoints are found by id under tracefs; mount it if nobody has.

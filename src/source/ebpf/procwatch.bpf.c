@@ -58,6 +58,16 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Credentials as execve was entered, so an exec can be compared with what
+ * the caller had just before it (setpriv, su and sudo change credentials
+ * between fork and exec). LRU: entries of failed execs age out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct pre_creds);
+} pre_creds SEC(".maps");
+
 static __always_inline void count(__u32 idx)
 {
 	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
@@ -195,6 +205,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	}
 	h = &ev->hdr;
 	h->version = RECORD_VERSION;
+	h->kind = K_EXEC;
 	h->flags = 0;
 	h->exec_boot_ns = bpf_ktime_get_boot_ns();
 	h->start_boot_ns = BPF_CORE_READ(task, start_boottime);
@@ -202,6 +213,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	h->tid = BPF_CORE_READ(task, pid);
 	h->exec_tid = old_pid;
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	h->parent_start_boot_ns = BPF_CORE_READ(task, real_parent, start_boottime);
 
 	/* The credentials committed by this exec (begin_new_exec). */
 	const struct cred *cred = BPF_CORE_READ(task, cred);
@@ -228,6 +240,17 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->sessionid = (__u32)-1;
 	}
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &old_pid);
+	if (pre) {
+		h->pre_uid = pre->uid;
+		h->pre_euid = pre->euid;
+		h->pre_cap_effective = pre->cap_effective;
+		h->flags |= F_HAS_PRE;
+		bpf_map_delete_elem(&pre_creds, &old_pid);
+	} else {
+		h->pre_uid = h->pre_euid = 0;
+		h->pre_cap_effective = 0;
+	}
 
 	/* argv: one block from the new mm, present since exec just copied it. */
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
@@ -279,6 +302,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	if (file) {
 		struct inode *inode = BPF_CORE_READ(file, f_inode);
 		h->file_mode = BPF_CORE_READ(inode, i_mode);
+		h->file_ino = BPF_CORE_READ(inode, i_ino);
+		h->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
 		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
 		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
@@ -287,6 +312,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO);
 	} else {
 		h->file_mode = h->file_uid = h->file_gid = 0;
+		h->file_ino = 0;
+		h->file_dev = 0;
 		h->flags |= F_NO_FILE;
 		n = 0;
 	}
@@ -334,4 +361,81 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
 	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc);
+}
+
+/* Fork and exit records keep the user-space process table current (parent
+ * snapshots, exit events). They are small and go through the same ring, so
+ * they stay in order with the execs. */
+static __always_inline void output_aux(void *rec, __u64 size)
+{
+	count(C_AUX_SEEN);
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 wake = queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, wake) < 0)
+		count(C_AUX_DROPPED);
+	else
+		count(C_AUX_EMITTED);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
+{
+	/* A new thread is not a new process. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct fork_record r = {};
+	r.version = RECORD_VERSION;
+	r.kind = K_FORK;
+	r.pid = BPF_CORE_READ(child, tgid);
+	r.ppid = BPF_CORE_READ(parent, tgid);
+	r.time_boot_ns = bpf_ktime_get_boot_ns();
+	r.start_boot_ns = BPF_CORE_READ(child, start_boottime);
+	r.parent_start_boot_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	output_aux(&r, sizeof(r));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
+{
+	/* Only the end of the whole process, not of one thread. */
+	if (!group_dead)
+		return 0;
+	struct exit_record r = {};
+	r.version = RECORD_VERSION;
+	r.kind = K_EXIT;
+	r.pid = BPF_CORE_READ(p, tgid);
+	r.ppid = BPF_CORE_READ(p, real_parent, tgid);
+	r.exit_code = BPF_CORE_READ(p, exit_code);
+	r.time_boot_ns = bpf_ktime_get_boot_ns();
+	r.start_boot_ns = BPF_CORE_READ(p, group_leader, start_boottime);
+	BPF_CORE_READ_STR_INTO(&r.comm, p, comm);
+	output_aux(&r, sizeof(r));
+	return 0;
+}
+
+static __always_inline int remember_creds(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct pre_creds pc = {};
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	pc.uid = BPF_CORE_READ(cred, uid.val);
+	pc.euid = BPF_CORE_READ(cred, euid.val);
+	bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
+	bpf_map_update_elem(&pre_creds, &tid, &pc, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int pre_execve(void *ctx)
+{
+	return remember_creds();
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int pre_execveat(void *ctx)
+{
+	return remember_creds();
 }

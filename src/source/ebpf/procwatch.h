@@ -1,13 +1,20 @@
 /* The record layout shared by the BPF program (procwatch.bpf.c) and the Rust
  * parser (record.rs). Change both together, and bump RECORD_VERSION.
  *
- * A record is `struct record_hdr` followed by `data`, which holds, in this
- * order and without separators: argv (NUL-separated, as in the process's
- * memory), filename, interp, exe, cwd. Each length is in the header. */
+ * Every record starts with a u16 version and a u16 kind. An exec record is
+ * `struct record_hdr` followed by `data`, which holds, in this order and
+ * without separators: argv (NUL-separated, as in the process's memory),
+ * filename, interp, exe, cwd. Each length is in the header. Fork and exit
+ * records are the fixed-size structs below. */
 #ifndef PROCWATCH_H
 #define PROCWATCH_H
 
-#define RECORD_VERSION 1
+#define RECORD_VERSION 2
+
+/* record kinds (the second u16 of every record) */
+#define K_EXEC 1
+#define K_FORK 2
+#define K_EXIT 3
 
 /* Capture limits. ARGV_MAX is the 16 KiB; the paths use PATH_MAX. */
 #define ARGV_MAX 16384
@@ -30,16 +37,22 @@
 #define F_SECUREEXEC_UNKNOWN (1u << 11)
 #define F_HAS_AUDIT (1u << 12)     /* loginuid/sessionid are valid */
 #define F_NO_FILE (1u << 13)       /* no file: mode/uid/gid are zero */
+#define F_HAS_PRE (1u << 14)       /* pre_* hold the credentials before the exec */
 
-/* Indexes of the per-CPU counters map. Invariant: SEEN == EMITTED + DROPPED. */
+/* Indexes of the per-CPU counters map. Invariants: SEEN == EMITTED + DROPPED
+ * for execs, and AUX_SEEN == AUX_EMITTED + AUX_DROPPED for forks and exits. */
 #define C_SEEN 0
 #define C_EMITTED 1
 #define C_DROPPED 2
 #define C_TRUNCATED 3
-#define C_COUNT 4
+#define C_AUX_SEEN 4
+#define C_AUX_EMITTED 5
+#define C_AUX_DROPPED 6
+#define C_COUNT 7
 
 struct record_hdr {
-	__u32 version;
+	__u16 version;
+	__u16 kind;
 	__u32 flags;
 	__u64 exec_boot_ns;  /* bpf_ktime_get_boot_ns() at the exec */
 	__u64 start_boot_ns; /* task->start_boottime: the process's fork time */
@@ -58,6 +71,48 @@ struct record_hdr {
 	__u32 file_mode, file_uid, file_gid;
 	__u16 argv_len, filename_len, interp_len, exe_len, cwd_len, pad;
 	char comm[16];
+	__u64 file_ino;
+	__u32 file_dev;   /* kernel encoding: major << 20 | minor */
+	__u32 pad2;
+	__u64 parent_start_boot_ns; /* real_parent->start_boottime */
+	/* Credentials of the calling thread as execve was entered (F_HAS_PRE). */
+	__u32 pre_uid, pre_euid;
+	__u64 pre_cap_effective;
 };
+
+/* Value of the pre_creds map: set at sys_enter_execve(at), keyed by tid. */
+struct pre_creds {
+	__u32 uid, euid;
+	__u64 cap_effective;
+};
+
+/* A new process (not a new thread): emitted at sched_process_fork. */
+struct fork_record {
+	__u16 version;
+	__u16 kind;
+	__u32 pid;     /* child tgid */
+	__u32 ppid;    /* the forking process's tgid */
+	__u32 pad;
+	__u64 time_boot_ns;
+	__u64 start_boot_ns;        /* the child's */
+	__u64 parent_start_boot_ns; /* the forking process's */
+};
+
+/* A process ended (its last thread): emitted at sched_process_exit. */
+struct exit_record {
+	__u16 version;
+	__u16 kind;
+	__u32 pid;
+	__u32 ppid;
+	__u32 exit_code; /* wait status: code << 8, or signal | 0x80 for a core */
+	__u64 time_boot_ns;
+	__u64 start_boot_ns;
+	char comm[16];
+};
+
+/* record.rs decodes these layouts by offset: keep them in step. */
+_Static_assert(sizeof(struct record_hdr) == 200, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
+_Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
 
 #endif

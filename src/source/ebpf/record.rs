@@ -2,14 +2,25 @@
 //! [`ExecEvent`]. Pure code: no kernel, no I/O, unit-tested on hand-built
 //! records.
 
+use std::time::Duration;
+
 use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
-use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, Privileges};
+use crate::enrich::table::{Exit, Fork, ProcKey};
+use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, PreExec, Privileges};
 
 /// Must match `RECORD_VERSION` in procwatch.h.
-pub const RECORD_VERSION: u32 = 1;
+pub const RECORD_VERSION: u16 = 2;
+/// Record kinds, as in procwatch.h.
+pub const K_EXEC: u16 = 1;
+pub const K_FORK: u16 = 2;
+pub const K_EXIT: u16 = 3;
 /// `sizeof(struct record_hdr)`.
-pub const HDR_LEN: usize = 160;
+pub const HDR_LEN: usize = 200;
+/// `sizeof(struct fork_record)`.
+pub const FORK_LEN: usize = 40;
+/// `sizeof(struct exit_record)`.
+pub const EXIT_LEN: usize = 48;
 
 // record_hdr.flags, as in procwatch.h.
 pub const F_ARGV_TRUNC: u32 = 1 << 0;
@@ -26,13 +37,15 @@ pub const F_SECUREEXEC: u32 = 1 << 10;
 pub const F_SECUREEXEC_UNKNOWN: u32 = 1 << 11;
 pub const F_HAS_AUDIT: u32 = 1 << 12;
 pub const F_NO_FILE: u32 = 1 << 13;
+pub const F_HAS_PRE: u32 = 1 << 14;
 
 /// Why a record could not be decoded. It never happens with a matching
 /// object; it is counted, not ignored, if it does.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordError {
     Short(usize),
-    Version(u32),
+    Version(u16),
+    Kind(u16),
     Lengths,
 }
 
@@ -41,6 +54,7 @@ impl std::fmt::Display for RecordError {
         match self {
             RecordError::Short(n) => write!(f, "record of {n} bytes is shorter than its header"),
             RecordError::Version(v) => write!(f, "record version {v}, expected {RECORD_VERSION}"),
+            RecordError::Kind(k) => write!(f, "unknown record kind {k}"),
             RecordError::Lengths => write!(f, "record field lengths exceed the record"),
         }
     }
@@ -64,16 +78,77 @@ impl Hdr<'_> {
 /// The audit "unset" id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-/// Decodes a record. `clock` turns kernel boot-time stamps into wall time.
-pub fn decode(rec: &[u8], clock: &BootClock) -> Result<ExecEvent, RecordError> {
+/// One decoded record.
+#[derive(Debug)]
+pub enum Record {
+    /// An exec, with the kernel start times of the process and of its real
+    /// parent (keys for the process table).
+    Exec {
+        ev: Box<ExecEvent>,
+        start_ns: u64,
+        parent_start_ns: u64,
+    },
+    Fork(Fork),
+    Exit(Exit),
+}
+
+/// Decodes any record. `clock` turns kernel boot-time stamps into wall time.
+pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
+    if rec.len() < 4 {
+        return Err(RecordError::Short(rec.len()));
+    }
+    let h = Hdr(rec);
+    let version = h.u16(0);
+    if version != RECORD_VERSION {
+        return Err(RecordError::Version(version));
+    }
+    match h.u16(2) {
+        K_EXEC => decode_exec(rec, clock),
+        K_FORK if rec.len() >= FORK_LEN => Ok(Record::Fork(Fork {
+            child: ProcKey {
+                pid: h.u32(4),
+                start_ns: h.u64(24),
+            },
+            parent: ProcKey {
+                pid: h.u32(8),
+                start_ns: h.u64(32),
+            },
+        })),
+        K_EXIT if rec.len() >= EXIT_LEN => {
+            let (time_ns, start_ns) = (h.u64(16), h.u64(24));
+            Ok(Record::Exit(Exit {
+                key: ProcKey {
+                    pid: h.u32(4),
+                    start_ns,
+                },
+                ppid: h.u32(8),
+                status: h.u32(12),
+                time: clock.to_wall(time_ns),
+                lifetime: Duration::from_nanos(time_ns.saturating_sub(start_ns)),
+                comm: cstr(&rec[32..48]),
+            }))
+        }
+        K_FORK | K_EXIT => Err(RecordError::Short(rec.len())),
+        k => Err(RecordError::Kind(k)),
+    }
+}
+
+/// The bytes of a fixed-size, NUL-padded kernel string.
+fn cstr(b: &[u8]) -> Vec<u8> {
+    b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())].to_vec()
+}
+
+/// Converts the kernel's dev_t encoding (major << 20 | minor) to the one
+/// `stat(2)` reports, so the two can be compared.
+fn user_dev(kdev: u32) -> u64 {
+    libc::makedev(kdev >> 20, kdev & 0xfffff)
+}
+
+fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
     if rec.len() < HDR_LEN {
         return Err(RecordError::Short(rec.len()));
     }
     let h = Hdr(&rec[..HDR_LEN]);
-    let version = h.u32(0);
-    if version != RECORD_VERSION {
-        return Err(RecordError::Version(version));
-    }
     let flags = h.u32(4);
     let exec_boot_ns = h.u64(8);
     let start_boot_ns = h.u64(16);
@@ -103,8 +178,8 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<ExecEvent, RecordError> {
         gid: h.u32(128),
     });
     let lens = [h.u16(132), h.u16(134), h.u16(136), h.u16(138), h.u16(140)].map(usize::from);
-    let comm = &rec[144..160];
-    let comm = comm[..comm.iter().position(|&b| b == 0).unwrap_or(comm.len())].to_vec();
+    let comm = cstr(&rec[144..160]);
+    let (file_ino, file_dev, parent_start_ns) = (h.u64(160), h.u32(168), h.u64(176));
 
     let mut data = &rec[HDR_LEN..];
     let mut fields: [&[u8]; 5] = [&[]; 5];
@@ -151,7 +226,17 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<ExecEvent, RecordError> {
         file,
         raised,
     });
-    Ok(ev)
+    ev.exe_dev_ino = (flags & F_NO_FILE == 0).then(|| (user_dev(file_dev), file_ino));
+    ev.pre_exec = (flags & F_HAS_PRE != 0).then(|| PreExec {
+        uid: h.u32(184),
+        euid: h.u32(188),
+        caps_effective: h.u64(192),
+    });
+    Ok(Record::Exec {
+        ev: Box::new(ev),
+        start_ns: start_boot_ns,
+        parent_start_ns,
+    })
 }
 
 fn audit_id(flags: u32, id: u32) -> Option<u32> {
@@ -185,6 +270,81 @@ fn split_argv(block: &[u8], truncated: bool) -> Vec<Bytes> {
 mod tests {
     use super::*;
 
+    fn exec_of(r: Record) -> ExecEvent {
+        match r {
+            Record::Exec {
+                ev,
+                start_ns,
+                parent_start_ns,
+            } => {
+                assert_eq!((start_ns, parent_start_ns), (4_000_000_000, 3_000_000_000));
+                *ev
+            }
+            other => panic!("not an exec: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decodes_fork_and_exit_records() {
+        let clock = BootClock::new().unwrap();
+        let mut f = vec![0u8; FORK_LEN];
+        f[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        f[2..4].copy_from_slice(&K_FORK.to_le_bytes());
+        f[4..8].copy_from_slice(&11u32.to_le_bytes());
+        f[8..12].copy_from_slice(&10u32.to_le_bytes());
+        f[24..32].copy_from_slice(&200u64.to_le_bytes());
+        f[32..40].copy_from_slice(&100u64.to_le_bytes());
+        match decode(&f, &clock).unwrap() {
+            Record::Fork(fk) => {
+                assert_eq!(
+                    fk.child,
+                    ProcKey {
+                        pid: 11,
+                        start_ns: 200
+                    }
+                );
+                assert_eq!(
+                    fk.parent,
+                    ProcKey {
+                        pid: 10,
+                        start_ns: 100
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut x = vec![0u8; EXIT_LEN];
+        x[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        x[2..4].copy_from_slice(&K_EXIT.to_le_bytes());
+        x[4..8].copy_from_slice(&11u32.to_le_bytes());
+        x[8..12].copy_from_slice(&1u32.to_le_bytes());
+        x[12..16].copy_from_slice(&(3u32 << 8).to_le_bytes());
+        x[16..24].copy_from_slice(&2_000_000_200u64.to_le_bytes());
+        x[24..32].copy_from_slice(&200u64.to_le_bytes());
+        x[32..37].copy_from_slice(b"sleep");
+        match decode(&x, &clock).unwrap() {
+            Record::Exit(e) => {
+                assert_eq!(
+                    e.key,
+                    ProcKey {
+                        pid: 11,
+                        start_ns: 200
+                    }
+                );
+                assert_eq!((e.ppid, e.status), (1, 3 << 8));
+                assert_eq!(e.lifetime, Duration::from_secs(2));
+                assert_eq!(e.comm, b"sleep");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            decode(&x[..20], &clock).unwrap_err(),
+            RecordError::Short(20)
+        );
+        x[2] = 9;
+        assert_eq!(decode(&x, &clock).unwrap_err(), RecordError::Kind(9));
+    }
+
     /// Builds a record the way the BPF program lays it out.
     fn record(
         flags: u32,
@@ -195,7 +355,8 @@ mod tests {
         cwd: &[u8],
     ) -> Vec<u8> {
         let mut r = vec![0u8; HDR_LEN];
-        r[0..4].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        r[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
+        r[2..4].copy_from_slice(&K_EXEC.to_le_bytes());
         r[4..8].copy_from_slice(&flags.to_le_bytes());
         r[8..16].copy_from_slice(&5_000_000_000u64.to_le_bytes());
         r[16..24].copy_from_slice(&4_000_000_000u64.to_le_bytes());
@@ -225,6 +386,11 @@ mod tests {
             r[o..o + 2].copy_from_slice(&(*l as u16).to_le_bytes());
         }
         r[144..148].copy_from_slice(b"true");
+        r[160..168].copy_from_slice(&777u64.to_le_bytes());
+        r[168..172].copy_from_slice(&((8u32 << 20) | 1).to_le_bytes());
+        r[176..184].copy_from_slice(&3_000_000_000u64.to_le_bytes());
+        r[184..188].copy_from_slice(&1000u32.to_le_bytes());
+        r[188..192].copy_from_slice(&1000u32.to_le_bytes());
         for part in [argv, filename, interp, exe, cwd] {
             r.extend_from_slice(part);
         }
@@ -242,7 +408,7 @@ mod tests {
             b"/usr/bin/dash",
             b"/tmp",
         );
-        let ev = decode(&rec, &clock).unwrap();
+        let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!(
             (ev.pid, ev.tid, ev.exec_tid, ev.ppid),
             (42, Some(42), Some(7), 1)
@@ -285,6 +451,8 @@ mod tests {
         assert_eq!(creds.session_id, Some(3));
         assert_eq!(caps.effective, 1 << 13);
         assert_eq!(*secureexec, Some(true));
+        assert_eq!(ev.exe_dev_ino, Some((libc::makedev(8, 1), 777)));
+        assert_eq!(ev.pre_exec, None, "no F_HAS_PRE");
         assert_eq!(file.unwrap().mode, 0o104755);
         let gap = ev.time.duration_since(ev.process_start.unwrap()).unwrap();
         assert_eq!(gap.as_nanos(), 1_000_000_000);
@@ -294,7 +462,7 @@ mod tests {
     fn truncated_argv_keeps_the_partial_argument() {
         let clock = BootClock::new().unwrap();
         let rec = record(F_ARGV_TRUNC, b"a\0bc", b"/x", b"", b"/x", b"/");
-        let ev = decode(&rec, &clock).unwrap();
+        let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!(ev.argv.unwrap(), [b"a".to_vec(), b"bc".to_vec()]);
         assert!(ev.argv_truncated);
         assert_eq!(ev.interpreter, None);
@@ -319,7 +487,7 @@ mod tests {
             b"/memfd:t",
             b"/",
         );
-        let ev = decode(&rec, &clock).unwrap();
+        let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!(ev.exe.as_deref(), Some(&b"/memfd:t (deleted)"[..]));
         let Some(Privileges::Linux { secureexec, .. }) = &ev.privileges else {
             panic!()
@@ -330,10 +498,7 @@ mod tests {
     #[test]
     fn rejects_malformed_records() {
         let clock = BootClock::new().unwrap();
-        assert_eq!(
-            decode(&[0; 10], &clock).unwrap_err(),
-            RecordError::Short(10)
-        );
+        assert_eq!(decode(&[0; 3], &clock).unwrap_err(), RecordError::Short(3));
         let mut rec = record(0, b"a\0", b"/a", b"", b"/a", b"/");
         rec.truncate(HDR_LEN + 3);
         assert_eq!(decode(&rec, &clock).unwrap_err(), RecordError::Lengths);

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::convert::{self, Context, NEVER_AVAILABLE};
 use super::proc_reader::{self, Failure, ProcDir};
-use super::worker::{Observed, Outlet, Tally, Worker};
+use super::worker::{self, Observed, Outlet, Tally, Worker};
 use super::{AttachError, Item, KernelCounters, LateOptions, Source, SourceInfo};
 use crate::enrich::BootClock;
 use crate::event::Coverage;
@@ -114,9 +114,8 @@ impl Source for NetlinkSource {
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
         let cx = self.cx;
-        self.worker.poll(timeout, &mut |ob| {
-            out(Item::Exec(Box::new(convert::to_event(&ob, &cx))))
-        });
+        self.worker
+            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
         if self.worker.finished() && !self.worker.stopped() {
             return Err(io::Error::other("the netlink reading thread ended"));
         }
@@ -406,6 +405,10 @@ fn observe(pid: u32, exec_boot_ns: u64, superseded: bool, parents: &HashMap<u32,
             Ok(s)
         }
     });
+    let ppid = parents
+        .get(&pid)
+        .copied()
+        .or_else(|| snap.as_ref().ok().map(|s| s.stat.ppid));
     Observed {
         pid,
         exec_boot_ns: Some(exec_boot_ns),
@@ -414,5 +417,6 @@ fn observe(pid: u32, exec_boot_ns: u64, superseded: bool, parents: &HashMap<u32,
         snap,
         superseded,
         exec_without_fork: false,
+        parent_start_ticks: ppid.and_then(worker::parent_start_ticks),
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::convert::{self, Context, NEVER_AVAILABLE};
 use super::proc_reader;
-use super::worker::{Observed, Outlet, Tally, Worker};
+use super::worker::{self, Observed, Outlet, Tally, Worker};
 use super::{AttachError, Item, KernelCounters, LateOptions, Source, SourceInfo};
 use crate::enrich::BootClock;
 use crate::event::Coverage;
@@ -110,9 +110,8 @@ impl Source for ProcfsSource {
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
         let cx = self.cx;
-        self.worker.poll(timeout, &mut |ob| {
-            out(Item::Exec(Box::new(convert::to_event(&ob, &cx))))
-        });
+        self.worker
+            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
         if self.worker.finished() && !self.worker.stopped() {
             return Err(io::Error::other("the /proc scanner thread ended"));
         }
@@ -183,6 +182,7 @@ fn scan_loop(
         last_scan = Instant::now();
         let vanished_before = table.vanished;
         table.scan("/proc", true, &mut |f| {
+            let ppid = f.snap.as_ref().ok().map(|s| s.stat.ppid);
             let ob = Observed {
                 pid: f.pid,
                 exec_boot_ns: None,
@@ -191,6 +191,7 @@ fn scan_loop(
                 snap: f.snap,
                 superseded: false,
                 exec_without_fork: f.exec_without_fork,
+                parent_start_ticks: ppid.and_then(worker::parent_start_ticks),
             };
             Tally::bump(&out.tally.seen);
             out.tally.count(&ob);

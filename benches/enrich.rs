@@ -1,0 +1,179 @@
+//! `cargo bench --bench enrich`: per-event CPU cost of the hijackable check
+//! and the exe hash, on cache hits and misses, for a root exec of /bin/true
+//! and of a root-owned `#!` script. Every measured step clones the event
+//! first (the checks mutate it), so the baseline is that clone, measured in
+//! the same run; the report gives ns per event, the ratio to the baseline
+//! and the cost added on top of it.
+
+use std::fs;
+use std::hint::black_box;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+use procwatch::enrich::hash::{DEFAULT_MAX_SIZE, ExeHasher};
+use procwatch::enrich::hijack::HijackChecker;
+use procwatch::event::{CapSets, Credentials, ExecEvent, Privileges};
+
+/// Above any pid_max: the process is gone, as /bin/true usually is by the
+/// time its event is enriched.
+const GONE_PID: u32 = 4_999_999;
+
+fn bytes(p: &Path) -> Vec<u8> {
+    p.as_os_str().as_bytes().to_vec()
+}
+
+fn dev_ino(p: &Path) -> (u64, u64) {
+    let m = fs::metadata(p).expect("stat");
+    (m.dev(), m.ino())
+}
+
+/// A root exec with all capabilities, as the BPF source reports it.
+fn root_exec(pid: u32, exe: &Path, filename: &[u8], argv: &[&[u8]]) -> ExecEvent {
+    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:123456789"));
+    ev.exe = Some(bytes(exe));
+    ev.exe_dev_ino = Some(dev_ino(exe));
+    ev.filename = Some(filename.to_vec());
+    ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());
+    ev.cwd = Some(b"/root".to_vec());
+    ev.comm = Some(b"true".to_vec());
+    ev.privileges = Some(Privileges::Linux {
+        creds: Credentials::default(),
+        caps: CapSets {
+            effective: 0x1ff_ffff_ffff,
+            permitted: 0x1ff_ffff_ffff,
+            ..CapSets::default()
+        },
+        secureexec: Some(false),
+        file: None,
+        raised: None,
+    });
+    ev
+}
+
+fn per_event(n: u32, mut f: impl FnMut()) -> Duration {
+    for _ in 0..n / 10 {
+        f();
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed() / n
+}
+
+fn report(name: &str, cost: Duration, baseline: Duration) {
+    println!(
+        "{name:<44} {:>8} ns/event  ({:>6.1}x baseline, +{} ns)",
+        cost.as_nanos(),
+        cost.as_secs_f64() / baseline.as_secs_f64(),
+        cost.saturating_sub(baseline).as_nanos()
+    );
+}
+
+fn main() {
+    const HITS: u32 = 200_000;
+    const MISSES: u32 = 2_000;
+
+    let true_exe = fs::canonicalize("/bin/true").expect("/bin/true");
+    let true_ev = root_exec(
+        GONE_PID,
+        &true_exe,
+        b"/bin/true",
+        &[b"/bin/true", b"pwbench-0123456789abcdef"],
+    );
+
+    // A root-owned 0755 script in a root-owned 0755 directory.
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = dir.path().join("job.sh");
+    fs::write(&script, b"#!/bin/sh\ntrue\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let sh = fs::canonicalize("/bin/sh").expect("/bin/sh");
+    let mut script_ev = root_exec(
+        GONE_PID,
+        &sh,
+        &bytes(&script),
+        &[b"/bin/sh", &bytes(&script)],
+    );
+    script_ev.interpreter = Some(b"/bin/sh".to_vec());
+
+    // A live process, so /proc/<pid>/exe is what gets opened.
+    let mut child = Command::new("sleep").arg("600").spawn().expect("sleep");
+    let sleep_exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    let mut live_ev = root_exec(child.id(), &sleep_exe, &bytes(&sleep_exe), &[b"sleep"]);
+    live_ev.exe_dev_ino = None;
+
+    let baseline = per_event(HITS, || {
+        black_box(Box::new(true_ev.clone()));
+    });
+    println!(
+        "{:<44} {:>8} ns/event",
+        "baseline (clone an event)",
+        baseline.as_nanos()
+    );
+
+    for (what, ev) in [("/bin/true", &true_ev), ("#! script", &script_ev)] {
+        let mut checker = HijackChecker::new();
+        let mut probe = ev.clone();
+        checker.check(&mut probe);
+        assert!(
+            probe.hijackable.is_empty(),
+            "{what}: {:?}",
+            probe.hijackable
+        );
+        let cost = per_event(HITS, || {
+            let mut e = Box::new(ev.clone());
+            checker.check(&mut e);
+            black_box(e);
+        });
+        report(&format!("hijack check, cache hit, {what}"), cost, baseline);
+        let cost = per_event(MISSES, || {
+            let mut e = Box::new(ev.clone());
+            HijackChecker::new().check(&mut e);
+            black_box(e);
+        });
+        report(&format!("hijack check, cache miss, {what}"), cost, baseline);
+    }
+
+    let mut hasher = ExeHasher::new(DEFAULT_MAX_SIZE);
+    for (what, ev, file) in [
+        ("/bin/true by path", &true_ev, &true_exe),
+        ("sleep via /proc/<pid>/exe", &live_ev, &sleep_exe),
+    ] {
+        let mut probe = ev.clone();
+        hasher.hash(&mut probe);
+        assert!(probe.exe_sha256.is_some(), "{:?}", probe.incomplete);
+        let cost = per_event(HITS / 4, || {
+            let mut e = Box::new(ev.clone());
+            hasher.hash(&mut e);
+            black_box(e);
+        });
+        report(&format!("exe hash, cache hit, {what}"), cost, baseline);
+        let cost = per_event(MISSES, || {
+            let mut e = Box::new(ev.clone());
+            ExeHasher::new(DEFAULT_MAX_SIZE).hash(&mut e);
+            black_box(e);
+        });
+        let size = fs::metadata(file).unwrap().len();
+        report(
+            &format!("exe hash, cache miss, {what} ({size} B)"),
+            cost,
+            baseline,
+        );
+    }
+
+    let mut checker = HijackChecker::new();
+    let cost = per_event(HITS, || {
+        let mut e = Box::new(true_ev.clone());
+        checker.check(&mut e);
+        hasher.hash(&mut e);
+        black_box(e);
+    });
+    report("both, cache hit, /bin/true", cost, baseline);
+
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,825 @@
+//! The process table: what procwatch knows about every process, so an exec
+//! can carry its parent and ancestry even when the parent has exited.
+//!
+//! A process is identified by (pid, start time), never by pid alone, so a
+//! reused pid cannot be mistaken for the old process. Each process points
+//! to the image it runs (exe, argv, user, privileges of its last exec,
+//! identified by `exec_id`) and keeps, from its fork, a snapshot of its
+//! parent's image: that snapshot is what an exec reports as `parent`, and it
+//! survives the parent's exit and later execs.
+//!
+//! Memory is bounded: exited processes linger briefly (late records may
+//! still refer to them) and are then expired; the table has a hard cap; a
+//! periodic sweep drops processes whose exit record was lost.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::event::{
+    Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
+    Privileges,
+};
+
+/// How many ancestors an exec lists at most.
+pub const MAX_ANCESTORS: usize = 16;
+/// How long an exited process stays in the table.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// A process identity: pid plus start time (boot-clock ns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcKey {
+    pub pid: u32,
+    pub start_ns: u64,
+}
+
+/// What a process runs: the result of its last exec.
+#[derive(Debug, Default)]
+pub struct Image {
+    pub exec_id: Option<String>,
+    pub exe: Option<Bytes>,
+    pub argv: Option<Vec<Bytes>>,
+    pub user: Option<String>,
+    pub euid: Option<u32>,
+    pub caps_effective: Option<u64>,
+}
+
+/// A parent process and its image at the moment of the fork.
+type Snapshot = (ProcKey, Arc<Image>);
+
+#[derive(Debug)]
+struct Proc {
+    image: Arc<Image>,
+    /// Whether `image` comes from this process's own exec (or the initial
+    /// scan), rather than inherited at fork.
+    own_image: bool,
+    /// The forking process, and its image at the moment of the fork.
+    parent: Option<Snapshot>,
+    exited: bool,
+    /// Whether the filters showed this process's exec (exits follow it).
+    shown: bool,
+}
+
+/// A fork record: `pid` (child) was created by `ppid`.
+#[derive(Debug, Clone, Copy)]
+pub struct Fork {
+    pub child: ProcKey,
+    pub parent: ProcKey,
+}
+
+/// An exit record, as the kernel reported it.
+#[derive(Debug, Clone)]
+pub struct Exit {
+    pub key: ProcKey,
+    pub ppid: u32,
+    pub time: SystemTime,
+    /// Wait status: `code << 8`, or the signal number (| 0x80 with a core).
+    pub status: u32,
+    pub comm: Bytes,
+    /// Lifetime, computed by the source from the two kernel stamps.
+    pub lifetime: Duration,
+}
+
+/// Counters for the README's memory figure and the tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    pub processes: usize,
+    pub evicted_for_cap: u64,
+    pub swept: u64,
+}
+
+/// The table itself. Owned by the writer thread; no locking.
+pub struct ProcessTable {
+    procs: HashMap<ProcKey, Proc>,
+    /// The live process currently holding each pid.
+    by_pid: HashMap<u32, ProcKey>,
+    /// Exited processes, oldest first, for expiry.
+    exited: VecDeque<(Instant, ProcKey)>,
+    cap: usize,
+    /// Start times from /proc have clock-tick resolution; keys of processes
+    /// found by the initial scan are rounded down to a tick.
+    ns_per_tick: u64,
+    last_sweep: Instant,
+    stats: TableStats,
+}
+
+impl ProcessTable {
+    /// An empty table holding at most `cap` processes.
+    pub fn new(cap: usize) -> Self {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        let hz = if hz > 0 { hz as u64 } else { 100 };
+        ProcessTable {
+            procs: HashMap::new(),
+            by_pid: HashMap::new(),
+            exited: VecDeque::new(),
+            cap: cap.max(16),
+            ns_per_tick: 1_000_000_000 / hz,
+            last_sweep: Instant::now(),
+            stats: TableStats::default(),
+        }
+    }
+
+    /// Fills the table from /proc: every process running now.
+    pub fn seed_from_proc(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        let mut parents = Vec::new();
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            // A process may vanish while we read it: skip it, nothing to guess.
+            let Some(seed) = proc_seed::read(pid) else {
+                continue;
+            };
+            let key = ProcKey {
+                pid,
+                start_ns: seed.start_ticks * self.ns_per_tick,
+            };
+            parents.push((key, seed.ppid));
+            self.insert(
+                key,
+                Proc {
+                    image: Arc::new(seed.image),
+                    own_image: true,
+                    parent: None,
+                    exited: false,
+                    shown: true,
+                },
+            );
+        }
+        // Second pass: parents are in the table now.
+        for (key, ppid) in parents {
+            let parent = self
+                .by_pid
+                .get(&ppid)
+                .copied()
+                .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
+            if let Some(p) = self.procs.get_mut(&key) {
+                p.parent = parent;
+            }
+        }
+    }
+
+    fn insert(&mut self, key: ProcKey, proc: Proc) {
+        if self.procs.len() >= self.cap && !self.procs.contains_key(&key) {
+            self.make_room();
+        }
+        self.by_pid.insert(key.pid, key);
+        self.procs.insert(key, proc);
+    }
+
+    /// Frees one slot: the oldest exited process, or else any entry.
+    fn make_room(&mut self) {
+        while let Some((_, key)) = self.exited.pop_front() {
+            if self.remove(key) {
+                self.stats.evicted_for_cap += 1;
+                return;
+            }
+        }
+        if let Some(&key) = self.procs.keys().next() {
+            self.remove(key);
+            self.stats.evicted_for_cap += 1;
+        }
+    }
+
+    fn remove(&mut self, key: ProcKey) -> bool {
+        if self.procs.remove(&key).is_none() {
+            return false;
+        }
+        if self.by_pid.get(&key.pid) == Some(&key) {
+            self.by_pid.remove(&key.pid);
+        }
+        true
+    }
+
+    /// Finds a process by its exact key, or by a key from the initial scan
+    /// (tick resolution).
+    fn find(&self, key: ProcKey) -> Option<ProcKey> {
+        if self.procs.contains_key(&key) {
+            return Some(key);
+        }
+        let rounded = ProcKey {
+            pid: key.pid,
+            start_ns: key.start_ns - key.start_ns % self.ns_per_tick,
+        };
+        self.procs.contains_key(&rounded).then_some(rounded)
+    }
+
+    /// A new process: it runs its parent's image until it execs.
+    pub fn fork(&mut self, f: Fork) {
+        let parent = self
+            .find(f.parent)
+            .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
+        let image = parent
+            .as_ref()
+            .map_or_else(|| Arc::new(Image::default()), |(_, img)| Arc::clone(img));
+        self.insert(
+            f.child,
+            Proc {
+                image,
+                own_image: false,
+                parent,
+                exited: false,
+                shown: false,
+            },
+        );
+    }
+
+    /// Fills `parent`, `ancestors` and `privilege_change` of an exec, then
+    /// records the exec as the process's new image. `start_ns` and
+    /// `parent_start_ns` are the kernel's start times of the process and of
+    /// its real parent (for when the fork was not seen).
+    pub fn exec(&mut self, ev: &mut ExecEvent, start_ns: u64, parent_start_ns: u64) {
+        let key = ProcKey {
+            pid: ev.pid,
+            start_ns,
+        };
+        let known = self.find(key);
+        // The program that called execve: the process's current image (its
+        // own earlier exec, or what it inherited at fork).
+        let (parent, caller): (Option<Snapshot>, Option<Arc<Image>>) =
+            match known.and_then(|k| self.procs.get(&k)) {
+                Some(p) => (p.parent.clone(), Some(Arc::clone(&p.image))),
+                None => {
+                    // Fork not seen: fall back to the live real parent, if it
+                    // is the same process the kernel named.
+                    let pk = ProcKey {
+                        pid: ev.ppid,
+                        start_ns: parent_start_ns,
+                    };
+                    let parent = self
+                        .find(pk)
+                        .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
+                    let caller = parent.as_ref().map(|(_, img)| Arc::clone(img));
+                    (parent, caller)
+                }
+            };
+        match &parent {
+            Some((pk, img)) => {
+                ev.parent = Some(parent_info(pk.pid, img));
+                ev.ancestors = self.ancestors(*pk);
+            }
+            None => ev.mark_incomplete("parent", "procwatch never saw the parent process"),
+        }
+        ev.privilege_change = privilege_change(ev, caller.as_deref());
+        let (euid, caps) = match &ev.privileges {
+            Some(Privileges::Linux { creds, caps, .. }) => (Some(creds.euid), Some(caps.effective)),
+            Some(Privileges::Windows(_)) | None => (None, None),
+        };
+        let image = Arc::new(Image {
+            exec_id: Some(ev.exec_id.clone()),
+            exe: ev.exe.clone(),
+            argv: ev.argv.clone(),
+            user: ev.user.clone(),
+            euid,
+            caps_effective: caps,
+        });
+        match known.and_then(|k| self.procs.get_mut(&k)) {
+            Some(p) => {
+                p.image = image;
+                p.own_image = true;
+            }
+            None => self.insert(
+                key,
+                Proc {
+                    image,
+                    own_image: true,
+                    parent,
+                    exited: false,
+                    shown: false,
+                },
+            ),
+        }
+    }
+
+    /// Remembers whether the filters showed a process's exec.
+    pub fn set_shown(&mut self, pid: u32, start_ns: u64, shown: bool) {
+        if let Some(p) = self
+            .find(ProcKey { pid, start_ns })
+            .and_then(|k| self.procs.get_mut(&k))
+        {
+            p.shown = shown;
+        }
+    }
+
+    /// Exe paths from the process `from` up its chain of forking parents,
+    /// up to the first one whose exe is unknown.
+    fn ancestors(&self, from: ProcKey) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        let mut cur = Some(from);
+        while let Some(key) = cur {
+            if out.len() >= MAX_ANCESTORS {
+                break;
+            }
+            let Some(p) = self.procs.get(&key) else {
+                break;
+            };
+            // Stop at an ancestor whose exe is unknown rather than invent one.
+            let Some(exe) = &p.image.exe else {
+                break;
+            };
+            out.push(exe.clone());
+            cur = p.parent.as_ref().map(|(k, _)| *k).filter(|k| *k != key);
+        }
+        out
+    }
+
+    /// Marks a process as exited and builds its exit event. Returns the
+    /// event and whether its exec was shown.
+    pub fn exit(&mut self, x: &Exit) -> (ExitEvent, bool) {
+        let found = self.find(x.key);
+        let (exec_id, shown) = match found.and_then(|k| self.procs.get_mut(&k)) {
+            Some(p) => {
+                p.exited = true;
+                (
+                    p.own_image.then(|| p.image.exec_id.clone()).flatten(),
+                    p.shown,
+                )
+            }
+            None => (None, false),
+        };
+        if let Some(k) = found {
+            if self.by_pid.get(&k.pid) == Some(&k) {
+                self.by_pid.remove(&k.pid);
+            }
+            self.exited.push_back((Instant::now(), k));
+        }
+        let (exit_code, signal) = match x.status & 0x7f {
+            0 => (Some(((x.status >> 8) & 0xff) as i32), None),
+            sig => (None, Some(sig as i32)),
+        };
+        let ev = ExitEvent {
+            time: x.time,
+            pid: x.key.pid,
+            ppid: x.ppid,
+            exec_id,
+            exit_code,
+            signal,
+            core_dumped: signal.is_some() && x.status & 0x80 != 0,
+            lifetime: Some(x.lifetime),
+            comm: Some(x.comm.clone()),
+        };
+        (ev, shown)
+    }
+
+    /// Expires exited processes and, every 30 s, drops processes that are
+    /// gone from /proc (their exit record was lost). Call regularly.
+    pub fn maintain(&mut self) {
+        let now = Instant::now();
+        while let Some(&(t, key)) = self.exited.front() {
+            if now.duration_since(t) < LINGER {
+                break;
+            }
+            self.exited.pop_front();
+            self.remove(key);
+        }
+        if now.duration_since(self.last_sweep) >= Duration::from_secs(30) {
+            self.last_sweep = now;
+            let gone: Vec<ProcKey> = self
+                .by_pid
+                .values()
+                .copied()
+                .filter(|k| !std::path::Path::new(&format!("/proc/{}", k.pid)).exists())
+                .collect();
+            for k in gone {
+                self.by_pid.remove(&k.pid);
+                self.exited.push_back((now, k));
+                self.stats.swept += 1;
+            }
+        }
+        self.stats.processes = self.procs.len();
+    }
+
+    pub fn stats(&self) -> TableStats {
+        TableStats {
+            processes: self.procs.len(),
+            ..self.stats
+        }
+    }
+}
+
+fn parent_info(pid: u32, img: &Image) -> ParentInfo {
+    ParentInfo {
+        pid,
+        exec_id: img.exec_id.clone(),
+        exe: img.exe.clone(),
+        argv: img.argv.clone(),
+        user: img.user.clone(),
+        euid: img.euid,
+        caps_effective: img.caps_effective,
+    }
+}
+
+/// More privilege than before: euid 0 from non-zero, or new effective
+/// capabilities. The exec's own file bits are judged against the
+/// credentials just before the exec (`pre_exec`); otherwise the new program
+/// is compared with the program that called execve (`caller`), and a gain
+/// without a file bit is the launcher's doing (sudo, su, setpriv, cron...).
+/// `None` when there is no gain or nothing to compare with.
+fn privilege_change(ev: &ExecEvent, caller: Option<&Image>) -> Option<PrivilegeChange> {
+    let Some(Privileges::Linux {
+        creds,
+        caps,
+        raised,
+        ..
+    }) = &ev.privileges
+    else {
+        return None;
+    };
+    let (to_euid, to_caps) = (creds.euid, caps.effective);
+    let gain = |from_euid: u32, from_caps: u64| {
+        (to_euid == 0 && from_euid != 0) || to_caps & !from_caps != 0
+    };
+    let file_cause = raised.map(|r| match r {
+        PrivilegeRaise::Setuid => ChangeCause::Setuid,
+        PrivilegeRaise::Setgid => ChangeCause::Setgid,
+        PrivilegeRaise::FileCaps => ChangeCause::FileCaps,
+    });
+    let change = |cause: ChangeCause, from_euid: u32, from_caps: u64, launcher: Option<Bytes>| {
+        PrivilegeChange {
+            cause,
+            from_euid,
+            from_caps,
+            to_euid,
+            gained_caps: to_caps & !from_caps,
+            launcher,
+        }
+    };
+    if let (Some(cause), Some(pre)) = (file_cause, ev.pre_exec)
+        && gain(pre.euid, pre.caps_effective)
+    {
+        return Some(change(cause, pre.euid, pre.caps_effective, None));
+    }
+    let img = caller?;
+    let (from_euid, from_caps) = (img.euid?, img.caps_effective?);
+    if !gain(from_euid, from_caps) {
+        return None;
+    }
+    Some(match file_cause {
+        // No pre-exec credentials: the file bit still explains the gain.
+        Some(cause) if ev.pre_exec.is_none() => change(cause, from_euid, from_caps, None),
+        _ => change(ChangeCause::Launcher, from_euid, from_caps, img.exe.clone()),
+    })
+}
+
+/// Reading one process from /proc for the initial scan.
+mod proc_seed {
+    use super::Image;
+
+    pub struct Seed {
+        pub image: Image,
+        pub ppid: u32,
+        pub start_ticks: u64,
+    }
+
+    /// `None` when the process vanished or is a kernel thread.
+    pub fn read(pid: u32) -> Option<Seed> {
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+        // comm may contain spaces and parentheses: fields start after the
+        // last ')'.
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        let fields: Vec<&[u8]> = stat[close + 2..].split(|&b| b == b' ').collect();
+        let num =
+            |i: usize| -> Option<u64> { std::str::from_utf8(fields.get(i)?).ok()?.parse().ok() };
+        let ppid = num(1)? as u32; // field 4
+        let flags = num(6)?; // field 9
+        let start_ticks = num(19)?; // field 22
+        const PF_KTHREAD: u64 = 0x0020_0000;
+        if flags & PF_KTHREAD != 0 {
+            return None;
+        }
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()));
+        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
+            let body = c.strip_suffix(&[0]).unwrap_or(&c);
+            body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+        });
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
+        let field = |name: &str| {
+            status
+                .as_deref()?
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+                .map(str::to_owned)
+        };
+        let euid = field("Uid:").and_then(|v| v.split_whitespace().nth(1)?.parse().ok());
+        let caps = field("CapEff:").and_then(|v| u64::from_str_radix(&v, 16).ok());
+        Some(Seed {
+            image: Image {
+                exec_id: None,
+                exe,
+                argv,
+                user: None,
+                euid,
+                caps_effective: caps,
+            },
+            ppid,
+            start_ticks,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CapSets, Credentials};
+
+    fn key(pid: u32, start_ns: u64) -> ProcKey {
+        ProcKey { pid, start_ns }
+    }
+
+    fn exec_event(
+        pid: u32,
+        ppid: u32,
+        exe: &str,
+        euid: u32,
+        caps: u64,
+        raised: Option<PrivilegeRaise>,
+    ) -> ExecEvent {
+        let mut ev = ExecEvent::new(SystemTime::now(), pid, ppid, format!("{pid}:{exe}"));
+        ev.exe = Some(exe.as_bytes().to_vec());
+        ev.argv = Some(vec![exe.as_bytes().to_vec()]);
+        ev.privileges = Some(Privileges::Linux {
+            creds: Credentials {
+                euid,
+                uid: euid,
+                ..Credentials::default()
+            },
+            caps: CapSets {
+                effective: caps,
+                permitted: caps,
+                ..CapSets::default()
+            },
+            secureexec: None,
+            file: None,
+            raised,
+        });
+        ev
+    }
+
+    #[test]
+    fn parent_snapshot_survives_parent_exit_and_reexec() {
+        let mut t = ProcessTable::new(100);
+        let mut a = exec_event(10, 1, "/bin/bash", 1000, 0, None);
+        t.exec(&mut a, 100, 1);
+        t.fork(Fork {
+            child: key(11, 200),
+            parent: key(10, 100),
+        });
+        // The parent execs something else, then exits.
+        let mut a2 = exec_event(10, 1, "/usr/bin/other", 1000, 0, None);
+        t.exec(&mut a2, 100, 1);
+        let x = Exit {
+            key: key(10, 100),
+            ppid: 1,
+            time: SystemTime::now(),
+            status: 0,
+            comm: b"other".to_vec(),
+            lifetime: Duration::from_secs(1),
+        };
+        t.exit(&x);
+        let mut b = exec_event(11, 1, "/bin/true", 1000, 0, None);
+        t.exec(&mut b, 200, 0);
+        let p = b.parent.expect("parent known");
+        assert_eq!(p.pid, 10);
+        assert_eq!(
+            p.exe.as_deref(),
+            Some(&b"/bin/bash"[..]),
+            "the parent as it was at fork"
+        );
+        assert_eq!(p.exec_id.as_deref(), Some("10:/bin/bash"));
+        assert!(b.incomplete.is_empty());
+    }
+
+    #[test]
+    fn reused_pid_is_not_confused() {
+        let mut t = ProcessTable::new(100);
+        let mut old = exec_event(20, 1, "/usr/sbin/cron", 0, !0 >> 23, None);
+        t.exec(&mut old, 100, 1);
+        t.exit(&Exit {
+            key: key(20, 100),
+            ppid: 1,
+            time: SystemTime::now(),
+            status: 0,
+            comm: vec![],
+            lifetime: Duration::ZERO,
+        });
+        // A new process gets pid 20 again, forked by an unprivileged shell.
+        let mut sh = exec_event(30, 1, "/bin/sh", 1000, 0, None);
+        t.exec(&mut sh, 50, 1);
+        t.fork(Fork {
+            child: key(20, 900),
+            parent: key(30, 50),
+        });
+        let mut child = exec_event(21, 20, "/bin/true", 1000, 0, None);
+        // Its child's fork names pid 20 with the NEW start time.
+        t.fork(Fork {
+            child: key(21, 950),
+            parent: key(20, 900),
+        });
+        t.exec(&mut child, 950, 900);
+        let p = child.parent.unwrap();
+        assert_eq!(p.exe.as_deref(), Some(&b"/bin/sh"[..]), "not the old cron");
+        // And a lookup with the old start time finds nothing live.
+        let mut orphan = exec_event(22, 20, "/bin/true", 1000, 0, None);
+        t.exec(&mut orphan, 990, 123);
+        assert!(orphan.parent.is_none());
+        assert_eq!(orphan.incomplete[0].field, "parent");
+    }
+
+    #[test]
+    fn ancestors_chain_is_bounded_and_ordered() {
+        let mut t = ProcessTable::new(1000);
+        let mut prev = key(1, 1);
+        let mut init = exec_event(1, 0, "/sbin/init", 0, 0, None);
+        t.exec(&mut init, 1, 0);
+        for i in 2..40u32 {
+            let k = key(i, i as u64 * 10);
+            t.fork(Fork {
+                child: k,
+                parent: prev,
+            });
+            let mut e = exec_event(i, prev.pid, &format!("/bin/p{i}"), 0, 0, None);
+            t.exec(&mut e, k.start_ns, prev.start_ns);
+            if i == 4 {
+                assert_eq!(
+                    e.ancestors,
+                    vec![
+                        b"/bin/p3".to_vec(),
+                        b"/bin/p2".to_vec(),
+                        b"/sbin/init".to_vec()
+                    ]
+                );
+            }
+            if i == 39 {
+                assert_eq!(e.ancestors.len(), MAX_ANCESTORS);
+                assert_eq!(e.ancestors[0], b"/bin/p38");
+            }
+            prev = k;
+        }
+    }
+
+    #[test]
+    fn privilege_change_causes() {
+        let mut t = ProcessTable::new(100);
+        let mut shell = exec_event(40, 1, "/bin/bash", 1000, 0, None);
+        t.exec(&mut shell, 400, 1);
+        t.fork(Fork {
+            child: key(41, 410),
+            parent: key(40, 400),
+        });
+        let mut sudo = exec_event(
+            41,
+            40,
+            "/usr/bin/sudo",
+            0,
+            0x1ff_ffff_ffff,
+            Some(PrivilegeRaise::Setuid),
+        );
+        t.exec(&mut sudo, 410, 400);
+        let c = sudo.privilege_change.clone().unwrap();
+        assert_eq!(
+            (c.cause, c.from_euid, c.to_euid),
+            (ChangeCause::Setuid, 1000, 0)
+        );
+        assert_eq!(c.gained_caps, 0x1ff_ffff_ffff);
+        // sudo (root) runs a command as root: no more privilege than sudo.
+        t.fork(Fork {
+            child: key(42, 420),
+            parent: key(41, 410),
+        });
+        let mut cmd = exec_event(42, 41, "/usr/bin/id", 0, 0x1ff_ffff_ffff, None);
+        t.exec(&mut cmd, 420, 410);
+        assert!(cmd.privilege_change.is_none());
+        // A capable launcher gives its child root without any file bit.
+        let mut launcher = exec_event(50, 1, "/usr/bin/setpriv", 65534, 1 << 7, None);
+        t.exec(&mut launcher, 500, 1);
+        t.fork(Fork {
+            child: key(51, 510),
+            parent: key(50, 500),
+        });
+        let mut child = exec_event(51, 50, "/bin/true", 0, 0x1ff_ffff_ffff, None);
+        t.exec(&mut child, 510, 500);
+        let c = child.privilege_change.unwrap();
+        assert_eq!(c.cause, ChangeCause::Launcher);
+        assert_eq!(c.launcher.as_deref(), Some(&b"/usr/bin/setpriv"[..]));
+        assert_eq!(c.gained_caps, 0x1ff_ffff_ffff & !(1 << 7));
+    }
+
+    #[test]
+    fn file_bits_are_judged_against_the_credentials_before_exec() {
+        use crate::event::PreExec;
+        let mut t = ProcessTable::new(100);
+        // A root launcher (setpriv) drops to nobody after its own exec, then
+        // execs a setuid-root binary: the gain is 65534 -> 0 by the setuid bit.
+        let mut setpriv = exec_event(70, 1, "/usr/bin/setpriv", 0, 0x1ff_ffff_ffff, None);
+        t.exec(&mut setpriv, 700, 1);
+        let mut suid = exec_event(
+            70,
+            1,
+            "/tmp/suid-true",
+            0,
+            0x1ff_ffff_ffff,
+            Some(PrivilegeRaise::Setuid),
+        );
+        suid.pre_exec = Some(PreExec {
+            uid: 65534,
+            euid: 65534,
+            caps_effective: 0,
+        });
+        t.exec(&mut suid, 700, 1);
+        let c = suid.privilege_change.unwrap();
+        assert_eq!(
+            (c.cause, c.from_euid, c.to_euid),
+            (ChangeCause::Setuid, 65534, 0)
+        );
+        assert_eq!(c.launcher, None);
+        // Dropping privileges and exec'ing a plain binary is no change.
+        let mut plain = exec_event(71, 1, "/bin/true", 65534, 0, None);
+        plain.pre_exec = Some(PreExec {
+            uid: 65534,
+            euid: 65534,
+            caps_effective: 0,
+        });
+        t.fork(Fork {
+            child: key(71, 710),
+            parent: key(70, 700),
+        });
+        t.exec(&mut plain, 710, 700);
+        assert!(plain.privilege_change.is_none());
+    }
+
+    #[test]
+    fn exits_decode_status_and_expire() {
+        let mut t = ProcessTable::new(100);
+        let mut e = exec_event(60, 1, "/bin/sleep", 0, 0, None);
+        t.exec(&mut e, 600, 1);
+        let mk = |status| Exit {
+            key: key(60, 600),
+            ppid: 1,
+            time: SystemTime::now(),
+            status,
+            comm: b"sleep".to_vec(),
+            lifetime: Duration::from_millis(5),
+        };
+        let (x, _) = t.exit(&mk(3 << 8));
+        assert_eq!(
+            (x.exit_code, x.signal, x.core_dumped),
+            (Some(3), None, false)
+        );
+        assert_eq!(x.exec_id.as_deref(), Some("60:/bin/sleep"));
+        let (x, _) = t.exit(&mk(9));
+        assert_eq!((x.exit_code, x.signal), (None, Some(9)));
+        let (x, _) = t.exit(&mk(11 | 0x80));
+        assert_eq!((x.signal, x.core_dumped), (Some(11), true));
+        assert_eq!(t.stats().processes, 1, "lingers after exit");
+    }
+
+    #[test]
+    fn cap_bounds_memory() {
+        let mut t = ProcessTable::new(50);
+        for i in 0..500u32 {
+            t.fork(Fork {
+                child: key(i + 100, i as u64),
+                parent: key(1, 1),
+            });
+            t.exit(&Exit {
+                key: key(i + 100, i as u64),
+                ppid: 1,
+                time: SystemTime::now(),
+                status: 0,
+                comm: vec![],
+                lifetime: Duration::ZERO,
+            });
+        }
+        assert!(t.stats().processes <= 50);
+        assert!(t.stats().evicted_for_cap >= 450);
+    }
+
+    #[test]
+    fn seeds_this_process_from_proc() {
+        let mut t = ProcessTable::new(100_000);
+        t.seed_from_proc();
+        let me = std::process::id();
+        let k = *t
+            .by_pid
+            .get(&me)
+            .expect("this test process is in the table");
+        let p = &t.procs[&k];
+        assert!(p.image.exe.is_some());
+        assert!(p.image.euid.is_some());
+        assert!(
+            p.parent.is_some(),
+            "its parent (cargo or a shell) was running too"
+        );
+    }
+}

@@ -1,0 +1,713 @@
+//! Which exec events are shown.
+//!
+//! The filters come from the command line and combine with AND; several
+//! values of one kind (`--uid 0 --uid 1000`, `--exe A --exe B`) combine with
+//! OR. `--uid` and `--user` are two spellings of the same filter, so their
+//! values form one set. Events a filter hides are still counted (the
+//! pipeline counts them as `filtered` in the stop event), so statistics
+//! never depend on what was displayed.
+//!
+//! When a field a filter needs is unknown, the filter errs on the side of
+//! the reader: an unknown value never matches a positive filter (`--uid`,
+//! `--exe`, `--privileged`), and is never hidden by a negative one
+//! (`--exclude-exe`), because a monitor must not hide what it cannot
+//! identify.
+
+use std::ffi::CString;
+
+use crate::cli::Cli;
+use crate::event::{ExecEvent, Privileges};
+
+/// The event filter built from the command line.
+///
+/// An empty filter (no filter flag given) matches every event.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// `--uid` and `--user`: matches when the effective OR the real uid is
+    /// one of these. Both are checked so that `--user alice` also shows
+    /// what alice runs through sudo or a setuid binary (real uid alice,
+    /// effective uid root).
+    uids: Vec<u32>,
+    /// `--exe`: at least one must match the exe.
+    exe: Vec<Glob>,
+    /// `--exclude-exe`: none may match the exe.
+    exclude_exe: Vec<Glob>,
+    /// `--privileged`: euid 0 or any effective capability.
+    privileged: bool,
+    /// `--raised`: more privilege than the parent, or raised by this exec.
+    raised: bool,
+    /// `--hijackable`: at least one hijackable finding.
+    hijackable: bool,
+}
+
+impl Filter {
+    /// Builds the filter from the command line, resolving `--user` names
+    /// through NSS (so LDAP/sssd users work). Fails with a message for the
+    /// user when a name is unknown or a glob is malformed.
+    pub fn from_cli(cli: &Cli) -> Result<Filter, String> {
+        Self::from_cli_with(cli, lookup_uid)
+    }
+
+    /// As [`Filter::from_cli`], with the name lookup supplied (for tests).
+    /// `lookup` returns `Ok(Some(uid))`, `Ok(None)` for "no such user", or
+    /// `Err` when the lookup itself failed.
+    pub fn from_cli_with(
+        cli: &Cli,
+        lookup: impl Fn(&str) -> Result<Option<u32>, String>,
+    ) -> Result<Filter, String> {
+        let mut uids = cli.uid.clone();
+        for name in &cli.user {
+            uids.push(resolve_user(name, &lookup)?);
+        }
+        let compile = |pats: &[String], flag: &str| {
+            pats.iter()
+                .map(|p| Glob::new(p).map_err(|e| format!("{flag} {p:?}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Filter {
+            uids,
+            exe: compile(&cli.exe, "--exe")?,
+            exclude_exe: compile(&cli.exclude_exe, "--exclude-exe")?,
+            privileged: cli.privileged,
+            raised: cli.raised,
+            hijackable: cli.hijackable,
+        })
+    }
+
+    /// True when no filter is set, so every event matches; lets the
+    /// pipeline skip the call.
+    pub fn is_empty(&self) -> bool {
+        self.uids.is_empty()
+            && self.exe.is_empty()
+            && self.exclude_exe.is_empty()
+            && !self.privileged
+            && !self.raised
+            && !self.hijackable
+    }
+
+    /// Whether `ev` passes every filter.
+    pub fn matches(&self, ev: &ExecEvent) -> bool {
+        if !self.uids.is_empty() {
+            let Some(c) = ev.linux_creds() else {
+                return false;
+            };
+            if !self.uids.iter().any(|&u| u == c.euid || u == c.uid) {
+                return false;
+            }
+        }
+        if self.privileged && !is_privileged(ev) {
+            return false;
+        }
+        if self.raised && !is_raised(ev) {
+            return false;
+        }
+        if self.hijackable && ev.hijackable.is_empty() {
+            return false;
+        }
+        if !self.exe.is_empty() {
+            let Some(exe) = ev.exe.as_deref() else {
+                return false;
+            };
+            if !self.exe.iter().any(|g| g.matches_path(exe)) {
+                return false;
+            }
+        }
+        // A truncated exe lost its leading components; whoever chose the
+        // path controls what the tail looks like, so a tail that happens to
+        // match an exclusion is not proof enough to hide the event.
+        if let Some(exe) = ev.exe.as_deref()
+            && !ev.exe_truncated
+            && self.exclude_exe.iter().any(|g| g.matches_path(exe))
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// euid 0, or any effective capability (a capability-holding non-root
+/// daemon is as interesting as root).
+fn is_privileged(ev: &ExecEvent) -> bool {
+    ev.linux_creds().is_some_and(|c| c.euid == 0)
+        || ev.linux_caps().is_some_and(|c| c.effective != 0)
+}
+
+/// More privilege than the parent, or a setuid/setgid/file-caps exec (the
+/// latter also covers execs whose parent procwatch never saw).
+fn is_raised(ev: &ExecEvent) -> bool {
+    ev.privilege_change.is_some()
+        || matches!(
+            ev.privileges,
+            Some(Privileges::Linux {
+                raised: Some(_),
+                ..
+            })
+        )
+}
+
+/// `--user` value → uid: a user name first (as chown(1) does), then a
+/// decimal uid, so a numeric name still resolves to its own uid.
+fn resolve_user(
+    name: &str,
+    lookup: &impl Fn(&str) -> Result<Option<u32>, String>,
+) -> Result<u32, String> {
+    match lookup(name) {
+        Ok(Some(uid)) => Ok(uid),
+        Ok(None) => name
+            .parse::<u32>()
+            .map_err(|_| format!("--user {name:?}: no such user")),
+        Err(e) => name
+            .parse::<u32>()
+            .map_err(|_| format!("--user {name:?}: cannot look up user: {e}")),
+    }
+}
+
+/// Upper bound of the getpwnam_r buffer; real entries are far smaller.
+const MAX_PW_BUF: usize = 1 << 20;
+
+/// The uid of user `name` via getpwnam_r (honours every NSS source).
+fn lookup_uid(name: &str) -> Result<Option<u32>, String> {
+    let Ok(cname) = CString::new(name) else {
+        return Ok(None);
+    };
+    let mut size = 4096;
+    loop {
+        let mut buf: Vec<libc::c_char> = vec![0; size];
+        // SAFETY: all-zero is a valid `passwd` (integers and null pointers).
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the duration of the call and
+        // `buf.len()` is the true buffer length.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                cname.as_ptr(),
+                &raw mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &raw mut result,
+            )
+        };
+        match rc {
+            0 if result.is_null() => return Ok(None),
+            0 => return Ok(Some(pwd.pw_uid)),
+            // Some NSS modules report "not found" as an errno (getpwnam(3)).
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            libc::ERANGE if size < MAX_PW_BUF => size *= 2,
+            libc::EINTR => {}
+            e => return Err(std::io::Error::from_raw_os_error(e).to_string()),
+        }
+    }
+}
+
+/// One piece of a compiled glob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    /// This character exactly.
+    Char(char),
+    /// `?`: any one character (or one byte that is not valid UTF-8).
+    Any,
+    /// `*`: any run, including `/` and the empty run.
+    Star,
+    /// `[...]`: inclusive ranges; `negated` for `[!...]` / `[^...]`.
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// A unit of the subject: paths need not be UTF-8, so a byte that does not
+/// start a valid character stands alone.
+#[derive(Debug, Clone, Copy)]
+enum Unit {
+    Char(char),
+    Byte,
+}
+
+impl Token {
+    fn matches(&self, u: Unit) -> bool {
+        match (self, u) {
+            (Token::Star, _) => true,
+            (Token::Any, _) => true,
+            (Token::Char(c), Unit::Char(d)) => *c == d,
+            (Token::Char(_), Unit::Byte) => false,
+            (Token::Class { negated, ranges }, u) => {
+                let inside = match u {
+                    Unit::Char(d) => ranges.iter().any(|&(lo, hi)| lo <= d && d <= hi),
+                    Unit::Byte => false,
+                };
+                inside != *negated
+            }
+        }
+    }
+}
+
+/// The unit starting at byte `i` of `s`, and its length in bytes.
+fn unit_at(s: &[u8], i: usize) -> (Unit, usize) {
+    let len = match s[i] {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => return (Unit::Byte, 1),
+    };
+    match s.get(i..i + len).map(std::str::from_utf8) {
+        Some(Ok(t)) => (Unit::Char(t.chars().next().unwrap_or_default()), len),
+        _ => (Unit::Byte, 1),
+    }
+}
+
+/// A shell-style glob over a path: `*` (any run, `/` included), `?`,
+/// `[abc]`, `[a-z]`, `[!a-z]` (or `[^a-z]`), and `\` to take the next
+/// character literally. The whole path must match. A pattern without `/`
+/// is matched against the last path component only, so `--exe bash`
+/// matches `/usr/bin/bash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    tokens: Vec<Token>,
+    basename_only: bool,
+}
+
+impl Glob {
+    /// Compiles `pattern`; errors on an unterminated `[` or a trailing `\`.
+    pub fn new(pattern: &str) -> Result<Glob, String> {
+        let mut tokens = Vec::new();
+        let mut chars = pattern.chars().peekable();
+        while let Some(c) = chars.next() {
+            tokens.push(match c {
+                '*' => {
+                    // `**` means the same as `*`; one token keeps
+                    // backtracking linear in the number of stars.
+                    if tokens.last() == Some(&Token::Star) {
+                        continue;
+                    }
+                    Token::Star
+                }
+                '?' => Token::Any,
+                '\\' => Token::Char(chars.next().ok_or("trailing backslash")?),
+                '[' => parse_class(&mut chars)?,
+                c => Token::Char(c),
+            });
+        }
+        Ok(Glob {
+            tokens,
+            basename_only: !pattern.contains('/'),
+        })
+    }
+
+    /// Whether the glob matches `path` (its last component for a pattern
+    /// without `/`).
+    pub fn matches_path(&self, path: &[u8]) -> bool {
+        if self.basename_only {
+            let start = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
+            self.matches(&path[start..])
+        } else {
+            self.matches(path)
+        }
+    }
+
+    /// Whether the glob matches all of `s`.
+    ///
+    /// Classic wildcard matching: on a mismatch, retry from the last `*`
+    /// with one more unit swallowed. Only the last star needs revisiting,
+    /// which bounds the work by pattern × subject length.
+    fn matches(&self, s: &[u8]) -> bool {
+        let toks = &self.tokens;
+        let (mut p, mut i) = (0, 0);
+        // (token after the last star, subject position it was tried at)
+        let mut retry: Option<(usize, usize)> = None;
+        loop {
+            if p < toks.len() {
+                if toks[p] == Token::Star {
+                    retry = Some((p + 1, i));
+                    p += 1;
+                    continue;
+                }
+                if i < s.len() {
+                    let (u, n) = unit_at(s, i);
+                    if toks[p].matches(u) {
+                        p += 1;
+                        i += n;
+                        continue;
+                    }
+                }
+            } else if i == s.len() {
+                return true;
+            }
+            match retry {
+                Some((rp, ri)) if ri < s.len() => {
+                    let next = ri + unit_at(s, ri).1;
+                    retry = Some((rp, next));
+                    p = rp;
+                    i = next;
+                }
+                _ => return false,
+            }
+        }
+    }
+}
+
+/// Parses a bracket expression after its `[`. A `]` right after `[` or
+/// `[!` is a member, as is a `-` first or last.
+fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, String> {
+    const UNTERMINATED: &str = "unterminated [ (write \\[ for a literal [)";
+    let negated = matches!(chars.peek(), Some('!' | '^'));
+    if negated {
+        chars.next();
+    }
+    let mut ranges = Vec::new();
+    let mut first = true;
+    loop {
+        let c = match chars.next().ok_or(UNTERMINATED)? {
+            ']' if !first => break,
+            '\\' => chars.next().ok_or(UNTERMINATED)?,
+            c => c,
+        };
+        first = false;
+        let mut ahead = chars.clone();
+        if ahead.next() == Some('-') && !matches!(ahead.peek(), Some(']') | None) {
+            chars.next();
+            let hi = match chars.next().ok_or(UNTERMINATED)? {
+                '\\' => chars.next().ok_or(UNTERMINATED)?,
+                h => h,
+            };
+            if hi < c {
+                return Err(format!("empty range {c}-{hi}"));
+            }
+            ranges.push((c, hi));
+        } else {
+            ranges.push((c, c));
+        }
+    }
+    Ok(Token::Class { negated, ranges })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{PrivilegeRaise, Privileges};
+    use crate::sink::testutil::{exec_event, hijack_dir, setuid_change};
+    use clap::Parser;
+
+    fn glob(p: &str) -> Glob {
+        Glob::new(p).unwrap()
+    }
+
+    fn m(p: &str, s: &[u8]) -> bool {
+        glob(p).matches_path(s)
+    }
+
+    #[test]
+    fn glob_literals_and_star() {
+        assert!(m("/usr/bin/ls", b"/usr/bin/ls"));
+        assert!(!m("/usr/bin/ls", b"/usr/bin/lsx"));
+        assert!(!m("/usr/bin/ls", b"/usr/bin/l"));
+        assert!(m("/usr/*", b"/usr/bin/ls"), "* crosses /");
+        assert!(m("/usr/*", b"/usr/"));
+        assert!(!m("/usr/*", b"/usr"));
+        assert!(m("*", b"/anything/at/all"));
+        assert!(m("/tmp/*.sh", b"/tmp/a/b/c.sh"));
+        assert!(!m("/tmp/*.sh", b"/tmp/a.shx"));
+        assert!(m("/*/bin/*sh", b"/usr/bin/bash"));
+        assert!(m("/a*b*c", b"/aXbYbZc"));
+        assert!(!m("/a*b*c", b"/aXbYbZ"));
+        assert!(m("/**", b"/x"));
+        assert!(m("", b""));
+        assert!(!m("/x", b""));
+    }
+
+    #[test]
+    fn glob_without_slash_matches_basename() {
+        assert!(m("bash", b"/usr/bin/bash"));
+        assert!(m("python3*", b"/usr/bin/python3.12"));
+        assert!(!m("bash", b"/usr/bin/rbash"));
+        assert!(!m("bin", b"/usr/bin/bash"));
+        assert!(m("ls", b"ls"));
+        // With a slash the whole path must match.
+        assert!(!m("bin/bash", b"/usr/bin/bash"));
+        assert!(m("*/bin/bash", b"/usr/bin/bash"));
+    }
+
+    #[test]
+    fn glob_question_mark_is_one_character() {
+        assert!(m("/bin/?s", b"/bin/ls"));
+        assert!(!m("/bin/?s", b"/bin/s"));
+        assert!(!m("/bin/?s", b"/bin/lls"));
+        // One character even when it takes several bytes, and one byte
+        // when the bytes are not UTF-8.
+        assert!(m("/tmp/?", "/tmp/é".as_bytes()));
+        assert!(m("/tmp/?", b"/tmp/\xff"));
+        assert!(!m("/tmp/?", b"/tmp/\xff\xfe"));
+        assert!(m("/tmp/??", b"/tmp/\xff\xfe"));
+        assert!(m("/tmp/?x", b"/tmp/\xc3x"), "truncated sequence is a byte");
+    }
+
+    #[test]
+    fn glob_classes() {
+        assert!(m("/bin/[abc]sh", b"/bin/bsh"));
+        assert!(!m("/bin/[abc]sh", b"/bin/zsh"));
+        assert!(m("/v[0-9]", b"/v7"));
+        assert!(!m("/v[0-9]", b"/vx"));
+        assert!(m("/v[!0-9]", b"/vx"));
+        assert!(!m("/v[!0-9]", b"/v5"));
+        assert!(m("/v[^0-9]", b"/vx"));
+        assert!(m("/v[!0-9]", b"/v\xff"), "a raw byte is outside any class");
+        assert!(!m("/v[\u{0}-\u{10ffff}]", b"/v\xff"));
+        assert!(m("/[]]", b"/]"));
+        assert!(m("/[!]]", b"/a"));
+        assert!(!m("/[!]]", b"/]"));
+        assert!(m("/[a-]", b"/-"));
+        assert!(m("/[-a]", b"/-"));
+        assert!(m("/[\\]x]", b"/]"));
+        assert!(m("/[é-ë]", "/ê".as_bytes()));
+        assert!(m("/[a-cx-z]", b"/y"));
+    }
+
+    #[test]
+    fn glob_escapes() {
+        assert!(m("/tmp/\\*", b"/tmp/*"));
+        assert!(!m("/tmp/\\*", b"/tmp/a"));
+        assert!(m("/tmp/\\?", b"/tmp/?"));
+        assert!(m("/tmp/\\[x]", b"/tmp/[x]"));
+        assert!(m("/tmp/a\\\\b", b"/tmp/a\\b"));
+    }
+
+    #[test]
+    fn glob_errors() {
+        assert!(Glob::new("/tmp/[abc").is_err());
+        assert!(Glob::new("/tmp/[").is_err());
+        assert!(Glob::new("/tmp/[!").is_err());
+        assert!(Glob::new("/tmp/x\\").is_err());
+        assert!(Glob::new("/tmp/[z-a]").is_err());
+        assert!(Glob::new("/tmp/[a-\\").is_err());
+    }
+
+    #[test]
+    fn glob_many_stars_stay_fast() {
+        let p = format!("/{}b", "*a".repeat(50));
+        let s = format!("/{}", "a".repeat(5000));
+        assert!(!m(&p, s.as_bytes()));
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied())).unwrap()
+    }
+
+    /// Knows alice (1000) and root (0); fails for "broken".
+    fn fake_lookup(name: &str) -> Result<Option<u32>, String> {
+        match name {
+            "root" => Ok(Some(0)),
+            "alice" => Ok(Some(1000)),
+            "2000" => Ok(Some(3000)),
+            "broken" => Err("directory down".into()),
+            _ => Ok(None),
+        }
+    }
+
+    fn filter(args: &[&str]) -> Filter {
+        Filter::from_cli_with(&cli(args), fake_lookup).unwrap()
+    }
+
+    fn set_ids(ev: &mut ExecEvent, uid: u32, euid: u32) {
+        let Some(Privileges::Linux { creds, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        creds.uid = uid;
+        creds.euid = euid;
+    }
+
+    fn set_caps(ev: &mut ExecEvent, effective: u64) {
+        let Some(Privileges::Linux { caps, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        caps.effective = effective;
+    }
+
+    #[test]
+    fn empty_filter_matches_everything() {
+        let f = filter(&[]);
+        assert!(f.is_empty());
+        assert!(f.matches(&exec_event()));
+        let mut ev = exec_event();
+        ev.privileges = None;
+        ev.exe = None;
+        assert!(f.matches(&ev));
+        assert!(Filter::default().is_empty());
+    }
+
+    #[test]
+    fn each_flag_makes_it_non_empty() {
+        for args in [
+            &["--uid", "0"][..],
+            &["--user", "root"],
+            &["--exe", "x"],
+            &["--exclude-exe", "x"],
+            &["--privileged"],
+            &["--raised"],
+            &["--hijackable"],
+        ] {
+            assert!(!filter(args).is_empty(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn uid_matches_effective_or_real() {
+        let mut ev = exec_event(); // uid 1000, euid 1001
+        assert!(filter(&["--uid", "1000"]).matches(&ev));
+        assert!(filter(&["--uid", "1001"]).matches(&ev));
+        assert!(!filter(&["--uid", "0"]).matches(&ev));
+        assert!(filter(&["--uid", "0", "--uid", "1001"]).matches(&ev));
+        set_ids(&mut ev, 1000, 0); // sudo from alice
+        assert!(filter(&["--uid", "0"]).matches(&ev));
+        assert!(filter(&["--user", "alice"]).matches(&ev));
+        assert!(filter(&["--user", "root"]).matches(&ev));
+        // Unknown credentials never match.
+        ev.privileges = None;
+        assert!(!filter(&["--uid", "0"]).matches(&ev));
+    }
+
+    #[test]
+    fn uid_and_user_form_one_set() {
+        let mut ev = exec_event();
+        set_ids(&mut ev, 0, 0);
+        assert!(filter(&["--user", "alice", "--uid", "0"]).matches(&ev));
+        set_ids(&mut ev, 1000, 1000);
+        assert!(filter(&["--user", "alice", "--uid", "0"]).matches(&ev));
+        set_ids(&mut ev, 5, 5);
+        assert!(!filter(&["--user", "alice", "--uid", "0"]).matches(&ev));
+    }
+
+    #[test]
+    fn user_resolution() {
+        let f = filter(&["--user", "alice", "--user", "4242", "--user", "2000"]);
+        // A numeric name resolves to its own uid before the number.
+        assert_eq!(f.uids, vec![1000, 4242, 3000]);
+        let e = Filter::from_cli_with(&cli(&["--user", "nosuchuser"]), fake_lookup).unwrap_err();
+        assert!(
+            e.contains("no such user") && e.contains("nosuchuser"),
+            "{e}"
+        );
+        let e = Filter::from_cli_with(&cli(&["--user", "broken"]), fake_lookup).unwrap_err();
+        assert!(e.contains("directory down"), "{e}");
+    }
+
+    #[test]
+    fn user_resolution_through_nss() {
+        let f = Filter::from_cli(&cli(&["--user", "root", "--user", "7"])).unwrap();
+        assert_eq!(f.uids, vec![0, 7]);
+        let e = Filter::from_cli(&cli(&["--user", "procwatch-no-such-user"])).unwrap_err();
+        assert!(e.contains("no such user"), "{e}");
+        assert_eq!(lookup_uid("a\0b"), Ok(None));
+    }
+
+    #[test]
+    fn exe_include_and_exclude() {
+        let ev = exec_event(); // /usr/bin/ls
+        assert!(filter(&["--exe", "/usr/bin/*"]).matches(&ev));
+        assert!(filter(&["--exe", "ls"]).matches(&ev));
+        assert!(!filter(&["--exe", "/tmp/*"]).matches(&ev));
+        assert!(filter(&["--exe", "/tmp/*", "--exe", "l?"]).matches(&ev));
+        assert!(!filter(&["--exclude-exe", "/usr/*"]).matches(&ev));
+        assert!(filter(&["--exclude-exe", "/tmp/*"]).matches(&ev));
+        assert!(!filter(&["--exclude-exe", "/tmp/*", "--exclude-exe", "ls"]).matches(&ev));
+        // Exclusion wins over inclusion.
+        assert!(!filter(&["--exe", "/usr/*", "--exclude-exe", "ls"]).matches(&ev));
+    }
+
+    #[test]
+    fn unknown_or_truncated_exe() {
+        let mut ev = exec_event();
+        ev.exe = None;
+        assert!(!filter(&["--exe", "*"]).matches(&ev));
+        assert!(filter(&["--exclude-exe", "*"]).matches(&ev));
+        ev.exe = Some(b"/usr/bin/ls".to_vec());
+        ev.exe_truncated = true;
+        assert!(filter(&["--exe", "ls"]).matches(&ev));
+        assert!(filter(&["--exclude-exe", "/usr/bin/*"]).matches(&ev));
+    }
+
+    #[test]
+    fn bad_glob_is_an_error() {
+        // The command-line parser already rejects these; a Cli built in
+        // code is checked again here.
+        let mut c = cli(&[]);
+        c.exe = vec!["/tmp/[x".to_owned()];
+        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        assert!(e.starts_with("--exe \"/tmp/[x\": unterminated"), "{e}");
+        let mut c = cli(&[]);
+        c.exclude_exe = vec!["a\\".to_owned()];
+        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        assert!(e.contains("--exclude-exe"), "{e}");
+    }
+
+    #[test]
+    fn privileged() {
+        let f = filter(&["--privileged"]);
+        let mut ev = exec_event();
+        assert!(!f.matches(&ev));
+        set_ids(&mut ev, 1000, 0);
+        assert!(f.matches(&ev));
+        set_ids(&mut ev, 0, 1000);
+        assert!(!f.matches(&ev), "real uid 0 alone is not privileged");
+        set_caps(&mut ev, 1 << 13);
+        assert!(f.matches(&ev));
+        ev.privileges = None;
+        assert!(!f.matches(&ev));
+    }
+
+    #[test]
+    fn raised() {
+        let f = filter(&["--raised"]);
+        let mut ev = exec_event();
+        assert!(!f.matches(&ev));
+        ev.privilege_change = Some(setuid_change());
+        assert!(f.matches(&ev));
+        ev.privilege_change = None;
+        let Some(Privileges::Linux { raised, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        *raised = Some(PrivilegeRaise::Setgid);
+        assert!(f.matches(&ev));
+    }
+
+    #[test]
+    fn hijackable() {
+        let f = filter(&["--hijackable"]);
+        let mut ev = exec_event();
+        assert!(!f.matches(&ev));
+        ev.hijackable.push(hijack_dir());
+        assert!(f.matches(&ev));
+    }
+
+    #[test]
+    fn flags_combine_with_and() {
+        let f = filter(&[
+            "--user",
+            "root",
+            "--privileged",
+            "--hijackable",
+            "--exe",
+            "sh",
+            "--exe",
+            "bash",
+        ]);
+        let mut ev = exec_event();
+        ev.exe = Some(b"/usr/bin/bash".to_vec());
+        set_ids(&mut ev, 0, 0);
+        assert!(!f.matches(&ev), "not hijackable yet");
+        ev.hijackable.push(hijack_dir());
+        assert!(f.matches(&ev));
+        ev.exe = Some(b"/usr/bin/python3".to_vec());
+        assert!(!f.matches(&ev), "exe fails");
+        ev.exe = Some(b"/bin/sh".to_vec());
+        assert!(f.matches(&ev));
+        set_ids(&mut ev, 1000, 1000);
+        assert!(!f.matches(&ev), "uid fails");
+
+        let f = filter(&["--raised", "--exclude-exe", "sudo"]);
+        let mut ev = exec_event();
+        ev.privilege_change = Some(setuid_change());
+        assert!(f.matches(&ev));
+        ev.exe = Some(b"/usr/bin/sudo".to_vec());
+        assert!(!f.matches(&ev));
+    }
+}

@@ -1,0 +1,241 @@
+//! The running monitor: a reader thread (reader.rs) drains the source into a
+//! bounded queue; the calling thread (writer.rs) keeps the process table,
+//! enriches, filters, renders and writes.
+//!
+//! The reader never blocks on output: when the queue is full the event is
+//! dropped, counted, and reported in-band by a `loss` event as soon as there
+//! is room again. Kernel-side drops are reported the same way.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::enrich::table::{Exit, Fork};
+use crate::event::{Counters, Event, ExecEvent, LossInfo, StartInfo, StopInfo};
+use crate::filter::Filter;
+use crate::sink::{self, Format};
+use crate::source::{self, AttachError, Choice};
+
+/// Everything `run` needs, already validated by the CLI.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Choice,
+    pub ebpf: source::ebpf::Options,
+    /// Settings of the netlink and /proc sources.
+    pub late: source::LateOptions,
+    /// Windows sources' settings (`--interval`).
+    pub windows: source::windows::Options,
+    pub format: Format,
+    pub output: Option<PathBuf>,
+    pub duration: Option<Duration>,
+    pub poll: Duration,
+    pub queue_len: usize,
+    /// Test hook: the reader waits this long before its first drain.
+    pub pause_reader: Duration,
+    /// Emit exit events.
+    pub exits: bool,
+    /// Which execs are shown (all are counted).
+    pub filter: Filter,
+    pub sink_options: sink::SinkOptions,
+    /// Hash executed files up to this size; `None`: no hashing.
+    pub hash_max_size: Option<u64>,
+    /// Run the hijackable check.
+    pub hijack_check: bool,
+}
+
+/// Messages as the reader hands them over: one batch per drain.
+pub type Batch = Vec<Msg>;
+
+/// What the reader hands the writer, in kernel order.
+#[derive(Debug)]
+pub enum Msg {
+    Exec {
+        ev: Box<ExecEvent>,
+        start_ns: u64,
+        parent_start_ns: u64,
+    },
+    Fork(Fork),
+    Exit(Exit),
+    Loss(LossInfo),
+}
+
+/// Why `run` failed.
+#[derive(Debug)]
+pub enum RunError {
+    /// No source could be attached (exit code 3).
+    Attach(AttachError),
+    /// Anything else (exit code 1).
+    Io(io::Error),
+}
+
+impl From<io::Error> for RunError {
+    fn from(e: io::Error) -> Self {
+        RunError::Io(e)
+    }
+}
+
+mod reader;
+mod writer;
+
+use reader::{ReaderTotals, read_loop};
+use writer::Writer;
+
+/// Why the monitor stopped; the first reason set wins.
+const STOP_NONE: u8 = 0;
+const STOP_DURATION: u8 = 1;
+const STOP_BROKEN_PIPE: u8 = 2;
+const STOP_ERROR: u8 = 3;
+
+/// Shared stop state: set by signals, the duration timer or a dead output.
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    reason: AtomicU8,
+}
+
+impl Stop {
+    fn request(&self, reason: u8) {
+        let _ = self
+            .reason
+            .compare_exchange(STOP_NONE, reason, Ordering::SeqCst, Ordering::SeqCst);
+        self.flag.store(true, Ordering::SeqCst);
+    }
+    fn requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+    fn reason(&self) -> &'static str {
+        match self.reason.load(Ordering::SeqCst) {
+            STOP_DURATION => "duration",
+            STOP_BROKEN_PIPE => "broken_pipe",
+            STOP_ERROR => "error",
+            _ => "signal",
+        }
+    }
+}
+
+/// Runs the monitor until a signal, `--duration`, or a broken pipe.
+pub fn run(cfg: Config) -> Result<(), RunError> {
+    let source =
+        source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
+    let info = source.info().clone();
+    let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
+    let mut sink = sink::make_sink(cfg.format, out, header_needed, cfg.sink_options.clone());
+
+    let stop = Arc::new(Stop {
+        flag: Arc::new(AtomicBool::new(false)),
+        reason: AtomicU8::new(STOP_NONE),
+    });
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal ends procwatch at once, in case a flush hangs.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
+    }
+
+    let start = StartInfo {
+        time: SystemTime::now(),
+        source: info.name.to_string(),
+        attach: info.attach.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        hostname: read_trimmed("/proc/sys/kernel/hostname"),
+        boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
+        guarantees: info.guarantees.clone(),
+        can_miss: info.can_miss.clone(),
+        pid: std::process::id(),
+        coverage: info.coverage.clone(),
+    };
+    if cfg.format == Format::Csv {
+        eprintln!(
+            "procwatch: watching execs via {} ({})",
+            start.source, start.attach
+        );
+    }
+    // Written only now that the source is attached: whatever runs after this
+    // line appears is captured.
+    let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
+        && flush_or_stop(sink.as_mut(), &stop);
+
+    // Bounded in batches of at most BATCH_MAX messages: --queue-len events.
+    let (tx, rx) = crossbeam_channel::bounded::<Batch>((cfg.queue_len / reader::BATCH_MAX).max(4));
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let (poll, pause) = (cfg.poll, cfg.pause_reader);
+        thread::Builder::new()
+            .name("procwatch-reader".into())
+            .spawn(move || read_loop(source, tx, &stop, poll, pause))?
+    };
+
+    let deadline = cfg.duration.map(|d| Instant::now() + d);
+    let mut writer = Writer::new(sink.as_mut(), &cfg);
+    if written_ok {
+        written_ok = writer.run(&rx, &stop, deadline);
+    }
+    let (written, filtered) = (writer.written, writer.filtered);
+    // Unblock the reader if we stopped writing early (broken pipe).
+    drop(rx);
+    let totals = reader.join().unwrap_or_else(|_| ReaderTotals {
+        error: Some(io::Error::other("the reader thread panicked")),
+        ..ReaderTotals::default()
+    });
+    if let Some(e) = &totals.error {
+        eprintln!("procwatch: reading events failed: {e}");
+        stop.request(STOP_ERROR);
+    }
+    let stop_event = Event::Stop(StopInfo {
+        time: SystemTime::now(),
+        reason: stop.reason().to_string(),
+        counters: Counters {
+            seen: totals.kernel.seen,
+            emitted: totals.kernel.emitted,
+            dropped: totals.kernel.dropped,
+            truncated: totals.kernel.truncated,
+            received: totals.received,
+            queue_dropped: totals.queue_dropped + totals.undecodable,
+            aux_dropped: totals.kernel.aux_dropped + totals.aux_queue_dropped,
+            written,
+            filtered,
+            netlink_enobufs: totals.kernel.netlink_enobufs,
+            proc_read_failures: totals.kernel.proc_read_failures,
+            too_late: totals.kernel.too_late,
+        },
+    });
+    if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
+        flush_or_stop(sink.as_mut(), &stop);
+    }
+    match totals.error {
+        Some(e) => Err(RunError::Io(e)),
+        None => Ok(()),
+    }
+}
+
+fn write_or_stop(sink: &mut dyn sink::Sink, ev: &Event, stop: &Stop) -> bool {
+    io_or_stop(sink.write_event(ev), stop)
+}
+
+fn flush_or_stop(sink: &mut dyn sink::Sink, stop: &Stop) -> bool {
+    io_or_stop(sink.flush(), stop)
+}
+
+/// A broken pipe is a graceful end (`procwatch | head`); other errors are
+/// reported and end the run too.
+pub(crate) fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
+    match res {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            stop.request(STOP_BROKEN_PIPE);
+            false
+        }
+        Err(e) => {
+            eprintln!("procwatch: writing output failed: {e}");
+            stop.request(STOP_ERROR);
+            false
+        }
+    }
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,188 @@
+//! The reader thread: drains the source into the bounded queue as fast as it
+//! can and never blocks on output. When the queue is full a batch is
+//! dropped and every message in it counted; drops (the kernel's and the
+//! queue's) are reported in-band by `loss` events as soon as there is room.
+//!
+//! Messages travel in batches (one per drain of the source): handing them
+//! over one by one woke the writer for each, and those context switches
+//! cost more than the work itself.
+
+use std::io;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::{Batch, Msg, STOP_ERROR, Stop};
+use crate::event::{LossInfo, LossPlace};
+use crate::source::{Item, KernelCounters, Source};
+
+/// Most messages in one batch.
+pub const BATCH_MAX: usize = 512;
+
+/// What the reader reports when it ends.
+#[derive(Debug, Default)]
+pub struct ReaderTotals {
+    pub kernel: KernelCounters,
+    /// Exec records read from the source.
+    pub received: u64,
+    /// Exec records dropped because the queue was full.
+    pub queue_dropped: u64,
+    /// Fork/exit records dropped because the queue was full.
+    pub aux_queue_dropped: u64,
+    pub undecodable: u64,
+    pub error: Option<io::Error>,
+}
+
+/// Runs until `stop` is requested, then detaches and drains what is left.
+pub fn read_loop(
+    mut source: Box<dyn Source>,
+    tx: Sender<Batch>,
+    stop: &Stop,
+    poll: Duration,
+    pause: Duration,
+) -> ReaderTotals {
+    let mut r = Reader {
+        tx,
+        batch: Vec::new(),
+        totals: ReaderTotals::default(),
+        reported: [0; 7],
+    };
+    let paused_until = Instant::now() + pause;
+    while !stop.requested() && Instant::now() < paused_until {
+        thread::sleep(Duration::from_millis(10));
+    }
+    while !stop.requested() {
+        if let Err(e) = source.poll(poll, &mut |item| r.push(item)) {
+            r.totals.error = Some(e);
+            stop.request(STOP_ERROR);
+            break;
+        }
+        r.report_losses(source.as_ref());
+        r.send(false);
+    }
+    // Detach first, then drain what is left, so the final counters add up:
+    // received == emitted.
+    source.detach();
+    if r.totals.error.is_none()
+        && let Err(e) = source.poll(Duration::ZERO, &mut |item| r.push(item))
+    {
+        r.totals.error = Some(e);
+    }
+    // The last batch waits for room, so nothing in it is dropped.
+    r.report_losses(source.as_ref());
+    r.send(true);
+    r.totals
+}
+
+struct Reader {
+    tx: Sender<Batch>,
+    batch: Batch,
+    totals: ReaderTotals,
+    /// Drops already reported, per place: kernel, kernel aux, queue,
+    /// undecodable.
+    reported: [u64; 7],
+}
+
+impl Reader {
+    fn push(&mut self, item: Item) {
+        let msg = match item {
+            Item::Exec {
+                ev,
+                start_ns,
+                parent_start_ns,
+            } => {
+                self.totals.received += 1;
+                Msg::Exec {
+                    ev,
+                    start_ns,
+                    parent_start_ns,
+                }
+            }
+            Item::Fork(f) => Msg::Fork(f),
+            Item::Exit(x) => Msg::Exit(x),
+            Item::Undecodable(why) => {
+                self.totals.undecodable += 1;
+                eprintln!("procwatch: dropped an undecodable record: {why}");
+                return;
+            }
+        };
+        self.batch.push(msg);
+        if self.batch.len() >= BATCH_MAX {
+            self.send(false);
+        }
+    }
+
+    /// Hands the batch to the writer. Normally only tries: a full queue
+    /// drops the batch and counts what was in it (loss events in a later
+    /// batch report it). At the end it waits for room.
+    fn send(&mut self, wait: bool) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        if wait {
+            // The writer may be gone (broken pipe); then nobody needs it.
+            let _ = self.tx.send(batch);
+            return;
+        }
+        if let Err(TrySendError::Full(lost)) = self.tx.try_send(batch) {
+            for msg in lost {
+                match msg {
+                    Msg::Exec { .. } => self.totals.queue_dropped += 1,
+                    Msg::Fork(_) | Msg::Exit(_) => self.totals.aux_queue_dropped += 1,
+                    // A lost loss event is sent again: its place's count
+                    // was not marked as reported.
+                    Msg::Loss(l) => self.unreport(l.place, l.dropped),
+                }
+            }
+        }
+    }
+
+    fn place_index(place: LossPlace) -> usize {
+        match place {
+            LossPlace::Kernel => 0,
+            LossPlace::KernelAux => 1,
+            LossPlace::Queue => 2,
+            LossPlace::Undecodable => 3,
+            LossPlace::NetlinkOverrun => 4,
+            LossPlace::ProcRead => 5,
+            LossPlace::TooLate => 6,
+        }
+    }
+
+    fn unreport(&mut self, place: LossPlace, dropped: u64) {
+        self.reported[Self::place_index(place)] -= dropped;
+    }
+
+    /// Adds loss events to the batch for drops not yet reported.
+    fn report_losses(&mut self, source: &dyn Source) {
+        match source.counters() {
+            Ok(k) => self.totals.kernel = k,
+            Err(e) => eprintln!("procwatch: cannot read the kernel counters: {e}"),
+        }
+        let t = &self.totals;
+        let totals = [
+            (LossPlace::Kernel, t.kernel.dropped),
+            (LossPlace::KernelAux, t.kernel.aux_dropped),
+            (LossPlace::Queue, t.queue_dropped + t.aux_queue_dropped),
+            (LossPlace::Undecodable, t.undecodable),
+            (LossPlace::NetlinkOverrun, t.kernel.netlink_enobufs),
+            (LossPlace::ProcRead, t.kernel.proc_read_failures),
+            (LossPlace::TooLate, t.kernel.too_late),
+        ];
+        for (place, total) in totals {
+            let i = Self::place_index(place);
+            if total > self.reported[i] {
+                let dropped = total - self.reported[i];
+                self.reported[i] = total;
+                self.batch.push(Msg::Loss(LossInfo {
+                    time: SystemTime::now(),
+                    place,
+                    dropped,
+                    total,
+                }));
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The writer side: takes messages from the queue in kernel order, keeps the
+//! process table current, enriches each exec (names, parent, privilege
+//! change, hijackable check, exe hash), applies the filters and hands what
+//! is shown to the sink.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::{Batch, Config, Msg, STOP_DURATION, Stop, io_or_stop};
+use crate::enrich::Enricher;
+use crate::enrich::hash::ExeHasher;
+use crate::enrich::hijack::HijackChecker;
+use crate::enrich::table::ProcessTable;
+use crate::event::Event;
+use crate::filter::Filter;
+use crate::sink::Sink;
+
+/// Most processes the table holds (see README for the memory this takes).
+pub const TABLE_CAP: usize = 65_536;
+
+/// What the writer needs besides the queue.
+pub struct Writer<'a> {
+    pub sink: &'a mut dyn Sink,
+    pub enricher: Enricher,
+    pub table: ProcessTable,
+    /// Emit exit events (`--exits`).
+    pub exits: bool,
+    pub filter: Filter,
+    /// `None` with `--no-hijack-check`.
+    pub hijack: Option<HijackChecker>,
+    /// `None` with `--no-hash`.
+    pub hasher: Option<ExeHasher>,
+    /// Exec events handed to the sink, and those the filters hid.
+    pub written: u64,
+    pub filtered: u64,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer with a table seeded from /proc.
+    pub fn new(sink: &'a mut dyn Sink, cfg: &Config) -> Self {
+        let mut table = ProcessTable::new(TABLE_CAP);
+        table.seed_from_proc();
+        Writer {
+            sink,
+            enricher: Enricher::new(),
+            table,
+            exits: cfg.exits,
+            filter: cfg.filter.clone(),
+            hijack: cfg.hijack_check.then(HijackChecker::new),
+            hasher: cfg.hash_max_size.map(ExeHasher::new),
+            written: 0,
+            filtered: 0,
+        }
+    }
+
+    /// Handles messages until the reader is done. Returns false if the
+    /// output failed (broken pipe: a clean end; anything else: an error).
+    pub fn run(&mut self, rx: &Receiver<Batch>, stop: &Stop, deadline: Option<Instant>) -> bool {
+        let mut last_maintenance = Instant::now();
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stop.request(STOP_DURATION);
+            }
+            if last_maintenance.elapsed() >= Duration::from_secs(1) {
+                self.table.maintain();
+                last_maintenance = Instant::now();
+            }
+            let batch = match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(batch) => batch,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return true,
+            };
+            for msg in batch {
+                if let Some(ev) = self.handle(msg)
+                    && !io_or_stop(self.sink.write_event(&ev), stop)
+                {
+                    return false;
+                }
+            }
+            // Flush whenever we have caught up, so output is live but
+            // batched under load.
+            if rx.is_empty() && !io_or_stop(self.sink.flush(), stop) {
+                return false;
+            }
+        }
+    }
+
+    /// Applies one message to the table; returns the event to write, if any.
+    fn handle(&mut self, msg: Msg) -> Option<Event> {
+        match msg {
+            Msg::Fork(f) => {
+                self.table.fork(f);
+                None
+            }
+            Msg::Exec {
+                mut ev,
+                start_ns,
+                parent_start_ns,
+            } => {
+                self.enricher.enrich(&mut ev);
+                self.table.exec(&mut ev, start_ns, parent_start_ns);
+                self.enricher.enrich_parent(&mut ev);
+                if let Some(h) = &mut self.hijack {
+                    h.check(&mut ev);
+                }
+                let shown = self.filter.matches(&ev);
+                self.table.set_shown(ev.pid, start_ns, shown);
+                if shown {
+                    // Only for what is shown: a cache miss reads the file.
+                    if let Some(h) = &mut self.hasher {
+                        h.hash(&mut ev);
+                    }
+                    self.written += 1;
+                    Some(Event::Exec(ev))
+                } else {
+                    self.filtered += 1;
+                    None
+                }
+            }
+            Msg::Exit(x) => {
+                let (ev, shown) = self.table.exit(&x);
+                (self.exits && shown).then(|| Event::Exit(Box::new(ev)))
+            }
+            Msg::Loss(l) => Some(Event::Loss(l)),
+        }
+    }
+}
