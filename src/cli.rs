@@ -36,7 +36,9 @@ record says how many were dropped and where. The first record (`start`) is \
 written once capture is active; the last (`stop`) carries the final counters.
 
 The eBPF source needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF \
-(/sys/kernel/btf/vmlinux).";
+(/sys/kernel/btf/vmlinux). Without them, --source auto falls back to the netlink proc connector, then to \
+an unprivileged /proc scanner, and says so: both report what they could not \
+read in each event's `incomplete` list.";
 
 const AFTER_HELP: &str = "\
 Exit status:

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
-use super::KernelCounters;
+use super::convert::{self, Context};
 use super::proc_reader::{Failure, Snapshot};
+use super::{Item, KernelCounters, Source, SourceInfo};
 
 /// At most this many observations are handed over per poll.
 const POLL_BATCH: usize = 256;
@@ -225,5 +226,47 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A source that observes processes on its own thread (netlink, procfs):
+/// the pipeline side is the same for both.
+pub struct LateSource {
+    info: SourceInfo,
+    worker: Worker,
+    cx: Context,
+}
+
+impl LateSource {
+    /// Wraps a running observing thread.
+    pub fn new(info: SourceInfo, worker: Worker, cx: Context) -> Self {
+        LateSource { info, worker, cx }
+    }
+}
+
+impl Source for LateSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
+        let cx = self.cx;
+        self.worker
+            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
+        if self.worker.finished() && !self.worker.stopped() {
+            return Err(std::io::Error::other(format!(
+                "the {} thread ended",
+                self.info.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn counters(&self) -> std::io::Result<KernelCounters> {
+        Ok(self.worker.counters())
+    }
+
+    fn detach(&mut self) {
+        self.worker.stop();
     }
 }

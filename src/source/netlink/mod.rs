@@ -16,10 +16,10 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::convert::{self, Context, NEVER_AVAILABLE};
+use super::convert::{Context, NEVER_AVAILABLE};
 use super::proc_reader::{self, Failure, ProcDir};
-use super::worker::{self, Observed, Outlet, Tally, Worker};
-use super::{AttachError, Item, KernelCounters, LateOptions, Source, SourceInfo};
+use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
+use super::{AttachError, LateOptions, SourceInfo};
 use crate::enrich::BootClock;
 use crate::event::Coverage;
 use wire::ProcEvent;
@@ -40,16 +40,12 @@ const BATCH: usize = 64;
 /// At most this many datagrams are taken after a stop request.
 const FINAL_DRAIN: usize = 1 << 16;
 
-/// The attached proc connector source.
-pub struct NetlinkSource {
-    info: SourceInfo,
-    worker: Worker,
-    cx: Context,
-}
+/// The proc connector source; [`NetlinkSource::attach`] starts it.
+pub struct NetlinkSource;
 
 impl NetlinkSource {
     /// Subscribes to the proc connector and starts the reading thread.
-    pub fn attach(opts: &LateOptions) -> Result<Self, AttachError> {
+    pub fn attach(opts: &LateOptions) -> Result<LateSource, AttachError> {
         let sock = subscribe().map_err(|e| AttachError {
             what: format!("cannot subscribe to the netlink proc connector: {e}"),
             hint: "the netlink source needs the initial namespaces, and on older kernels \
@@ -75,8 +71,8 @@ impl NetlinkSource {
             what: format!("cannot start the netlink thread: {e}"),
             hint: "check the thread limits".into(),
         })?;
-        Ok(NetlinkSource {
-            info: SourceInfo {
+        Ok(LateSource::new(
+            SourceInfo {
                 name: "netlink",
                 attach: format!(
                     "NETLINK_CONNECTOR proc connector{}",
@@ -99,35 +95,11 @@ impl NetlinkSource {
                 },
             },
             worker,
-            cx: Context {
+            Context {
                 clock,
                 hz: proc_reader::ticks_per_second(),
             },
-        })
-    }
-}
-
-impl Source for NetlinkSource {
-    fn info(&self) -> &SourceInfo {
-        &self.info
-    }
-
-    fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
-        let cx = self.cx;
-        self.worker
-            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
-        if self.worker.finished() && !self.worker.stopped() {
-            return Err(io::Error::other("the netlink reading thread ended"));
-        }
-        Ok(())
-    }
-
-    fn counters(&self) -> io::Result<KernelCounters> {
-        Ok(self.worker.counters())
-    }
-
-    fn detach(&mut self) {
-        self.worker.stop();
+        ))
     }
 }
 

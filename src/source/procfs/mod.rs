@@ -10,14 +10,13 @@
 mod inotify;
 mod scan;
 
-use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::convert::{self, Context, NEVER_AVAILABLE};
+use super::convert::{Context, NEVER_AVAILABLE};
 use super::proc_reader;
-use super::worker::{self, Observed, Outlet, Tally, Worker};
-use super::{AttachError, Item, KernelCounters, LateOptions, Source, SourceInfo};
+use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
+use super::{AttachError, LateOptions, SourceInfo};
 use crate::enrich::BootClock;
 use crate::event::Coverage;
 
@@ -27,17 +26,13 @@ const MIN_GAP: Duration = Duration::from_millis(5);
 /// Upper bound on one wait, so a stop request is noticed promptly.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-/// The running scanner.
-pub struct ProcfsSource {
-    info: SourceInfo,
-    worker: Worker,
-    cx: Context,
-}
+/// The /proc scanner; [`ProcfsSource::attach`] starts it.
+pub struct ProcfsSource;
 
 impl ProcfsSource {
     /// Takes a first inventory of `/proc` (not reported: those processes
     /// predate procwatch), sets up the inotify triggers and starts scanning.
-    pub fn attach(opts: &LateOptions) -> Result<Self, AttachError> {
+    pub fn attach(opts: &LateOptions) -> Result<LateSource, AttachError> {
         std::fs::read("/proc/self/stat").map_err(|e| AttachError {
             what: format!("cannot read /proc: {e}"),
             hint: "mount procfs at /proc".into(),
@@ -78,8 +73,8 @@ impl ProcfsSource {
             can_miss.push_str("; ");
             can_miss.push_str(h);
         }
-        Ok(ProcfsSource {
-            info: SourceInfo {
+        Ok(LateSource::new(
+            SourceInfo {
                 name: "procfs",
                 attach: format!("/proc scan every {ms} ms + inotify on {watched} directories"),
                 guarantees: format!(
@@ -95,35 +90,11 @@ impl ProcfsSource {
                 },
             },
             worker,
-            cx: Context {
+            Context {
                 clock,
                 hz: proc_reader::ticks_per_second(),
             },
-        })
-    }
-}
-
-impl Source for ProcfsSource {
-    fn info(&self) -> &SourceInfo {
-        &self.info
-    }
-
-    fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
-        let cx = self.cx;
-        self.worker
-            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
-        if self.worker.finished() && !self.worker.stopped() {
-            return Err(io::Error::other("the /proc scanner thread ended"));
-        }
-        Ok(())
-    }
-
-    fn counters(&self) -> io::Result<KernelCounters> {
-        Ok(self.worker.counters())
-    }
-
-    fn detach(&mut self) {
-        self.worker.stop();
+        ))
     }
 }
 
