@@ -426,3 +426,28 @@ fn bad_input_setproctitle_zombies_kernel_threads() {
         }
     }
 }
+
+#[test]
+fn netlink_reports_exits() {
+    if skip_unless_root("netlink_reports_exits") {
+        return;
+    }
+    let m = Monitor::start(&["--source", "netlink", "--format", "jsonl", "--exits"]);
+    let tag = unique_tag("nl-exit");
+    let mut c = root_shell("sleep 0.2; exit 3", &tag);
+    c.wait().unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let done = m.stop();
+    done.assert_clean_exit();
+    let lines = done.json_lines();
+    let exec = execs_with_tag(&lines, &tag);
+    assert_eq!(exec.len(), 1);
+    let exits: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "exit" && v["pid"] == c.id())
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0]["exit_code"], 3);
+    assert_eq!(exits[0]["exec_id"], exec[0]["exec_id"]);
+    assert_eq!(exits[0]["comm"], "sh");
+}

@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 use super::convert::{self, Context};
 use super::proc_reader::{Failure, Snapshot};
 use super::{Item, KernelCounters, Source, SourceInfo};
+use crate::enrich::table::Exit;
 
 /// At most this many observations are handed over per poll.
 const POLL_BATCH: usize = 256;
@@ -54,6 +55,14 @@ pub fn parent_start_ticks(ppid: u32) -> Option<u64> {
         .map(|s| s.start_ticks)
 }
 
+/// What the observing thread hands on.
+#[derive(Debug)]
+pub enum Seen {
+    Exec(Box<Observed>),
+    /// A process exit (netlink knows them; the scanner does not report any).
+    Exit(Exit),
+}
+
 /// Counters shared between the observing thread and the pipeline.
 #[derive(Debug, Default)]
 pub struct Tally {
@@ -63,6 +72,10 @@ pub struct Tally {
     pub emitted: AtomicU64,
     /// Observations dropped because the pipeline's reader fell behind.
     pub dropped: AtomicU64,
+    /// Exit records seen, handed on, and lost (queue full).
+    pub exits_seen: AtomicU64,
+    pub exits_emitted: AtomicU64,
+    pub exits_dropped: AtomicU64,
     /// Netlink receive-buffer overruns (ENOBUFS): an unknown number of
     /// kernel events were lost each time.
     pub enobufs: AtomicU64,
@@ -71,7 +84,8 @@ pub struct Tally {
     pub read_failures: AtomicU64,
     /// Processes that were gone (exited, zombie, pid reused) by the time we
     /// read them: their exec is reported but incomplete, or not at all for
-    /// the scanner when even `stat` was gone.
+    /// the scanner when even `stat` was gone; netlink exits of processes
+    /// that could no longer be identified.
     pub too_late: AtomicU64,
 }
 
@@ -114,9 +128,9 @@ impl Tally {
             emitted: Tally::get(&self.emitted),
             dropped: Tally::get(&self.dropped),
             truncated: 0,
-            aux_seen: 0,
-            aux_emitted: 0,
-            aux_dropped: 0,
+            aux_seen: Tally::get(&self.exits_seen),
+            aux_emitted: Tally::get(&self.exits_emitted),
+            aux_dropped: Tally::get(&self.exits_dropped),
             netlink_enobufs: Tally::get(&self.enobufs),
             proc_read_failures: Tally::get(&self.read_failures),
             too_late: Tally::get(&self.too_late),
@@ -126,7 +140,7 @@ impl Tally {
 
 /// The observing side: hands observations on, counting drops.
 pub struct Outlet {
-    tx: Sender<Observed>,
+    tx: Sender<Seen>,
     /// Shared counters.
     pub tally: Arc<Tally>,
     /// Set when the source should stop.
@@ -136,9 +150,19 @@ pub struct Outlet {
 impl Outlet {
     /// Sends without ever blocking.
     pub fn send(&self, ob: Observed) {
-        match self.tx.try_send(ob) {
+        match self.tx.try_send(Seen::Exec(Box::new(ob))) {
             Ok(()) => Tally::bump(&self.tally.emitted),
             Err(TrySendError::Full(_)) => Tally::bump(&self.tally.dropped),
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// Sends an exit record without ever blocking.
+    pub fn send_exit(&self, x: Exit) {
+        Tally::bump(&self.tally.exits_seen);
+        match self.tx.try_send(Seen::Exit(x)) {
+            Ok(()) => Tally::bump(&self.tally.exits_emitted),
+            Err(TrySendError::Full(_)) => Tally::bump(&self.tally.exits_dropped),
             Err(TrySendError::Disconnected(_)) => {}
         }
     }
@@ -151,7 +175,7 @@ impl Outlet {
 
 /// The pipeline side of a running observing thread.
 pub struct Worker {
-    rx: Receiver<Observed>,
+    rx: Receiver<Seen>,
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
     /// Shared counters.
@@ -187,7 +211,7 @@ impl Worker {
     /// is in). Like the eBPF ring's wakeup threshold, this hands the
     /// pipeline batches rather than single events, whose per-batch cost
     /// would otherwise fill its queue; latency stays bounded by `timeout`.
-    pub fn poll(&self, timeout: Duration, out: &mut dyn FnMut(Observed)) {
+    pub fn poll(&self, timeout: Duration, out: &mut dyn FnMut(Seen)) {
         let deadline = Instant::now() + timeout;
         let mut n = 0;
         while n < POLL_BATCH {
@@ -235,12 +259,21 @@ pub struct LateSource {
     info: SourceInfo,
     worker: Worker,
     cx: Context,
+    last_resync: Instant,
 }
+
+/// How often the boot-time → wall-time offset is re-measured (NTP).
+pub const CLOCK_RESYNC: Duration = Duration::from_secs(5);
 
 impl LateSource {
     /// Wraps a running observing thread.
     pub fn new(info: SourceInfo, worker: Worker, cx: Context) -> Self {
-        LateSource { info, worker, cx }
+        LateSource {
+            info,
+            worker,
+            cx,
+            last_resync: Instant::now(),
+        }
     }
 }
 
@@ -250,9 +283,15 @@ impl Source for LateSource {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
+        if self.last_resync.elapsed() >= CLOCK_RESYNC {
+            self.cx.clock.resync();
+            self.last_resync = Instant::now();
+        }
         let cx = self.cx;
-        self.worker
-            .poll(timeout, &mut |ob| out(convert::to_item(&ob, &cx)));
+        self.worker.poll(timeout, &mut |seen| match seen {
+            Seen::Exec(ob) => out(convert::to_item(&ob, &cx)),
+            Seen::Exit(x) => out(Item::Exit(x)),
+        });
         if self.worker.finished() && !self.worker.stopped() {
             return Err(std::io::Error::other(format!(
                 "the {} thread ended",

@@ -21,7 +21,8 @@ use super::proc_reader::{self, Failure, ProcDir};
 use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
 use crate::enrich::BootClock;
-use crate::event::Coverage;
+use crate::enrich::table::{Exit, ProcKey};
+use crate::event::{Bytes, Coverage};
 use wire::ProcEvent;
 
 /// Receive buffer requested for the socket: a larger buffer absorbs longer
@@ -39,6 +40,9 @@ const STOP_CHECK_MS: libc::c_int = 100;
 const BATCH: usize = 64;
 /// At most this many datagrams are taken after a stop request.
 const FINAL_DRAIN: usize = 1 << 16;
+/// Bound on the per-process maps (parents, start times): entries whose
+/// exit was lost to an overrun would otherwise stay forever.
+const TABLE_CAP: usize = 1 << 20;
 
 /// The proc connector source; [`NetlinkSource::attach`] starts it.
 pub struct NetlinkSource;
@@ -61,7 +65,7 @@ impl NetlinkSource {
         let worker = Worker::spawn("procwatch-netlink", move |out| {
             // Events wait in the socket buffer meanwhile (a test hook).
             std::thread::sleep(pause);
-            read_loop(&sock, &out, mono_to_boot, realtime);
+            read_loop(&sock, &out, clock, mono_to_boot, realtime);
             // Polite: lower the kernel's listener count before closing.
             let msg = wire::control_message(wire::MCAST_IGNORE, 0);
             // SAFETY: valid socket and buffer.
@@ -263,11 +267,11 @@ fn go_realtime() {
 }
 
 /// The reading thread: receive, and read `/proc` for each exec at once.
-fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
+fn read_loop(sock: &OwnedFd, out: &Outlet, clock: BootClock, mono_to_boot: u64, realtime: bool) {
     if realtime {
         go_realtime();
     }
-    let mut state = State::default();
+    let mut state = State::new(clock);
     let mut buf = vec![0u8; 65536];
     let mut batch = Vec::new();
     loop {
@@ -312,8 +316,13 @@ fn read_loop(sock: &OwnedFd, out: &Outlet, mono_to_boot: u64, realtime: bool) {
 }
 
 /// What the reading thread remembers between batches.
-#[derive(Default)]
 struct State {
+    clock: BootClock,
+    last_resync: std::time::Instant,
+    hz: u64,
+    /// Identity of each process whose exec we read, for its exit record:
+    /// start time (ticks), comm and parent.
+    starts: HashMap<u32, (u64, Bytes, u32)>,
     /// Parent of each process forked while we listen: known even when the
     /// child is gone before `/proc` can be read.
     parents: HashMap<u32, u32>,
@@ -322,7 +331,58 @@ struct State {
 }
 
 impl State {
+    fn new(clock: BootClock) -> State {
+        State {
+            clock,
+            last_resync: std::time::Instant::now(),
+            hz: proc_reader::ticks_per_second(),
+            starts: HashMap::new(),
+            parents: HashMap::new(),
+            last: HashMap::new(),
+        }
+    }
+
+    fn remember(&mut self, pid: u32, stat: &proc_reader::Stat) {
+        // Exits lost to ENOBUFS would leave entries behind forever.
+        if self.starts.len() >= TABLE_CAP {
+            self.starts.clear();
+        }
+        self.starts
+            .insert(pid, (stat.start_ticks, stat.comm.clone(), stat.ppid));
+    }
+
+    /// The exit record of `pid`, identified by pid + start time: from our
+    /// own exec read, else from `stat`, which the kernel keeps readable
+    /// while the exit is being reported. `None` if neither is available:
+    /// an exit of an unknown process would be a guess.
+    fn exit_record(
+        &self,
+        pid: u32,
+        status: u32,
+        exit_ns: u64,
+        ppid: Option<u32>,
+        known: Option<(u64, Bytes, u32)>,
+    ) -> Option<Exit> {
+        let (start_ticks, comm, stat_ppid) = known.or_else(|| {
+            let s = ProcDir::open("/proc", pid).and_then(|d| d.stat()).ok()?;
+            Some((s.start_ticks, s.comm, s.ppid))
+        })?;
+        let start_ns = proc_reader::ticks_to_boot_ns(start_ticks, self.hz);
+        Some(Exit {
+            key: ProcKey { pid, start_ns },
+            ppid: ppid.unwrap_or(stat_ppid),
+            time: self.clock.to_wall(exit_ns),
+            status,
+            comm,
+            lifetime: Duration::from_nanos(exit_ns.saturating_sub(start_ns)),
+        })
+    }
+
     fn handle(&mut self, batch: &[ProcEvent], out: &Outlet, mono_to_boot: u64) {
+        if self.last_resync.elapsed() >= worker::CLOCK_RESYNC {
+            self.clock.resync();
+            self.last_resync = std::time::Instant::now();
+        }
         // If the same process exec'd again later in this batch, /proc no
         // longer shows this exec: say so instead of misattributing. (A later
         // exit needs nothing special: the read then fails or finds a zombie.)
@@ -340,17 +400,34 @@ impl State {
                     child_tgid,
                     ..
                 } if child_pid == child_tgid => {
+                    if self.parents.len() >= TABLE_CAP {
+                        self.parents.clear();
+                    }
                     self.parents.insert(child_tgid, parent_tgid);
                 }
                 ProcEvent::Exec { tgid, ts_ns, .. } => {
                     Tally::bump(&out.tally.seen);
                     let superseded = self.last.get(&tgid).is_some_and(|&j| j > i);
                     let ob = observe(tgid, ts_ns + mono_to_boot, superseded, &self.parents);
+                    if let Ok(snap) = &ob.snap {
+                        self.remember(tgid, &snap.stat);
+                    }
                     out.tally.count(&ob);
                     out.send(ob);
                 }
-                ProcEvent::Exit { pid, tgid, .. } if pid == tgid => {
-                    self.parents.remove(&tgid);
+                ProcEvent::Exit {
+                    pid,
+                    tgid,
+                    exit_code,
+                    ts_ns,
+                } if pid == tgid => {
+                    let ppid = self.parents.remove(&tgid);
+                    let known = self.starts.remove(&tgid);
+                    match self.exit_record(tgid, exit_code, ts_ns + mono_to_boot, ppid, known) {
+                        Some(x) => out.send_exit(x),
+                        // Gone before it could be identified.
+                        None => Tally::bump(&out.tally.too_late),
+                    }
                 }
                 _ => {}
             }

@@ -105,14 +105,19 @@ fn hidepid() -> Option<String> {
         return None;
     }
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let opt = mounts
+    // Even without the option visible, not seeing pid 1 means hidden.
+    hidden_by(&mounts, !PathBuf::from("/proc/1").exists())
+}
+
+/// The hidepid verdict from `/proc/self/mountinfo` text and whether pid 1
+/// is invisible.
+fn hidden_by(mountinfo: &str, no_init: bool) -> Option<String> {
+    let opt = mountinfo
         .lines()
         .filter(|l| l.split(' ').nth(4) == Some("/proc"))
         .flat_map(|l| l.rsplit(' ').next().unwrap_or("").split(','))
         .find(|o| o.starts_with("hidepid=") && !o.ends_with("=0") && !o.ends_with("=off"))
         .map(str::to_string);
-    // Even without the option visible, not seeing pid 1 means hidden.
-    let no_init = !PathBuf::from("/proc/1").exists();
     match (opt, no_init) {
         (Some(o), _) => Some(format!(
             "/proc is mounted with {o}: other users' processes are hidden from this user"
@@ -184,4 +189,30 @@ fn wait_readable(fd: i32, timeout: Duration) -> bool {
     let ms = timeout.as_millis().clamp(1, 60_000) as libc::c_int;
     // SAFETY: one valid pollfd.
     unsafe { libc::poll(&mut p, 1, ms) > 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hidden_by;
+
+    const PLAIN: &str =
+        "22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n";
+    const HIDDEN: &str =
+        "22 1 0:21 / /proc rw,relatime shared:12 - proc proc rw,hidepid=invisible\n";
+
+    #[test]
+    fn hidepid_detection() {
+        assert_eq!(hidden_by(PLAIN, false), None);
+        assert!(
+            hidden_by(HIDDEN, false)
+                .unwrap()
+                .contains("hidepid=invisible")
+        );
+        assert!(hidden_by(&PLAIN.replace("rw\n", "rw,hidepid=0\n"), false).is_none());
+        assert!(
+            hidden_by(PLAIN, true)
+                .unwrap()
+                .contains("pid 1 is not visible")
+        );
+    }
 }
