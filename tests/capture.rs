@@ -31,7 +31,15 @@ fn sequential_execs_are_all_captured_with_exact_fields() {
     out.assert_clean_exit();
     let lines = out.json_lines();
     let execs = execs_with_tag(&lines, &tag);
-    assert_eq!(execs.len(), N, "expected exactly {N} tagged execs");
+    let accounting: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "loss" || l["event"] == "stop")
+        .collect();
+    assert_eq!(
+        execs.len(),
+        N,
+        "expected exactly {N} tagged execs; losses and stop: {accounting:?}"
+    );
     let me = std::process::id();
     let true_exe = canonical("/bin/true");
     let mut seen = vec![false; N];

@@ -263,3 +263,61 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("power of two"));
 }
+
+#[test]
+fn a_slow_sink_overflows_the_queue_and_it_is_counted() {
+    if skip_unless_root("a_slow_sink_overflows_the_queue_and_it_is_counted") {
+        return;
+    }
+    // Nobody reads stdout for a while: the pipe fills, the writer blocks,
+    // and the reader must keep draining the kernel into a small queue.
+    let mut child = Command::new(PROCWATCH)
+        .args(["--format", "jsonl", "--queue-len", "64", "--no-hash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap(); // attached
+    let tag = unique_tag("slow");
+    // Long argv makes each line big, so the 64 KiB pipe fills fast.
+    let long = "x".repeat(4000);
+    for _ in 0..400 {
+        run_ok(Command::new("/bin/true").arg(&tag).arg(&long));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    let mut text = first.to_vec();
+    text.extend(rest);
+    let lines: Vec<Value> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["event"], "stop");
+    let queue_dropped = u(stop, "queue_dropped");
+    assert!(
+        queue_dropped > 0,
+        "a 64-message queue behind a blocked pipe must overflow: {stop}"
+    );
+    assert_eq!(u(stop, "dropped"), 0, "the kernel side kept up");
+    assert_eq!(
+        u(stop, "received"),
+        u(stop, "written") + queue_dropped + u(stop, "filtered")
+    );
+    let reported: u64 = lines
+        .iter()
+        .filter(|l| l["event"] == "loss" && l["place"] == "queue")
+        .map(|l| u(l, "dropped"))
+        .sum();
+    assert!(
+        reported >= queue_dropped,
+        "queue losses are reported in-band (fork/exit drops included)"
+    );
+    assert_eq!(reported, queue_dropped + u(stop, "aux_dropped"));
+}

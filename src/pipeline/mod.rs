@@ -9,7 +9,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -48,6 +48,36 @@ pub struct Config {
 
 /// Messages as the reader hands them over: one batch per drain.
 pub type Batch = Vec<Msg>;
+
+/// The bound on the reader → writer queue, in messages (batches vary in
+/// size, so the channel itself is unbounded and this counts).
+pub struct Queue {
+    len: AtomicUsize,
+    cap: usize,
+}
+
+impl Queue {
+    fn new(cap: usize) -> Self {
+        Queue {
+            len: AtomicUsize::new(0),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Reserves room for `n` messages; false when they do not fit.
+    fn admit(&self, n: usize) -> bool {
+        self.len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
+                (len + n <= self.cap).then_some(len + n)
+            })
+            .is_ok()
+    }
+
+    /// Returns the room of `n` messages the writer has taken.
+    fn release(&self, n: usize) {
+        self.len.fetch_sub(n, Ordering::AcqRel);
+    }
+}
 
 /// What the reader hands the writer, in kernel order.
 #[derive(Debug)]
@@ -156,20 +186,21 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
-    // Bounded in batches of at most BATCH_MAX messages: --queue-len events.
-    let (tx, rx) = crossbeam_channel::bounded::<Batch>((cfg.queue_len / reader::BATCH_MAX).max(4));
+    let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
+    let queue = Arc::new(Queue::new(cfg.queue_len));
     let reader = {
         let stop = Arc::clone(&stop);
+        let queue = Arc::clone(&queue);
         let (poll, pause) = (cfg.poll, cfg.pause_reader);
         thread::Builder::new()
             .name("procwatch-reader".into())
-            .spawn(move || read_loop(source, tx, &stop, poll, pause))?
+            .spawn(move || read_loop(source, tx, queue, &stop, poll, pause))?
     };
 
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut writer = Writer::new(sink.as_mut(), &cfg);
     if written_ok {
-        written_ok = writer.run(&rx, &stop, deadline);
+        written_ok = writer.run(&rx, &queue, &stop, deadline);
     }
     let (written, filtered) = (writer.written, writer.filtered);
     // Unblock the reader if we stopped writing early (broken pipe).
@@ -238,4 +269,20 @@ fn read_trimmed(path: &str) -> String {
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Queue;
+
+    #[test]
+    fn queue_admits_up_to_its_capacity_in_messages() {
+        let q = Queue::new(10);
+        assert!(q.admit(6));
+        assert!(!q.admit(5), "6 + 5 > 10: the whole batch is refused");
+        assert!(q.admit(4));
+        assert!(!q.admit(1));
+        q.release(6);
+        assert!(q.admit(6));
+    }
 }

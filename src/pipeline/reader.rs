@@ -1,7 +1,8 @@
-//! The reader thread: drains the source into the bounded queue as fast as it
-//! can and never blocks on output. When the queue is full a batch is
-//! dropped and every message in it counted; drops (the kernel's and the
-//! queue's) are reported in-band by `loss` events as soon as there is room.
+//! The reader thread: drains the source into the queue as fast as it can and
+//! never blocks on output. The queue holds at most `--queue-len` messages
+//! (counted in `Queue::len`); a batch that does not fit is dropped and every
+//! message in it counted; drops (the kernel's and the queue's) are reported
+//! in-band by `loss` events as soon as there is room.
 //!
 //! Messages travel in batches (one per drain of the source): handing them
 //! over one by one woke the writer for each, and those context switches
@@ -11,9 +12,11 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{Sender, TrySendError};
+use std::sync::Arc;
 
-use super::{Batch, Msg, STOP_ERROR, Stop};
+use crossbeam_channel::Sender;
+
+use super::{Batch, Msg, Queue, STOP_ERROR, Stop};
 use crate::event::{LossInfo, LossPlace};
 use crate::source::{Item, KernelCounters, Source};
 
@@ -38,12 +41,14 @@ pub struct ReaderTotals {
 pub fn read_loop(
     mut source: Box<dyn Source>,
     tx: Sender<Batch>,
+    queue: Arc<Queue>,
     stop: &Stop,
     poll: Duration,
     pause: Duration,
 ) -> ReaderTotals {
     let mut r = Reader {
         tx,
+        queue,
         batch: Vec::new(),
         totals: ReaderTotals::default(),
         reported: [0; 7],
@@ -77,6 +82,7 @@ pub fn read_loop(
 
 struct Reader {
     tx: Sender<Batch>,
+    queue: Arc<Queue>,
     batch: Batch,
     totals: ReaderTotals,
     /// Drops already reported, per place: kernel, kernel aux, queue,
@@ -121,13 +127,11 @@ impl Reader {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        if wait {
+        if wait || self.queue.admit(batch.len()) {
             // The writer may be gone (broken pipe); then nobody needs it.
             let _ = self.tx.send(batch);
-            return;
-        }
-        if let Err(TrySendError::Full(lost)) = self.tx.try_send(batch) {
-            for msg in lost {
+        } else {
+            for msg in batch {
                 match msg {
                     Msg::Exec { .. } => self.totals.queue_dropped += 1,
                     Msg::Fork(_) | Msg::Exit(_) => self.totals.aux_queue_dropped += 1,

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Batch, Config, Msg, STOP_DURATION, Stop, io_or_stop};
+use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash::ExeHasher;
 use crate::enrich::hijack::HijackChecker;
@@ -56,7 +56,13 @@ impl<'a> Writer<'a> {
 
     /// Handles messages until the reader is done. Returns false if the
     /// output failed (broken pipe: a clean end; anything else: an error).
-    pub fn run(&mut self, rx: &Receiver<Batch>, stop: &Stop, deadline: Option<Instant>) -> bool {
+    pub fn run(
+        &mut self,
+        rx: &Receiver<Batch>,
+        queue: &Queue,
+        stop: &Stop,
+        deadline: Option<Instant>,
+    ) -> bool {
         let mut last_maintenance = Instant::now();
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -67,7 +73,10 @@ impl<'a> Writer<'a> {
                 last_maintenance = Instant::now();
             }
             let batch = match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(batch) => batch,
+                Ok(batch) => {
+                    queue.release(batch.len());
+                    batch
+                }
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => return true,
             };
