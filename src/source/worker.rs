@@ -209,8 +209,8 @@ impl Worker {
 
     /// Gathers observations for up to `timeout` (or until a batch's worth
     /// is in). Like the eBPF ring's wakeup threshold, this hands the
-    /// pipeline batches rather than single events, whose per-batch cost
-    /// would otherwise fill its queue; latency stays bounded by `timeout`.
+    /// pipeline batches rather than single events, saving a hand-off and a
+    /// wakeup per event; latency stays bounded by `timeout`.
     pub fn poll(&self, timeout: Duration, out: &mut dyn FnMut(Seen)) {
         let deadline = Instant::now() + timeout;
         let mut n = 0;
