@@ -86,6 +86,13 @@ fn execs(lines: &[Value]) -> impl Iterator<Item = &Value> {
     lines.iter().filter(|v| v["event"] == "exec")
 }
 
+/// The exec events of the given pids.
+fn execs_of<'a>(lines: &'a [Value], pids: &HashSet<u32>) -> Vec<&'a Value> {
+    execs(lines)
+        .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
+        .collect()
+}
+
 fn incomplete(ev: &Value) -> Vec<&str> {
     ev["incomplete"]
         .as_array()
@@ -140,9 +147,7 @@ fn netlink_sequential_loop() {
     let done = m.stop();
     done.assert_clean_exit();
     let lines = done.json_lines();
-    let mine: Vec<&Value> = execs(&lines)
-        .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
-        .collect();
+    let mine = execs_of(&lines, &pids);
     let delivered: HashSet<u64> = mine.iter().map(|v| v["pid"].as_u64().unwrap()).collect();
     let with_argv = mine
         .iter()
@@ -173,9 +178,7 @@ fn netlink_marks_incomplete_when_process_already_exited() {
     let done = m.stop();
     done.assert_clean_exit();
     let lines = done.json_lines();
-    let mine: Vec<&Value> = execs(&lines)
-        .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
-        .collect();
+    let mine = execs_of(&lines, &pids);
     assert_eq!(mine.len(), 20, "every exec is still announced");
     for v in &mine {
         for f in ["argv", "exe", "caps", "comm", "filename"] {
@@ -216,12 +219,10 @@ fn procfs_sequential_loop_unprivileged() {
     let done = m.stop();
     done.assert_clean_exit();
     let lines = done.json_lines();
-    let seen = execs(&lines)
-        .filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32)))
-        .count();
+    let seen = execs_of(&lines, &pids).len();
     let with_argv = execs_with_tag(&lines, &tag).len();
     // Never a wrong argv: not even the parent's, from before the exec.
-    for v in execs(&lines).filter(|v| pids.contains(&(v["pid"].as_u64().unwrap() as u32))) {
+    for v in execs_of(&lines, &pids) {
         assert_honest_argv(v, &tag);
     }
     let stop = stop_of(&lines);
