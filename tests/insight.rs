@@ -232,7 +232,7 @@ fn privilege_changes_name_their_cause() {
     let c = &ev["privilege_change"];
     assert_eq!(c["cause"], "file_caps", "{ev}");
     assert_eq!(c["gained_caps"], serde_json::json!(["CAP_NET_RAW"]));
-    assert_eq!(ev["pre_exec"]["caps_effective"], serde_json::json!([]));
+    assert_eq!(ev["pre_exec"]["caps_effective"], "0x0000000000000000");
     assert_eq!(ev["parent"]["exe"], canonical("/bin/bash"));
 
     let ev = the_exec(&lines, &t_launch, "/bin/true");

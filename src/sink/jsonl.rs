@@ -149,7 +149,9 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
             let mut po = Obj::open(o.key("pre_exec"));
             po.num("uid", pre.uid);
             po.num("euid", pre.euid);
-            po.raw("caps_effective", cache.names(pre.caps_effective));
+            // A hex mask, like caps_raw: usually the same set as after the
+            // exec, and 40 names again would add ~800 bytes to every line.
+            po.str("caps_effective", &format!("0x{:016x}", pre.caps_effective));
             po.close();
         }
         None => o.null("pre_exec"),
