@@ -4,8 +4,6 @@
 
 pub mod record;
 
-use record::Record;
-
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -189,20 +187,8 @@ impl EbpfSource {
         let mut any = false;
         while let Some(rec) = self.ring.next() {
             any = true;
-            out(match record::decode(&rec, &self.clock) {
-                Ok(Record::Exec {
-                    ev,
-                    start_ns,
-                    parent_start_ns,
-                }) => Item::Exec {
-                    ev,
-                    start_ns,
-                    parent_start_ns,
-                },
-                Ok(Record::Fork(f)) => Item::Fork(f),
-                Ok(Record::Exit(x)) => Item::Exit(x),
-                Err(e) => Item::Undecodable(e.to_string()),
-            });
+            out(record::decode(&rec, &self.clock)
+                .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
         }
         any
     }

@@ -8,6 +8,7 @@ use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
 use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, PreExec, Privileges};
+use crate::source::Item;
 
 /// Must match `RECORD_VERSION` in procwatch.h.
 pub const RECORD_VERSION: u16 = 2;
@@ -78,22 +79,8 @@ impl Hdr<'_> {
 /// The audit "unset" id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-/// One decoded record.
-#[derive(Debug)]
-pub enum Record {
-    /// An exec, with the kernel start times of the process and of its real
-    /// parent (keys for the process table).
-    Exec {
-        ev: Box<ExecEvent>,
-        start_ns: u64,
-        parent_start_ns: u64,
-    },
-    Fork(Fork),
-    Exit(Exit),
-}
-
 /// Decodes any record. `clock` turns kernel boot-time stamps into wall time.
-pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
+pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     if rec.len() < 4 {
         return Err(RecordError::Short(rec.len()));
     }
@@ -104,7 +91,7 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
     }
     match h.u16(2) {
         K_EXEC => decode_exec(rec, clock),
-        K_FORK if rec.len() >= FORK_LEN => Ok(Record::Fork(Fork {
+        K_FORK if rec.len() >= FORK_LEN => Ok(Item::Fork(Fork {
             child: ProcKey {
                 pid: h.u32(4),
                 start_ns: h.u64(24),
@@ -116,7 +103,7 @@ pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
         })),
         K_EXIT if rec.len() >= EXIT_LEN => {
             let (time_ns, start_ns) = (h.u64(16), h.u64(24));
-            Ok(Record::Exit(Exit {
+            Ok(Item::Exit(Exit {
                 key: ProcKey {
                     pid: h.u32(4),
                     start_ns,
@@ -144,7 +131,7 @@ fn user_dev(kdev: u32) -> u64 {
     libc::makedev(kdev >> 20, kdev & 0xfffff)
 }
 
-fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
+fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     if rec.len() < HDR_LEN {
         return Err(RecordError::Short(rec.len()));
     }
@@ -232,7 +219,7 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Record, RecordError> {
         euid: h.u32(188),
         caps_effective: h.u64(192),
     });
-    Ok(Record::Exec {
+    Ok(Item::Exec {
         ev: Box::new(ev),
         start_ns: start_boot_ns,
         parent_start_ns,
@@ -270,9 +257,9 @@ fn split_argv(block: &[u8], truncated: bool) -> Vec<Bytes> {
 mod tests {
     use super::*;
 
-    fn exec_of(r: Record) -> ExecEvent {
+    fn exec_of(r: Item) -> ExecEvent {
         match r {
-            Record::Exec {
+            Item::Exec {
                 ev,
                 start_ns,
                 parent_start_ns,
@@ -295,7 +282,7 @@ mod tests {
         f[24..32].copy_from_slice(&200u64.to_le_bytes());
         f[32..40].copy_from_slice(&100u64.to_le_bytes());
         match decode(&f, &clock).unwrap() {
-            Record::Fork(fk) => {
+            Item::Fork(fk) => {
                 assert_eq!(
                     fk.child,
                     ProcKey {
@@ -323,7 +310,7 @@ mod tests {
         x[24..32].copy_from_slice(&200u64.to_le_bytes());
         x[32..37].copy_from_slice(b"sleep");
         match decode(&x, &clock).unwrap() {
-            Record::Exit(e) => {
+            Item::Exit(e) => {
                 assert_eq!(
                     e.key,
                     ProcKey {
