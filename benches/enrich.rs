@@ -5,17 +5,20 @@
 //! the same run; the report gives ns per event, the ratio to the baseline
 //! and the cost added on top of it.
 
+mod common;
+
 use std::fs;
 use std::hint::black_box;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
+use common::per_event;
 use procwatch::enrich::hash::{DEFAULT_MAX_SIZE, ExeHasher};
 use procwatch::enrich::hijack::HijackChecker;
-use procwatch::event::{CapSets, Credentials, ExecEvent, Privileges};
+use procwatch::event::ExecEvent;
 
 /// Above any pid_max: the process is gone, as /bin/true usually is by the
 /// time its event is enriched.
@@ -30,38 +33,11 @@ fn dev_ino(p: &Path) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
-/// A root exec with all capabilities, as the BPF source reports it.
+/// A root exec of `exe`, with the file's real device and inode.
 fn root_exec(pid: u32, exe: &Path, filename: &[u8], argv: &[&[u8]]) -> ExecEvent {
-    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:123456789"));
-    ev.exe = Some(bytes(exe));
+    let mut ev = common::root_exec(pid, &bytes(exe), filename, argv);
     ev.exe_dev_ino = Some(dev_ino(exe));
-    ev.filename = Some(filename.to_vec());
-    ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());
-    ev.cwd = Some(b"/root".to_vec());
-    ev.comm = Some(b"true".to_vec());
-    ev.privileges = Some(Privileges::Linux {
-        creds: Credentials::default(),
-        caps: CapSets {
-            effective: 0x1ff_ffff_ffff,
-            permitted: 0x1ff_ffff_ffff,
-            ..CapSets::default()
-        },
-        secureexec: Some(false),
-        file: None,
-        raised: None,
-    });
     ev
-}
-
-fn per_event(n: u32, mut f: impl FnMut()) -> Duration {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    t.elapsed() / n
 }
 
 fn report(name: &str, cost: Duration, baseline: Duration) {

@@ -3,12 +3,15 @@
 //! format, against a baseline that only clones the event. Reports ratios
 //! to the baseline measured in the same run, and ns per event.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{self, Write};
-use std::time::{Duration, Instant, SystemTime};
 
+use common::per_event;
 use procwatch::enrich::Enricher;
-use procwatch::event::{CapSets, Credentials, Event, ExecEvent, FileInfo, Privileges};
+use procwatch::event::Event;
+
 use procwatch::sink::{Format, make_sink};
 
 struct Discard;
@@ -22,53 +25,14 @@ impl Write for Discard {
     }
 }
 
-/// A typical root exec: short argv, all capabilities.
-fn root_exec() -> ExecEvent {
-    let mut ev = ExecEvent::new(SystemTime::now(), 4242, 1, "4242:123456789".into());
-    ev.tid = Some(4242);
-    ev.exec_tid = Some(4242);
-    ev.process_start = Some(SystemTime::now());
-    ev.exe = Some(b"/usr/bin/true".to_vec());
-    ev.filename = Some(b"/bin/true".to_vec());
-    ev.argv = Some(vec![
-        b"/bin/true".to_vec(),
-        b"pwbench-0123456789abcdef".to_vec(),
-    ]);
-    ev.argv_size = Some(35);
-    ev.cwd = Some(b"/root".to_vec());
-    ev.comm = Some(b"true".to_vec());
-    ev.privileges = Some(Privileges::Linux {
-        creds: Credentials::default(),
-        caps: CapSets {
-            effective: 0x1ff_ffff_ffff,
-            permitted: 0x1ff_ffff_ffff,
-            ..CapSets::default()
-        },
-        secureexec: Some(false),
-        file: Some(FileInfo {
-            mode: 0o100755,
-            uid: 0,
-            gid: 0,
-        }),
-        raised: None,
-    });
-    ev
-}
-
-fn per_event(n: u32, mut f: impl FnMut()) -> Duration {
-    for _ in 0..n / 10 {
-        f();
-    }
-    let t = Instant::now();
-    for _ in 0..n {
-        f();
-    }
-    t.elapsed() / n
-}
-
 fn main() {
     const N: u32 = 200_000;
-    let ev = root_exec();
+    let ev = common::root_exec(
+        4242,
+        b"/usr/bin/true",
+        b"/bin/true",
+        &[b"/bin/true", b"pwbench-0123456789abcdef"],
+    );
     let baseline = per_event(N, || {
         black_box(Box::new(ev.clone()));
     });
