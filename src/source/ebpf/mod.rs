@@ -4,7 +4,7 @@
 
 pub mod record;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,12 @@ pub struct EbpfSource {
     counters: PerCpuArray<MapData, u64>,
     clock: BootClock,
     last_resync: Instant,
+    /// Edge-triggered epoll on the ring: it fires only when the kernel
+    /// sends a wakeup (`wakeup_bytes` queued), not whenever a record is
+    /// there, which would turn the reader into a busy loop of tiny drains.
+    epoll: OwnedFd,
+    /// When the next drain is due without a wakeup.
+    next_drain: Instant,
 }
 
 impl EbpfSource {
@@ -102,6 +108,10 @@ impl EbpfSource {
         let counters =
             PerCpuArray::try_from(bpf.take_map("counters").expect("object defines `counters`"))
                 .map_err(|e| load_error("the counters map is unusable", &e))?;
+        let epoll = edge_triggered_epoll(ring.as_raw_fd()).map_err(|e| AttachError {
+            what: format!("cannot watch the ring buffer: {e}"),
+            hint: "this should not happen on Linux".into(),
+        })?;
         let clock = BootClock::new().map_err(|e| AttachError {
             what: format!("cannot read the clocks: {e}"),
             hint: "this should not happen on Linux".into(),
@@ -132,6 +142,8 @@ impl EbpfSource {
             counters,
             clock,
             last_resync: Instant::now(),
+            epoll,
+            next_drain: Instant::now(),
         })
     }
 }
@@ -146,12 +158,15 @@ impl Source for EbpfSource {
             self.clock.resync();
             self.last_resync = Instant::now();
         }
-        // Drain first: the kernel only wakes us past `wakeup_bytes`, so there
-        // may be records waiting without a wakeup.
-        if !self.drain(out) {
-            wait_readable(self.ring.as_raw_fd(), timeout)?;
-            self.drain(out);
+        // Drain once per `timeout`, or sooner when the kernel says that
+        // `wakeup_bytes` are queued: batches stay large under load, and an
+        // idle host costs one wakeup per interval.
+        let now = Instant::now();
+        if now < self.next_drain {
+            wait_for_wakeup(&self.epoll, self.next_drain - now)?;
         }
+        self.next_drain = Instant::now() + timeout;
+        self.drain(out);
         Ok(())
     }
 
@@ -323,16 +338,33 @@ fn ensure_tracefs() {
     };
 }
 
-/// Waits until `fd` is readable or `timeout` passes; EINTR is not an error.
-fn wait_readable(fd: i32, timeout: Duration) -> std::io::Result<()> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
+/// An edge-triggered epoll instance watching `fd` for input.
+fn edge_triggered_epoll(fd: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 has no pointer arguments.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if epfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: epfd was just created and is owned from here on.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: 0,
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+    // SAFETY: valid fds and a valid event struct.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(epoll)
+}
+
+/// Waits for a kernel wakeup or `timeout`; EINTR is not an error.
+fn wait_for_wakeup(epoll: &OwnedFd, timeout: Duration) -> std::io::Result<()> {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    // Round up: a 0 ms wait for a 0.4 ms remainder would spin.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one valid event slot.
+    let rc = unsafe { libc::epoll_wait(epoll.as_raw_fd(), &mut ev, 1, ms) };
     if rc < 0 {
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::Interrupted {
