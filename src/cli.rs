@@ -576,10 +576,17 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 /// The system page size, which the kernel requires ring sizes to be a
 /// multiple of (4096 on x86-64; 16K/64K on some arm64 kernels).
+#[cfg(unix)]
 pub fn page_size() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// No sysconf on Windows, where `--ring-size` (eBPF) does not apply.
+#[cfg(not(unix))]
+pub fn page_size() -> u64 {
+    4096
 }
 
 /// Parses `--ring-size`: a size that is a power of two, a multiple of the

@@ -13,8 +13,6 @@
 //! (`--exclude-exe`), because a monitor must not hide what it cannot
 //! identify.
 
-use std::ffi::CString;
-
 use crate::cli::Cli;
 use crate::event::{ExecEvent, Privileges};
 
@@ -163,11 +161,20 @@ fn resolve_user(
 }
 
 /// Upper bound of the getpwnam_r buffer; real entries are far smaller.
+#[cfg(unix)]
 const MAX_PW_BUF: usize = 1 << 20;
 
+/// No NSS on Windows, and its events carry no uid: `--user` takes numbers
+/// only there.
+#[cfg(not(unix))]
+fn lookup_uid(_name: &str) -> Result<Option<u32>, String> {
+    Ok(None)
+}
+
 /// The uid of user `name` via getpwnam_r (honours every NSS source).
+#[cfg(unix)]
 fn lookup_uid(name: &str) -> Result<Option<u32>, String> {
-    let Ok(cname) = CString::new(name) else {
+    let Ok(cname) = std::ffi::CString::new(name) else {
         return Ok(None);
     };
     let mut size = 4096;
@@ -591,6 +598,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn user_resolution_through_nss() {
         let f = Filter::from_cli(&cli(&["--user", "root", "--user", "7"])).unwrap();
         assert_eq!(f.uids, vec![0, 7]);

@@ -2,6 +2,9 @@
 //! three procwatch instances (jsonl, csv, text) watch one workload.
 //! Needs root (eBPF, bind mounts); CI runs it as root.
 
+// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::ffi::{CString, OsStr};

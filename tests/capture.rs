@@ -2,6 +2,9 @@
 //! once, with the right argv, parentage, credentials and capabilities.
 //! They need root (to load eBPF); CI runs them as root.
 
+// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

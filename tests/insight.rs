@@ -2,6 +2,9 @@
 //! PID reuse and privilege changes. Needs root (eBPF, setcap, ns_last_pid);
 //! CI runs it as root.
 
+// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;

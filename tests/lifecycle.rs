@@ -1,6 +1,9 @@
 //! Lifecycle and accounting: start and stop events, exit codes, output
 //! files, broken pipes, loss reporting, and the error when not permitted.
 
+// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::io::Read;

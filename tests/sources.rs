@@ -6,6 +6,9 @@
 //! is checked exactly is honesty: a reported field is never wrong, and a
 //! missing one is listed in `incomplete`.
 
+// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::collections::HashSet;

@@ -5,13 +5,26 @@
 //! privilege-raise decision) that sources and sinks share.
 
 pub mod caps;
-pub mod clock;
-pub mod hash;
-pub mod hijack;
-pub mod names;
 pub mod raise;
 pub mod table;
 
+// Linux only: CLOCK_BOOTTIME, NSS lookups, unix owners and modes, and
+// files compared by dev/ino. Elsewhere `unsupported` stands in and leaves
+// the fields these fill null (README, Windows).
+#[cfg(target_os = "linux")]
+pub mod clock;
+#[cfg(target_os = "linux")]
+pub mod hash;
+#[cfg(target_os = "linux")]
+pub mod hijack;
+#[cfg(target_os = "linux")]
+pub mod names;
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+pub use unsupported::{hash, hijack, names};
+
+#[cfg(target_os = "linux")]
 pub use clock::BootClock;
 pub use names::NameCache;
 pub use raise::privilege_raise;
@@ -63,7 +76,8 @@ impl Enricher {
     }
 }
 
-#[cfg(test)]
+// The tests name real Linux ids through NSS.
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use crate::event::{CapSets, Credentials, Privileges};

@@ -106,21 +106,24 @@ pub struct ProcessTable {
 impl ProcessTable {
     /// An empty table holding at most `cap` processes.
     pub fn new(cap: usize) -> Self {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        let hz = if hz > 0 { hz as u64 } else { 100 };
         ProcessTable {
             procs: HashMap::new(),
             by_pid: HashMap::new(),
             exited: VecDeque::new(),
             cap: cap.max(16),
-            ns_per_tick: 1_000_000_000 / hz,
+            ns_per_tick: ns_per_tick(),
             last_sweep: Instant::now(),
             stats: TableStats::default(),
         }
     }
 
+    /// Without /proc (Windows) there is no initial scan: the table fills
+    /// from events, and parents started before procwatch stay unknown.
+    #[cfg(not(target_os = "linux"))]
+    pub fn seed_from_proc(&mut self) {}
+
     /// Fills the table from /proc: every process running now.
+    #[cfg(target_os = "linux")]
     pub fn seed_from_proc(&mut self) {
         let Ok(dir) = std::fs::read_dir("/proc") else {
             return;
@@ -469,7 +472,22 @@ fn privilege_change(ev: &ExecEvent, caller: Option<&Image>) -> Option<PrivilegeC
     })
 }
 
+/// The clock tick, the resolution of /proc start times.
+#[cfg(target_os = "linux")]
+fn ns_per_tick() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    1_000_000_000 / if hz > 0 { hz as u64 } else { 100 }
+}
+
+/// No /proc scan elsewhere, so keys are never rounded.
+#[cfg(not(target_os = "linux"))]
+fn ns_per_tick() -> u64 {
+    1
+}
+
 /// Reading one process from /proc for the initial scan.
+#[cfg(target_os = "linux")]
 mod proc_seed {
     use super::Image;
 
@@ -806,6 +824,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn seeds_this_process_from_proc() {
         let mut t = ProcessTable::new(100_000);
         t.seed_from_proc();

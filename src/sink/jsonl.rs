@@ -138,7 +138,7 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
     match e.exe_dev_ino {
         Some((dev, ino)) => {
             let mut io = Obj::open(o.key("exe_inode"));
-            io.str("dev", &format!("{}:{}", libc::major(dev), libc::minor(dev)));
+            io.str("dev", &dev_name(dev));
             io.num("ino", ino);
             io.close();
         }
@@ -197,6 +197,14 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
 }
 
 /// Writes a byte-string array (argv, ancestors), or null.
+/// `major:minor` of a Linux `dev_t` in glibc's encoding (what `stat(2)`
+/// reports); spelled out because libc has no `major` on Windows builds.
+fn dev_name(dev: u64) -> String {
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0fff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x00ff);
+    format!("{major}:{minor}")
+}
+
 fn write_argv(o: &mut Obj, key: &str, argv: Option<&[Vec<u8>]>) {
     match argv {
         Some(argv) => {
@@ -484,6 +492,23 @@ impl Sink for JsonlSink {
     }
 }
 
+#[cfg(all(test, target_os = "linux"))]
+mod dev_tests {
+    #[test]
+    fn dev_name_agrees_with_libc() {
+        for (maj, min) in [
+            (0, 0),
+            (8, 1),
+            (259, 3),
+            (0xfff, 0xff),
+            (0x0001_2345, 0x00ab_cdef),
+        ] {
+            let dev = libc::makedev(maj, min);
+            assert_eq!(super::dev_name(dev), format!("{maj}:{min}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -705,7 +730,7 @@ mod tests {
         });
         ev.ancestors = vec![b"/usr/sbin/cron".to_vec(), b"/sbin/init".to_vec()];
         ev.exe_sha256 = Some("ab".repeat(32));
-        ev.exe_dev_ino = Some((libc::makedev(8, 1), 42));
+        ev.exe_dev_ino = Some((0x801, 42)); // makedev(8, 1)
         ev.privilege_change = Some(PrivilegeChange {
             cause: ChangeCause::Launcher,
             from_euid: 1000,

@@ -2,7 +2,6 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Buffer size: large enough that a burst of execs costs few syscalls.
@@ -27,18 +26,21 @@ pub fn open_output(path: Option<&Path>) -> io::Result<(Box<dyn Write + Send>, bo
             true,
         )),
         Some(p) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o600)
-                .open(p)?;
+            let mut opts = OpenOptions::new();
+            opts.create(true).append(true);
+            // Windows has no mode bits: a new file inherits its directory's
+            // ACL (README, Windows).
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let file = opts.open(p)?;
             let empty = file.metadata()?.len() == 0;
             Ok((Box::new(BufWriter::with_capacity(BUF_SIZE, file)), empty))
         }
     }
 }
 
-#[cfg(test)]
+// The tests check unix modes under a umask.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::fs;

@@ -179,14 +179,17 @@ fn open_linux(
     }
 }
 
-/// Other systems have only what `ebpf`/`windows` offer there.
+/// The Linux sources exist only on Linux.
 #[cfg(not(target_os = "linux"))]
 fn open_linux(
-    _: Choice,
-    opts: &ebpf::Options,
+    choice: Choice,
+    _: &ebpf::Options,
     _: &LateOptions,
 ) -> Result<Box<dyn Source>, AttachError> {
-    Ok(Box::new(ebpf::EbpfSource::attach(opts)?))
+    Err(AttachError {
+        what: format!("source {choice:?} is only available on Linux"),
+        hint: "use --source auto, wmi or etw".into(),
+    })
 }
 
 #[cfg(target_os = "linux")]

@@ -1,11 +1,4 @@
-//! `cargo bench --bench enrich`: per-event CPU cost of the hijackable check
-//! and the exe hash, on cache hits and misses, for a root exec of /bin/true
-//! and of a root-owned `#!` script. Every measured step clones the event
-//! first (the checks mutate it), so the baseline is that clone, measured in
-//! the same run; the report gives ns per event, the ratio to the baseline
-//! and the cost added on top of it.
-
-mod common;
+//! The measurements; see `main.rs`.
 
 use std::fs;
 use std::hint::black_box;
@@ -15,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::per_event;
+use crate::common::{self, per_event};
 use procwatch::enrich::hash::{DEFAULT_MAX_SIZE, ExeHasher};
 use procwatch::enrich::hijack::HijackChecker;
 use procwatch::event::ExecEvent;
@@ -49,7 +42,7 @@ fn report(name: &str, cost: Duration, baseline: Duration) {
     );
 }
 
-fn main() {
+pub fn main() {
     const HITS: u32 = 200_000;
     const MISSES: u32 = 2_000;
 

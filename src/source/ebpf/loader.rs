@@ -1,0 +1,362 @@
+//! Loading, attaching and reading the eBPF program.
+
+use super::record;
+use super::{Attach, Options};
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::{BtfTracePoint, TracePoint};
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::enrich::clock::BootClock;
+use crate::source::{AttachError, Item, KernelCounters, Source, SourceInfo};
+
+/// The compiled BPF object, committed so that `cargo build` needs no C
+/// toolchain. `build.sh` rebuilds it; CI checks the two agree.
+static OBJECT: &[u8] = aya::include_bytes_aligned!("procwatch.bpf.o");
+
+/// How often the boot-time → wall-time offset is re-measured (NTP).
+const CLOCK_RESYNC: Duration = Duration::from_secs(5);
+
+/// Counter indexes, as in procwatch.h.
+const C_SEEN: u32 = 0;
+const C_EMITTED: u32 = 1;
+const C_DROPPED: u32 = 2;
+const C_TRUNCATED: u32 = 3;
+const C_AUX_SEEN: u32 = 4;
+const C_AUX_EMITTED: u32 = 5;
+const C_AUX_DROPPED: u32 = 6;
+
+/// An attached eBPF program and its maps.
+pub struct EbpfSource {
+    info: SourceInfo,
+    /// `None` once detached. Dropping it detaches and unloads the programs;
+    /// the maps taken out of it below live on.
+    bpf: Option<Ebpf>,
+    ring: RingBuf<MapData>,
+    counters: PerCpuArray<MapData, u64>,
+    clock: BootClock,
+    last_resync: Instant,
+    /// Edge-triggered epoll on the ring: it fires only when the kernel
+    /// sends a wakeup (`wakeup_bytes` queued), not whenever a record is
+    /// there, which would turn the reader into a busy loop of tiny drains.
+    epoll: OwnedFd,
+    /// When the next drain is due without a wakeup.
+    next_drain: Instant,
+}
+
+impl EbpfSource {
+    /// Loads and attaches the program; on failure says why and what to do.
+    pub fn attach(opts: &Options) -> Result<Self, AttachError> {
+        preflight()?;
+        raise_memlock_limit();
+        let mut bpf = EbpfLoader::new()
+            .override_global("wakeup_bytes", &opts.wakeup_bytes, true)
+            .map_max_entries("events", opts.ring_size)
+            .load(OBJECT)
+            .map_err(|e| load_error("loading the eBPF object failed", &e))?;
+
+        let attach = match opts.attach {
+            Attach::Auto => match attach_tp_btf(&mut bpf) {
+                Ok(()) => "tp_btf/sched_process_exec".to_string(),
+                Err(btf_err) => {
+                    attach_tracepoint(&mut bpf).map_err(|tp_err| AttachError {
+                        what: format!(
+                            "cannot attach to sched_process_exec: tp_btf: {btf_err}; tracepoint: {tp_err}"
+                        ),
+                        hint: "procwatch needs a kernel with BTF and BPF tracepoints (Linux 5.8 or later)"
+                            .into(),
+                    })?;
+                    format!("tracepoint/sched/sched_process_exec (tp_btf failed: {btf_err})")
+                }
+            },
+            Attach::Tracepoint => {
+                attach_tracepoint(&mut bpf).map_err(|e| AttachError {
+                    what: format!("cannot attach to tracepoint/sched/sched_process_exec: {e}"),
+                    hint: "check that tracefs can be mounted at /sys/kernel/tracing".into(),
+                })?;
+                "tracepoint/sched/sched_process_exec".to_string()
+            }
+        };
+
+        let ring = RingBuf::try_from(bpf.take_map("events").expect("object defines `events`"))
+            .map_err(|e| load_error("the ring buffer map is unusable", &e))?;
+        let counters =
+            PerCpuArray::try_from(bpf.take_map("counters").expect("object defines `counters`"))
+                .map_err(|e| load_error("the counters map is unusable", &e))?;
+        let epoll = edge_triggered_epoll(ring.as_raw_fd()).map_err(|e| AttachError {
+            what: format!("cannot watch the ring buffer: {e}"),
+            hint: "this should not happen on Linux".into(),
+        })?;
+        let clock = BootClock::new().map_err(|e| AttachError {
+            what: format!("cannot read the clocks: {e}"),
+            hint: "this should not happen on Linux".into(),
+        })?;
+        let info = SourceInfo {
+            name: "ebpf",
+            guarantees:
+                "every successful exec on the host, with argv, credentials and capabilities \
+                         taken in the kernel at exec time; losses are counted and reported"
+                    .into(),
+            can_miss: format!(
+                "nothing silently: if the {} ring buffer fills (reader stalled), the kernel drops \
+                 events and procwatch reports them in `loss` events; argv beyond 16 KiB is truncated \
+                 and flagged; failed execs are not reported",
+                human_size(opts.ring_size)
+            ),
+            attach,
+            coverage: crate::event::Coverage {
+                short_lived_complete: true,
+                poll_interval_ms: None,
+                unavailable: Vec::new(),
+            },
+        };
+        Ok(EbpfSource {
+            info,
+            bpf: Some(bpf),
+            ring,
+            counters,
+            clock,
+            last_resync: Instant::now(),
+            epoll,
+            next_drain: Instant::now(),
+        })
+    }
+}
+
+impl Source for EbpfSource {
+    fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
+        if self.last_resync.elapsed() >= CLOCK_RESYNC {
+            self.clock.resync();
+            self.last_resync = Instant::now();
+        }
+        // Drain once per `timeout`, or sooner when the kernel says that
+        // `wakeup_bytes` are queued: batches stay large under load, and an
+        // idle host costs one wakeup per interval.
+        let now = Instant::now();
+        if now < self.next_drain {
+            wait_for_wakeup(&self.epoll, self.next_drain - now)?;
+        }
+        self.next_drain = Instant::now() + timeout;
+        self.drain(out);
+        Ok(())
+    }
+
+    fn counters(&self) -> std::io::Result<KernelCounters> {
+        let sum = |idx: u32| -> std::io::Result<u64> {
+            let values = self.counters.get(&idx, 0).map_err(std::io::Error::other)?;
+            Ok(values.iter().sum())
+        };
+        Ok(KernelCounters {
+            seen: sum(C_SEEN)?,
+            emitted: sum(C_EMITTED)?,
+            dropped: sum(C_DROPPED)?,
+            truncated: sum(C_TRUNCATED)?,
+            aux_seen: sum(C_AUX_SEEN)?,
+            aux_emitted: sum(C_AUX_EMITTED)?,
+            aux_dropped: sum(C_AUX_DROPPED)?,
+            ..KernelCounters::default()
+        })
+    }
+
+    fn detach(&mut self) {
+        if self.bpf.take().is_some() {
+            // A program already running when the link goes away may still
+            // finish its record; give it time so the final drain sees it.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl EbpfSource {
+    /// Hands every queued record to `out`. Returns whether there were any.
+    fn drain(&mut self, out: &mut dyn FnMut(Item)) -> bool {
+        let mut any = false;
+        while let Some(rec) = self.ring.next() {
+            any = true;
+            out(record::decode(&rec, &self.clock)
+                .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
+        }
+        any
+    }
+}
+
+/// Checks what we can check before touching bpf(2), for clearer errors.
+fn preflight() -> Result<(), AttachError> {
+    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(AttachError {
+            what: "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing), which the eBPF source needs"
+                .into(),
+            hint: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2021)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid rlimit struct; failure is harmless here.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
+fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
+    let text = format!("{err:#}");
+    let denied = text.contains("Operation not permitted")
+        || text.contains("EPERM")
+        || text.contains("permission");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let hint = if denied || !root {
+        "run procwatch as root (sudo procwatch), or grant it CAP_BPF and CAP_PERFMON".to_string()
+    } else {
+        "the kernel refused the program; run with RUST_LOG=debug or check `dmesg`".to_string()
+    };
+    AttachError {
+        what: format!("{what}: {text}"),
+        hint,
+    }
+}
+
+/// Attaches the exec program at tp_btf, then the fork and exit programs
+/// that keep the process table current. Only the exec one is required.
+fn attach_tp_btf(bpf: &mut Ebpf) -> Result<(), String> {
+    let btf = Btf::from_sys_fs().map_err(|e| e.to_string())?;
+    attach_btf_program(bpf, &btf, "exec_btf", "sched_process_exec")?;
+    for (prog, tp) in [
+        ("fork_btf", "sched_process_fork"),
+        ("exit_btf", "sched_process_exit"),
+    ] {
+        if let Err(e) = attach_btf_program(bpf, &btf, prog, tp) {
+            eprintln!(
+                "procwatch: warning: cannot attach {tp} ({e}); parents of processes forked later and exit events will be missing"
+            );
+        }
+    }
+    // Credentials as execve is entered, for privilege changes made by a
+    // launcher after its own exec.
+    ensure_tracefs();
+    for (prog, tp) in [
+        ("pre_execve", "sys_enter_execve"),
+        ("pre_execveat", "sys_enter_execveat"),
+    ] {
+        if let Err(e) = attach_classic(bpf, prog, "syscalls", tp) {
+            eprintln!(
+                "procwatch: warning: cannot attach syscalls/{tp} ({e}); privilege changes are judged against the calling program's exec only"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn attach_classic(
+    bpf: &mut Ebpf,
+    name: &str,
+    category: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    let prog: &mut TracePoint = bpf
+        .program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load().map_err(|e| format!("{e:#}"))?;
+    prog.attach(category, tracepoint)
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(())
+}
+
+fn attach_btf_program(
+    bpf: &mut Ebpf,
+    btf: &Btf,
+    name: &str,
+    tracepoint: &str,
+) -> Result<(), String> {
+    let prog: &mut BtfTracePoint = bpf
+        .program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
+        .try_into()
+        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    prog.load(tracepoint, btf).map_err(|e| format!("{e:#}"))?;
+    prog.attach().map_err(|e| format!("{e:#}"))?;
+    Ok(())
+}
+
+fn attach_tracepoint(bpf: &mut Ebpf) -> Result<(), String> {
+    ensure_tracefs();
+    attach_classic(bpf, "exec_tp", "sched", "sched_process_exec")
+}
+
+/// Classic tracepoints are found by id under tracefs; mount it if nobody has.
+fn ensure_tracefs() {
+    let dir = Path::new("/sys/kernel/tracing");
+    if dir.join("events").exists() || !dir.exists() {
+        return;
+    }
+    let (src, target, fstype) = (c"tracefs", c"/sys/kernel/tracing", c"tracefs");
+    // SAFETY: all pointers are valid NUL-terminated strings; a failure only
+    // means the attach below reports a clear error.
+    unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+}
+
+/// An edge-triggered epoll instance watching `fd` for input.
+fn edge_triggered_epoll(fd: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: epoll_create1 has no pointer arguments.
+    let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if epfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: epfd was just created and is owned from here on.
+    let epoll = unsafe { OwnedFd::from_raw_fd(epfd) };
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+        u64: 0,
+    };
+    // SAFETY: valid fds and a valid event struct.
+    if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(epoll)
+}
+
+/// Waits for a kernel wakeup or `timeout`; EINTR is not an error.
+fn wait_for_wakeup(epoll: &OwnedFd, timeout: Duration) -> std::io::Result<()> {
+    let mut ev = libc::epoll_event { events: 0, u64: 0 };
+    // Round up: a 0 ms wait for a 0.4 ms remainder would spin.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+    // SAFETY: one valid event slot.
+    let rc = unsafe { libc::epoll_wait(epoll.as_raw_fd(), &mut ev, 1, ms) };
+    if rc < 0 {
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn human_size(bytes: u32) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
