@@ -86,7 +86,13 @@ struct Known {
     kernel_thread: bool,
     /// The pass that last saw it.
     pass: u64,
+    /// Passes in a row that found it mid-exec.
+    mid_exec_passes: u8,
 }
+
+/// How many passes a process may read as mid-exec before it is reported as
+/// it is (with what could not be read marked incomplete).
+const MAX_MID_EXEC_PASSES: u8 = 10;
 
 /// One thing a pass found.
 #[derive(Debug)]
@@ -167,10 +173,15 @@ impl Table {
             let snap = dir.snapshot(Some(stat.start_ticks));
             k.sig = Signature::of(&stat);
             k.argv = argv_of(&snap);
-            k.pending = match k.pending {
-                // Seen mid-exec twice in a row: report it as it is now.
-                Pending::MidExec => Pending::No,
-                _ => pending_state(&snap, false),
+            k.pending = match (k.pending, pending_state(&snap, false)) {
+                // Still mid-exec (an empty argv area): look again rather than
+                // report an empty argv, but not forever.
+                (Pending::MidExec, Pending::MidExec) if k.mid_exec_passes < MAX_MID_EXEC_PASSES => {
+                    k.mid_exec_passes += 1;
+                    Pending::MidExec
+                }
+                (Pending::MidExec, _) => Pending::No,
+                (_, state) => state,
             };
             if report && k.pending == Pending::No {
                 found(Found {
@@ -214,6 +225,7 @@ impl Table {
                 pending,
                 kernel_thread,
                 pass,
+                mid_exec_passes: 0,
             },
         );
         if let Some(snap) = snap
