@@ -16,6 +16,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+#[cfg(target_os = "linux")]
+use crate::source::proc_reader;
+
 use crate::event::{
     Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
     Privileges,
@@ -125,20 +128,10 @@ impl ProcessTable {
     /// Fills the table from /proc: every process running now.
     #[cfg(target_os = "linux")]
     pub fn seed_from_proc(&mut self) {
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
         let mut parents = Vec::new();
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
+        for pid in proc_reader::pids("/proc") {
             // A process may vanish while we read it: skip it, nothing to guess.
-            let Some(seed) = proc_seed::read(pid) else {
+            let Some(seed) = seed(pid) else {
                 continue;
             };
             let key = ProcKey {
@@ -475,9 +468,7 @@ fn privilege_change(ev: &ExecEvent, caller: Option<&Image>) -> Option<PrivilegeC
 /// The clock tick, the resolution of /proc start times.
 #[cfg(target_os = "linux")]
 fn ns_per_tick() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    1_000_000_000 / if hz > 0 { hz as u64 } else { 100 }
+    1_000_000_000 / proc_reader::ticks_per_second()
 }
 
 /// No /proc scan elsewhere, so keys are never rounded.
@@ -486,64 +477,39 @@ fn ns_per_tick() -> u64 {
     1
 }
 
-/// Reading one process from /proc for the initial scan.
+/// What the initial scan keeps of one running process.
 #[cfg(target_os = "linux")]
-mod proc_seed {
-    use super::Image;
+struct Seed {
+    image: Image,
+    ppid: u32,
+    start_ticks: u64,
+}
 
-    pub struct Seed {
-        pub image: Image,
-        pub ppid: u32,
-        pub start_ticks: u64,
+/// Reads one process for the initial scan, through the shared /proc reader;
+/// `None` when it vanished or is a kernel thread. Unreadable fields stay
+/// unknown.
+#[cfg(target_os = "linux")]
+fn seed(pid: u32) -> Option<Seed> {
+    let snap = proc_reader::ProcDir::open("/proc", pid)
+        .ok()?
+        .snapshot(None)
+        .ok()?;
+    if snap.stat.is_kernel_thread() {
+        return None;
     }
-
-    /// `None` when the process vanished or is a kernel thread.
-    pub fn read(pid: u32) -> Option<Seed> {
-        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-        // comm may contain spaces and parentheses: fields start after the
-        // last ')'.
-        let close = stat.iter().rposition(|&b| b == b')')?;
-        let fields: Vec<&[u8]> = stat[close + 2..].split(|&b| b == b' ').collect();
-        let num =
-            |i: usize| -> Option<u64> { std::str::from_utf8(fields.get(i)?).ok()?.parse().ok() };
-        let ppid = num(1)? as u32; // field 4
-        let flags = num(6)?; // field 9
-        let start_ticks = num(19)?; // field 22
-        const PF_KTHREAD: u64 = 0x0020_0000;
-        if flags & PF_KTHREAD != 0 {
-            return None;
-        }
-        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|p| std::os::unix::ffi::OsStringExt::into_vec(p.into_os_string()));
-        let argv = std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|c| {
-            let body = c.strip_suffix(&[0]).unwrap_or(&c);
-            body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
-        });
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok();
-        let field = |name: &str| {
-            status
-                .as_deref()?
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-                .map(str::to_owned)
-        };
-        let euid = field("Uid:").and_then(|v| v.split_whitespace().nth(1)?.parse().ok());
-        let caps = field("CapEff:").and_then(|v| u64::from_str_radix(&v, 16).ok());
-        Some(Seed {
-            image: Image {
-                exec_id: None,
-                exe,
-                argv,
-                user: None,
-                euid,
-                caps_effective: caps,
-            },
-            ppid,
-            start_ticks,
-        })
-    }
+    let status = snap.status.ok();
+    Some(Seed {
+        image: Image {
+            exec_id: None,
+            exe: snap.exe.ok(),
+            argv: snap.cmdline.ok().map(|c| c.argv),
+            user: None,
+            euid: status.as_ref().map(|s| s.creds.euid),
+            caps_effective: status.as_ref().map(|s| s.caps.effective),
+        },
+        ppid: snap.stat.ppid,
+        start_ticks: snap.stat.start_ticks,
+    })
 }
 
 #[cfg(test)]

@@ -449,6 +449,16 @@ impl ProcDir {
     }
 }
 
+/// The pids under `root` (normally `/proc`), as they are listed now; a
+/// missing or unreadable root lists none.
+pub fn pids(root: &str) -> impl Iterator<Item = u32> {
+    std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+}
+
 /// Clock ticks per second, for `stat` start times.
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.

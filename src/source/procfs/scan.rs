@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::event::Bytes;
-use crate::source::proc_reader::{Failure, ProcDir, Snapshot, Stat};
+use crate::source::proc_reader::{self, Failure, ProcDir, Snapshot, Stat};
 
 /// What identifies the program a process is running, as far as a cheap
 /// `stat` read can tell.
@@ -117,17 +117,7 @@ impl Table {
     /// pass) processes are only remembered: they predate procwatch.
     pub fn scan(&mut self, root: &str, report: bool, found: &mut dyn FnMut(Found)) {
         self.pass += 1;
-        let Ok(entries) = std::fs::read_dir(root) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
+        for pid in proc_reader::pids(root) {
             self.visit(root, pid, report, found);
         }
         let pass = self.pass;
