@@ -5,6 +5,7 @@
 //! privilege-raise decision) that sources and sinks share.
 
 pub mod caps;
+pub mod id_hash;
 pub mod raise;
 pub mod table;
 

@@ -5,7 +5,7 @@
 //! honoured. NSS calls can be slow (network directories), and an exec storm
 //! is usually a handful of users, hence the cache.
 
-use std::collections::HashMap;
+use crate::enrich::id_hash::IdMap;
 use std::ffi::CStr;
 use std::time::{Duration, Instant};
 
@@ -41,13 +41,13 @@ struct Entry {
 /// One id → name table with expiry and a size bound.
 #[derive(Debug)]
 struct Table {
-    entries: HashMap<u32, Entry>,
+    entries: IdMap<u32, Entry>,
 }
 
 impl Table {
     fn new() -> Self {
         Table {
-            entries: HashMap::new(),
+            entries: IdMap::default(),
         }
     }
 

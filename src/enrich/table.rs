@@ -12,13 +12,14 @@
 //! still refer to them) and are then expired; the table has a hard cap; a
 //! periodic sweep drops processes whose exit record was lost.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 #[cfg(target_os = "linux")]
 use crate::source::proc_reader;
 
+use super::id_hash::IdMap;
 use crate::event::{
     Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
     Privileges,
@@ -93,9 +94,9 @@ pub struct TableStats {
 
 /// The table itself. Owned by the writer thread; no locking.
 pub struct ProcessTable {
-    procs: HashMap<ProcKey, Proc>,
+    procs: IdMap<ProcKey, Proc>,
     /// The live process currently holding each pid.
-    by_pid: HashMap<u32, ProcKey>,
+    by_pid: IdMap<u32, ProcKey>,
     /// Exited processes, oldest first, for expiry.
     exited: VecDeque<(Instant, ProcKey)>,
     cap: usize,
@@ -110,8 +111,8 @@ impl ProcessTable {
     /// An empty table holding at most `cap` processes.
     pub fn new(cap: usize) -> Self {
         ProcessTable {
-            procs: HashMap::new(),
-            by_pid: HashMap::new(),
+            procs: IdMap::default(),
+            by_pid: IdMap::default(),
             exited: VecDeque::new(),
             cap: cap.max(16),
             ns_per_tick: ns_per_tick(),
