@@ -513,8 +513,6 @@ mod dev_tests {
 mod tests {
     use super::*;
     use crate::event::{CapSets, FileInfo, LossPlace, PrivilegeRaise};
-    #[allow(unused_imports)]
-    use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
     use base64::Engine as _;
 

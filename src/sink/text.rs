@@ -258,7 +258,6 @@ mod tests {
         CapSets, ChangeCause, Hijack, HijackRole, LossPlace, PrivilegeChange, PrivilegeRaise,
         Privileges,
     };
-    #[allow(unused_imports)]
     use crate::sink::escape::join_cmdline;
     use crate::sink::testutil::*;
 
