@@ -13,11 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::enrich::table::{Exit, Fork};
-use crate::event::{Counters, Event, ExecEvent, LossInfo, StartInfo, StopInfo};
+use crate::event::{Counters, Event, LossInfo, StartInfo, StopInfo};
 use crate::filter::Filter;
 use crate::sink::{self, Format};
-use crate::source::{self, AttachError, Choice};
+use crate::source::{self, AttachError, Choice, Item};
 
 /// Everything `run` needs, already validated by the CLI.
 #[derive(Debug, Clone)]
@@ -79,16 +78,11 @@ impl Queue {
     }
 }
 
-/// What the reader hands the writer, in kernel order.
+/// What the reader hands the writer, in kernel order: the source's items
+/// (never `Item::Undecodable`: the reader counts those) and loss reports.
 #[derive(Debug)]
 pub enum Msg {
-    Exec {
-        ev: Box<ExecEvent>,
-        start_ns: u64,
-        parent_start_ns: u64,
-    },
-    Fork(Fork),
-    Exit(Exit),
+    Item(Item),
     Loss(LossInfo),
 }
 

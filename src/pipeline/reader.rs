@@ -92,28 +92,16 @@ struct Reader {
 
 impl Reader {
     fn push(&mut self, item: Item) {
-        let msg = match item {
-            Item::Exec {
-                ev,
-                start_ns,
-                parent_start_ns,
-            } => {
-                self.totals.received += 1;
-                Msg::Exec {
-                    ev,
-                    start_ns,
-                    parent_start_ns,
-                }
-            }
-            Item::Fork(f) => Msg::Fork(f),
-            Item::Exit(x) => Msg::Exit(x),
+        match &item {
+            Item::Exec { .. } => self.totals.received += 1,
+            Item::Fork(_) | Item::Exit(_) => {}
             Item::Undecodable(why) => {
                 self.totals.undecodable += 1;
                 eprintln!("procwatch: dropped an undecodable record: {why}");
                 return;
             }
-        };
-        self.batch.push(msg);
+        }
+        self.batch.push(Msg::Item(item));
         if self.batch.len() >= BATCH_MAX {
             self.send(false);
         }
@@ -133,8 +121,8 @@ impl Reader {
         } else {
             for msg in batch {
                 match msg {
-                    Msg::Exec { .. } => self.totals.queue_dropped += 1,
-                    Msg::Fork(_) | Msg::Exit(_) => self.totals.aux_queue_dropped += 1,
+                    Msg::Item(Item::Exec { .. }) => self.totals.queue_dropped += 1,
+                    Msg::Item(_) => self.totals.aux_queue_dropped += 1,
                     // A lost loss event is sent again: its place's count
                     // was not marked as reported.
                     Msg::Loss(l) => self.unreport(l.place, l.dropped),

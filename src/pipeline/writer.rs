@@ -15,6 +15,7 @@ use crate::enrich::table::ProcessTable;
 use crate::event::Event;
 use crate::filter::Filter;
 use crate::sink::Sink;
+use crate::source::Item;
 
 /// Most processes the table holds (see README for the memory this takes).
 pub const TABLE_CAP: usize = 65_536;
@@ -98,15 +99,15 @@ impl<'a> Writer<'a> {
     /// Applies one message to the table; returns the event to write, if any.
     fn handle(&mut self, msg: Msg) -> Option<Event> {
         match msg {
-            Msg::Fork(f) => {
+            Msg::Item(Item::Fork(f)) => {
                 self.table.fork(f);
                 None
             }
-            Msg::Exec {
+            Msg::Item(Item::Exec {
                 mut ev,
                 start_ns,
                 parent_start_ns,
-            } => {
+            }) => {
                 self.enricher.enrich(&mut ev);
                 self.table.exec(&mut ev, start_ns, parent_start_ns);
                 self.enricher.enrich_parent(&mut ev);
@@ -127,10 +128,12 @@ impl<'a> Writer<'a> {
                     None
                 }
             }
-            Msg::Exit(x) => {
+            Msg::Item(Item::Exit(x)) => {
                 let (ev, shown) = self.table.exit(&x);
                 (self.exits && shown).then(|| Event::Exit(Box::new(ev)))
             }
+            // The reader counts these and never forwards them.
+            Msg::Item(Item::Undecodable(_)) => None,
             Msg::Loss(l) => Some(Event::Loss(l)),
         }
     }
