@@ -321,6 +321,19 @@ pub struct ExecEvent {
     /// Device and inode of the executed file, as the kernel saw it: keys
     /// for caches, and a check that a path still names the same file.
     pub exe_dev_ino: Option<(u64, u64)>,
+    /// Size and change times of the executed file's inode at the moment of
+    /// the exec, as the kernel saw it (eBPF only). With `exe_dev_ino` this
+    /// identifies the file's content without a `stat`: any write, chmod,
+    /// chown or truncate changes ctime.
+    pub exe_stamp: Option<FileStamp>,
+}
+
+/// An inode's size and change times: (seconds, nanoseconds) since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
 }
 
 impl ExecEvent {
@@ -355,6 +368,7 @@ impl ExecEvent {
             privilege_change: None,
             hijackable: Vec::new(),
             exe_dev_ino: None,
+            exe_stamp: None,
             pre_exec: None,
         }
     }
