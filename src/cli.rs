@@ -404,6 +404,42 @@ pub fn parse() -> Cli {
     cli
 }
 
+impl Cli {
+    /// Turns the validated command line into the pipeline's configuration;
+    /// fails on what only resolves at run time (an unknown `--user`).
+    pub fn config(&self) -> Result<crate::pipeline::Config, String> {
+        Ok(crate::pipeline::Config {
+            source: self.source.into(),
+            ebpf: crate::source::ebpf::Options {
+                ring_size: self.ring_size,
+                wakeup_bytes: self.wakeup_bytes,
+                attach: self.debug_attach.into(),
+            },
+            late: crate::source::LateOptions {
+                realtime: self.realtime,
+                interval: self.procfs_interval(),
+                watch: self.watch.clone(),
+                disable_ebpf: self.debug_disable_ebpf,
+                pause: std::time::Duration::from_millis(self.debug_pause_reader_ms),
+            },
+            windows: crate::source::windows::Options {
+                interval: self.interval(),
+            },
+            format: self.format.into(),
+            output: self.output.clone(),
+            duration: self.duration(),
+            poll: std::time::Duration::from_millis(self.poll_ms),
+            queue_len: self.queue_len,
+            pause_reader: std::time::Duration::from_millis(self.debug_pause_reader_ms),
+            exits: self.exits,
+            filter: crate::filter::Filter::from_cli(self)?,
+            sink_options: self.sink_options(),
+            hash_max_size: (!self.no_hash).then_some(self.hash_max_size),
+            hijack_check: !self.no_hijack_check,
+        })
+    }
+}
+
 // ---- Windows options (issue 5) ----------------------------------------------
 
 /// Default `--interval` for WMI polling: the seed's `WITHIN 1`.

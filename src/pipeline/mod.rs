@@ -101,11 +101,13 @@ impl From<io::Error> for RunError {
     }
 }
 
+mod handoff;
 mod reader;
 mod writer;
 
 use reader::{ReaderTotals, read_loop};
 use writer::Writer;
+pub use writer::replay;
 
 /// Why the monitor stopped; the first reason set wins.
 const STOP_NONE: u8 = 0;
@@ -180,7 +182,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
-    let (tx, rx) = crossbeam_channel::unbounded::<Batch>();
+    let (tx, rx) = handoff::handoff();
     let queue = Arc::new(Queue::new(cfg.queue_len));
     let reader = {
         let stop = Arc::clone(&stop);

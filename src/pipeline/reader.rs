@@ -14,8 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
-
+use super::handoff::Sender;
 use super::{Batch, Msg, Queue, STOP_ERROR, Stop};
 use crate::event::{LossInfo, LossPlace};
 use crate::source::{Item, KernelCounters, Source};
@@ -40,7 +39,7 @@ pub struct ReaderTotals {
 /// Runs until `stop` is requested, then detaches and drains what is left.
 pub fn read_loop(
     mut source: Box<dyn Source>,
-    tx: Sender<Batch>,
+    tx: Sender,
     queue: Arc<Queue>,
     stop: &Stop,
     poll: Duration,
@@ -81,7 +80,7 @@ pub fn read_loop(
 }
 
 struct Reader {
-    tx: Sender<Batch>,
+    tx: Sender,
     queue: Arc<Queue>,
     batch: Batch,
     totals: ReaderTotals,

@@ -5,9 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-
-use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
+use super::handoff::{Receiver, RecvError};
+use super::{Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash::ExeHasher;
 use crate::enrich::hijack::HijackChecker;
@@ -16,6 +15,25 @@ use crate::event::Event;
 use crate::filter::Filter;
 use crate::sink::Sink;
 use crate::source::Item;
+
+/// Runs the writer stage alone over `items`, as if the reader had handed
+/// them over in one go, then flushes: the per-exec cost of everything after
+/// the kernel, without a kernel source (`cargo bench --bench writer`).
+/// Returns the exec events written and filtered.
+pub fn replay(
+    cfg: &Config,
+    sink: &mut dyn Sink,
+    items: impl IntoIterator<Item = Item>,
+) -> std::io::Result<(u64, u64)> {
+    let mut w = Writer::new(sink, cfg);
+    for item in items {
+        if let Some(ev) = w.handle(Msg::Item(item)) {
+            w.sink.write_event(&ev)?;
+        }
+    }
+    w.sink.flush()?;
+    Ok((w.written, w.filtered))
+}
 
 /// Most processes the table holds (see README for the memory this takes).
 pub const TABLE_CAP: usize = 65_536;
@@ -59,7 +77,7 @@ impl<'a> Writer<'a> {
     /// output failed (broken pipe: a clean end; anything else: an error).
     pub fn run(
         &mut self,
-        rx: &Receiver<Batch>,
+        rx: &Receiver,
         queue: &Queue,
         stop: &Stop,
         deadline: Option<Instant>,
@@ -78,8 +96,8 @@ impl<'a> Writer<'a> {
                     queue.release(batch.len());
                     batch
                 }
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return true,
+                Err(RecvError::Timeout) => continue,
+                Err(RecvError::Disconnected) => return true,
             };
             for msg in batch {
                 if let Some(ev) = self.handle(msg)

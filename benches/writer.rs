@@ -1,0 +1,166 @@
+//! `cargo bench --bench writer`: the writer stage's CPU per exec of an exec
+//! storm, without a kernel source: each exec arrives as the eBPF source
+//! hands it over (fork, exec, exit records) and goes through the process
+//! table, enrichment, hijack check, hash, filters and the sink, into a file
+//! on the temp dir (like `-o`) or into a writer that discards.
+//!
+//! Numbers are the best of 5 runs of 50,000 execs, as ns per exec and as a
+//! ratio to a baseline measured in the same run (building the records).
+//! The end-to-end figure (reader thread and kernel included) comes from
+//! `bench/exec_storm.py`.
+
+mod common;
+
+use std::fs;
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::Parser;
+use procwatch::cli::Cli;
+use procwatch::enrich::table::{Exit, Fork, ProcKey};
+use procwatch::event::FileStamp;
+use procwatch::pipeline::replay;
+use procwatch::sink::make_sink;
+use procwatch::source::Item;
+
+const EXECS: u32 = 50_000;
+const RUNS: u32 = 5;
+const EXE: &[u8] = b"/usr/bin/true";
+/// The storm's parent (like the Python loop of bench/exec_storm.py).
+const PARENT_PID: u32 = 3_000_000;
+
+struct Discard;
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(black_box(buf).len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One exec of the storm: `/usr/bin/true <tag>` run by the parent.
+fn exec_item(pid: u32, start_ns: u64, ppid: u32, meta: &fs::Metadata) -> Item {
+    let mut ev = common::root_exec(
+        pid,
+        EXE,
+        b"/bin/true",
+        &[b"/bin/true", b"pwbench-0123456789abcdef0123456789abcdef"],
+    );
+    ev.ppid = ppid;
+    ev.exe_dev_ino = Some((meta.dev(), meta.ino()));
+    ev.exe_stamp = Some(FileStamp {
+        size: meta.size(),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+    });
+    Item::Exec {
+        ev: Box::new(ev),
+        start_ns,
+        parent_start_ns: 1_000,
+    }
+}
+
+/// The records of `n` execs: the parent's own exec, then fork, exec and
+/// exit of each child.
+fn storm(n: u32) -> Vec<Item> {
+    let meta = fs::metadata(std::str::from_utf8(EXE).unwrap()).expect("stat /usr/bin/true");
+    let parent = ProcKey {
+        pid: PARENT_PID,
+        start_ns: 1_000,
+    };
+    let mut items = Vec::with_capacity(3 * n as usize + 1);
+    items.push(exec_item(PARENT_PID, 1_000, 1, &meta));
+    for i in 0..n {
+        let child = ProcKey {
+            pid: PARENT_PID + 1 + i,
+            start_ns: 2_000 + u64::from(i) * 1_000,
+        };
+        items.push(Item::Fork(Fork { child, parent }));
+        items.push(exec_item(child.pid, child.start_ns, PARENT_PID, &meta));
+        items.push(Item::Exit(Exit {
+            key: child,
+            ppid: PARENT_PID,
+            time: SystemTime::now(),
+            status: 0,
+            comm: b"true".to_vec(),
+            lifetime: Duration::from_micros(500),
+        }));
+    }
+    items
+}
+
+/// Best of `RUNS` of the writer over a fresh storm, in ns per exec. The
+/// writer's set-up (seeding the table from /proc) is measured alone and
+/// taken off.
+fn measure(args: &[&str], to_file: bool) -> f64 {
+    let cfg = Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied()))
+        .expect("bench arguments")
+        .config()
+        .expect("bench configuration");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut best = f64::INFINITY;
+    for run in 0..RUNS {
+        let run_once = |items: Vec<Item>| {
+            let out: Box<dyn Write + Send> = if to_file {
+                let path = dir.path().join(format!("out-{run}-{}.jsonl", items.len()));
+                Box::new(io::BufWriter::with_capacity(
+                    64 << 10,
+                    fs::File::create(path).unwrap(),
+                ))
+            } else {
+                Box::new(Discard)
+            };
+            let mut sink = make_sink(cfg.format, out, true, cfg.sink_options.clone());
+            let t = Instant::now();
+            let (written, filtered) = replay(&cfg, sink.as_mut(), items).expect("replay");
+            (t.elapsed(), written + filtered)
+        };
+        let (setup, _) = run_once(Vec::new());
+        let (total, handled) = run_once(storm(EXECS));
+        assert_eq!(
+            handled,
+            u64::from(EXECS) + 1,
+            "every exec is written or filtered"
+        );
+        let ns = total.saturating_sub(setup).as_nanos() as f64 / f64::from(EXECS);
+        best = best.min(ns);
+    }
+    best
+}
+
+fn main() {
+    let mut baseline = f64::INFINITY;
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        black_box(storm(EXECS));
+        baseline = baseline.min(t.elapsed().as_nanos() as f64 / f64::from(EXECS));
+    }
+    println!("baseline (build the fork+exec+exit records): {baseline:>6.0} ns/exec");
+    let cases: [(&str, &[&str], bool); 6] = [
+        ("jsonl -> file", &["--format", "jsonl"], true),
+        ("jsonl -> discard", &["--format", "jsonl"], false),
+        (
+            "jsonl bare -> file",
+            &["--format", "jsonl", "--no-hash", "--no-hijack-check"],
+            true,
+        ),
+        ("text -> discard", &["--format", "text"], false),
+        ("csv -> discard", &["--format", "csv"], false),
+        (
+            "jsonl all filtered",
+            &["--format", "jsonl", "--uid", "4242"],
+            false,
+        ),
+    ];
+    for (name, args, to_file) in cases {
+        let ns = measure(args, to_file);
+        println!(
+            "{name:>20}: {ns:>6.0} ns/exec  ({:.1}x baseline)",
+            ns / baseline
+        );
+    }
+}
