@@ -4,7 +4,8 @@
 //! table, enrichment, hijack check, hash, filters and the sink, into a file
 //! on the temp dir (like `-o`) or into a writer that discards.
 //!
-//! Numbers are the best of 5 runs of 50,000 execs, as ns per exec and as a
+//! `cargo bench --bench writer -- NAME` runs only the cases whose name
+//! contains NAME. Numbers are the best of 5 runs of 50,000 execs, as ns per exec and as a
 //! ratio to a baseline measured in the same run (building the records).
 //! The end-to-end figure (reader thread and kernel included) comes from
 //! `bench/exec_storm.py`.
@@ -156,7 +157,15 @@ fn main() {
             false,
         ),
     ];
+    // `cargo bench --bench writer -- file`: only the cases named so.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     for (name, args, to_file) in cases {
+        if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
+            continue;
+        }
         let ns = measure(args, to_file);
         println!(
             "{name:>20}: {ns:>6.0} ns/exec  ({:.1}x baseline)",

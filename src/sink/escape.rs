@@ -179,15 +179,34 @@ fn quote_command_word(arg: &[u8]) -> String {
 /// an assignment, job spec or keyword. Terminal-safe like `shell_quote`.
 pub fn join_cmdline(argv: &[Vec<u8>]) -> String {
     let mut out = String::new();
+    join_cmdline_into(&mut out, argv);
+    out
+}
+
+/// Appends [`join_cmdline`] of `argv` to `out`.
+pub fn join_cmdline_into(out: &mut String, argv: &[Vec<u8>]) {
     for (i, arg) in argv.iter().enumerate() {
-        if i == 0 {
+        if i > 0 {
+            out.push(' ');
+        }
+        // Fast path, the common case: a non-empty word of bare ASCII is
+        // written as is (as the first word, only if it is no assignment,
+        // job spec or keyword).
+        let bare = !arg.is_empty() && arg.iter().all(|&b| is_bare_ascii(char::from(b)));
+        let plain_command = || {
+            !arg.contains(&b'=')
+                && arg[0] != b'%'
+                && !RESERVED.iter().any(|r| r.as_bytes() == arg.as_slice())
+        };
+        if bare && (i > 0 || plain_command()) {
+            // Bare ASCII is valid UTF-8: the fallback is never taken.
+            out.push_str(std::str::from_utf8(arg).unwrap_or_default());
+        } else if i == 0 {
             out.push_str(&quote_command_word(arg));
         } else {
-            out.push(' ');
             out.push_str(&shell_quote(arg));
         }
     }
-    out
 }
 
 /// Renders a single-value field (a path, `comm`) for humans.
@@ -283,11 +302,38 @@ pub(crate) fn utc(t: SystemTime) -> UtcTime {
 /// moves into the next second. Years outside 0000–9999 (not reachable from
 /// a kernel clock) are printed with more digits or a sign.
 pub fn time_rfc3339(t: SystemTime) -> String {
+    let mut out = String::with_capacity(27);
+    push_rfc3339(&mut out, t);
+    out
+}
+
+/// Appends [`time_rfc3339`] of `t` to `out` (no allocation, no `fmt`).
+pub fn push_rfc3339(out: &mut String, t: SystemTime) {
     let u = utc(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        u.year, u.month, u.day, u.hour, u.minute, u.second, u.micros
-    )
+    if (0..=9999).contains(&u.year) {
+        push_digits(out, u.year as u32, 4);
+    } else {
+        out.push_str(itoa::Buffer::new().format(u.year));
+    }
+    for (sep, v, width) in [
+        ('-', u.month, 2),
+        ('-', u.day, 2),
+        ('T', u.hour, 2),
+        (':', u.minute, 2),
+        (':', u.second, 2),
+        ('.', u.micros, 6),
+    ] {
+        out.push(sep);
+        push_digits(out, v, width);
+    }
+    out.push('Z');
+}
+
+/// Appends the last `width` decimal digits of `v`, zero-padded.
+fn push_digits(out: &mut String, v: u32, width: u32) {
+    for i in (0..width).rev() {
+        out.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+    }
 }
 
 /// `HH:MM:SS.mmm` in UTC, for the compact text format.

@@ -16,11 +16,13 @@ use super::escape::needs_escape;
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    // Fast path: most strings are printable ASCII with nothing to escape;
-    // a byte scan is much cheaper than the char loop below.
-    if s.bytes()
-        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-    {
+    // Fast path: most strings are printable ASCII with nothing to escape.
+    // A branch-free fold (no early exit) lets the compiler vectorise the
+    // scan; it is much cheaper than the char loop below.
+    let special = s.bytes().fold(false, |acc, b| {
+        acc | (b < 0x20) | (b >= 0x7f) | (b == b'"') | (b == b'\\')
+    });
+    if !special {
         out.push_str(s);
         out.push('"');
         return;
@@ -71,6 +73,20 @@ pub fn push_bytes(out: &mut String, b: &[u8]) {
     }
 }
 
+/// Appends an integer in decimal (itoa: no `fmt` machinery).
+pub fn push_int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends `v` as `0x` and `digits` lowercase hex digits (zero-padded).
+pub fn push_hex(out: &mut String, v: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("0x");
+    for i in (0..digits).rev() {
+        out.push(HEX[((v >> (4 * i)) & 0xf) as usize] as char);
+    }
+}
+
 /// Writes the members of one JSON object, in call order.
 pub struct Obj<'a> {
     out: &'a mut String,
@@ -84,68 +100,74 @@ impl<'a> Obj<'a> {
         Obj { out, first: true }
     }
 
-    /// Writes `"key":` and returns the buffer for the value.
-    pub fn key(&mut self, key: &str) -> &mut String {
+    /// Writes `"key":` and returns the buffer for the value. Keys are the
+    /// code's own identifiers (never input), written without escaping.
+    pub fn key(&mut self, key: &'static str) -> &mut String {
+        debug_assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+            "{key:?} is not a plain key"
+        );
         if !self.first {
             self.out.push(',');
         }
         self.first = false;
-        push_str(self.out, key);
-        self.out.push(':');
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
         self.out
     }
 
-    pub fn str(&mut self, key: &str, v: &str) {
+    pub fn str(&mut self, key: &'static str, v: &str) {
         push_str(self.key(key), v);
     }
 
-    pub fn opt_str(&mut self, key: &str, v: Option<&str>) {
+    pub fn opt_str(&mut self, key: &'static str, v: Option<&str>) {
         match v {
             Some(v) => self.str(key, v),
             None => self.null(key),
         }
     }
 
-    pub fn bytes(&mut self, key: &str, v: &[u8]) {
+    pub fn bytes(&mut self, key: &'static str, v: &[u8]) {
         push_bytes(self.key(key), v);
     }
 
-    pub fn opt_bytes(&mut self, key: &str, v: Option<&[u8]>) {
+    pub fn opt_bytes(&mut self, key: &'static str, v: Option<&[u8]>) {
         match v {
             Some(v) => self.bytes(key, v),
             None => self.null(key),
         }
     }
 
-    pub fn num(&mut self, key: &str, v: impl std::fmt::Display) {
-        let out = self.key(key);
-        let _ = write!(out, "{v}");
+    pub fn num(&mut self, key: &'static str, v: impl itoa::Integer) {
+        push_int(self.key(key), v);
     }
 
-    pub fn opt_num(&mut self, key: &str, v: Option<impl std::fmt::Display>) {
+    pub fn opt_num(&mut self, key: &'static str, v: Option<impl itoa::Integer>) {
         match v {
             Some(v) => self.num(key, v),
             None => self.null(key),
         }
     }
 
-    pub fn bool(&mut self, key: &str, v: bool) {
+    pub fn bool(&mut self, key: &'static str, v: bool) {
         self.key(key).push_str(if v { "true" } else { "false" });
     }
 
-    pub fn opt_bool(&mut self, key: &str, v: Option<bool>) {
+    pub fn opt_bool(&mut self, key: &'static str, v: Option<bool>) {
         match v {
             Some(v) => self.bool(key, v),
             None => self.null(key),
         }
     }
 
-    pub fn null(&mut self, key: &str) {
+    pub fn null(&mut self, key: &'static str) {
         self.key(key).push_str("null");
     }
 
     /// Writes an already-serialized JSON value.
-    pub fn raw(&mut self, key: &str, json: &str) {
+    pub fn raw(&mut self, key: &'static str, json: &str) {
         self.key(key).push_str(json);
     }
 

@@ -18,7 +18,6 @@
 //!   format. This changes only the JSON spelling, not the decoded value.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
@@ -29,9 +28,11 @@ use crate::event::{
     Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
 };
 
-use super::escape::{join_cmdline, json_bytes, needs_escape, time_rfc3339};
-use super::json_writer::{Obj, push_bytes, push_str};
-use super::{Sink, cmdline_of};
+use super::escape::{
+    join_cmdline, join_cmdline_into, json_bytes, needs_escape, push_rfc3339, time_rfc3339,
+};
+use super::json_writer::{Obj, push_bytes, push_hex, push_int, push_str};
+use super::{Sink, escape};
 
 /// Writes one JSON object per event, each followed by `\n`.
 pub struct JsonlSink {
@@ -92,6 +93,8 @@ fn start_json(s: &StartInfo) -> Value {
 struct RenderCache {
     names: HashMap<u64, String>,
     parent: Option<(String, String)>,
+    /// Scratch space for the command line, reused across lines.
+    cmdline: String,
 }
 
 impl RenderCache {
@@ -138,7 +141,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
     match e.exe_dev_ino {
         Some((dev, ino)) => {
             let mut io = Obj::open(o.key("exe_inode"));
-            io.str("dev", &dev_name(dev));
+            let buf = io.key("dev");
+            buf.push('"');
+            push_dev(buf, dev);
+            buf.push('"');
             io.num("ino", ino);
             io.close();
         }
@@ -151,7 +157,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
             po.num("euid", pre.euid);
             // A hex mask, like caps_raw: usually the same set as after the
             // exec, and 40 names again would add ~800 bytes to every line.
-            po.str("caps_effective", &format!("0x{:016x}", pre.caps_effective));
+            let buf = po.key("caps_effective");
+            buf.push('"');
+            push_hex(buf, pre.caps_effective, 16);
+            buf.push('"');
             po.close();
         }
         None => o.null("pre_exec"),
@@ -199,13 +208,15 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
 /// Writes a byte-string array (argv, ancestors), or null.
 /// `major:minor` of a Linux `dev_t` in glibc's encoding (what `stat(2)`
 /// reports); spelled out because libc has no `major` on Windows builds.
-fn dev_name(dev: u64) -> String {
+fn push_dev(out: &mut String, dev: u64) {
     let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0x0fff);
     let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0x00ff);
-    format!("{major}:{minor}")
+    push_int(out, major);
+    out.push(':');
+    push_int(out, minor);
 }
 
-fn write_argv(o: &mut Obj, key: &str, argv: Option<&[Vec<u8>]>) {
+fn write_argv(o: &mut Obj, key: &'static str, argv: Option<&[Vec<u8>]>) {
     match argv {
         Some(argv) => {
             let buf = o.key(key);
@@ -279,23 +290,39 @@ fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
 fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     let mut o = Obj::open(out);
     o.str("event", "exec");
-    o.str("time", &time_rfc3339(e.time));
+    let buf = o.key("time");
+    buf.push('"');
+    push_rfc3339(buf, e.time);
+    buf.push('"');
     o.num("pid", e.pid);
     o.opt_num("tid", e.tid);
     o.opt_num("exec_tid", e.exec_tid);
     o.num("ppid", e.ppid);
     o.str("exec_id", &e.exec_id);
-    o.opt_str(
-        "process_start",
-        e.process_start.map(time_rfc3339).as_deref(),
-    );
+    match e.process_start {
+        Some(t) => {
+            let buf = o.key("process_start");
+            buf.push('"');
+            push_rfc3339(buf, t);
+            buf.push('"');
+        }
+        None => o.null("process_start"),
+    }
     o.opt_bytes("exe", e.exe.as_deref());
     o.bool("exe_truncated", e.exe_truncated);
     o.opt_bytes("filename", e.filename.as_deref());
     o.opt_bytes("interpreter", e.interpreter.as_deref());
     write_argv(&mut o, "argv", e.argv.as_deref());
     o.opt_bytes("command_line", e.command_line.as_deref());
-    o.opt_str("cmdline", cmdline_of(e).as_deref());
+    match (&e.argv, &e.command_line) {
+        (Some(argv), _) => {
+            cache.cmdline.clear();
+            join_cmdline_into(&mut cache.cmdline, argv);
+            o.str("cmdline", &cache.cmdline);
+        }
+        (None, Some(line)) => o.str("cmdline", &escape::display_bytes(line)),
+        (None, None) => o.null("cmdline"),
+    }
     o.bool("argv_truncated", e.argv_truncated);
     o.opt_num("argv_size", e.argv_size);
     o.opt_bytes("cwd", e.cwd.as_deref());
@@ -350,7 +377,10 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
             // Raw masks as fixed-width hex, like /proc/<pid>/status.
             let mut c = Obj::open(o.key("caps_raw"));
             for (name, mask) in sets {
-                let _ = write!(c.key(name), "\"0x{mask:016x}\"");
+                let buf = c.key(name);
+                buf.push('"');
+                push_hex(buf, mask, 16);
+                buf.push('"');
             }
             c.close();
             o.opt_bool("secureexec", *secureexec);
@@ -360,7 +390,13 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
                 // `stat -c %a` with a leading 0.
                 Some(f) => {
                     let mut fo = Obj::open(o.key("file"));
-                    fo.str("mode", &format!("0{:04o}", f.mode & 0o7777));
+                    let buf = fo.key("mode");
+                    let m = f.mode & 0o7777;
+                    buf.push_str("\"0");
+                    for shift in [9, 6, 3, 0] {
+                        buf.push(char::from(b'0' + ((m >> shift) & 7) as u8));
+                    }
+                    buf.push('"');
                     fo.num("uid", f.uid);
                     fo.num("gid", f.gid);
                     fo.close();
@@ -504,7 +540,14 @@ mod dev_tests {
             (0x0001_2345, 0x00ab_cdef),
         ] {
             let dev = libc::makedev(maj, min);
-            assert_eq!(super::dev_name(dev), format!("{maj}:{min}"));
+            assert_eq!(
+                {
+                    let mut s = String::new();
+                    super::push_dev(&mut s, dev);
+                    s
+                },
+                format!("{maj}:{min}")
+            );
         }
     }
 }
