@@ -20,7 +20,7 @@ pub fn push_str(out: &mut String, s: &str) {
     // A branch-free fold (no early exit) lets the compiler vectorise the
     // scan; it is much cheaper than the char loop below.
     let special = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b >= 0x7f) | (b == b'"') | (b == b'\\')
+        acc | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
     });
     if !special {
         out.push_str(s);
