@@ -6,7 +6,8 @@
 //! the inode the kernel reported (`exe_dev_ino`), so a reused pid or a
 //! replaced path never yields another file's hash. Hashes are cached by the
 //! file's identity and change times, so a storm of the same binary reads it
-//! once.
+//! once; when the kernel reported those (`exe_stamp`), a cache hit costs no
+//! syscall at all.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -96,6 +97,21 @@ impl ExeHasher {
     /// may name a replacement of the executed file.
     pub fn hash(&mut self, ev: &mut ExecEvent) {
         ev.exe_sha256 = None;
+        // Fastest path: the kernel reported the executed inode's identity
+        // and change times, which key the cache without any syscall.
+        if let (Some((dev, ino)), Some(st)) = (ev.exe_dev_ino, ev.exe_stamp) {
+            let key = ContentKey {
+                dev,
+                ino,
+                size: st.size,
+                mtime: st.mtime,
+                ctime: st.ctime,
+            };
+            if let Some(h) = self.cache.get(&key) {
+                ev.exe_sha256 = Some(h.clone());
+                return;
+            }
+        }
         let path = ev.exe.as_deref().filter(|_| !ev.exe_truncated);
         // Fast path: the path still names the executed inode and its content
         // key was hashed before; this saves opening /proc on every hit.
@@ -311,6 +327,52 @@ mod tests {
         assert_eq!(h.files_read(), 2);
         assert_eq!(ev.exe_sha256.as_deref(), Some(sha256sum(&f).as_str()));
         assert_ne!(ev.exe_sha256.as_deref(), Some(first.as_str()));
+    }
+
+    fn stamp_of(p: &Path) -> crate::event::FileStamp {
+        let m = fs::metadata(p).unwrap();
+        crate::event::FileStamp {
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+
+    #[test]
+    fn kernel_stamp_hits_the_cache_without_touching_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bin");
+        fs::write(&f, b"stamped").unwrap();
+        let mut h = ExeHasher::new(DEFAULT_MAX_SIZE);
+        let mut ev = exec_of(&f);
+        ev.exe_stamp = Some(stamp_of(&f));
+        h.hash(&mut ev);
+        let want = sha256sum(&f);
+        assert_eq!(ev.exe_sha256.as_deref(), Some(want.as_str()));
+        // The same inode and stamp, reported for a path that is gone: the
+        // cache answers from the kernel's identity alone.
+        let (id, stamp) = (ev.exe_dev_ino, ev.exe_stamp);
+        let moved = dir.path().join("moved");
+        fs::rename(&f, &moved).unwrap();
+        let mut ev = exec_of(&moved);
+        ev.exe = Some(f.as_os_str().as_bytes().to_vec());
+        ev.exe_dev_ino = id;
+        ev.exe_stamp = stamp;
+        h.hash(&mut ev);
+        assert_eq!(ev.exe_sha256.as_deref(), Some(want.as_str()));
+        assert_eq!(h.files_read(), 1);
+        // A stamp the cache has not seen (the file changed) is no hit: the
+        // path is gone and the pid too, so the hash is missing, not stale.
+        let mut ev = exec_of(&moved);
+        ev.exe = Some(f.as_os_str().as_bytes().to_vec());
+        ev.exe_dev_ino = id;
+        ev.exe_stamp = stamp.map(|s| crate::event::FileStamp {
+            ctime: (s.ctime.0 + 1, s.ctime.1),
+            ..s
+        });
+        h.hash(&mut ev);
+        assert_eq!(ev.exe_sha256, None);
+        assert!(ev.incomplete.iter().any(|i| i.field == FIELD));
     }
 
     #[test]

@@ -13,10 +13,12 @@
 //! group membership are not, so the answer errs on the side of reporting.
 //!
 //! Verdicts are cached per path and keyed by the file's (dev, inode, mtime,
-//! ctime), so a hit costs one `lstat`; a short TTL bounds how long a change
+//! ctime), so a hit costs one `lstat`, or none for the binary itself when
+//! the kernel reported its identity (`exe_stamp`); a short TTL bounds how long a change
 //! elsewhere on the path (a directory's mode, a symlink further up) can go
 //! unnoticed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
@@ -144,9 +146,21 @@ impl HijackChecker {
         if creds.euid != 0 && caps.effective == 0 {
             return;
         }
+        // The executed file's identity as the kernel saw it at the exec:
+        // for the binary it stands in for an `lstat` of the path.
+        let exe_id = match (ev.exe_dev_ino, ev.exe_stamp) {
+            (Some((dev, ino)), Some(st)) => Some(FileId {
+                dev,
+                ino,
+                mtime: st.mtime,
+                ctime: st.ctime,
+            }),
+            _ => None,
+        };
         let mut out = Vec::new();
         for (path, role) in candidates(ev) {
-            let found = self.verdict(&path);
+            let known = exe_id.filter(|_| role == HijackRole::Binary);
+            let found = self.verdict(&path, known);
             for f in found {
                 let writers = f
                     .writers
@@ -154,7 +168,7 @@ impl HijackChecker {
                     .map(|w| describe(&mut self.names, *w))
                     .collect();
                 out.push(Hijack {
-                    path: path.clone(),
+                    path: path.to_vec(),
                     role,
                     writable: f.writable,
                     writers,
@@ -166,11 +180,16 @@ impl HijackChecker {
 
     /// The modifiable steps of `path` (absolute), from the cache when the
     /// file's identity is unchanged and the verdict is younger than the TTL.
-    fn verdict(&mut self, path: &[u8]) -> Vec<Found> {
-        let Some(meta) = lstat(path) else {
-            return Vec::new();
+    /// `known` is the file's identity when the kernel reported it (no
+    /// `lstat` needed).
+    fn verdict(&mut self, path: &[u8], known: Option<FileId>) -> Vec<Found> {
+        let id = match known {
+            Some(id) => id,
+            None => match lstat(path) {
+                Some(meta) => FileId::of(&meta),
+                None => return Vec::new(),
+            },
         };
-        let id = FileId::of(&meta);
         let now = Instant::now();
         if let Some(v) = self.cache.get(path)
             && v.id == id
@@ -225,10 +244,10 @@ fn lstat(path: &[u8]) -> Option<Metadata> {
 }
 
 /// The files this exec runs, absolute, each once, with the role it plays.
-fn candidates(ev: &ExecEvent) -> Vec<(Vec<u8>, HijackRole)> {
+fn candidates<'a>(ev: &'a ExecEvent) -> Vec<(Cow<'a, [u8]>, HijackRole)> {
     let cwd = ev.cwd.as_deref();
-    let mut out: Vec<(Vec<u8>, HijackRole)> = Vec::with_capacity(2);
-    let mut add = |p: Option<Vec<u8>>, role| {
+    let mut out: Vec<(Cow<'a, [u8]>, HijackRole)> = Vec::with_capacity(2);
+    let mut add = |p: Option<Cow<'a, [u8]>>, role| {
         if let Some(p) = p
             && !out.iter().any(|(q, _)| *q == p)
         {
@@ -261,12 +280,12 @@ fn is_pseudo_exe(exe: &[u8]) -> bool {
 /// `p` made absolute against `cwd`; `None` when that is impossible or the
 /// path names something of the exec'ing process rather than a file we can
 /// see the same way (`/dev/fd/N`, `/proc/...`).
-fn absolute(p: &[u8], cwd: Option<&[u8]>) -> Option<Vec<u8>> {
+fn absolute<'a>(p: &'a [u8], cwd: Option<&[u8]>) -> Option<Cow<'a, [u8]>> {
     if p.is_empty() {
         return None;
     }
     let abs = if p[0] == b'/' {
-        p.to_vec()
+        Cow::Borrowed(p)
     } else {
         let cwd = cwd.filter(|c| c.first() == Some(&b'/'))?;
         let mut v = Vec::with_capacity(cwd.len() + 1 + p.len());
@@ -275,7 +294,7 @@ fn absolute(p: &[u8], cwd: Option<&[u8]>) -> Option<Vec<u8>> {
             v.push(b'/');
         }
         v.extend_from_slice(p);
-        v
+        Cow::Owned(v)
     };
     if abs.starts_with(b"/dev/fd/") || abs.starts_with(b"/proc/") || abs.len() > MAX_PATH {
         return None;
@@ -1118,13 +1137,48 @@ mod tests {
     }
 
     #[test]
+    fn kernel_identity_of_the_binary_replaces_its_lstat() {
+        let Some((_t, base)) = base() else { return };
+        let d = base.join("d");
+        dir(&d, 0o755, 0, 0);
+        let x = d.join("tool");
+        file(&x, 0o755, 0, 0);
+        // As the eBPF source reports it: the executed inode and its stamp.
+        let stamped = |p: &Path| {
+            let m = fs::metadata(p).unwrap();
+            let mut ev = exec(0, 0, &b(p), &[&b(p)]);
+            ev.exe_dev_ino = Some((m.dev(), m.ino()));
+            ev.exe_stamp = Some(crate::event::FileStamp {
+                size: m.len(),
+                mtime: (m.mtime(), m.mtime_nsec()),
+                ctime: (m.ctime(), m.ctime_nsec()),
+            });
+            ev
+        };
+        let mut c = HijackChecker::new();
+        let mut ev = stamped(&x);
+        c.check(&mut ev);
+        assert!(ev.hijackable.is_empty());
+        assert_eq!(c.walks(), 1);
+        c.check(&mut ev);
+        assert_eq!(c.walks(), 1, "same inode and stamp: a cache hit");
+        // After a chmod the next exec carries a new ctime: walked again.
+        fs::set_permissions(&x, fs::Permissions::from_mode(0o757)).unwrap();
+        let mut ev = stamped(&x);
+        c.check(&mut ev);
+        assert_eq!(c.walks(), 2);
+        assert_eq!(ev.hijackable.len(), 1);
+        assert_eq!(ev.hijackable[0].role, HijackRole::Binary);
+    }
+
+    #[test]
     fn cache_is_bounded() {
         let mut c = HijackChecker::new();
         let dir = tempfile::tempdir().unwrap();
         for i in 0..MAX_ENTRIES + 10 {
             let p = dir.path().join(format!("f{i}"));
             fs::write(&p, b"").unwrap();
-            c.verdict(&b(&p));
+            c.verdict(&b(&p), None);
             assert!(c.cache.len() <= MAX_ENTRIES);
         }
         assert!(c.cache.len() >= 10);
