@@ -51,7 +51,8 @@ fn main() {
     let before = rss_kib();
     let mut table = ProcessTable::new(65_536);
     let mut init = exec(1);
-    table.exec(&mut init, 1, 0);
+    let k = table.exec(&mut init, 1, 0);
+    table.commit_exec(k, &mut init, true);
     let t = Instant::now();
     for i in 0..N {
         let pid = 1000 + (i % 4_000_000);
@@ -67,7 +68,8 @@ fn main() {
             },
         });
         let mut ev = exec(pid);
-        table.exec(&mut ev, key.start_ns, 1);
+        let k = table.exec(&mut ev, key.start_ns, 1);
+        table.commit_exec(k, &mut ev, true);
         table.exit(&Exit {
             key,
             ppid: 1,

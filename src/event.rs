@@ -4,6 +4,7 @@
 //! values, and every sink renders only these values. Field names used in the
 //! JSON output are named once, here, in the doc comments; the sinks follow them.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A byte string taken from the kernel: argv elements, paths, comm.
@@ -145,18 +146,37 @@ pub struct Incomplete {
     pub reason: String,
 }
 
-/// What procwatch knew about a parent process when its child exec'd.
+/// What a process runs: the result of its last exec as procwatch recorded
+/// it (or, for processes running before procwatch, what /proc showed).
+/// Shared, never copied, between the process table, the `parent` of its
+/// children's execs and their `ancestors`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessImage {
+    pub exec_id: Option<String>,
+    pub exe: Option<Bytes>,
+    pub argv: Option<Vec<Bytes>>,
+    /// The name of `euid`.
+    pub user: Option<String>,
+    pub euid: Option<u32>,
+    /// The effective capabilities, when known.
+    pub caps_effective: Option<u64>,
+}
+
+/// What procwatch knew about a parent process when its child exec'd: its
+/// pid and what it ran at the fork. Derefs to that image, so `parent.exe`
+/// reads as expected.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParentInfo {
     /// The parent's pid (the process that forked this one).
     pub pid: u32,
-    pub exec_id: Option<String>,
-    pub exe: Option<Bytes>,
-    pub argv: Option<Vec<Bytes>>,
-    pub user: Option<String>,
-    pub euid: Option<u32>,
-    /// The parent's effective capabilities, when known.
-    pub caps_effective: Option<u64>,
+    pub image: Arc<ProcessImage>,
+}
+
+impl std::ops::Deref for ParentInfo {
+    type Target = ProcessImage;
+    fn deref(&self) -> &ProcessImage {
+        &self.image
+    }
 }
 
 /// The calling thread's credentials as it entered execve: what the
@@ -305,9 +325,10 @@ pub struct ExecEvent {
     /// `parent`: the parent as procwatch knew it (enrichment); `None` when
     /// procwatch never saw the parent.
     pub parent: Option<ParentInfo>,
-    /// `ancestors`: exe paths from the parent up towards pid 1, stopping at
-    /// the first whose exe is unknown (enrichment).
-    pub ancestors: Vec<Bytes>,
+    /// `ancestors`: the images of the parent and its forking parents up
+    /// towards pid 1, stopping at the first whose exe is unknown
+    /// (enrichment); sinks show their exe paths.
+    pub ancestors: Vec<Arc<ProcessImage>>,
     /// `exe_sha256`: hex SHA-256 of the executed file (enrichment).
     pub exe_sha256: Option<String>,
     /// `privilege_change`: more privilege than the parent, and why.

@@ -65,15 +65,10 @@ impl Enricher {
         ev.login_user = creds.login_uid.and_then(|uid| self.names.user(uid));
     }
 
-    /// Names the parent's user when the table knew only its euid (processes
-    /// found by the initial /proc scan).
-    pub fn enrich_parent(&mut self, ev: &mut ExecEvent) {
-        if let Some(p) = &mut ev.parent
-            && p.user.is_none()
-            && let Some(euid) = p.euid
-        {
-            p.user = self.names.user(euid);
-        }
+    /// The name cache, for naming users outside exec events (the process
+    /// table's initial scan).
+    pub fn names(&mut self) -> &mut NameCache {
+        &mut self.names
     }
 }
 

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::source::proc_reader;
 
 use super::id_hash::IdMap;
+use super::names::NameCache;
 use crate::event::{
     Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
-    Privileges,
+    Privileges, ProcessImage,
 };
 
 /// How many ancestors an exec lists at most.
@@ -37,23 +38,12 @@ pub struct ProcKey {
     pub start_ns: u64,
 }
 
-/// What a process runs: the result of its last exec.
-#[derive(Debug, Default)]
-pub struct Image {
-    pub exec_id: Option<String>,
-    pub exe: Option<Bytes>,
-    pub argv: Option<Vec<Bytes>>,
-    pub user: Option<String>,
-    pub euid: Option<u32>,
-    pub caps_effective: Option<u64>,
-}
-
 /// A parent process and its image at the moment of the fork.
-type Snapshot = (ProcKey, Arc<Image>);
+type Snapshot = (ProcKey, Arc<ProcessImage>);
 
 #[derive(Debug)]
 struct Proc {
-    image: Arc<Image>,
+    image: Arc<ProcessImage>,
     /// Whether `image` comes from this process's own exec (or the initial
     /// scan), rather than inherited at fork.
     own_image: bool,
@@ -82,6 +72,36 @@ pub struct Exit {
     pub comm: Bytes,
     /// Lifetime, computed by the source from the two kernel stamps.
     pub lifetime: Duration,
+}
+
+/// What [`ProcessTable::exit`] knew about the process that ended.
+#[derive(Debug, Default)]
+pub struct Exited {
+    /// The image of the process's own exec, if procwatch saw one.
+    pub image: Option<Arc<ProcessImage>>,
+    /// Whether the filters showed that exec (exits follow it).
+    pub shown: bool,
+}
+
+impl Exited {
+    /// The exit event of `x` (`--exits`).
+    pub fn event(&self, x: &Exit) -> ExitEvent {
+        let (exit_code, signal) = match x.status & 0x7f {
+            0 => (Some(((x.status >> 8) & 0xff) as i32), None),
+            sig => (None, Some(sig as i32)),
+        };
+        ExitEvent {
+            time: x.time,
+            pid: x.key.pid,
+            ppid: x.ppid,
+            exec_id: self.image.as_ref().and_then(|i| i.exec_id.clone()),
+            exit_code,
+            signal,
+            core_dumped: signal.is_some() && x.status & 0x80 != 0,
+            lifetime: Some(x.lifetime),
+            comm: Some(x.comm.clone()),
+        }
+    }
 }
 
 /// Counters for the README's memory figure and the tests.
@@ -124,17 +144,19 @@ impl ProcessTable {
     /// Without /proc (Windows) there is no initial scan: the table fills
     /// from events, and parents started before procwatch stay unknown.
     #[cfg(not(target_os = "linux"))]
-    pub fn seed_from_proc(&mut self) {}
+    pub fn seed_from_proc(&mut self, _names: &mut NameCache) {}
 
-    /// Fills the table from /proc: every process running now.
+    /// Fills the table from /proc: every process running now. `names`
+    /// names their users once, here, so their images never need a copy.
     #[cfg(target_os = "linux")]
-    pub fn seed_from_proc(&mut self) {
+    pub fn seed_from_proc(&mut self, names: &mut NameCache) {
         let mut parents = Vec::new();
         for pid in proc_reader::pids("/proc") {
             // A process may vanish while we read it: skip it, nothing to guess.
-            let Some(seed) = seed(pid) else {
+            let Some(mut seed) = seed(pid) else {
                 continue;
             };
+            seed.image.user = seed.image.euid.and_then(|u| names.user(u));
             let key = ProcKey {
                 pid,
                 start_ns: seed.start_ticks * self.ns_per_tick,
@@ -214,9 +236,10 @@ impl ProcessTable {
         let parent = self
             .find(f.parent)
             .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
-        let image = parent
-            .as_ref()
-            .map_or_else(|| Arc::new(Image::default()), |(_, img)| Arc::clone(img));
+        let image = parent.as_ref().map_or_else(
+            || Arc::new(ProcessImage::default()),
+            |(_, img)| Arc::clone(img),
+        );
         self.insert(
             f.child,
             Proc {
@@ -229,11 +252,13 @@ impl ProcessTable {
         );
     }
 
-    /// Fills `parent`, `ancestors` and `privilege_change` of an exec, then
-    /// records the exec as the process's new image. `start_ns` and
+    /// Fills `parent`, `ancestors` and `privilege_change` of an exec and
+    /// makes sure its process is in the table; returns the process's key
+    /// for [`commit_exec`](Self::commit_exec), which records the exec as
+    /// the new image once the event is written. `start_ns` and
     /// `parent_start_ns` are the kernel's start times of the process and of
     /// its real parent (for when the fork was not seen).
-    pub fn exec(&mut self, ev: &mut ExecEvent, start_ns: u64, parent_start_ns: u64) {
+    pub fn exec(&mut self, ev: &mut ExecEvent, start_ns: u64, parent_start_ns: u64) -> ProcKey {
         let key = ProcKey {
             pid: ev.pid,
             start_ns,
@@ -241,7 +266,7 @@ impl ProcessTable {
         let known = self.find(key);
         // The program that called execve: the process's current image (its
         // own earlier exec, or what it inherited at fork).
-        let (parent, caller): (Option<Snapshot>, Option<Arc<Image>>) =
+        let (parent, caller): (Option<Snapshot>, Option<Arc<ProcessImage>>) =
             match known.and_then(|k| self.procs.get(&k)) {
                 Some(p) => (p.parent.clone(), Some(Arc::clone(&p.image))),
                 None => {
@@ -260,55 +285,60 @@ impl ProcessTable {
             };
         match &parent {
             Some((pk, img)) => {
-                ev.parent = Some(parent_info(pk.pid, img));
+                ev.parent = Some(ParentInfo {
+                    pid: pk.pid,
+                    image: Arc::clone(img),
+                });
                 ev.ancestors = self.ancestors(*pk);
             }
             None => ev.mark_incomplete("parent", "procwatch never saw the parent process"),
         }
         ev.privilege_change = privilege_change(ev, caller.as_deref());
-        let (euid, caps) = match &ev.privileges {
-            Some(Privileges::Linux { creds, caps, .. }) => (Some(creds.euid), Some(caps.effective)),
-            Some(Privileges::Windows(_)) | None => (None, None),
-        };
-        let image = Arc::new(Image {
-            exec_id: Some(ev.exec_id.clone()),
-            exe: ev.exe.clone(),
-            argv: ev.argv.clone(),
-            user: ev.user.clone(),
-            euid,
-            caps_effective: caps,
-        });
-        match known.and_then(|k| self.procs.get_mut(&k)) {
-            Some(p) => {
-                p.image = image;
-                p.own_image = true;
+        match known {
+            Some(k) => k,
+            None => {
+                self.insert(
+                    key,
+                    Proc {
+                        image: Arc::new(ProcessImage::default()),
+                        own_image: false,
+                        parent,
+                        exited: false,
+                        shown: false,
+                    },
+                );
+                key
             }
-            None => self.insert(
-                key,
-                Proc {
-                    image,
-                    own_image: true,
-                    parent,
-                    exited: false,
-                    shown: false,
-                },
-            ),
         }
     }
 
-    /// Remembers whether the filters showed a process's exec.
-    pub fn set_shown(&mut self, pid: u32, start_ns: u64, shown: bool) {
-        if let Some(p) = self
-            .find(ProcKey { pid, start_ns })
-            .and_then(|k| self.procs.get_mut(&k))
-        {
-            p.shown = shown;
-        }
+    /// Records an exec as its process's image, moving the exec's exe, argv,
+    /// user and id out of `ev` (no copies: call it once the event has been
+    /// written, or filtered out). `key` is what [`exec`](Self::exec)
+    /// returned; `shown` whether the filters showed the exec.
+    pub fn commit_exec(&mut self, key: ProcKey, ev: &mut ExecEvent, shown: bool) {
+        let Some(p) = self.procs.get_mut(&key) else {
+            return;
+        };
+        let (euid, caps_effective) = match &ev.privileges {
+            Some(Privileges::Linux { creds, caps, .. }) => (Some(creds.euid), Some(caps.effective)),
+            Some(Privileges::Windows(_)) | None => (None, None),
+        };
+        p.image = Arc::new(ProcessImage {
+            exec_id: Some(std::mem::take(&mut ev.exec_id)),
+            exe: ev.exe.take(),
+            argv: ev.argv.take(),
+            user: ev.user.take(),
+            euid,
+            caps_effective,
+        });
+        p.own_image = true;
+        p.shown = shown;
     }
 
     /// Exe paths from the process `from` up its chain of forking parents,
     /// up to the first one whose exe is unknown.
-    fn ancestors(&self, from: ProcKey) -> Vec<Bytes> {
+    fn ancestors(&self, from: ProcKey) -> Vec<Arc<ProcessImage>> {
         let mut out = Vec::new();
         let mut cur = Some(from);
         while let Some(key) = cur {
@@ -319,28 +349,28 @@ impl ProcessTable {
                 break;
             };
             // Stop at an ancestor whose exe is unknown rather than invent one.
-            let Some(exe) = &p.image.exe else {
+            if p.image.exe.is_none() {
                 break;
-            };
-            out.push(exe.clone());
+            }
+            out.push(Arc::clone(&p.image));
             cur = p.parent.as_ref().map(|(k, _)| *k).filter(|k| *k != key);
         }
         out
     }
 
-    /// Marks a process as exited and builds its exit event. Returns the
-    /// event and whether its exec was shown.
-    pub fn exit(&mut self, x: &Exit) -> (ExitEvent, bool) {
+    /// Marks a process as exited; returns what the table knew of it (for
+    /// its exit event, built only when wanted: [`Exited::event`]).
+    pub fn exit(&mut self, x: &Exit) -> Exited {
         let found = self.find(x.key);
-        let (exec_id, shown) = match found.and_then(|k| self.procs.get_mut(&k)) {
+        let exited = match found.and_then(|k| self.procs.get_mut(&k)) {
             Some(p) => {
                 p.exited = true;
-                (
-                    p.own_image.then(|| p.image.exec_id.clone()).flatten(),
-                    p.shown,
-                )
+                Exited {
+                    image: p.own_image.then(|| Arc::clone(&p.image)),
+                    shown: p.shown,
+                }
             }
-            None => (None, false),
+            None => Exited::default(),
         };
         if let Some(k) = found {
             if self.by_pid.get(&k.pid) == Some(&k) {
@@ -348,22 +378,7 @@ impl ProcessTable {
             }
             self.exited.push_back((Instant::now(), k));
         }
-        let (exit_code, signal) = match x.status & 0x7f {
-            0 => (Some(((x.status >> 8) & 0xff) as i32), None),
-            sig => (None, Some(sig as i32)),
-        };
-        let ev = ExitEvent {
-            time: x.time,
-            pid: x.key.pid,
-            ppid: x.ppid,
-            exec_id,
-            exit_code,
-            signal,
-            core_dumped: signal.is_some() && x.status & 0x80 != 0,
-            lifetime: Some(x.lifetime),
-            comm: Some(x.comm.clone()),
-        };
-        (ev, shown)
+        exited
     }
 
     /// Expires exited processes and, every 30 s, drops processes that are
@@ -402,25 +417,13 @@ impl ProcessTable {
     }
 }
 
-fn parent_info(pid: u32, img: &Image) -> ParentInfo {
-    ParentInfo {
-        pid,
-        exec_id: img.exec_id.clone(),
-        exe: img.exe.clone(),
-        argv: img.argv.clone(),
-        user: img.user.clone(),
-        euid: img.euid,
-        caps_effective: img.caps_effective,
-    }
-}
-
 /// More privilege than before: euid 0 from non-zero, or new effective
 /// capabilities. The exec's own file bits are judged against the
 /// credentials just before the exec (`pre_exec`); otherwise the new program
 /// is compared with the program that called execve (`caller`), and a gain
 /// without a file bit is the launcher's doing (sudo, su, setpriv, cron...).
 /// `None` when there is no gain or nothing to compare with.
-fn privilege_change(ev: &ExecEvent, caller: Option<&Image>) -> Option<PrivilegeChange> {
+fn privilege_change(ev: &ExecEvent, caller: Option<&ProcessImage>) -> Option<PrivilegeChange> {
     let Some(Privileges::Linux {
         creds,
         caps,
@@ -481,7 +484,7 @@ fn ns_per_tick() -> u64 {
 /// What the initial scan keeps of one running process.
 #[cfg(target_os = "linux")]
 struct Seed {
-    image: Image,
+    image: ProcessImage,
     ppid: u32,
     start_ticks: u64,
 }
@@ -500,7 +503,7 @@ fn seed(pid: u32) -> Option<Seed> {
     }
     let status = snap.status.ok();
     Some(Seed {
-        image: Image {
+        image: ProcessImage {
             exec_id: None,
             exe: snap.exe.ok(),
             argv: snap.cmdline.ok().map(|c| c.argv),
@@ -517,6 +520,17 @@ fn seed(pid: u32) -> Option<Seed> {
 mod tests {
     use super::*;
     use crate::event::{CapSets, Credentials};
+
+    /// An exec as the writer does it: related, then committed (with a
+    /// copy, so the test can still look at the event).
+    fn run_exec(t: &mut ProcessTable, ev: &mut ExecEvent, start_ns: u64, parent_start_ns: u64) {
+        let k = t.exec(ev, start_ns, parent_start_ns);
+        t.commit_exec(k, &mut ev.clone(), true);
+    }
+
+    fn exes(ancestors: &[Arc<ProcessImage>]) -> Vec<Bytes> {
+        ancestors.iter().map(|a| a.exe.clone().unwrap()).collect()
+    }
 
     fn key(pid: u32, start_ns: u64) -> ProcKey {
         ProcKey { pid, start_ns }
@@ -555,14 +569,14 @@ mod tests {
     fn parent_snapshot_survives_parent_exit_and_reexec() {
         let mut t = ProcessTable::new(100);
         let mut a = exec_event(10, 1, "/bin/bash", 1000, 0, None);
-        t.exec(&mut a, 100, 1);
+        run_exec(&mut t, &mut a, 100, 1);
         t.fork(Fork {
             child: key(11, 200),
             parent: key(10, 100),
         });
         // The parent execs something else, then exits.
         let mut a2 = exec_event(10, 1, "/usr/bin/other", 1000, 0, None);
-        t.exec(&mut a2, 100, 1);
+        run_exec(&mut t, &mut a2, 100, 1);
         let x = Exit {
             key: key(10, 100),
             ppid: 1,
@@ -573,7 +587,7 @@ mod tests {
         };
         t.exit(&x);
         let mut b = exec_event(11, 1, "/bin/true", 1000, 0, None);
-        t.exec(&mut b, 200, 0);
+        run_exec(&mut t, &mut b, 200, 0);
         let p = b.parent.expect("parent known");
         assert_eq!(p.pid, 10);
         assert_eq!(
@@ -589,7 +603,7 @@ mod tests {
     fn reused_pid_is_not_confused() {
         let mut t = ProcessTable::new(100);
         let mut old = exec_event(20, 1, "/usr/sbin/cron", 0, !0 >> 23, None);
-        t.exec(&mut old, 100, 1);
+        run_exec(&mut t, &mut old, 100, 1);
         t.exit(&Exit {
             key: key(20, 100),
             ppid: 1,
@@ -600,7 +614,7 @@ mod tests {
         });
         // A new process gets pid 20 again, forked by an unprivileged shell.
         let mut sh = exec_event(30, 1, "/bin/sh", 1000, 0, None);
-        t.exec(&mut sh, 50, 1);
+        run_exec(&mut t, &mut sh, 50, 1);
         t.fork(Fork {
             child: key(20, 900),
             parent: key(30, 50),
@@ -611,12 +625,12 @@ mod tests {
             child: key(21, 950),
             parent: key(20, 900),
         });
-        t.exec(&mut child, 950, 900);
+        run_exec(&mut t, &mut child, 950, 900);
         let p = child.parent.unwrap();
         assert_eq!(p.exe.as_deref(), Some(&b"/bin/sh"[..]), "not the old cron");
         // And a lookup with the old start time finds nothing live.
         let mut orphan = exec_event(22, 20, "/bin/true", 1000, 0, None);
-        t.exec(&mut orphan, 990, 123);
+        run_exec(&mut t, &mut orphan, 990, 123);
         assert!(orphan.parent.is_none());
         assert_eq!(orphan.incomplete[0].field, "parent");
     }
@@ -626,7 +640,7 @@ mod tests {
         let mut t = ProcessTable::new(1000);
         let mut prev = key(1, 1);
         let mut init = exec_event(1, 0, "/sbin/init", 0, 0, None);
-        t.exec(&mut init, 1, 0);
+        run_exec(&mut t, &mut init, 1, 0);
         for i in 2..40u32 {
             let k = key(i, i as u64 * 10);
             t.fork(Fork {
@@ -634,10 +648,10 @@ mod tests {
                 parent: prev,
             });
             let mut e = exec_event(i, prev.pid, &format!("/bin/p{i}"), 0, 0, None);
-            t.exec(&mut e, k.start_ns, prev.start_ns);
+            run_exec(&mut t, &mut e, k.start_ns, prev.start_ns);
             if i == 4 {
                 assert_eq!(
-                    e.ancestors,
+                    exes(&e.ancestors),
                     vec![
                         b"/bin/p3".to_vec(),
                         b"/bin/p2".to_vec(),
@@ -647,7 +661,7 @@ mod tests {
             }
             if i == 39 {
                 assert_eq!(e.ancestors.len(), MAX_ANCESTORS);
-                assert_eq!(e.ancestors[0], b"/bin/p38");
+                assert_eq!(exes(&e.ancestors)[0], b"/bin/p38");
             }
             prev = k;
         }
@@ -657,7 +671,7 @@ mod tests {
     fn privilege_change_causes() {
         let mut t = ProcessTable::new(100);
         let mut shell = exec_event(40, 1, "/bin/bash", 1000, 0, None);
-        t.exec(&mut shell, 400, 1);
+        run_exec(&mut t, &mut shell, 400, 1);
         t.fork(Fork {
             child: key(41, 410),
             parent: key(40, 400),
@@ -670,7 +684,7 @@ mod tests {
             0x1ff_ffff_ffff,
             Some(PrivilegeRaise::Setuid),
         );
-        t.exec(&mut sudo, 410, 400);
+        run_exec(&mut t, &mut sudo, 410, 400);
         let c = sudo.privilege_change.clone().unwrap();
         assert_eq!(
             (c.cause, c.from_euid, c.to_euid),
@@ -683,17 +697,17 @@ mod tests {
             parent: key(41, 410),
         });
         let mut cmd = exec_event(42, 41, "/usr/bin/id", 0, 0x1ff_ffff_ffff, None);
-        t.exec(&mut cmd, 420, 410);
+        run_exec(&mut t, &mut cmd, 420, 410);
         assert!(cmd.privilege_change.is_none());
         // A capable launcher gives its child root without any file bit.
         let mut launcher = exec_event(50, 1, "/usr/bin/setpriv", 65534, 1 << 7, None);
-        t.exec(&mut launcher, 500, 1);
+        run_exec(&mut t, &mut launcher, 500, 1);
         t.fork(Fork {
             child: key(51, 510),
             parent: key(50, 500),
         });
         let mut child = exec_event(51, 50, "/bin/true", 0, 0x1ff_ffff_ffff, None);
-        t.exec(&mut child, 510, 500);
+        run_exec(&mut t, &mut child, 510, 500);
         let c = child.privilege_change.unwrap();
         assert_eq!(c.cause, ChangeCause::Launcher);
         assert_eq!(c.launcher.as_deref(), Some(&b"/usr/bin/setpriv"[..]));
@@ -707,7 +721,7 @@ mod tests {
         // A root launcher (setpriv) drops to nobody after its own exec, then
         // execs a setuid-root binary: the gain is 65534 -> 0 by the setuid bit.
         let mut setpriv = exec_event(70, 1, "/usr/bin/setpriv", 0, 0x1ff_ffff_ffff, None);
-        t.exec(&mut setpriv, 700, 1);
+        run_exec(&mut t, &mut setpriv, 700, 1);
         let mut suid = exec_event(
             70,
             1,
@@ -721,7 +735,7 @@ mod tests {
             euid: 65534,
             caps_effective: 0,
         });
-        t.exec(&mut suid, 700, 1);
+        run_exec(&mut t, &mut suid, 700, 1);
         let c = suid.privilege_change.unwrap();
         assert_eq!(
             (c.cause, c.from_euid, c.to_euid),
@@ -739,7 +753,7 @@ mod tests {
             child: key(71, 710),
             parent: key(70, 700),
         });
-        t.exec(&mut plain, 710, 700);
+        run_exec(&mut t, &mut plain, 710, 700);
         assert!(plain.privilege_change.is_none());
     }
 
@@ -747,7 +761,7 @@ mod tests {
     fn exits_decode_status_and_expire() {
         let mut t = ProcessTable::new(100);
         let mut e = exec_event(60, 1, "/bin/sleep", 0, 0, None);
-        t.exec(&mut e, 600, 1);
+        run_exec(&mut t, &mut e, 600, 1);
         let mk = |status| Exit {
             key: key(60, 600),
             ppid: 1,
@@ -756,15 +770,15 @@ mod tests {
             comm: b"sleep".to_vec(),
             lifetime: Duration::from_millis(5),
         };
-        let (x, _) = t.exit(&mk(3 << 8));
+        let x = t.exit(&mk(3 << 8)).event(&mk(3 << 8));
         assert_eq!(
             (x.exit_code, x.signal, x.core_dumped),
             (Some(3), None, false)
         );
         assert_eq!(x.exec_id.as_deref(), Some("60:/bin/sleep"));
-        let (x, _) = t.exit(&mk(9));
+        let x = t.exit(&mk(9)).event(&mk(9));
         assert_eq!((x.exit_code, x.signal), (None, Some(9)));
-        let (x, _) = t.exit(&mk(11 | 0x80));
+        let x = t.exit(&mk(11 | 0x80)).event(&mk(11 | 0x80));
         assert_eq!((x.signal, x.core_dumped), (Some(11), true));
         assert_eq!(t.stats().processes, 1, "lingers after exit");
     }
@@ -794,7 +808,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn seeds_this_process_from_proc() {
         let mut t = ProcessTable::new(100_000);
-        t.seed_from_proc();
+        t.seed_from_proc(&mut NameCache::new());
         let me = std::process::id();
         let k = *t
             .by_pid
@@ -803,6 +817,7 @@ mod tests {
         let p = &t.procs[&k];
         assert!(p.image.exe.is_some());
         assert!(p.image.euid.is_some());
+        assert!(p.image.user.is_some(), "named at the scan");
         assert!(
             p.parent.is_some(),
             "its parent (cargo or a shell) was running too"

@@ -3,6 +3,7 @@
 //! change, hijackable check, exe hash), applies the filters and hands what
 //! is shown to the sink.
 
+use std::io;
 use std::time::{Duration, Instant};
 
 use super::handoff::{Receiver, RecvError};
@@ -24,12 +25,10 @@ pub fn replay(
     cfg: &Config,
     sink: &mut dyn Sink,
     items: impl IntoIterator<Item = Item>,
-) -> std::io::Result<(u64, u64)> {
+) -> io::Result<(u64, u64)> {
     let mut w = Writer::new(sink, cfg);
     for item in items {
-        if let Some(ev) = w.handle(Msg::Item(item)) {
-            w.sink.write_event(&ev)?;
-        }
+        w.handle(Msg::Item(item))?;
     }
     w.sink.flush()?;
     Ok((w.written, w.filtered))
@@ -58,11 +57,12 @@ pub struct Writer<'a> {
 impl<'a> Writer<'a> {
     /// A writer with a table seeded from /proc.
     pub fn new(sink: &'a mut dyn Sink, cfg: &Config) -> Self {
+        let mut enricher = Enricher::new();
         let mut table = ProcessTable::new(TABLE_CAP);
-        table.seed_from_proc();
+        table.seed_from_proc(enricher.names());
         Writer {
             sink,
-            enricher: Enricher::new(),
+            enricher,
             table,
             exits: cfg.exits,
             filter: cfg.filter.clone(),
@@ -100,9 +100,7 @@ impl<'a> Writer<'a> {
                 Err(RecvError::Disconnected) => return true,
             };
             for msg in batch {
-                if let Some(ev) = self.handle(msg)
-                    && !io_or_stop(self.sink.write_event(&ev), stop)
-                {
+                if !io_or_stop(self.handle(msg), stop) {
                     return false;
                 }
             }
@@ -114,45 +112,54 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Applies one message to the table; returns the event to write, if any.
-    fn handle(&mut self, msg: Msg) -> Option<Event> {
+    /// Applies one message to the table and writes what is to be shown.
+    fn handle(&mut self, msg: Msg) -> io::Result<()> {
         match msg {
-            Msg::Item(Item::Fork(f)) => {
-                self.table.fork(f);
-                None
-            }
+            Msg::Item(Item::Fork(f)) => self.table.fork(f),
             Msg::Item(Item::Exec {
                 mut ev,
                 start_ns,
                 parent_start_ns,
             }) => {
                 self.enricher.enrich(&mut ev);
-                self.table.exec(&mut ev, start_ns, parent_start_ns);
-                self.enricher.enrich_parent(&mut ev);
+                let key = self.table.exec(&mut ev, start_ns, parent_start_ns);
                 if let Some(h) = &mut self.hijack {
                     h.check(&mut ev);
                 }
                 let shown = self.filter.matches(&ev);
-                self.table.set_shown(ev.pid, start_ns, shown);
-                if shown {
+                let written = if shown {
                     // Only for what is shown: a cache miss reads the file.
                     if let Some(h) = &mut self.hasher {
                         h.hash(&mut ev);
                     }
                     self.written += 1;
-                    Some(Event::Exec(ev))
+                    let event = Event::Exec(ev);
+                    let res = self.sink.write_event(&event);
+                    let Event::Exec(back) = event else {
+                        unreachable!("built as an exec just above")
+                    };
+                    ev = back;
+                    res
                 } else {
                     self.filtered += 1;
-                    None
-                }
+                    Ok(())
+                };
+                // The process's new image takes the event's fields: after
+                // the write, so nothing is copied.
+                self.table.commit_exec(key, &mut ev, shown);
+                written?;
             }
             Msg::Item(Item::Exit(x)) => {
-                let (ev, shown) = self.table.exit(&x);
-                (self.exits && shown).then(|| Event::Exit(Box::new(ev)))
+                let exited = self.table.exit(&x);
+                if self.exits && exited.shown {
+                    self.sink
+                        .write_event(&Event::Exit(Box::new(exited.event(&x))))?;
+                }
             }
             // The reader counts these and never forwards them.
-            Msg::Item(Item::Undecodable(_)) => None,
-            Msg::Loss(l) => Some(Event::Loss(l)),
+            Msg::Item(Item::Undecodable(_)) => {}
+            Msg::Loss(l) => self.sink.write_event(&Event::Loss(l))?,
         }
+        Ok(())
     }
 }

@@ -456,12 +456,14 @@ mod tests {
         let mut ev = exec_event();
         ev.parent = Some(ParentInfo {
             pid: 1000,
-            exec_id: Some("1000:5".to_owned()),
-            exe: Some(b"/usr/bin/bash".to_vec()),
-            argv: Some(vec![b"bash".to_vec(), b"-c".to_vec(), b"ls -la".to_vec()]),
-            user: Some("alice".to_owned()),
-            euid: Some(1000),
-            caps_effective: Some(0),
+            image: std::sync::Arc::new(crate::event::ProcessImage {
+                exec_id: Some("1000:5".to_owned()),
+                exe: Some(b"/usr/bin/bash".to_vec()),
+                argv: Some(vec![b"bash".to_vec(), b"-c".to_vec(), b"ls -la".to_vec()]),
+                user: Some("alice".to_owned()),
+                euid: Some(1000),
+                caps_effective: Some(0),
+            }),
         });
         ev.privilege_change = Some(PrivilegeChange {
             gained_caps: 1 << 13,
@@ -560,8 +562,9 @@ mod tests {
     fn hostile_extra_cells_are_escaped_guarded_and_quoted() {
         let mut ev = enriched();
         let p = ev.parent.as_mut().unwrap();
-        p.exe = Some(b"=cmd|\x1b[2J,\"x\"\n".to_vec());
-        p.argv = Some(vec![b"-c".to_vec(), b"a\r\nb,\"".to_vec()]);
+        let img = std::sync::Arc::make_mut(&mut p.image);
+        img.exe = Some(b"=cmd|\x1b[2J,\"x\"\n".to_vec());
+        img.argv = Some(vec![b"-c".to_vec(), b"a\r\nb,\"".to_vec()]);
         ev.privilege_change = Some(PrivilegeChange {
             cause: ChangeCause::Launcher,
             launcher: Some(b"/tmp/,\"\n".to_vec()),

@@ -136,7 +136,18 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
         }
         None => o.null("parent"),
     }
-    write_argv(o, "ancestors", Some(&e.ancestors));
+    let buf = o.key("ancestors");
+    buf.push('[');
+    for (i, a) in e.ancestors.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        match &a.exe {
+            Some(exe) => push_bytes(buf, exe),
+            None => buf.push_str("null"),
+        }
+    }
+    buf.push(']');
     o.opt_str("exe_sha256", e.exe_sha256.as_deref());
     match e.exe_dev_ino {
         Some((dev, ino)) => {
@@ -762,14 +773,23 @@ mod tests {
         let mut ev = exec_event();
         ev.parent = Some(ParentInfo {
             pid: 1000,
-            exec_id: Some("1000:5".into()),
-            exe: Some(b"/usr/sbin/cron".to_vec()),
-            argv: Some(vec![b"/usr/sbin/cron".to_vec(), b"-f".to_vec()]),
-            user: Some("root".into()),
-            euid: Some(0),
-            caps_effective: None,
+            image: std::sync::Arc::new(crate::event::ProcessImage {
+                exec_id: Some("1000:5".into()),
+                exe: Some(b"/usr/sbin/cron".to_vec()),
+                argv: Some(vec![b"/usr/sbin/cron".to_vec(), b"-f".to_vec()]),
+                user: Some("root".into()),
+                euid: Some(0),
+                caps_effective: None,
+            }),
         });
-        ev.ancestors = vec![b"/usr/sbin/cron".to_vec(), b"/sbin/init".to_vec()];
+        ev.ancestors = [&b"/usr/sbin/cron"[..], b"/sbin/init"]
+            .map(|exe| {
+                std::sync::Arc::new(crate::event::ProcessImage {
+                    exe: Some(exe.to_vec()),
+                    ..Default::default()
+                })
+            })
+            .to_vec();
         ev.exe_sha256 = Some("ab".repeat(32));
         ev.exe_dev_ino = Some((0x801, 42)); // makedev(8, 1)
         ev.privilege_change = Some(PrivilegeChange {
