@@ -156,7 +156,7 @@ pub struct ProcessImage {
     pub exe: Option<Bytes>,
     pub argv: Option<Vec<Bytes>>,
     /// The name of `euid`.
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     pub euid: Option<u32>,
     /// The effective capabilities, when known.
     pub caps_effective: Option<u64>,
@@ -315,11 +315,11 @@ pub struct ExecEvent {
     /// The privileges the process had at that moment.
     pub privileges: Option<Privileges>,
     /// `user`: name of the effective uid (filled by enrichment).
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     /// `group`: name of the effective gid (filled by enrichment).
-    pub group: Option<String>,
+    pub group: Option<Arc<str>>,
     /// `login_user`: name of the audit login uid (filled by enrichment).
-    pub login_user: Option<String>,
+    pub login_user: Option<Arc<str>>,
     /// `incomplete`: fields the source could not fill, and why.
     pub incomplete: Vec<Incomplete>,
     /// `parent`: the parent as procwatch knew it (enrichment); `None` when

@@ -48,11 +48,11 @@ pub mod names {
             NameCache
         }
 
-        pub fn user(&mut self, _uid: u32) -> Option<String> {
+        pub fn user(&mut self, _uid: u32) -> Option<std::sync::Arc<str>> {
             None
         }
 
-        pub fn group(&mut self, _gid: u32) -> Option<String> {
+        pub fn group(&mut self, _gid: u32) -> Option<std::sync::Arc<str>> {
             None
         }
     }

@@ -389,7 +389,7 @@ mod tests {
         let mut ev = exec_event();
         ev.argv = Some(vec![b"+1".to_vec(), b"=2".to_vec()]);
         ev.exe = Some(b"@evil".to_vec());
-        ev.user = Some("-x".to_owned());
+        ev.user = Some("-x".into());
         s.write_event(&Event::Exec(Box::new(ev.clone()))).unwrap();
         // A quoted argv[0] already starts with `'`, which spreadsheets read
         // as text, so no extra guard is added.
@@ -460,7 +460,7 @@ mod tests {
                 exec_id: Some("1000:5".to_owned()),
                 exe: Some(b"/usr/bin/bash".to_vec()),
                 argv: Some(vec![b"bash".to_vec(), b"-c".to_vec(), b"ls -la".to_vec()]),
-                user: Some("alice".to_owned()),
+                user: Some("alice".into()),
                 euid: Some(1000),
                 caps_effective: Some(0),
             }),

@@ -351,9 +351,9 @@ pub(crate) mod testutil {
             }),
             raised: None,
         });
-        ev.user = Some("alice".to_owned());
-        ev.group = Some("users".to_owned());
-        ev.login_user = Some("alice".to_owned());
+        ev.user = Some("alice".into());
+        ev.group = Some("users".into());
+        ev.login_user = Some("alice".into());
         ev
     }
 
@@ -397,7 +397,7 @@ pub(crate) mod testutil {
         ev.interpreter = Some(b"/bin/\x1bsh".to_vec());
         ev.cwd = Some(b"/tmp/\r\n".to_vec());
         ev.comm = Some(b"\x1b[31m".to_vec());
-        ev.user = Some("bob\x1b[0m".to_owned());
+        ev.user = Some("bob\x1b[0m".into());
         ev
     }
 
@@ -640,7 +640,7 @@ mod tests {
         assert_eq!(user_display(&ev), "alice");
         ev.user = None;
         assert_eq!(user_display(&ev), "1001");
-        ev.user = Some("x\x1by".to_owned());
+        ev.user = Some("x\x1by".into());
         assert_eq!(user_display(&ev), "$'x\\x1by'");
     }
 

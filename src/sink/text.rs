@@ -311,7 +311,7 @@ mod tests {
         let mut ev = exec_event();
         ev.argv = Some(vec![b"sudo".to_vec(), b"id".to_vec()]);
         ev.exe = Some(b"/usr/bin/sudo".to_vec());
-        ev.user = Some("root".to_owned());
+        ev.user = Some("root".into());
         let Some(Privileges::Linux { caps, raised, .. }) = &mut ev.privileges else {
             unreachable!()
         };
@@ -520,7 +520,7 @@ mod tests {
     fn user_column_colours() {
         let mut ev = exec_event();
         set_euid(&mut ev, 0);
-        ev.user = Some("root".to_owned());
+        ev.user = Some("root".into());
         let line = exec_color(ev.clone());
         // Padding inside the colour, so columns still line up.
         assert!(
@@ -529,7 +529,7 @@ mod tests {
         );
         // Other users: a palette colour fixed by uid.
         set_euid(&mut ev, 1001);
-        ev.user = Some("alice".to_owned());
+        ev.user = Some("alice".into());
         let a = exec_color(ev.clone());
         assert!(a.contains(&format!("{}alice     {RESET}", USER_PALETTE[1001 % 6])));
         assert_eq!(exec_color(ev.clone()), a, "stable");

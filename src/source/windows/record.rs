@@ -115,7 +115,7 @@ pub fn to_exec_event(
     if ev.process_start.is_none() {
         ev.process_start = snap.created;
     }
-    ev.user = snap.token.owner.clone();
+    ev.user = snap.token.owner.as_deref().map(std::sync::Arc::from);
     for i in snap.incomplete {
         // The source may have given what the live read could not.
         let covered = (i.field == "exe" && ev.exe.is_some())
