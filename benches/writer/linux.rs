@@ -1,16 +1,4 @@
-//! `cargo bench --bench writer`: the writer stage's CPU per exec of an exec
-//! storm, without a kernel source: each exec arrives as the eBPF source
-//! hands it over (fork, exec, exit records) and goes through the process
-//! table, enrichment, hijack check, hash, filters and the sink, into a file
-//! on the temp dir (like `-o`) or into a writer that discards.
-//!
-//! `cargo bench --bench writer -- NAME` runs only the cases whose name
-//! contains NAME. Numbers are the best of 5 runs of 50,000 execs, as ns per exec and as a
-//! ratio to a baseline measured in the same run (building the records).
-//! The end-to-end figure (reader thread and kernel included) comes from
-//! `bench/exec_storm.py`.
-
-mod common;
+//! The writer bench itself (Linux: the hash and hijack check need it).
 
 use std::fs;
 use std::hint::black_box;
@@ -18,6 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::common;
 use clap::Parser;
 use procwatch::cli::Cli;
 use procwatch::enrich::table::{Exit, Fork, ProcKey};
@@ -137,7 +126,7 @@ fn measure(args: &[&str], to_file: bool, baseline: f64) -> f64 {
     best
 }
 
-fn main() {
+pub fn main() {
     let mut baseline = f64::INFINITY;
     for _ in 0..RUNS {
         let t = Instant::now();
