@@ -5,8 +5,10 @@
 //! on the temp dir (like `-o`) or into a writer that discards.
 //!
 //! `cargo bench --bench writer -- NAME` runs only the cases whose name
-//! contains NAME. Numbers are the best of 5 runs of 50,000 execs, as ns per exec and as a
-//! ratio to a baseline measured in the same run (building the records).
+//! contains NAME. Numbers are the best of 5 runs of 50,000 execs, in ns
+//! per exec with the cost of building the records taken off, and as a
+//! ratio to that baseline (building and dropping the records), measured
+//! in the same run.
 //! The end-to-end figure (reader thread and kernel included) comes from
 //! `bench/exec_storm.py`.
 
