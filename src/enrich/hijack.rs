@@ -24,7 +24,9 @@ use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::enrich::clock::coarse_now;
 
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
@@ -86,7 +88,8 @@ impl FileId {
 #[derive(Debug)]
 struct Verdict {
     id: FileId,
-    at: Instant,
+    /// When the walk was done ([`coarse_now`]).
+    at: Duration,
     found: Vec<Found>,
 }
 
@@ -190,10 +193,10 @@ impl HijackChecker {
                 None => return Vec::new(),
             },
         };
-        let now = Instant::now();
+        let now = coarse_now();
         if let Some(v) = self.cache.get(path)
             && v.id == id
-            && now.duration_since(v.at) < self.ttl
+            && now.saturating_sub(v.at) < self.ttl
         {
             return v.found.clone();
         }
@@ -203,7 +206,7 @@ impl HijackChecker {
         let found = walk(path).unwrap_or_default();
         if self.cache.len() >= MAX_ENTRIES && !self.cache.contains_key(path) {
             let ttl = self.ttl;
-            self.cache.retain(|_, v| now.duration_since(v.at) < ttl);
+            self.cache.retain(|_, v| now.saturating_sub(v.at) < ttl);
             if self.cache.len() >= MAX_ENTRIES {
                 self.cache.clear();
             }

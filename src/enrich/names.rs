@@ -5,6 +5,7 @@
 //! honoured. NSS calls can be slow (network directories), and an exec storm
 //! is usually a handful of users, hence the cache.
 
+use crate::enrich::clock::coarse_now;
 use crate::enrich::id_hash::IdMap;
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -133,20 +134,6 @@ impl NameCache {
     pub fn group(&mut self, gid: u32) -> Option<Arc<str>> {
         self.groups.get_or_lookup(gid, self.ttl, lookup_group)
     }
-}
-
-/// Time since boot from `CLOCK_MONOTONIC_COARSE`: a few ms of resolution,
-/// which is plenty for a TTL in seconds, and several times cheaper than
-/// `Instant::now` on this path (three lookups per exec).
-fn coarse_now() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
-    // constant the kernel has supported since 2.6.32.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Initial buffer size for the reentrant lookups, from sysconf when it has
