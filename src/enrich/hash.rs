@@ -9,7 +9,6 @@
 //! once; when the kernel reported those (`exe_stamp`), a cache hit costs no
 //! syscall at all.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, File, Metadata};
 use std::io::{ErrorKind, Read};
@@ -18,6 +17,7 @@ use std::os::unix::fs::MetadataExt;
 
 use sha2::{Digest, Sha256};
 
+use crate::enrich::id_hash::IdMap;
 use crate::event::ExecEvent;
 
 /// A size cap that covers ordinary binaries (a few MiB) and large static
@@ -59,7 +59,8 @@ impl ContentKey {
 #[derive(Debug)]
 pub struct ExeHasher {
     max_size: u64,
-    cache: HashMap<ContentKey, String>,
+    /// Keyed by kernel-assigned ids and times: the fast id hasher is enough.
+    cache: IdMap<ContentKey, String>,
     buf: Vec<u8>,
     /// Files actually read and hashed (cache misses).
     files_read: u64,
@@ -76,7 +77,7 @@ impl ExeHasher {
     pub fn new(max_size: u64) -> Self {
         ExeHasher {
             max_size,
-            cache: HashMap::new(),
+            cache: IdMap::default(),
             buf: vec![0; BUF_SIZE],
             files_read: 0,
         }

@@ -274,13 +274,19 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Splits `t` into UTC fields, truncating to microseconds (towards the
 /// past, also before 1970).
 pub(crate) fn utc(t: SystemTime) -> UtcTime {
-    let nanos: i128 = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_nanos() as i128,
-        Err(e) => -(e.duration().as_nanos() as i128),
+    // Seconds fit an i64 for any SystemTime (±292 billion years).
+    let (secs, micros): (i64, u32) = match t.duration_since(UNIX_EPOCH) {
+        // The common case, without 128-bit division.
+        Ok(d) => (d.as_secs() as i64, d.subsec_micros()),
+        Err(e) => {
+            let nanos = -(e.duration().as_nanos() as i128);
+            (
+                nanos.div_euclid(1_000_000_000) as i64,
+                (nanos.rem_euclid(1_000_000_000) / 1000) as u32,
+            )
+        }
     };
-    let secs = nanos.div_euclid(1_000_000_000);
-    let micros = (nanos.rem_euclid(1_000_000_000) / 1000) as u32;
-    let days = secs.div_euclid(86_400) as i64;
+    let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
     let (year, month, day) = civil_from_days(days);
     UtcTime {
@@ -330,10 +336,15 @@ pub fn push_rfc3339(out: &mut String, t: SystemTime) {
 }
 
 /// Appends the last `width` decimal digits of `v`, zero-padded.
-fn push_digits(out: &mut String, v: u32, width: u32) {
-    for i in (0..width).rev() {
-        out.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+fn push_digits(out: &mut String, mut v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let width = width.min(buf.len());
+    for d in buf[..width].iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
     }
+    // ASCII digits only.
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
 /// `HH:MM:SS.mmm` in UTC, for the compact text format.

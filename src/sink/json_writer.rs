@@ -74,6 +74,7 @@ pub fn push_bytes(out: &mut String, b: &[u8]) {
 }
 
 /// Appends an integer in decimal (itoa: no `fmt` machinery).
+#[inline]
 pub fn push_int(out: &mut String, v: impl itoa::Integer) {
     out.push_str(itoa::Buffer::new().format(v));
 }
@@ -95,6 +96,7 @@ pub struct Obj<'a> {
 
 impl<'a> Obj<'a> {
     /// Opens an object at the end of `out`.
+    #[inline]
     pub fn open(out: &'a mut String) -> Self {
         out.push('{');
         Obj { out, first: true }
@@ -102,6 +104,7 @@ impl<'a> Obj<'a> {
 
     /// Writes `"key":` and returns the buffer for the value. Keys are the
     /// code's own identifiers (never input), written without escaping.
+    #[inline]
     pub fn key(&mut self, key: &'static str) -> &mut String {
         debug_assert!(
             key.bytes()
@@ -118,10 +121,12 @@ impl<'a> Obj<'a> {
         self.out
     }
 
+    #[inline]
     pub fn str(&mut self, key: &'static str, v: &str) {
         push_str(self.key(key), v);
     }
 
+    #[inline]
     pub fn opt_str(&mut self, key: &'static str, v: Option<&str>) {
         match v {
             Some(v) => self.str(key, v),
@@ -129,10 +134,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline]
     pub fn bytes(&mut self, key: &'static str, v: &[u8]) {
         push_bytes(self.key(key), v);
     }
 
+    #[inline]
     pub fn opt_bytes(&mut self, key: &'static str, v: Option<&[u8]>) {
         match v {
             Some(v) => self.bytes(key, v),
@@ -140,10 +147,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline]
     pub fn num(&mut self, key: &'static str, v: impl itoa::Integer) {
         push_int(self.key(key), v);
     }
 
+    #[inline]
     pub fn opt_num(&mut self, key: &'static str, v: Option<impl itoa::Integer>) {
         match v {
             Some(v) => self.num(key, v),
@@ -151,10 +160,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline]
     pub fn bool(&mut self, key: &'static str, v: bool) {
         self.key(key).push_str(if v { "true" } else { "false" });
     }
 
+    #[inline]
     pub fn opt_bool(&mut self, key: &'static str, v: Option<bool>) {
         match v {
             Some(v) => self.bool(key, v),
@@ -162,16 +173,19 @@ impl<'a> Obj<'a> {
         }
     }
 
+    #[inline]
     pub fn null(&mut self, key: &'static str) {
         self.key(key).push_str("null");
     }
 
     /// Writes an already-serialized JSON value.
+    #[inline]
     pub fn raw(&mut self, key: &'static str, json: &str) {
         self.key(key).push_str(json);
     }
 
     /// Closes the object.
+    #[inline]
     pub fn close(self) {
         self.out.push('}');
     }

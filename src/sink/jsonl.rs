@@ -17,13 +17,13 @@
 //!   `\uXXXX` escapes, so `tail -f events.jsonl` is as safe as the text
 //!   format. This changes only the JSON spelling, not the decoded value.
 
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
 use crate::enrich::caps::cap_names;
+use crate::enrich::id_hash::IdMap;
 use crate::event::{
     Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
 };
@@ -91,7 +91,7 @@ fn start_json(s: &StartInfo) -> Value {
 /// rendered, by the parent's exec_id: a storm's execs mostly share one.
 #[derive(Default)]
 struct RenderCache {
-    names: HashMap<u64, String>,
+    names: IdMap<u64, String>,
     parent: Option<(String, String)>,
     /// Scratch space for the command line, reused across lines.
     cmdline: String,
