@@ -34,11 +34,18 @@ use super::escape::{
 use super::json_writer::{Obj, push_bytes, push_hex, push_int, push_str};
 use super::{Sink, escape};
 
+/// Lines are rendered straight into one buffer and handed to the output
+/// in blocks of at least the output buffer's size (and at every flush):
+/// a `BufWriter` passes a block that large straight to `write(2)`, which
+/// saves copying every line once more.
+const LINES_MAX: usize = super::output::BUF_SIZE;
+
 /// Writes one JSON object per event, each followed by `\n`.
 pub struct JsonlSink {
     out: Box<dyn Write + Send>,
-    /// The line being built, reused to save an allocation per event.
-    line: String,
+    /// Whole lines not yet handed to `out`; reused, so no allocation per
+    /// event. Each `write_all` carries whole lines only.
+    lines: String,
     caps: RenderCache,
 }
 
@@ -47,9 +54,18 @@ impl JsonlSink {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         JsonlSink {
             out,
-            line: String::new(),
+            lines: String::with_capacity(LINES_MAX + 4096),
             caps: RenderCache::default(),
         }
+    }
+
+    fn write_lines(&mut self) -> io::Result<()> {
+        if self.lines.is_empty() {
+            return Ok(());
+        }
+        let res = self.out.write_all(self.lines.as_bytes());
+        self.lines.clear();
+        res
     }
 }
 
@@ -520,21 +536,22 @@ fn escape_unsafe(s: String) -> String {
 /// One serialized line, including the trailing `\n`.
 impl Sink for JsonlSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
-        self.line.clear();
         match ev {
-            Event::Exec(e) => write_exec(&mut self.line, e, &mut self.caps),
+            Event::Exec(e) => write_exec(&mut self.lines, e, &mut self.caps),
             other => {
                 let text = serde_json::to_string(&event_json(other)).map_err(io::Error::other)?;
-                self.line.push_str(&escape_unsafe(text));
+                self.lines.push_str(&escape_unsafe(text));
             }
         }
-        self.line.push('\n');
-        // One write_all per line so a line is never interleaved with
-        // another writer's partial output on a shared pipe.
-        self.out.write_all(self.line.as_bytes())
+        self.lines.push('\n');
+        if self.lines.len() >= LINES_MAX {
+            self.write_lines()?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_lines()?;
         self.out.flush()
     }
 }

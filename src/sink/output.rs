@@ -6,7 +6,7 @@ use std::path::Path;
 
 /// Buffer size: large enough that a burst of execs costs few syscalls.
 /// The caller flushes whenever its queue runs dry, so latency stays low.
-const BUF_SIZE: usize = 64 * 1024;
+pub(crate) const BUF_SIZE: usize = 64 * 1024;
 
 /// Where events go: stdout, or a file opened for append. A new file is
 /// created with mode 0600; an existing one is appended to (mode untouched).
