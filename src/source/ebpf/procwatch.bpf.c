@@ -188,6 +188,29 @@ static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u
 	return n - 1;
 }
 
+/* Multigrain timestamps (6.13+) keep a "ctime was queried" flag in the top
+ * bit of i_ctime_nsec; inode_get_ctime_nsec() masks it, and so do we. */
+#define I_CTIME_QUERIED (1u << 31)
+
+/* The inode's size, mtime and ctime, as stat(2) reports them. The discrete
+ * i_{m,c}time_{sec,nsec} fields exist since 6.11; before that the record has
+ * no stamp (F_HAS_STAMP unset). */
+static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_nsec)) {
+		h->file_size = BPF_CORE_READ(inode, i_size);
+		h->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
+		h->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+		h->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
+		h->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
+		h->flags |= F_HAS_STAMP;
+	} else {
+		h->file_size = 0;
+		h->mtime_sec = h->ctime_sec = 0;
+		h->mtime_nsec = h->ctime_nsec = 0;
+	}
+}
+
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 				       struct linux_binprm *bprm, const char *filename)
 {
@@ -306,6 +329,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
 		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
+		read_stamp(h, inode);
 		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
@@ -314,6 +338,9 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_mode = h->file_uid = h->file_gid = 0;
 		h->file_ino = 0;
 		h->file_dev = 0;
+		h->file_size = 0;
+		h->mtime_sec = h->ctime_sec = 0;
+		h->mtime_nsec = h->ctime_nsec = 0;
 		h->flags |= F_NO_FILE;
 		n = 0;
 	}

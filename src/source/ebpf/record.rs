@@ -7,17 +7,19 @@ use std::time::Duration;
 use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
-use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, PreExec, Privileges};
+use crate::event::{
+    Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
+};
 use crate::source::Item;
 
 /// Must match `RECORD_VERSION` in procwatch.h.
-pub const RECORD_VERSION: u16 = 2;
+pub const RECORD_VERSION: u16 = 3;
 /// Record kinds, as in procwatch.h.
 pub const K_EXEC: u16 = 1;
 pub const K_FORK: u16 = 2;
 pub const K_EXIT: u16 = 3;
 /// `sizeof(struct record_hdr)`.
-pub const HDR_LEN: usize = 200;
+pub const HDR_LEN: usize = 232;
 /// `sizeof(struct fork_record)`.
 pub const FORK_LEN: usize = 40;
 /// `sizeof(struct exit_record)`.
@@ -39,6 +41,7 @@ pub const F_SECUREEXEC_UNKNOWN: u32 = 1 << 11;
 pub const F_HAS_AUDIT: u32 = 1 << 12;
 pub const F_NO_FILE: u32 = 1 << 13;
 pub const F_HAS_PRE: u32 = 1 << 14;
+pub const F_HAS_STAMP: u32 = 1 << 15;
 
 /// Why a record could not be decoded. It never happens with a matching
 /// object; it is counted, not ignored, if it does.
@@ -73,6 +76,9 @@ impl Hdr<'_> {
     }
     fn u64(&self, off: usize) -> u64 {
         u64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
+    }
+    fn i64(&self, off: usize) -> i64 {
+        i64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
     }
 }
 
@@ -218,6 +224,11 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         uid: h.u32(184),
         euid: h.u32(188),
         caps_effective: h.u64(192),
+    });
+    ev.exe_stamp = (flags & (F_NO_FILE | F_HAS_STAMP) == F_HAS_STAMP).then(|| FileStamp {
+        size: h.u64(200),
+        mtime: (h.i64(208), i64::from(h.u32(224))),
+        ctime: (h.i64(216), i64::from(h.u32(228))),
     });
     Ok(Item::Exec {
         ev: Box::new(ev),
@@ -378,6 +389,11 @@ mod tests {
         r[176..184].copy_from_slice(&3_000_000_000u64.to_le_bytes());
         r[184..188].copy_from_slice(&1000u32.to_le_bytes());
         r[188..192].copy_from_slice(&1000u32.to_le_bytes());
+        r[200..208].copy_from_slice(&39_256u64.to_le_bytes());
+        r[208..216].copy_from_slice(&1_700_000_000i64.to_le_bytes());
+        r[216..224].copy_from_slice(&1_700_000_500i64.to_le_bytes());
+        r[224..228].copy_from_slice(&123_456_789u32.to_le_bytes());
+        r[228..232].copy_from_slice(&999_999_999u32.to_le_bytes());
         for part in [argv, filename, interp, exe, cwd] {
             r.extend_from_slice(part);
         }
@@ -388,7 +404,7 @@ mod tests {
     fn decodes_every_field() {
         let clock = BootClock::new().unwrap();
         let rec = record(
-            F_HAS_AUDIT | F_SECUREEXEC | F_HAS_INTERP,
+            F_HAS_AUDIT | F_SECUREEXEC | F_HAS_INTERP | F_HAS_STAMP,
             b"/bin/sh\0./x\0a b\0\0",
             b"./x",
             b"/bin/sh",
@@ -441,6 +457,14 @@ mod tests {
         assert_eq!(ev.exe_dev_ino, Some((libc::makedev(8, 1), 777)));
         assert_eq!(ev.pre_exec, None, "no F_HAS_PRE");
         assert_eq!(file.unwrap().mode, 0o104755);
+        assert_eq!(
+            ev.exe_stamp,
+            Some(FileStamp {
+                size: 39_256,
+                mtime: (1_700_000_000, 123_456_789),
+                ctime: (1_700_000_500, 999_999_999),
+            })
+        );
         let gap = ev.time.duration_since(ev.process_start.unwrap()).unwrap();
         assert_eq!(gap.as_nanos(), 1_000_000_000);
     }
@@ -480,6 +504,25 @@ mod tests {
             panic!()
         };
         assert_eq!(*secureexec, None);
+    }
+
+    #[test]
+    fn stamp_needs_its_flag_and_a_file() {
+        let clock = BootClock::new().unwrap();
+        // An older kernel (no discrete inode time fields): no flag, no stamp.
+        let rec = record(0, b"x\0", b"/x", b"", b"/x", b"/");
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert!(ev.exe_dev_ino.is_some());
+        assert_eq!(ev.exe_stamp, None);
+        // No file at all: no stamp even if the flag were set.
+        let rec = record(F_NO_FILE | F_HAS_STAMP, b"x\0", b"/x", b"", b"", b"/");
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert_eq!((ev.exe_dev_ino, ev.exe_stamp), (None, None));
+        // Times before the epoch keep their sign.
+        let mut rec = record(F_HAS_STAMP, b"x\0", b"/x", b"", b"/x", b"/");
+        rec[208..216].copy_from_slice(&(-2i64).to_le_bytes());
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert_eq!(ev.exe_stamp.unwrap().mtime, (-2, 123_456_789));
     }
 
     #[test]
