@@ -40,16 +40,18 @@
 #define F_HAS_PRE (1u << 14)       /* pre_* hold the credentials before the exec */
 #define F_HAS_STAMP (1u << 15)     /* file_size and the m/ctime fields are valid */
 
-/* Indexes of the per-CPU counters map. Invariants: SEEN == EMITTED + DROPPED
- * for execs, and AUX_SEEN == AUX_EMITTED + AUX_DROPPED for forks and exits. */
-#define C_SEEN 0
-#define C_EMITTED 1
-#define C_DROPPED 2
-#define C_TRUNCATED 3
-#define C_AUX_SEEN 4
-#define C_AUX_EMITTED 5
-#define C_AUX_DROPPED 6
-#define C_COUNT 7
+/* The value of the per-CPU counters map's only entry: the reader gets every
+ * counter of every CPU with one lookup. Invariants: seen == emitted + dropped
+ * for execs, and aux_seen == aux_emitted + aux_dropped for forks and exits. */
+struct counters {
+	__u64 seen;
+	__u64 emitted;
+	__u64 dropped;
+	__u64 truncated;
+	__u64 aux_seen;
+	__u64 aux_emitted;
+	__u64 aux_dropped;
+};
 
 struct record_hdr {
 	__u16 version;
@@ -119,6 +121,7 @@ struct exit_record {
 /* record.rs decodes these layouts by offset: keep them in step. */
 _Static_assert(sizeof(struct record_hdr) == 232, "record_hdr layout changed: update record.rs");
 _Static_assert(__builtin_offsetof(struct record_hdr, file_size) == 200, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct counters) == 56, "counters layout changed: update loader.rs");
 _Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
 _Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
 
