@@ -192,7 +192,7 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         clock.to_wall(exec_boot_ns),
         pid,
         h.u32(76),
-        format!("{pid}:{exec_boot_ns}"),
+        exec_id(pid, exec_boot_ns),
     );
     ev.tid = Some(h.u32(68));
     ev.exec_tid = Some(h.u32(72));
@@ -237,6 +237,35 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     })
 }
 
+/// `"<pid>:<exec boot ns>"`, built right to left in a stack buffer and
+/// copied into a String of exactly its length: one allocation, where
+/// `format!` grew its String two or three times through the fmt machinery.
+fn exec_id(pid: u32, ns: u64) -> String {
+    // u32::MAX has 10 digits and u64::MAX 20, plus the colon.
+    const LEN: usize = 31;
+    let mut buf = [0u8; LEN];
+    let mut at = prepend_decimal(&mut buf, LEN, ns);
+    at -= 1;
+    buf[at] = b':';
+    at = prepend_decimal(&mut buf, at, u64::from(pid));
+    std::str::from_utf8(&buf[at..])
+        .expect("ASCII digits")
+        .to_owned()
+}
+
+/// Writes `v` in decimal to `buf` so that it ends at `end`; returns where
+/// it starts.
+fn prepend_decimal(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
+    loop {
+        end -= 1;
+        buf[end] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return end;
+        }
+    }
+}
+
 fn audit_id(flags: u32, id: u32) -> Option<u32> {
     (flags & F_HAS_AUDIT != 0 && id != AUDIT_UNSET).then_some(id)
 }
@@ -244,11 +273,15 @@ fn audit_id(flags: u32, id: u32) -> Option<u32> {
 /// Renders the exe path the way `/proc/<pid>/exe` does, so the two can be
 /// compared: a memfd or deleted file gets the kernel's " (deleted)" suffix.
 fn exe_path(path: &[u8], flags: u32) -> Bytes {
-    let mut p = path.to_vec();
+    const DELETED: &[u8] = b" (deleted)";
     if flags & (F_EXE_PSEUDO | F_EXE_UNLINKED) != 0 {
-        p.extend_from_slice(b" (deleted)");
+        let mut p = Vec::with_capacity(path.len() + DELETED.len());
+        p.extend_from_slice(path);
+        p.extend_from_slice(DELETED);
+        p
+    } else {
+        path.to_vec()
     }
-    p
 }
 
 /// Splits the raw argv block on NULs. A complete block ends with a NUL; a
@@ -261,7 +294,10 @@ fn split_argv(block: &[u8], truncated: bool) -> Vec<Bytes> {
         Some((0, rest)) if !truncated => rest,
         _ => block,
     };
-    body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+    // Sized exactly: collecting grew the Vec for more than four arguments.
+    let mut argv = Vec::with_capacity(1 + body.iter().filter(|&&b| b == 0).count());
+    argv.extend(body.split(|&b| b == 0).map(<[u8]>::to_vec));
+    argv
 }
 
 #[cfg(test)]
@@ -504,6 +540,19 @@ mod tests {
             panic!()
         };
         assert_eq!(*secureexec, None);
+    }
+
+    #[test]
+    fn exec_id_is_pid_colon_ns() {
+        for (pid, ns) in [
+            (0, 0),
+            (1, 9),
+            (42, 5_000_000_000),
+            (4_194_304, 123_456_789_012),
+            (u32::MAX, u64::MAX),
+        ] {
+            assert_eq!(exec_id(pid, ns), format!("{pid}:{ns}"));
+        }
     }
 
     #[test]
