@@ -210,3 +210,85 @@ fn classic_tracepoint_fallback_captures_execs() {
     // The classic tracepoint has no linux_binprm: secureexec is unknown, not false.
     assert_eq!(ev["secureexec"], Value::Null);
 }
+
+/// Runs `program tag` under an in-process eBPF source (the stamp is not in
+/// any output format yet, so this reads the decoded events directly) and
+/// returns the `exe_stamp` of its exec.
+fn exe_stamp_of(
+    attach: procwatch::source::ebpf::Attach,
+    program: &str,
+    tag: &str,
+) -> Option<procwatch::event::FileStamp> {
+    use procwatch::source::{Item, Source, ebpf};
+    use std::time::{Duration, Instant};
+
+    let mut src = ebpf::EbpfSource::attach(&ebpf::Options {
+        ring_size: 1 << 20,
+        wakeup_bytes: 1,
+        attach,
+    })
+    .expect("attach the eBPF source");
+    run_ok(Command::new(program).arg(tag));
+    let want = tag.as_bytes();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut found = Vec::new();
+    while found.is_empty() && Instant::now() < deadline {
+        src.poll(Duration::from_millis(50), &mut |item| {
+            if let Item::Exec { ev, .. } = item
+                && ev
+                    .argv
+                    .as_ref()
+                    .is_some_and(|a| a.iter().any(|x| x == want))
+            {
+                found.push(*ev);
+            }
+        })
+        .unwrap();
+    }
+    src.detach();
+    assert_eq!(found.len(), 1, "one tagged exec");
+    let ev = found.pop().unwrap();
+    assert_eq!(ev.exe.as_deref(), Some(program.as_bytes()));
+    ev.exe_stamp
+}
+
+#[test]
+fn exec_carries_the_executed_files_stamp() {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    if skip_unless_root("exec_carries_the_executed_files_stamp") {
+        return;
+    }
+    let dir = open_tempdir();
+    let prog = copy_true(dir.path(), "stamped-true", 0o755);
+    {
+        // A size and an mtime that no other file has by chance.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&prog)
+            .unwrap();
+        f.write_all(&[0u8; 123]).unwrap();
+        f.set_modified(UNIX_EPOCH + Duration::new(1_000_000_007, 123_456_789))
+            .unwrap();
+    }
+    let md = std::fs::metadata(&prog).unwrap();
+    let want = procwatch::event::FileStamp {
+        size: md.size(),
+        mtime: (md.mtime(), md.mtime_nsec()),
+        ctime: (md.ctime(), md.ctime_nsec()),
+    };
+    assert_eq!(want.mtime, (1_000_000_007, 123_456_789));
+    for attach in [
+        procwatch::source::ebpf::Attach::Auto,
+        procwatch::source::ebpf::Attach::Tracepoint,
+    ] {
+        let tag = unique_tag("stamp");
+        assert_eq!(
+            exe_stamp_of(attach, &prog, &tag),
+            Some(want),
+            "{attach:?}: the stamp is the file's stat"
+        );
+    }
+}

@@ -3,11 +3,11 @@
 use super::record;
 use super::{Attach, Options};
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{Map, MapData, RingBuf};
 use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
@@ -21,14 +21,9 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!("procwatch.bpf.o");
 /// How often the boot-time → wall-time offset is re-measured (NTP).
 const CLOCK_RESYNC: Duration = Duration::from_secs(5);
 
-/// Counter indexes, as in procwatch.h.
-const C_SEEN: u32 = 0;
-const C_EMITTED: u32 = 1;
-const C_DROPPED: u32 = 2;
-const C_TRUNCATED: u32 = 3;
-const C_AUX_SEEN: u32 = 4;
-const C_AUX_EMITTED: u32 = 5;
-const C_AUX_DROPPED: u32 = 6;
+/// The u64 fields of `struct counters` in procwatch.h, in order: seen,
+/// emitted, dropped, truncated, aux_seen, aux_emitted, aux_dropped.
+const N_COUNTERS: usize = 7;
 
 /// An attached eBPF program and its maps.
 pub struct EbpfSource {
@@ -37,7 +32,7 @@ pub struct EbpfSource {
     /// the maps taken out of it below live on.
     bpf: Option<Ebpf>,
     ring: RingBuf<MapData>,
-    counters: PerCpuArray<MapData, u64>,
+    counters: CounterMap,
     clock: BootClock,
     last_resync: Instant,
     /// Edge-triggered epoll on the ring: it fires only when the kernel
@@ -85,7 +80,7 @@ impl EbpfSource {
         let ring = RingBuf::try_from(bpf.take_map("events").expect("object defines `events`"))
             .map_err(|e| load_error("the ring buffer map is unusable", &e))?;
         let counters =
-            PerCpuArray::try_from(bpf.take_map("counters").expect("object defines `counters`"))
+            CounterMap::new(bpf.take_map("counters").expect("object defines `counters`"))
                 .map_err(|e| load_error("the counters map is unusable", &e))?;
         let epoll = edge_triggered_epoll(ring.as_raw_fd()).map_err(|e| AttachError {
             what: format!("cannot watch the ring buffer: {e}"),
@@ -150,18 +145,23 @@ impl Source for EbpfSource {
     }
 
     fn counters(&self) -> std::io::Result<KernelCounters> {
-        let sum = |idx: u32| -> std::io::Result<u64> {
-            let values = self.counters.get(&idx, 0).map_err(std::io::Error::other)?;
-            Ok(values.iter().sum())
-        };
+        let [
+            seen,
+            emitted,
+            dropped,
+            truncated,
+            aux_seen,
+            aux_emitted,
+            aux_dropped,
+        ] = self.counters.read()?;
         Ok(KernelCounters {
-            seen: sum(C_SEEN)?,
-            emitted: sum(C_EMITTED)?,
-            dropped: sum(C_DROPPED)?,
-            truncated: sum(C_TRUNCATED)?,
-            aux_seen: sum(C_AUX_SEEN)?,
-            aux_emitted: sum(C_AUX_EMITTED)?,
-            aux_dropped: sum(C_AUX_DROPPED)?,
+            seen,
+            emitted,
+            dropped,
+            truncated,
+            aux_seen,
+            aux_emitted,
+            aux_dropped,
             ..KernelCounters::default()
         })
     }
@@ -185,6 +185,80 @@ impl EbpfSource {
                 .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
         }
         any
+    }
+}
+
+/// The per-CPU counters map (one entry, a `struct counters` per CPU), read
+/// with one bpf(2) lookup. aya's `PerCpuArray::get` re-reads
+/// /sys/devices/system/cpu/possible on every lookup; the CPU count is taken
+/// once here instead (possible CPUs do not change while running).
+struct CounterMap {
+    map: MapData,
+    /// Number of possible CPUs: the kernel writes one value for each.
+    cpus: usize,
+}
+
+impl CounterMap {
+    fn new(map: Map) -> Result<Self, String> {
+        let Map::PerCpuArray(map) = map else {
+            return Err("`counters` is not a per-CPU array".into());
+        };
+        let info = map.info().map_err(|e| e.to_string())?;
+        if info.value_size() as usize != N_COUNTERS * 8 {
+            return Err(format!(
+                "`counters` values are {} bytes, expected {}",
+                info.value_size(),
+                N_COUNTERS * 8
+            ));
+        }
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
+        Ok(CounterMap { map, cpus })
+    }
+
+    /// Every counter, summed over the CPUs.
+    fn read(&self) -> std::io::Result<[u64; N_COUNTERS]> {
+        /// The part of `union bpf_attr` that BPF_MAP_LOOKUP_ELEM reads.
+        #[repr(C)]
+        struct LookupAttr {
+            map_fd: u32,
+            _pad: u32,
+            key: u64,
+            value: u64,
+            flags: u64,
+        }
+        const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+        // The kernel writes one value per possible CPU, one after the
+        // other, each rounded up to 8 bytes (56 already is).
+        let mut values = vec![[0u64; N_COUNTERS]; self.cpus];
+        let key = 0u32;
+        let attr = LookupAttr {
+            map_fd: self.map.fd().as_fd().as_raw_fd() as u32,
+            _pad: 0,
+            key: std::ptr::from_ref(&key) as u64,
+            value: values.as_mut_ptr() as u64,
+            flags: 0,
+        };
+        // SAFETY: a valid BPF_MAP_LOOKUP_ELEM request: the kernel reads the
+        // 4-byte key and writes value_size (checked in `new`) times the
+        // number of possible CPUs bytes, which is what `values` holds.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_ELEM,
+                &attr as *const LookupAttr,
+                std::mem::size_of::<LookupAttr>(),
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut sum = [0u64; N_COUNTERS];
+        for cpu in &values {
+            for (s, v) in sum.iter_mut().zip(cpu) {
+                *s = s.wrapping_add(*v);
+            }
+        }
+        Ok(sum)
     }
 }
 

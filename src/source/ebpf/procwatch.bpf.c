@@ -53,9 +53,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, C_COUNT);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct counters);
 } counters SEC(".maps");
 
 /* Credentials as execve was entered, so an exec can be compared with what
@@ -68,12 +68,20 @@ struct {
 	__type(value, struct pre_creds);
 } pre_creds SEC(".maps");
 
-static __always_inline void count(__u32 idx)
+/* This CPU's counters. Never NULL in practice (index 0 of an array). */
+static __always_inline struct counters *my_counters(void)
 {
-	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
-	if (c)
-		*c += 1;
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counters, &zero);
 }
+
+/* An atomic add: cheap on a per-CPU slot, and exact even if a preemptible
+ * kernel runs the same program for another task on this CPU mid-update. */
+#define count(c, field)                                    \
+	do {                                               \
+		if (c)                                     \
+			__sync_fetch_and_add(&(c)->field, 1); \
+	} while (0)
 
 /* State of one path walk, carried across bpf_loop iterations. */
 struct walk {
@@ -188,6 +196,29 @@ static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u
 	return n - 1;
 }
 
+/* Multigrain timestamps (6.13+) keep a "ctime was queried" flag in the top
+ * bit of i_ctime_nsec; inode_get_ctime_nsec() masks it, and so do we. */
+#define I_CTIME_QUERIED (1u << 31)
+
+/* The inode's size, mtime and ctime, as stat(2) reports them. The discrete
+ * i_{m,c}time_{sec,nsec} fields exist since 6.11; before that the record has
+ * no stamp (F_HAS_STAMP unset). */
+static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode)
+{
+	if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_nsec)) {
+		h->file_size = BPF_CORE_READ(inode, i_size);
+		h->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
+		h->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
+		h->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
+		h->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
+		h->flags |= F_HAS_STAMP;
+	} else {
+		h->file_size = 0;
+		h->mtime_sec = h->ctime_sec = 0;
+		h->mtime_nsec = h->ctime_nsec = 0;
+	}
+}
+
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 				       struct linux_binprm *bprm, const char *filename)
 {
@@ -197,10 +228,12 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	struct file *file;
 	__u32 off = 0, n;
 
-	count(C_SEEN);
+	struct counters *c = my_counters();
+
+	count(c, seen);
 	ev = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ev) {
-		count(C_DROPPED);
+		count(c, dropped);
 		return 0;
 	}
 	h = &ev->hdr;
@@ -306,6 +339,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
 		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
 		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
+		read_stamp(h, inode);
 		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
@@ -314,6 +348,9 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_mode = h->file_uid = h->file_gid = 0;
 		h->file_ino = 0;
 		h->file_dev = 0;
+		h->file_size = 0;
+		h->mtime_sec = h->ctime_sec = 0;
+		h->mtime_nsec = h->ctime_nsec = 0;
 		h->flags |= F_NO_FILE;
 		n = 0;
 	}
@@ -334,7 +371,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	off += n;
 
 	if (h->flags & (F_ARGV_TRUNC | F_FILENAME_TRUNC | F_EXE_TRUNC | F_CWD_TRUNC))
-		count(C_TRUNCATED);
+		count(c, truncated);
 
 	__u64 total = sizeof(struct record_hdr) + off;
 	if (total > sizeof(struct event))
@@ -342,9 +379,9 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 wake = queued + total >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, ev, total, wake) < 0)
-		count(C_DROPPED);
+		count(c, dropped);
 	else
-		count(C_EMITTED);
+		count(c, emitted);
 	return 0;
 }
 
@@ -368,13 +405,15 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
  * they stay in order with the execs. */
 static __always_inline void output_aux(void *rec, __u64 size)
 {
-	count(C_AUX_SEEN);
+	struct counters *c = my_counters();
+
+	count(c, aux_seen);
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	__u64 wake = queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&events, rec, size, wake) < 0)
-		count(C_AUX_DROPPED);
+		count(c, aux_dropped);
 	else
-		count(C_AUX_EMITTED);
+		count(c, aux_emitted);
 }
 
 SEC("tp_btf/sched_process_fork")

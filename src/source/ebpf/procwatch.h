@@ -9,7 +9,7 @@
 #ifndef PROCWATCH_H
 #define PROCWATCH_H
 
-#define RECORD_VERSION 2
+#define RECORD_VERSION 3
 
 /* record kinds (the second u16 of every record) */
 #define K_EXEC 1
@@ -38,17 +38,20 @@
 #define F_HAS_AUDIT (1u << 12)     /* loginuid/sessionid are valid */
 #define F_NO_FILE (1u << 13)       /* no file: mode/uid/gid are zero */
 #define F_HAS_PRE (1u << 14)       /* pre_* hold the credentials before the exec */
+#define F_HAS_STAMP (1u << 15)     /* file_size and the m/ctime fields are valid */
 
-/* Indexes of the per-CPU counters map. Invariants: SEEN == EMITTED + DROPPED
- * for execs, and AUX_SEEN == AUX_EMITTED + AUX_DROPPED for forks and exits. */
-#define C_SEEN 0
-#define C_EMITTED 1
-#define C_DROPPED 2
-#define C_TRUNCATED 3
-#define C_AUX_SEEN 4
-#define C_AUX_EMITTED 5
-#define C_AUX_DROPPED 6
-#define C_COUNT 7
+/* The value of the per-CPU counters map's only entry: the reader gets every
+ * counter of every CPU with one lookup. Invariants: seen == emitted + dropped
+ * for execs, and aux_seen == aux_emitted + aux_dropped for forks and exits. */
+struct counters {
+	__u64 seen;
+	__u64 emitted;
+	__u64 dropped;
+	__u64 truncated;
+	__u64 aux_seen;
+	__u64 aux_emitted;
+	__u64 aux_dropped;
+};
 
 struct record_hdr {
 	__u16 version;
@@ -78,6 +81,11 @@ struct record_hdr {
 	/* Credentials of the calling thread as execve was entered (F_HAS_PRE). */
 	__u32 pre_uid, pre_euid;
 	__u64 pre_cap_effective;
+	/* The executed inode's i_size and times (F_HAS_STAMP): seconds and
+	 * nanoseconds since the epoch, as stat(2) reports them. */
+	__u64 file_size;
+	__s64 mtime_sec, ctime_sec;
+	__u32 mtime_nsec, ctime_nsec;
 };
 
 /* Value of the pre_creds map: set at sys_enter_execve(at), keyed by tid. */
@@ -111,7 +119,9 @@ struct exit_record {
 };
 
 /* record.rs decodes these layouts by offset: keep them in step. */
-_Static_assert(sizeof(struct record_hdr) == 200, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct record_hdr) == 232, "record_hdr layout changed: update record.rs");
+_Static_assert(__builtin_offsetof(struct record_hdr, file_size) == 200, "record_hdr layout changed: update record.rs");
+_Static_assert(sizeof(struct counters) == 56, "counters layout changed: update loader.rs");
 _Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
 _Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
 

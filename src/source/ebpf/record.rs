@@ -7,17 +7,19 @@ use std::time::Duration;
 use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
-use crate::event::{Bytes, CapSets, Credentials, ExecEvent, FileInfo, PreExec, Privileges};
+use crate::event::{
+    Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
+};
 use crate::source::Item;
 
 /// Must match `RECORD_VERSION` in procwatch.h.
-pub const RECORD_VERSION: u16 = 2;
+pub const RECORD_VERSION: u16 = 3;
 /// Record kinds, as in procwatch.h.
 pub const K_EXEC: u16 = 1;
 pub const K_FORK: u16 = 2;
 pub const K_EXIT: u16 = 3;
 /// `sizeof(struct record_hdr)`.
-pub const HDR_LEN: usize = 200;
+pub const HDR_LEN: usize = 232;
 /// `sizeof(struct fork_record)`.
 pub const FORK_LEN: usize = 40;
 /// `sizeof(struct exit_record)`.
@@ -39,6 +41,7 @@ pub const F_SECUREEXEC_UNKNOWN: u32 = 1 << 11;
 pub const F_HAS_AUDIT: u32 = 1 << 12;
 pub const F_NO_FILE: u32 = 1 << 13;
 pub const F_HAS_PRE: u32 = 1 << 14;
+pub const F_HAS_STAMP: u32 = 1 << 15;
 
 /// Why a record could not be decoded. It never happens with a matching
 /// object; it is counted, not ignored, if it does.
@@ -73,6 +76,9 @@ impl Hdr<'_> {
     }
     fn u64(&self, off: usize) -> u64 {
         u64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
+    }
+    fn i64(&self, off: usize) -> i64 {
+        i64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
     }
 }
 
@@ -186,7 +192,7 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         clock.to_wall(exec_boot_ns),
         pid,
         h.u32(76),
-        format!("{pid}:{exec_boot_ns}"),
+        exec_id(pid, exec_boot_ns),
     );
     ev.tid = Some(h.u32(68));
     ev.exec_tid = Some(h.u32(72));
@@ -219,11 +225,45 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         euid: h.u32(188),
         caps_effective: h.u64(192),
     });
+    ev.exe_stamp = (flags & (F_NO_FILE | F_HAS_STAMP) == F_HAS_STAMP).then(|| FileStamp {
+        size: h.u64(200),
+        mtime: (h.i64(208), i64::from(h.u32(224))),
+        ctime: (h.i64(216), i64::from(h.u32(228))),
+    });
     Ok(Item::Exec {
         ev: Box::new(ev),
         start_ns: start_boot_ns,
         parent_start_ns,
     })
+}
+
+/// `"<pid>:<exec boot ns>"`, built right to left in a stack buffer and
+/// copied into a String of exactly its length: one allocation, where
+/// `format!` grew its String two or three times through the fmt machinery.
+fn exec_id(pid: u32, ns: u64) -> String {
+    // u32::MAX has 10 digits and u64::MAX 20, plus the colon.
+    const LEN: usize = 31;
+    let mut buf = [0u8; LEN];
+    let mut at = prepend_decimal(&mut buf, LEN, ns);
+    at -= 1;
+    buf[at] = b':';
+    at = prepend_decimal(&mut buf, at, u64::from(pid));
+    std::str::from_utf8(&buf[at..])
+        .expect("ASCII digits")
+        .to_owned()
+}
+
+/// Writes `v` in decimal to `buf` so that it ends at `end`; returns where
+/// it starts.
+fn prepend_decimal(buf: &mut [u8], mut end: usize, mut v: u64) -> usize {
+    loop {
+        end -= 1;
+        buf[end] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return end;
+        }
+    }
 }
 
 fn audit_id(flags: u32, id: u32) -> Option<u32> {
@@ -233,11 +273,15 @@ fn audit_id(flags: u32, id: u32) -> Option<u32> {
 /// Renders the exe path the way `/proc/<pid>/exe` does, so the two can be
 /// compared: a memfd or deleted file gets the kernel's " (deleted)" suffix.
 fn exe_path(path: &[u8], flags: u32) -> Bytes {
-    let mut p = path.to_vec();
+    const DELETED: &[u8] = b" (deleted)";
     if flags & (F_EXE_PSEUDO | F_EXE_UNLINKED) != 0 {
-        p.extend_from_slice(b" (deleted)");
+        let mut p = Vec::with_capacity(path.len() + DELETED.len());
+        p.extend_from_slice(path);
+        p.extend_from_slice(DELETED);
+        p
+    } else {
+        path.to_vec()
     }
-    p
 }
 
 /// Splits the raw argv block on NULs. A complete block ends with a NUL; a
@@ -250,7 +294,10 @@ fn split_argv(block: &[u8], truncated: bool) -> Vec<Bytes> {
         Some((0, rest)) if !truncated => rest,
         _ => block,
     };
-    body.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+    // Sized exactly: collecting grew the Vec for more than four arguments.
+    let mut argv = Vec::with_capacity(1 + body.iter().filter(|&&b| b == 0).count());
+    argv.extend(body.split(|&b| b == 0).map(<[u8]>::to_vec));
+    argv
 }
 
 #[cfg(test)]
@@ -378,6 +425,11 @@ mod tests {
         r[176..184].copy_from_slice(&3_000_000_000u64.to_le_bytes());
         r[184..188].copy_from_slice(&1000u32.to_le_bytes());
         r[188..192].copy_from_slice(&1000u32.to_le_bytes());
+        r[200..208].copy_from_slice(&39_256u64.to_le_bytes());
+        r[208..216].copy_from_slice(&1_700_000_000i64.to_le_bytes());
+        r[216..224].copy_from_slice(&1_700_000_500i64.to_le_bytes());
+        r[224..228].copy_from_slice(&123_456_789u32.to_le_bytes());
+        r[228..232].copy_from_slice(&999_999_999u32.to_le_bytes());
         for part in [argv, filename, interp, exe, cwd] {
             r.extend_from_slice(part);
         }
@@ -388,7 +440,7 @@ mod tests {
     fn decodes_every_field() {
         let clock = BootClock::new().unwrap();
         let rec = record(
-            F_HAS_AUDIT | F_SECUREEXEC | F_HAS_INTERP,
+            F_HAS_AUDIT | F_SECUREEXEC | F_HAS_INTERP | F_HAS_STAMP,
             b"/bin/sh\0./x\0a b\0\0",
             b"./x",
             b"/bin/sh",
@@ -441,6 +493,14 @@ mod tests {
         assert_eq!(ev.exe_dev_ino, Some((libc::makedev(8, 1), 777)));
         assert_eq!(ev.pre_exec, None, "no F_HAS_PRE");
         assert_eq!(file.unwrap().mode, 0o104755);
+        assert_eq!(
+            ev.exe_stamp,
+            Some(FileStamp {
+                size: 39_256,
+                mtime: (1_700_000_000, 123_456_789),
+                ctime: (1_700_000_500, 999_999_999),
+            })
+        );
         let gap = ev.time.duration_since(ev.process_start.unwrap()).unwrap();
         assert_eq!(gap.as_nanos(), 1_000_000_000);
     }
@@ -480,6 +540,38 @@ mod tests {
             panic!()
         };
         assert_eq!(*secureexec, None);
+    }
+
+    #[test]
+    fn exec_id_is_pid_colon_ns() {
+        for (pid, ns) in [
+            (0, 0),
+            (1, 9),
+            (42, 5_000_000_000),
+            (4_194_304, 123_456_789_012),
+            (u32::MAX, u64::MAX),
+        ] {
+            assert_eq!(exec_id(pid, ns), format!("{pid}:{ns}"));
+        }
+    }
+
+    #[test]
+    fn stamp_needs_its_flag_and_a_file() {
+        let clock = BootClock::new().unwrap();
+        // An older kernel (no discrete inode time fields): no flag, no stamp.
+        let rec = record(0, b"x\0", b"/x", b"", b"/x", b"/");
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert!(ev.exe_dev_ino.is_some());
+        assert_eq!(ev.exe_stamp, None);
+        // No file at all: no stamp even if the flag were set.
+        let rec = record(F_NO_FILE | F_HAS_STAMP, b"x\0", b"/x", b"", b"", b"/");
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert_eq!((ev.exe_dev_ino, ev.exe_stamp), (None, None));
+        // Times before the epoch keep their sign.
+        let mut rec = record(F_HAS_STAMP, b"x\0", b"/x", b"", b"/x", b"/");
+        rec[208..216].copy_from_slice(&(-2i64).to_le_bytes());
+        let ev = exec_of(decode(&rec, &clock).unwrap());
+        assert_eq!(ev.exe_stamp.unwrap().mtime, (-2, 123_456_789));
     }
 
     #[test]
