@@ -16,13 +16,7 @@ use super::escape::needs_escape;
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
-    // Fast path: most strings are printable ASCII with nothing to escape.
-    // A branch-free fold (no early exit) lets the compiler vectorise the
-    // scan; it is much cheaper than the char loop below.
-    let special = s.bytes().fold(false, |acc, b| {
-        acc | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
-    });
-    if !special {
+    if is_plain(s.as_bytes()) {
         out.push_str(s);
         out.push('"');
         return;
@@ -58,9 +52,27 @@ pub fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Printable ASCII other than `"` and `\\`: written as is, no escaping.
+/// Most strings are. A branch-free fold (no early exit) lets the compiler
+/// vectorise the scan; it is much cheaper than the char loop of `push_str`.
+#[inline]
+fn is_plain(b: &[u8]) -> bool {
+    !b.iter().fold(false, |acc, &c| {
+        acc | !(0x20..0x7f).contains(&c) | (c == b'"') | (c == b'\\')
+    })
+}
+
 /// Appends a byte string losslessly: a JSON string when it is valid UTF-8,
 /// otherwise `{"base64": <exact bytes>, "lossy": <for reading>}`.
 pub fn push_bytes(out: &mut String, b: &[u8]) {
+    if is_plain(b) {
+        out.push('"');
+        // SAFETY: `is_plain` admits only bytes below 0x80, which are valid
+        // UTF-8 on their own (one scan instead of validating, then escaping).
+        out.push_str(unsafe { std::str::from_utf8_unchecked(b) });
+        out.push('"');
+        return;
+    }
     match std::str::from_utf8(b) {
         Ok(s) => push_str(out, s),
         Err(_) => {
