@@ -462,6 +462,28 @@ pub enum LossPlace {
 }
 
 impl LossPlace {
+    /// What a count at this place means, for human-readable sinks: events
+    /// lost outright, events reported with fields missing, or overruns
+    /// that each lost an unknown number of events.
+    pub fn describe(self, n: u64) -> String {
+        match self {
+            LossPlace::NetlinkOverrun => format!(
+                "LOST an unknown number of events in {n} socket overrun{}",
+                if n == 1 { "" } else { "s" }
+            ),
+            LossPlace::ProcRead => {
+                format!("INCOMPLETE {n} events: reading /proc failed, fields are missing")
+            }
+            LossPlace::TooLate => format!(
+                "INCOMPLETE {n} events: the process was gone before /proc was read, fields are missing"
+            ),
+            LossPlace::Kernel
+            | LossPlace::KernelAux
+            | LossPlace::Queue
+            | LossPlace::Undecodable => format!("LOST {n} events"),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             LossPlace::Kernel => "kernel",

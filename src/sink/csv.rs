@@ -214,8 +214,8 @@ fn row_cells(ev: &ExecEvent) -> [String; 7] {
 /// The stderr line for a loss event in CSV mode.
 fn loss_message(l: &LossInfo) -> String {
     format!(
-        "procwatch: lost {} events in {} (total {})",
-        l.dropped,
+        "procwatch: {} ({}, total {})",
+        l.place.describe(l.dropped),
         l.place.as_str(),
         l.total
     )
@@ -347,8 +347,8 @@ mod tests {
         assert_eq!(out.string(), "");
         assert_eq!(
             diag.string(),
-            "procwatch: lost 12 events in kernel (total 40)\n\
-             procwatch: lost 1 events in queue (total 2)\n\
+            "procwatch: LOST 12 events (kernel, total 40)\n\
+             procwatch: LOST 1 events (queue, total 2)\n\
              procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83\n"
         );
     }

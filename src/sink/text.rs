@@ -213,8 +213,8 @@ fn start_line(s: &StartInfo) -> String {
 
 fn loss_line(l: &LossInfo, color: bool) -> String {
     let text = format!(
-        "# LOST {} events ({}), total {}",
-        l.dropped,
+        "# {} ({}), total {}",
+        l.place.describe(l.dropped),
         l.place.as_str(),
         l.total
     );
@@ -580,6 +580,12 @@ mod tests {
     fn loss_is_red_with_colour_only() {
         let ev = Event::Loss(loss_info());
         assert_eq!(render(&ev), "# LOST 12 events (kernel), total 40\n");
+        // Late sources: what was reported with fields missing is not "lost".
+        let mut late = loss_info();
+        late.place = LossPlace::TooLate;
+        assert!(
+            render(&Event::Loss(late)).starts_with("# INCOMPLETE 12 events: the process was gone"),
+        );
         assert_eq!(
             render_color(&ev),
             format!("{ALARM}# LOST 12 events (kernel), total 40{RESET}\n")
