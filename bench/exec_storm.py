@@ -66,13 +66,26 @@ def storm(seconds, workers, tag):
     return total, elapsed
 
 
-def cpu_seconds(pid):
-    """CPU time of all threads of `pid` so far, in ns precision (schedstat)."""
-    total = 0
+def cpu_by_thread(pid):
+    """CPU time (s) of each thread of `pid` so far, by thread name, in ns
+    precision (schedstat): `procwatch` is the writer (main) thread,
+    `procwatch-reade` the reader."""
+    out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-            total += int(f.read().split()[0])
-    return total / 1e9
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except FileNotFoundError:
+            continue
+        out[name] = out.get(name, 0) + ns / 1e9
+    return out
+
+
+def cpu_seconds(pid):
+    """CPU time of all threads of `pid` so far."""
+    return sum(cpu_by_thread(pid).values())
 
 
 def sequential(count, tag):
@@ -117,7 +130,7 @@ def with_procwatch(binary, seconds, workers, tag, extra_args=(), seq=0):
             sys.exit(f"procwatch did not start: {proc.stderr.read().decode()}")
         time.sleep(0.02)
     # CPU spent on start-up (loading BPF) is not per-event cost: measure from here.
-    cpu_before = cpu_seconds(proc.pid)
+    threads_before = cpu_by_thread(proc.pid)
     if seq:
         execs, elapsed = sequential(seq, tag)
     else:
@@ -126,7 +139,8 @@ def with_procwatch(binary, seconds, workers, tag, extra_args=(), seq=0):
     # after the exec), then take the CPU it spent on the workload; exit-time
     # work (unloading, freeing the ring) is not per-event.
     time.sleep(0.5)
-    cpu = cpu_seconds(proc.pid) - cpu_before
+    threads = {k: v - threads_before.get(k, 0) for k, v in cpu_by_thread(proc.pid).items()}
+    cpu = sum(threads.values())
     rss_kib = peak_rss_kib(proc.pid)
     proc.send_signal(signal.SIGINT)
     _, status, _ = os.wait4(proc.pid, 0)
@@ -153,6 +167,8 @@ def with_procwatch(binary, seconds, workers, tag, extra_args=(), seq=0):
         "enobufs": stop.get("netlink_enobufs", 0),
         "read_failures": stop.get("proc_read_failures", 0),
         "cpu_s": cpu,
+        "writer_s": threads.get("procwatch", 0),
+        "reader_s": threads.get("procwatch-reade", 0),
         "elapsed": elapsed,
         "rss_kib": rss_kib,
     }
@@ -240,20 +256,25 @@ def main():
             dropped = sum(r["dropped"] for r in rs)
             written = sum(r["written"] for r in rs)
             cpu = sum(r["cpu_s"] for r in rs)
+            writer = sum(r["writer_s"] for r in rs)
+            reader = sum(r["reader_s"] for r in rs)
             rss = max(r["rss_kib"] for r in rs)
-            rows.append((workers, v, base, rate, execs, captured, dropped, cpu * 1e6 / max(written, 1), rss))
+            per = 1e6 / max(written, 1)
+            rows.append((workers, v, base, rate, execs, captured, dropped, cpu * per,
+                         writer * per, reader * per, rss))
 
     print(f"exec storm, {args.rounds} rounds x {args.seconds:g} s each, medians of rates")
     print()
     print(
         "| workers | procwatch | execs/s without | execs/s with | with/without | captured / executed"
-        " | dropped | procwatch CPU per event | procwatch peak RSS |"
+        " | dropped | procwatch CPU per event | writer / reader thread | procwatch peak RSS |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for workers, v, base, rate, execs, captured, dropped, us, rss in rows:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for workers, v, base, rate, execs, captured, dropped, us, w_us, r_us, rss in rows:
         print(
             f"| {workers} | {v} | {base:,.0f} | {rate:,.0f} | {rate / base:.3f} | {captured} / {execs}"
-            f" ({100 * captured / execs:.2f}%) | {dropped} | {us:.2f} µs | {rss / 1024:.1f} MiB |"
+            f" ({100 * captured / execs:.2f}%) | {dropped} | {us:.2f} µs | {w_us:.2f} / {r_us:.2f} µs"
+            f" | {rss / 1024:.1f} MiB |"
         )
 
 
