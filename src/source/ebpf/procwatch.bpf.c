@@ -83,6 +83,14 @@ static __always_inline struct counters *my_counters(void)
 			__sync_fetch_and_add(&(c)->field, 1); \
 	} while (0)
 
+/* READ(btf, p, a, b) is p->a->b. In a tp_btf program (btf true, a constant)
+ * p is a BTF pointer: the verifier checks plain loads through it and the
+ * pointers read from it, and runs them as guarded loads, much cheaper than
+ * a bpf_probe_read_kernel call each. The classic tracepoint has no BTF
+ * pointers and keeps the probe reads. The branch not taken is compiled out. */
+#define ___direct(...) ___apply(___arrow, ___narg(__VA_ARGS__))(__VA_ARGS__)
+#define READ(btf, src, ...) ((btf) ? ___direct(src, __VA_ARGS__) : BPF_CORE_READ(src, __VA_ARGS__))
+
 /* State of one path walk, carried across bpf_loop iterations. */
 struct walk {
 	struct dentry *dentry;
@@ -203,14 +211,14 @@ static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u
 /* The inode's size, mtime and ctime, as stat(2) reports them. The discrete
  * i_{m,c}time_{sec,nsec} fields exist since 6.11; before that the record has
  * no stamp (F_HAS_STAMP unset). */
-static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode)
+static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode, const bool btf)
 {
 	if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_nsec)) {
-		h->file_size = BPF_CORE_READ(inode, i_size);
-		h->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
-		h->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
-		h->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
-		h->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
+		h->file_size = READ(btf, inode, i_size);
+		h->mtime_sec = READ(btf, inode, i_mtime_sec);
+		h->mtime_nsec = READ(btf, inode, i_mtime_nsec);
+		h->ctime_sec = READ(btf, inode, i_ctime_sec);
+		h->ctime_nsec = READ(btf, inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
 		h->flags |= F_HAS_STAMP;
 	} else {
 		h->file_size = 0;
@@ -220,7 +228,8 @@ static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode
 }
 
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
-				       struct linux_binprm *bprm, const char *filename)
+				       struct linux_binprm *bprm, const char *filename,
+				       const bool btf)
 {
 	__u32 zero = 0;
 	struct event *ev;
@@ -241,32 +250,40 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	h->kind = K_EXEC;
 	h->flags = 0;
 	h->exec_boot_ns = bpf_ktime_get_boot_ns();
-	h->start_boot_ns = BPF_CORE_READ(task, start_boottime);
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
+	h->start_boot_ns = READ(btf, task, start_boottime);
+	h->pid = READ(btf, task, tgid);
+	h->tid = READ(btf, task, pid);
 	h->exec_tid = old_pid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->parent_start_boot_ns = BPF_CORE_READ(task, real_parent, start_boottime);
+	h->ppid = READ(btf, task, real_parent, tgid);
+	h->parent_start_boot_ns = READ(btf, task, real_parent, start_boottime);
 
 	/* The credentials committed by this exec (begin_new_exec). */
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	h->uid = BPF_CORE_READ(cred, uid.val);
-	h->euid = BPF_CORE_READ(cred, euid.val);
-	h->suid = BPF_CORE_READ(cred, suid.val);
-	h->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	h->gid = BPF_CORE_READ(cred, gid.val);
-	h->egid = BPF_CORE_READ(cred, egid.val);
-	h->sgid = BPF_CORE_READ(cred, sgid.val);
-	h->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	const struct cred *cred = READ(btf, task, cred);
+	h->uid = READ(btf, cred, uid.val);
+	h->euid = READ(btf, cred, euid.val);
+	h->suid = READ(btf, cred, suid.val);
+	h->fsuid = READ(btf, cred, fsuid.val);
+	h->gid = READ(btf, cred, gid.val);
+	h->egid = READ(btf, cred, egid.val);
+	h->sgid = READ(btf, cred, sgid.val);
+	h->fsgid = READ(btf, cred, fsgid.val);
 	/* kernel_cap_t became a single u64 in 6.3; before it was u32[2] with the
-	 * same little-endian bytes, so 8 raw bytes read right on both. */
-	bpf_probe_read_kernel(&h->cap_effective, 8, &cred->cap_effective);
-	bpf_probe_read_kernel(&h->cap_permitted, 8, &cred->cap_permitted);
-	bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
-	bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
+	 * same little-endian bytes, so 8 raw bytes read right on both. A plain
+	 * load needs the u64 (the verifier checks its size against the type). */
+	if (btf && bpf_core_field_exists(cred->cap_effective.val)) {
+		h->cap_effective = cred->cap_effective.val;
+		h->cap_permitted = cred->cap_permitted.val;
+		h->cap_inheritable = cred->cap_inheritable.val;
+		h->cap_ambient = cred->cap_ambient.val;
+	} else {
+		bpf_probe_read_kernel(&h->cap_effective, 8, &cred->cap_effective);
+		bpf_probe_read_kernel(&h->cap_permitted, 8, &cred->cap_permitted);
+		bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
+		bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
+	}
 	if (bpf_core_field_exists(task->loginuid)) {
-		h->loginuid = BPF_CORE_READ(task, loginuid.val);
-		h->sessionid = BPF_CORE_READ(task, sessionid);
+		h->loginuid = READ(btf, task, loginuid.val);
+		h->sessionid = READ(btf, task, sessionid);
 		h->flags |= F_HAS_AUDIT;
 	} else {
 		h->loginuid = (__u32)-1;
@@ -286,9 +303,9 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	}
 
 	/* argv: one block from the new mm, present since exec just copied it. */
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	__u64 arg_start = BPF_CORE_READ(mm, arg_start);
-	__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+	struct mm_struct *mm = READ(btf, task, mm);
+	__u64 arg_start = READ(btf, mm, arg_start);
+	__u64 arg_end = READ(btf, mm, arg_end);
 	__u64 size = arg_end > arg_start ? arg_end - arg_start : 0;
 	h->argv_size = size;
 	n = size > ARGV_MAX ? ARGV_MAX : size;
@@ -311,8 +328,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	/* interp: differs from filename only for scripts and binfmt_misc. */
 	h->interp_len = 0;
 	if (bprm) {
-		const char *interp = BPF_CORE_READ(bprm, interp);
-		const char *fname = BPF_CORE_READ(bprm, filename);
+		const char *interp = READ(btf, bprm, interp);
+		const char *fname = READ(btf, bprm, filename);
 		if (interp && interp != fname) {
 			if (off > ARGV_MAX + PATH_CAP)
 				off = ARGV_MAX + PATH_CAP;
@@ -321,27 +338,28 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 			h->flags |= F_HAS_INTERP;
 			off += n;
 		}
-		if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec))
+		/* Only tp_btf has a bprm: a plain load of the bitfield. */
+		if (BPF_CORE_READ_BITFIELD(bprm, secureexec))
 			h->flags |= F_SECUREEXEC;
-		file = BPF_CORE_READ(bprm, file);
+		file = READ(btf, bprm, file);
 	} else {
 		h->flags |= F_INTERP_UNKNOWN | F_SECUREEXEC_UNKNOWN;
-		file = BPF_CORE_READ(mm, exe_file);
+		file = READ(btf, mm, exe_file);
 	}
 
 	/* exe: the file actually run, and its mode and owner. */
 	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP)
 		off = ARGV_MAX + PATH_CAP + INTERP_CAP;
 	if (file) {
-		struct inode *inode = BPF_CORE_READ(file, f_inode);
-		h->file_mode = BPF_CORE_READ(inode, i_mode);
-		h->file_ino = BPF_CORE_READ(inode, i_ino);
-		h->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
-		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
-		read_stamp(h, inode);
-		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
+		struct inode *inode = READ(btf, file, f_inode);
+		h->file_mode = READ(btf, inode, i_mode);
+		h->file_ino = READ(btf, inode, i_ino);
+		h->file_dev = READ(btf, inode, i_sb, s_dev);
+		h->file_uid = READ(btf, inode, i_uid.val);
+		h->file_gid = READ(btf, inode, i_gid.val);
+		read_stamp(h, inode, btf);
+		struct dentry *d = READ(btf, file, f_path.dentry);
+		if (!READ(btf, d, d_hash.pprev) && READ(btf, d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
 		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO);
 	} else {
@@ -360,7 +378,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	/* cwd: best effort, like d_path without the locks. */
 	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP)
 		off = ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP;
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct fs_struct *fs = READ(btf, task, fs);
 	if (fs) {
 		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING);
 	} else {
@@ -388,8 +406,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	const char *filename = BPF_CORE_READ(bprm, filename);
-	return handle_exec(p, old_pid, bprm, filename);
+	return handle_exec(p, old_pid, bprm, bprm->filename, true);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -397,7 +414,7 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
-	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc);
+	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc, false);
 }
 
 /* Fork and exit records keep the user-space process table current (parent
@@ -416,20 +433,23 @@ static __always_inline void output_aux(void *rec, __u64 size)
 		count(c, aux_emitted);
 }
 
+/* tp_btf programs get BTF-typed arguments: plain loads through them (and
+ * through the pointers read from them) are checked by the verifier and run
+ * as guarded loads, far cheaper than a bpf_probe_read_kernel call each. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
 {
 	/* A new thread is not a new process. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (child->pid != child->tgid)
 		return 0;
 	struct fork_record r = {};
 	r.version = RECORD_VERSION;
 	r.kind = K_FORK;
-	r.pid = BPF_CORE_READ(child, tgid);
-	r.ppid = BPF_CORE_READ(parent, tgid);
+	r.pid = child->tgid;
+	r.ppid = parent->tgid;
 	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = BPF_CORE_READ(child, start_boottime);
-	r.parent_start_boot_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
+	r.start_boot_ns = child->start_boottime;
+	r.parent_start_boot_ns = parent->group_leader->start_boottime;
 	output_aux(&r, sizeof(r));
 	return 0;
 }
@@ -443,12 +463,13 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 	struct exit_record r = {};
 	r.version = RECORD_VERSION;
 	r.kind = K_EXIT;
-	r.pid = BPF_CORE_READ(p, tgid);
-	r.ppid = BPF_CORE_READ(p, real_parent, tgid);
-	r.exit_code = BPF_CORE_READ(p, exit_code);
+	r.pid = p->tgid;
+	r.ppid = p->real_parent->tgid;
+	r.exit_code = p->exit_code;
 	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = BPF_CORE_READ(p, group_leader, start_boottime);
-	BPF_CORE_READ_STR_INTO(&r.comm, p, comm);
+	r.start_boot_ns = p->group_leader->start_boottime;
+	/* The kernel pads comm with NULs (strscpy_pad): copy all 16 bytes. */
+	__builtin_memcpy(r.comm, p->comm, sizeof(r.comm));
 	output_aux(&r, sizeof(r));
 	return 0;
 }
