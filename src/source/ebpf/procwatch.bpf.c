@@ -91,25 +91,33 @@ static __always_inline struct counters *my_counters(void)
 #define ___direct(...) ___apply(___arrow, ___narg(__VA_ARGS__))(__VA_ARGS__)
 #define READ(btf, src, ...) ((btf) ? ___direct(src, __VA_ARGS__) : BPF_CORE_READ(src, __VA_ARGS__))
 
-/* State of one path walk, carried across bpf_loop iterations. */
+/* State of one path walk, carried across bpf_loop iterations.
+ *
+ * In a tp_btf program the walk starts with BTF pointers (`dentry`,
+ * `mnt_root`) and plain loads. A struct mount can only be had with
+ * container_of from its vfsmount, which the verifier refuses on a BTF
+ * pointer, so mounts are plain addresses read with probe reads; once the walk
+ * crosses into a parent mount the dentries come from there too, and the walk
+ * goes on with probe reads (`raw`). The classic tracepoint walks raw from the
+ * start. Most paths never cross a mount before the namespace root. */
 struct walk {
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *mnt_root;
+	struct dentry *dentry;   /* BTF pointer, while !in_raw */
+	struct dentry *mnt_root; /* BTF pointer, while !in_raw */
+	unsigned long raw;       /* the dentry's address, once in_raw */
+	unsigned long raw_root;  /* the mount root's address, once in_raw */
+	unsigned long mnt;       /* the struct mount's address */
 	char *buf;
 	__u32 pos;   /* the path is buf[pos..PATH_CAP) */
 	__u32 flags; /* 1: truncated, 2: pseudo (internal mount) */
+	__u32 in_raw;
 };
 
 #define WALK_TRUNC 1
 #define WALK_PSEUDO 2
 
 /* Prepend "/<name>" of one dentry. Returns 1 to stop the walk. */
-static long prepend_name(struct walk *w, struct dentry *d)
+static __always_inline long prepend_name(struct walk *w, const unsigned char *name, __u32 len)
 {
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-
 	if (len > 255)
 		len = 255;
 	/* Keep pos >= 1 so a path never exceeds PATH_CAP - 1 bytes. */
@@ -124,42 +132,74 @@ static long prepend_name(struct walk *w, struct dentry *d)
 	return 0;
 }
 
-/* One step up the tree: across a mount boundary, or to the parent dentry. */
-static long walk_step(__u64 index, void *ctx)
+/* At the root of a mount: continue at its mount point in the parent mount,
+ * or stop at the root of the mount namespace. */
+static __always_inline long cross_mount(struct walk *w)
 {
-	struct walk *w = ctx;
-	struct dentry *d = w->dentry;
+	struct mount *mnt = (struct mount *)w->mnt;
+	struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+	if (up == mnt)
+		return 1;
+	w->raw = (unsigned long)BPF_CORE_READ(mnt, mnt_mountpoint);
+	w->mnt = (unsigned long)up;
+	w->raw_root = (unsigned long)BPF_CORE_READ(up, mnt.mnt_root);
+	w->in_raw = 1;
+	return 0;
+}
+
+/* One step up the tree with probe reads. */
+static __always_inline long walk_step_raw(struct walk *w)
+{
+	struct dentry *d = (struct dentry *)w->raw;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 
-	/* Copy pointers out of `w` first: inside BPF_CORE_READ an access to our
-	 * own struct would become a CO-RE relocation the kernel cannot resolve. */
-	struct mount *mnt = w->mnt;
-
-	if (d == w->mnt_root) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (up == mnt)
-			return 1; /* the root of the mount namespace */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
-		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
-		return 0;
-	}
+	if (w->raw == w->raw_root)
+		return cross_mount(w);
 	if (d == parent) {
 		/* A root that is not a mount root: a pseudo file such as a memfd,
 		 * which lives on an internal, unattached mount. */
-		prepend_name(w, d);
+		prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len));
 		w->flags |= WALK_PSEUDO;
 		return 1;
 	}
-	if (prepend_name(w, d))
+	if (prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len)))
+		return 1;
+	w->raw = (unsigned long)parent;
+	return 0;
+}
+
+/* One step up the tree with plain loads (tp_btf, first mount). */
+static long walk_step_btf(__u64 index, void *ctx)
+{
+	struct walk *w = ctx;
+
+	if (w->in_raw)
+		return walk_step_raw(w);
+	struct dentry *d = w->dentry;
+	struct dentry *parent = d->d_parent;
+
+	if (d == w->mnt_root)
+		return cross_mount(w);
+	if (d == parent) {
+		prepend_name(w, d->d_name.name, d->d_name.len);
+		w->flags |= WALK_PSEUDO;
+		return 1;
+	}
+	if (prepend_name(w, d->d_name.name, d->d_name.len))
 		return 1;
 	w->dentry = parent;
 	return 0;
 }
 
+static long walk_step_probe(__u64 index, void *ctx)
+{
+	return walk_step_raw(ctx);
+}
+
 /* Writes the absolute path of `path` to dst; returns its length. */
 static __always_inline __u32 read_path(char *dst, const struct path *path, __u32 *flags,
-				       __u32 trunc_flag, __u32 pseudo_flag)
+				       __u32 trunc_flag, __u32 pseudo_flag, const bool btf)
 {
 	__u32 zero = 0;
 	struct pathbuf *pb = bpf_map_lookup_elem(&pathscratch, &zero);
@@ -167,16 +207,24 @@ static __always_inline __u32 read_path(char *dst, const struct path *path, __u32
 
 	if (!pb)
 		return 0;
-	w.dentry = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vmnt = BPF_CORE_READ(path, mnt);
-	w.mnt = container_of(vmnt, struct mount, mnt);
-	w.mnt_root = BPF_CORE_READ(vmnt, mnt_root);
+	struct dentry *dentry = READ(btf, path, dentry);
+	struct vfsmount *vmnt = READ(btf, path, mnt);
+	if (!dentry || !vmnt)
+		return 0;
+	/* The address only: see struct walk. */
+	w.mnt = (unsigned long)vmnt - bpf_core_field_offset(struct mount, mnt);
+	if (btf) {
+		w.dentry = dentry;
+		w.mnt_root = vmnt->mnt_root;
+	} else {
+		w.raw = (unsigned long)dentry;
+		w.raw_root = (unsigned long)BPF_CORE_READ(vmnt, mnt_root);
+		w.in_raw = 1;
+	}
 	w.buf = pb->buf;
 	w.pos = PATH_CAP;
-	if (!w.dentry || !vmnt)
-		return 0;
 	/* A path of PATH_CAP bytes has at most PATH_CAP / 2 components. */
-	bpf_loop(PATH_CAP, walk_step, &w, 0);
+	bpf_loop(PATH_CAP, btf ? walk_step_btf : walk_step_probe, &w, 0);
 	if (w.flags & WALK_TRUNC)
 		*flags |= trunc_flag;
 	if (w.flags & WALK_PSEUDO)
@@ -361,7 +409,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		struct dentry *d = READ(btf, file, f_path.dentry);
 		if (!READ(btf, d, d_hash.pprev) && READ(btf, d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
-		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO);
+		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO,
+			      btf);
 	} else {
 		h->file_mode = h->file_uid = h->file_gid = 0;
 		h->file_ino = 0;
@@ -380,7 +429,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		off = ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP;
 	struct fs_struct *fs = READ(btf, task, fs);
 	if (fs) {
-		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING);
+		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING,
+			      btf);
 	} else {
 		h->flags |= F_CWD_MISSING;
 		n = 0;
