@@ -526,14 +526,17 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 
 static __always_inline int remember_creds(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	struct pre_creds pc = {};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred;
+	struct pre_creds pc;
+	__u32 tid = task->pid;
 
-	pc.uid = BPF_CORE_READ(cred, uid.val);
-	pc.euid = BPF_CORE_READ(cred, euid.val);
-	bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
+	pc.uid = cred->uid.val;
+	pc.euid = cred->euid.val;
+	if (bpf_core_field_exists(cred->cap_effective.val))
+		pc.cap_effective = cred->cap_effective.val;
+	else
+		bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
 	bpf_map_update_elem(&pre_creds, &tid, &pc, BPF_ANY);
 	return 0;
 }
