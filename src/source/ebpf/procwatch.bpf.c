@@ -337,7 +337,10 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->loginuid = (__u32)-1;
 		h->sessionid = (__u32)-1;
 	}
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	if (btf)
+		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm)); /* NUL-padded */
+	else
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
 	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &old_pid);
 	if (pre) {
 		h->pre_uid = pre->uid;
@@ -470,17 +473,22 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 /* Fork and exit records keep the user-space process table current (parent
  * snapshots, exit events). They are small and go through the same ring, so
  * they stay in order with the execs. */
-static __always_inline void output_aux(void *rec, __u64 size)
+/* Reserves room for a fork or exit record, counting it; NULL if the ring is
+ * full (counted as dropped). The record is built in place, then submitted. */
+static __always_inline void *reserve_aux(struct counters *c, __u64 size)
 {
-	struct counters *c = my_counters();
-
 	count(c, aux_seen);
-	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 wake = queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, rec, size, wake) < 0)
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	if (!rec)
 		count(c, aux_dropped);
-	else
-		count(c, aux_emitted);
+	return rec;
+}
+
+static __always_inline void submit_aux(struct counters *c, void *rec, __u64 size)
+{
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(rec, queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	count(c, aux_emitted);
 }
 
 /* tp_btf programs get BTF-typed arguments: plain loads through them (and
@@ -492,15 +500,19 @@ int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
 	/* A new thread is not a new process. */
 	if (child->pid != child->tgid)
 		return 0;
-	struct fork_record r = {};
-	r.version = RECORD_VERSION;
-	r.kind = K_FORK;
-	r.pid = child->tgid;
-	r.ppid = parent->tgid;
-	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = child->start_boottime;
-	r.parent_start_boot_ns = parent->group_leader->start_boottime;
-	output_aux(&r, sizeof(r));
+	struct counters *c = my_counters();
+	struct fork_record *r = reserve_aux(c, sizeof(*r));
+	if (!r)
+		return 0;
+	r->version = RECORD_VERSION;
+	r->kind = K_FORK;
+	r->pid = child->tgid;
+	r->ppid = parent->tgid;
+	r->pad = 0;
+	r->time_boot_ns = bpf_ktime_get_boot_ns();
+	r->start_boot_ns = child->start_boottime;
+	r->parent_start_boot_ns = parent->group_leader->start_boottime;
+	submit_aux(c, r, sizeof(*r));
 	return 0;
 }
 
@@ -510,17 +522,20 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 	/* Only the end of the whole process, not of one thread. */
 	if (!group_dead)
 		return 0;
-	struct exit_record r = {};
-	r.version = RECORD_VERSION;
-	r.kind = K_EXIT;
-	r.pid = p->tgid;
-	r.ppid = p->real_parent->tgid;
-	r.exit_code = p->exit_code;
-	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = p->group_leader->start_boottime;
+	struct counters *c = my_counters();
+	struct exit_record *r = reserve_aux(c, sizeof(*r));
+	if (!r)
+		return 0;
+	r->version = RECORD_VERSION;
+	r->kind = K_EXIT;
+	r->pid = p->tgid;
+	r->ppid = p->real_parent->tgid;
+	r->exit_code = p->exit_code;
+	r->time_boot_ns = bpf_ktime_get_boot_ns();
+	r->start_boot_ns = p->group_leader->start_boottime;
 	/* The kernel pads comm with NULs (strscpy_pad): copy all 16 bytes. */
-	__builtin_memcpy(r.comm, p->comm, sizeof(r.comm));
-	output_aux(&r, sizeof(r));
+	__builtin_memcpy(r->comm, p->comm, sizeof(r->comm));
+	submit_aux(c, r, sizeof(*r));
 	return 0;
 }
 
