@@ -60,10 +60,13 @@ struct {
 
 /* Credentials as execve was entered, so an exec can be compared with what
  * the caller had just before it (setpriv, su and sudo change credentials
- * between fork and exec). LRU: entries of failed execs age out. */
+ * between fork and exec). A plain array indexed by tid, not a hash: an
+ * array slot costs a few instructions where an LRU hash update and delete
+ * cost hundreds of nanoseconds. Two threads whose tids share a slot and are
+ * both inside execve at once are the only loss (the first gets no pre_*). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PRE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct pre_creds);
 } pre_creds SEC(".maps");
@@ -341,13 +344,15 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm)); /* NUL-padded */
 	else
 		bpf_get_current_comm(h->comm, sizeof(h->comm));
-	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &old_pid);
-	if (pre) {
+	/* The exec runs in the calling task (de_thread keeps its task_struct). */
+	__u32 slot = old_pid & (PRE_SLOTS - 1);
+	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &slot);
+	if (pre && pre->task == bpf_get_current_task() && pre->tid == old_pid) {
 		h->pre_uid = pre->uid;
 		h->pre_euid = pre->euid;
 		h->pre_cap_effective = pre->cap_effective;
 		h->flags |= F_HAS_PRE;
-		bpf_map_delete_elem(&pre_creds, &old_pid);
+		pre->task = 0;
 	} else {
 		h->pre_uid = h->pre_euid = 0;
 		h->pre_cap_effective = 0;
@@ -543,16 +548,20 @@ static __always_inline int remember_creds(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	const struct cred *cred = task->cred;
-	struct pre_creds pc;
 	__u32 tid = task->pid;
+	__u32 slot = tid & (PRE_SLOTS - 1);
+	struct pre_creds *pc = bpf_map_lookup_elem(&pre_creds, &slot);
 
-	pc.uid = cred->uid.val;
-	pc.euid = cred->euid.val;
+	if (!pc)
+		return 0;
+	pc->task = bpf_get_current_task();
+	pc->tid = tid;
+	pc->uid = cred->uid.val;
+	pc->euid = cred->euid.val;
 	if (bpf_core_field_exists(cred->cap_effective.val))
-		pc.cap_effective = cred->cap_effective.val;
+		pc->cap_effective = cred->cap_effective.val;
 	else
-		bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
-	bpf_map_update_elem(&pre_creds, &tid, &pc, BPF_ANY);
+		bpf_probe_read_kernel(&pc->cap_effective, 8, &cred->cap_effective);
 	return 0;
 }
 
