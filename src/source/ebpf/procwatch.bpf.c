@@ -60,10 +60,13 @@ struct {
 
 /* Credentials as execve was entered, so an exec can be compared with what
  * the caller had just before it (setpriv, su and sudo change credentials
- * between fork and exec). LRU: entries of failed execs age out. */
+ * between fork and exec). A plain array indexed by tid, not a hash: an
+ * array slot costs a few instructions where an LRU hash update and delete
+ * cost hundreds of nanoseconds. Two threads whose tids share a slot and are
+ * both inside execve at once are the only loss (the first gets no pre_*). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PRE_SLOTS);
 	__type(key, __u32);
 	__type(value, struct pre_creds);
 } pre_creds SEC(".maps");
@@ -83,25 +86,41 @@ static __always_inline struct counters *my_counters(void)
 			__sync_fetch_and_add(&(c)->field, 1); \
 	} while (0)
 
-/* State of one path walk, carried across bpf_loop iterations. */
+/* READ(btf, p, a, b) is p->a->b. In a tp_btf program (btf true, a constant)
+ * p is a BTF pointer: the verifier checks plain loads through it and the
+ * pointers read from it, and runs them as guarded loads, much cheaper than
+ * a bpf_probe_read_kernel call each. The classic tracepoint has no BTF
+ * pointers and keeps the probe reads. The branch not taken is compiled out. */
+#define ___direct(...) ___apply(___arrow, ___narg(__VA_ARGS__))(__VA_ARGS__)
+#define READ(btf, src, ...) ((btf) ? ___direct(src, __VA_ARGS__) : BPF_CORE_READ(src, __VA_ARGS__))
+
+/* State of one path walk, carried across bpf_loop iterations.
+ *
+ * In a tp_btf program the walk starts with BTF pointers (`dentry`,
+ * `mnt_root`) and plain loads. A struct mount can only be had with
+ * container_of from its vfsmount, which the verifier refuses on a BTF
+ * pointer, so mounts are plain addresses read with probe reads; once the walk
+ * crosses into a parent mount the dentries come from there too, and the walk
+ * goes on with probe reads (`raw`). The classic tracepoint walks raw from the
+ * start. Most paths never cross a mount before the namespace root. */
 struct walk {
-	struct dentry *dentry;
-	struct mount *mnt;
-	struct dentry *mnt_root;
+	struct dentry *dentry;   /* BTF pointer, while !in_raw */
+	struct dentry *mnt_root; /* BTF pointer, while !in_raw */
+	unsigned long raw;       /* the dentry's address, once in_raw */
+	unsigned long raw_root;  /* the mount root's address, once in_raw */
+	unsigned long mnt;       /* the struct mount's address */
 	char *buf;
 	__u32 pos;   /* the path is buf[pos..PATH_CAP) */
 	__u32 flags; /* 1: truncated, 2: pseudo (internal mount) */
+	__u32 in_raw;
 };
 
 #define WALK_TRUNC 1
 #define WALK_PSEUDO 2
 
 /* Prepend "/<name>" of one dentry. Returns 1 to stop the walk. */
-static long prepend_name(struct walk *w, struct dentry *d)
+static __always_inline long prepend_name(struct walk *w, const unsigned char *name, __u32 len)
 {
-	const unsigned char *name = BPF_CORE_READ(d, d_name.name);
-	__u32 len = BPF_CORE_READ(d, d_name.len);
-
 	if (len > 255)
 		len = 255;
 	/* Keep pos >= 1 so a path never exceeds PATH_CAP - 1 bytes. */
@@ -116,42 +135,74 @@ static long prepend_name(struct walk *w, struct dentry *d)
 	return 0;
 }
 
-/* One step up the tree: across a mount boundary, or to the parent dentry. */
-static long walk_step(__u64 index, void *ctx)
+/* At the root of a mount: continue at its mount point in the parent mount,
+ * or stop at the root of the mount namespace. */
+static __always_inline long cross_mount(struct walk *w)
 {
-	struct walk *w = ctx;
-	struct dentry *d = w->dentry;
+	struct mount *mnt = (struct mount *)w->mnt;
+	struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+
+	if (up == mnt)
+		return 1;
+	w->raw = (unsigned long)BPF_CORE_READ(mnt, mnt_mountpoint);
+	w->mnt = (unsigned long)up;
+	w->raw_root = (unsigned long)BPF_CORE_READ(up, mnt.mnt_root);
+	w->in_raw = 1;
+	return 0;
+}
+
+/* One step up the tree with probe reads. */
+static __always_inline long walk_step_raw(struct walk *w)
+{
+	struct dentry *d = (struct dentry *)w->raw;
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 
-	/* Copy pointers out of `w` first: inside BPF_CORE_READ an access to our
-	 * own struct would become a CO-RE relocation the kernel cannot resolve. */
-	struct mount *mnt = w->mnt;
-
-	if (d == w->mnt_root) {
-		struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-		if (up == mnt)
-			return 1; /* the root of the mount namespace */
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		w->mnt = up;
-		w->mnt_root = BPF_CORE_READ(up, mnt.mnt_root);
-		return 0;
-	}
+	if (w->raw == w->raw_root)
+		return cross_mount(w);
 	if (d == parent) {
 		/* A root that is not a mount root: a pseudo file such as a memfd,
 		 * which lives on an internal, unattached mount. */
-		prepend_name(w, d);
+		prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len));
 		w->flags |= WALK_PSEUDO;
 		return 1;
 	}
-	if (prepend_name(w, d))
+	if (prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len)))
+		return 1;
+	w->raw = (unsigned long)parent;
+	return 0;
+}
+
+/* One step up the tree with plain loads (tp_btf, first mount). */
+static long walk_step_btf(__u64 index, void *ctx)
+{
+	struct walk *w = ctx;
+
+	if (w->in_raw)
+		return walk_step_raw(w);
+	struct dentry *d = w->dentry;
+	struct dentry *parent = d->d_parent;
+
+	if (d == w->mnt_root)
+		return cross_mount(w);
+	if (d == parent) {
+		prepend_name(w, d->d_name.name, d->d_name.len);
+		w->flags |= WALK_PSEUDO;
+		return 1;
+	}
+	if (prepend_name(w, d->d_name.name, d->d_name.len))
 		return 1;
 	w->dentry = parent;
 	return 0;
 }
 
+static long walk_step_probe(__u64 index, void *ctx)
+{
+	return walk_step_raw(ctx);
+}
+
 /* Writes the absolute path of `path` to dst; returns its length. */
 static __always_inline __u32 read_path(char *dst, const struct path *path, __u32 *flags,
-				       __u32 trunc_flag, __u32 pseudo_flag)
+				       __u32 trunc_flag, __u32 pseudo_flag, const bool btf)
 {
 	__u32 zero = 0;
 	struct pathbuf *pb = bpf_map_lookup_elem(&pathscratch, &zero);
@@ -159,16 +210,24 @@ static __always_inline __u32 read_path(char *dst, const struct path *path, __u32
 
 	if (!pb)
 		return 0;
-	w.dentry = BPF_CORE_READ(path, dentry);
-	struct vfsmount *vmnt = BPF_CORE_READ(path, mnt);
-	w.mnt = container_of(vmnt, struct mount, mnt);
-	w.mnt_root = BPF_CORE_READ(vmnt, mnt_root);
+	struct dentry *dentry = READ(btf, path, dentry);
+	struct vfsmount *vmnt = READ(btf, path, mnt);
+	if (!dentry || !vmnt)
+		return 0;
+	/* The address only: see struct walk. */
+	w.mnt = (unsigned long)vmnt - bpf_core_field_offset(struct mount, mnt);
+	if (btf) {
+		w.dentry = dentry;
+		w.mnt_root = vmnt->mnt_root;
+	} else {
+		w.raw = (unsigned long)dentry;
+		w.raw_root = (unsigned long)BPF_CORE_READ(vmnt, mnt_root);
+		w.in_raw = 1;
+	}
 	w.buf = pb->buf;
 	w.pos = PATH_CAP;
-	if (!w.dentry || !vmnt)
-		return 0;
 	/* A path of PATH_CAP bytes has at most PATH_CAP / 2 components. */
-	bpf_loop(PATH_CAP, walk_step, &w, 0);
+	bpf_loop(PATH_CAP, btf ? walk_step_btf : walk_step_probe, &w, 0);
 	if (w.flags & WALK_TRUNC)
 		*flags |= trunc_flag;
 	if (w.flags & WALK_PSEUDO)
@@ -203,14 +262,14 @@ static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u
 /* The inode's size, mtime and ctime, as stat(2) reports them. The discrete
  * i_{m,c}time_{sec,nsec} fields exist since 6.11; before that the record has
  * no stamp (F_HAS_STAMP unset). */
-static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode)
+static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode, const bool btf)
 {
 	if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_nsec)) {
-		h->file_size = BPF_CORE_READ(inode, i_size);
-		h->mtime_sec = BPF_CORE_READ(inode, i_mtime_sec);
-		h->mtime_nsec = BPF_CORE_READ(inode, i_mtime_nsec);
-		h->ctime_sec = BPF_CORE_READ(inode, i_ctime_sec);
-		h->ctime_nsec = BPF_CORE_READ(inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
+		h->file_size = READ(btf, inode, i_size);
+		h->mtime_sec = READ(btf, inode, i_mtime_sec);
+		h->mtime_nsec = READ(btf, inode, i_mtime_nsec);
+		h->ctime_sec = READ(btf, inode, i_ctime_sec);
+		h->ctime_nsec = READ(btf, inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
 		h->flags |= F_HAS_STAMP;
 	} else {
 		h->file_size = 0;
@@ -220,7 +279,8 @@ static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode
 }
 
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
-				       struct linux_binprm *bprm, const char *filename)
+				       struct linux_binprm *bprm, const char *filename,
+				       const bool btf)
 {
 	__u32 zero = 0;
 	struct event *ev;
@@ -241,54 +301,67 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	h->kind = K_EXEC;
 	h->flags = 0;
 	h->exec_boot_ns = bpf_ktime_get_boot_ns();
-	h->start_boot_ns = BPF_CORE_READ(task, start_boottime);
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
+	h->start_boot_ns = READ(btf, task, start_boottime);
+	h->pid = READ(btf, task, tgid);
+	h->tid = READ(btf, task, pid);
 	h->exec_tid = old_pid;
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	h->parent_start_boot_ns = BPF_CORE_READ(task, real_parent, start_boottime);
+	h->ppid = READ(btf, task, real_parent, tgid);
+	h->parent_start_boot_ns = READ(btf, task, real_parent, start_boottime);
 
 	/* The credentials committed by this exec (begin_new_exec). */
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	h->uid = BPF_CORE_READ(cred, uid.val);
-	h->euid = BPF_CORE_READ(cred, euid.val);
-	h->suid = BPF_CORE_READ(cred, suid.val);
-	h->fsuid = BPF_CORE_READ(cred, fsuid.val);
-	h->gid = BPF_CORE_READ(cred, gid.val);
-	h->egid = BPF_CORE_READ(cred, egid.val);
-	h->sgid = BPF_CORE_READ(cred, sgid.val);
-	h->fsgid = BPF_CORE_READ(cred, fsgid.val);
+	const struct cred *cred = READ(btf, task, cred);
+	h->uid = READ(btf, cred, uid.val);
+	h->euid = READ(btf, cred, euid.val);
+	h->suid = READ(btf, cred, suid.val);
+	h->fsuid = READ(btf, cred, fsuid.val);
+	h->gid = READ(btf, cred, gid.val);
+	h->egid = READ(btf, cred, egid.val);
+	h->sgid = READ(btf, cred, sgid.val);
+	h->fsgid = READ(btf, cred, fsgid.val);
 	/* kernel_cap_t became a single u64 in 6.3; before it was u32[2] with the
-	 * same little-endian bytes, so 8 raw bytes read right on both. */
-	bpf_probe_read_kernel(&h->cap_effective, 8, &cred->cap_effective);
-	bpf_probe_read_kernel(&h->cap_permitted, 8, &cred->cap_permitted);
-	bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
-	bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
+	 * same little-endian bytes, so 8 raw bytes read right on both. A plain
+	 * load needs the u64 (the verifier checks its size against the type). */
+	if (btf && bpf_core_field_exists(cred->cap_effective.val)) {
+		h->cap_effective = cred->cap_effective.val;
+		h->cap_permitted = cred->cap_permitted.val;
+		h->cap_inheritable = cred->cap_inheritable.val;
+		h->cap_ambient = cred->cap_ambient.val;
+	} else {
+		bpf_probe_read_kernel(&h->cap_effective, 8, &cred->cap_effective);
+		bpf_probe_read_kernel(&h->cap_permitted, 8, &cred->cap_permitted);
+		bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
+		bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
+	}
 	if (bpf_core_field_exists(task->loginuid)) {
-		h->loginuid = BPF_CORE_READ(task, loginuid.val);
-		h->sessionid = BPF_CORE_READ(task, sessionid);
+		h->loginuid = READ(btf, task, loginuid.val);
+		h->sessionid = READ(btf, task, sessionid);
 		h->flags |= F_HAS_AUDIT;
 	} else {
 		h->loginuid = (__u32)-1;
 		h->sessionid = (__u32)-1;
 	}
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &old_pid);
-	if (pre) {
+	if (btf)
+		__builtin_memcpy(h->comm, task->comm, sizeof(h->comm)); /* NUL-padded */
+	else
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* The exec runs in the calling task (de_thread keeps its task_struct). */
+	__u32 slot = old_pid & (PRE_SLOTS - 1);
+	struct pre_creds *pre = bpf_map_lookup_elem(&pre_creds, &slot);
+	if (pre && pre->task == bpf_get_current_task() && pre->tid == old_pid) {
 		h->pre_uid = pre->uid;
 		h->pre_euid = pre->euid;
 		h->pre_cap_effective = pre->cap_effective;
 		h->flags |= F_HAS_PRE;
-		bpf_map_delete_elem(&pre_creds, &old_pid);
+		pre->task = 0;
 	} else {
 		h->pre_uid = h->pre_euid = 0;
 		h->pre_cap_effective = 0;
 	}
 
 	/* argv: one block from the new mm, present since exec just copied it. */
-	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	__u64 arg_start = BPF_CORE_READ(mm, arg_start);
-	__u64 arg_end = BPF_CORE_READ(mm, arg_end);
+	struct mm_struct *mm = READ(btf, task, mm);
+	__u64 arg_start = READ(btf, mm, arg_start);
+	__u64 arg_end = READ(btf, mm, arg_end);
 	__u64 size = arg_end > arg_start ? arg_end - arg_start : 0;
 	h->argv_size = size;
 	n = size > ARGV_MAX ? ARGV_MAX : size;
@@ -311,8 +384,8 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	/* interp: differs from filename only for scripts and binfmt_misc. */
 	h->interp_len = 0;
 	if (bprm) {
-		const char *interp = BPF_CORE_READ(bprm, interp);
-		const char *fname = BPF_CORE_READ(bprm, filename);
+		const char *interp = READ(btf, bprm, interp);
+		const char *fname = READ(btf, bprm, filename);
 		if (interp && interp != fname) {
 			if (off > ARGV_MAX + PATH_CAP)
 				off = ARGV_MAX + PATH_CAP;
@@ -321,29 +394,31 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 			h->flags |= F_HAS_INTERP;
 			off += n;
 		}
-		if (BPF_CORE_READ_BITFIELD_PROBED(bprm, secureexec))
+		/* Only tp_btf has a bprm: a plain load of the bitfield. */
+		if (BPF_CORE_READ_BITFIELD(bprm, secureexec))
 			h->flags |= F_SECUREEXEC;
-		file = BPF_CORE_READ(bprm, file);
+		file = READ(btf, bprm, file);
 	} else {
 		h->flags |= F_INTERP_UNKNOWN | F_SECUREEXEC_UNKNOWN;
-		file = BPF_CORE_READ(mm, exe_file);
+		file = READ(btf, mm, exe_file);
 	}
 
 	/* exe: the file actually run, and its mode and owner. */
 	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP)
 		off = ARGV_MAX + PATH_CAP + INTERP_CAP;
 	if (file) {
-		struct inode *inode = BPF_CORE_READ(file, f_inode);
-		h->file_mode = BPF_CORE_READ(inode, i_mode);
-		h->file_ino = BPF_CORE_READ(inode, i_ino);
-		h->file_dev = BPF_CORE_READ(inode, i_sb, s_dev);
-		h->file_uid = BPF_CORE_READ(inode, i_uid.val);
-		h->file_gid = BPF_CORE_READ(inode, i_gid.val);
-		read_stamp(h, inode);
-		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
-		if (!BPF_CORE_READ(d, d_hash.pprev) && BPF_CORE_READ(d, d_parent) != d)
+		struct inode *inode = READ(btf, file, f_inode);
+		h->file_mode = READ(btf, inode, i_mode);
+		h->file_ino = READ(btf, inode, i_ino);
+		h->file_dev = READ(btf, inode, i_sb, s_dev);
+		h->file_uid = READ(btf, inode, i_uid.val);
+		h->file_gid = READ(btf, inode, i_gid.val);
+		read_stamp(h, inode, btf);
+		struct dentry *d = READ(btf, file, f_path.dentry);
+		if (!READ(btf, d, d_hash.pprev) && READ(btf, d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
-		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO);
+		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO,
+			      btf);
 	} else {
 		h->file_mode = h->file_uid = h->file_gid = 0;
 		h->file_ino = 0;
@@ -360,9 +435,10 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	/* cwd: best effort, like d_path without the locks. */
 	if (off > ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP)
 		off = ARGV_MAX + PATH_CAP + INTERP_CAP + PATH_CAP;
-	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	struct fs_struct *fs = READ(btf, task, fs);
 	if (fs) {
-		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING);
+		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING,
+			      btf);
 	} else {
 		h->flags |= F_CWD_MISSING;
 		n = 0;
@@ -388,8 +464,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	const char *filename = BPF_CORE_READ(bprm, filename);
-	return handle_exec(p, old_pid, bprm, filename);
+	return handle_exec(p, old_pid, bprm, bprm->filename, true);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
@@ -397,40 +472,52 @@ int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
-	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc);
+	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc, false);
 }
 
 /* Fork and exit records keep the user-space process table current (parent
  * snapshots, exit events). They are small and go through the same ring, so
  * they stay in order with the execs. */
-static __always_inline void output_aux(void *rec, __u64 size)
+/* Reserves room for a fork or exit record, counting it; NULL if the ring is
+ * full (counted as dropped). The record is built in place, then submitted. */
+static __always_inline void *reserve_aux(struct counters *c, __u64 size)
 {
-	struct counters *c = my_counters();
-
 	count(c, aux_seen);
-	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 wake = queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&events, rec, size, wake) < 0)
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
+	if (!rec)
 		count(c, aux_dropped);
-	else
-		count(c, aux_emitted);
+	return rec;
 }
 
+static __always_inline void submit_aux(struct counters *c, void *rec, __u64 size)
+{
+	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(rec, queued + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	count(c, aux_emitted);
+}
+
+/* tp_btf programs get BTF-typed arguments: plain loads through them (and
+ * through the pointers read from them) are checked by the verifier and run
+ * as guarded loads, far cheaper than a bpf_probe_read_kernel call each. */
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
 {
 	/* A new thread is not a new process. */
-	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+	if (child->pid != child->tgid)
 		return 0;
-	struct fork_record r = {};
-	r.version = RECORD_VERSION;
-	r.kind = K_FORK;
-	r.pid = BPF_CORE_READ(child, tgid);
-	r.ppid = BPF_CORE_READ(parent, tgid);
-	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = BPF_CORE_READ(child, start_boottime);
-	r.parent_start_boot_ns = BPF_CORE_READ(parent, group_leader, start_boottime);
-	output_aux(&r, sizeof(r));
+	struct counters *c = my_counters();
+	struct fork_record *r = reserve_aux(c, sizeof(*r));
+	if (!r)
+		return 0;
+	r->version = RECORD_VERSION;
+	r->kind = K_FORK;
+	r->pid = child->tgid;
+	r->ppid = parent->tgid;
+	r->pad = 0;
+	r->time_boot_ns = bpf_ktime_get_boot_ns();
+	r->start_boot_ns = child->start_boottime;
+	r->parent_start_boot_ns = parent->group_leader->start_boottime;
+	submit_aux(c, r, sizeof(*r));
 	return 0;
 }
 
@@ -440,30 +527,41 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 	/* Only the end of the whole process, not of one thread. */
 	if (!group_dead)
 		return 0;
-	struct exit_record r = {};
-	r.version = RECORD_VERSION;
-	r.kind = K_EXIT;
-	r.pid = BPF_CORE_READ(p, tgid);
-	r.ppid = BPF_CORE_READ(p, real_parent, tgid);
-	r.exit_code = BPF_CORE_READ(p, exit_code);
-	r.time_boot_ns = bpf_ktime_get_boot_ns();
-	r.start_boot_ns = BPF_CORE_READ(p, group_leader, start_boottime);
-	BPF_CORE_READ_STR_INTO(&r.comm, p, comm);
-	output_aux(&r, sizeof(r));
+	struct counters *c = my_counters();
+	struct exit_record *r = reserve_aux(c, sizeof(*r));
+	if (!r)
+		return 0;
+	r->version = RECORD_VERSION;
+	r->kind = K_EXIT;
+	r->pid = p->tgid;
+	r->ppid = p->real_parent->tgid;
+	r->exit_code = p->exit_code;
+	r->time_boot_ns = bpf_ktime_get_boot_ns();
+	r->start_boot_ns = p->group_leader->start_boottime;
+	/* The kernel pads comm with NULs (strscpy_pad): copy all 16 bytes. */
+	__builtin_memcpy(r->comm, p->comm, sizeof(r->comm));
+	submit_aux(c, r, sizeof(*r));
 	return 0;
 }
 
 static __always_inline int remember_creds(void)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	struct pre_creds pc = {};
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	const struct cred *cred = task->cred;
+	__u32 tid = task->pid;
+	__u32 slot = tid & (PRE_SLOTS - 1);
+	struct pre_creds *pc = bpf_map_lookup_elem(&pre_creds, &slot);
 
-	pc.uid = BPF_CORE_READ(cred, uid.val);
-	pc.euid = BPF_CORE_READ(cred, euid.val);
-	bpf_probe_read_kernel(&pc.cap_effective, 8, &cred->cap_effective);
-	bpf_map_update_elem(&pre_creds, &tid, &pc, BPF_ANY);
+	if (!pc)
+		return 0;
+	pc->task = bpf_get_current_task();
+	pc->tid = tid;
+	pc->uid = cred->uid.val;
+	pc->euid = cred->euid.val;
+	if (bpf_core_field_exists(cred->cap_effective.val))
+		pc->cap_effective = cred->cap_effective.val;
+	else
+		bpf_probe_read_kernel(&pc->cap_effective, 8, &cred->cap_effective);
 	return 0;
 }
 

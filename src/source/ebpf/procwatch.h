@@ -88,9 +88,15 @@ struct record_hdr {
 	__u32 mtime_nsec, ctime_nsec;
 };
 
-/* Value of the pre_creds map: set at sys_enter_execve(at), keyed by tid. */
+/* The pre_creds array: sys_enter_execve(at) fills slot tid % PRE_SLOTS and
+ * the exec of that thread uses it. `task` and `tid` say whose it is: a slot
+ * taken over by another thread, or left by a failed execve, does not match. */
+#define PRE_SLOTS 16384
 struct pre_creds {
+	__u64 task; /* the calling task_struct's address; 0 once used */
+	__u32 tid;
 	__u32 uid, euid;
+	__u32 pad;
 	__u64 cap_effective;
 };
 
