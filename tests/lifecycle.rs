@@ -324,3 +324,86 @@ fn a_slow_sink_overflows_the_queue_and_it_is_counted() {
     );
     assert_eq!(reported, queue_dropped + u(stop, "aux_dropped"));
 }
+
+/// Whether `pid` catches SIGINT (bit 2 of `SigCgt` in /proc/<pid>/status).
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+#[test]
+fn sigint_while_attaching_ends_the_run_cleanly_even_if_inherited_ignored() {
+    use std::os::unix::process::CommandExt;
+    use std::sync::{Arc, Mutex};
+    if skip_unless_root("sigint_while_attaching_ends_the_run_cleanly_even_if_inherited_ignored") {
+        return;
+    }
+    // A shell's background job starts with SIGINT ignored. procwatch must
+    // take the signal over before attaching (which loads and verifies the
+    // BPF programs), so a SIGINT sent meanwhile still ends the run, after a
+    // start and a stop event.
+    let mut cmd = Command::new(PROCWATCH);
+    cmd.args(["--format", "jsonl"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn procwatch");
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let out = Arc::clone(&out);
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                out.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !catches_sigint(child.id()) {
+        assert!(Instant::now() < deadline, "procwatch never caught SIGINT");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let attached_before_handlers = !out.lock().unwrap().is_empty();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("procwatch ignored a SIGINT sent while it was attaching");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().unwrap();
+    assert!(
+        !attached_before_handlers,
+        "SIGINT was only caught once attached: a signal during the attach was lost"
+    );
+    assert!(status.success(), "{status:?}");
+    let out = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.first().unwrap()["event"], "start");
+    let stop = lines.last().unwrap();
+    assert_eq!(stop["event"], "stop");
+    assert_eq!(stop["reason"], "signal");
+}

@@ -143,12 +143,9 @@ impl Stop {
 
 /// Runs the monitor until a signal, `--duration`, or a broken pipe.
 pub fn run(cfg: Config) -> Result<(), RunError> {
-    let source =
-        source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
-    let info = source.info().clone();
-    let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
-    let mut sink = sink::make_sink(cfg.format, out, header_needed, cfg.sink_options.clone());
-
+    // Signals are caught before attaching (which takes a second or more), so
+    // one sent meanwhile is neither lost (an inherited SIG_IGN) nor fatal: the
+    // run then ends right after the start event, with a stop event.
     let stop = Arc::new(Stop {
         flag: Arc::new(AtomicBool::new(false)),
         reason: AtomicU8::new(STOP_NONE),
@@ -158,6 +155,11 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
         signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
     }
+    let source =
+        source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
+    let info = source.info().clone();
+    let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
+    let mut sink = sink::make_sink(cfg.format, out, header_needed, cfg.sink_options.clone());
 
     let start = StartInfo {
         time: SystemTime::now(),

@@ -45,10 +45,11 @@ pub fn read_loop(
     poll: Duration,
     pause: Duration,
 ) -> ReaderTotals {
+    let batch = tx.empty_batch(BATCH_MAX);
     let mut r = Reader {
         tx,
         queue,
-        batch: Vec::new(),
+        batch,
         totals: ReaderTotals::default(),
         reported: [0; 7],
     };
@@ -113,7 +114,7 @@ impl Reader {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::take(&mut self.batch);
+        let batch = std::mem::replace(&mut self.batch, self.tx.empty_batch(BATCH_MAX));
         if wait || self.queue.admit(batch.len()) {
             // The writer may be gone (broken pipe); then nobody needs it.
             let _ = self.tx.send(batch);

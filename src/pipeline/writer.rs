@@ -34,6 +34,10 @@ pub fn replay(
     Ok((w.written, w.filtered))
 }
 
+/// Longest the writer sleeps without a batch: it still checks the
+/// `--duration` deadline and does the table's upkeep (once a second).
+const IDLE_WAIT: Duration = Duration::from_millis(250);
+
 /// Most processes the table holds (see README for the memory this takes).
 pub const TABLE_CAP: usize = 65_536;
 
@@ -91,7 +95,14 @@ impl<'a> Writer<'a> {
                 self.table.maintain();
                 last_maintenance = Instant::now();
             }
-            let batch = match rx.recv_timeout(Duration::from_millis(50)) {
+            // Sleep until the next batch; wake up only as often as the
+            // deadline and the table's upkeep need (the reader's end of the
+            // run, or of the pipe, wakes us at once).
+            let wait = deadline.map_or(IDLE_WAIT, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), IDLE_WAIT)
+            });
+            let batch = match rx.recv_timeout(wait) {
                 Ok(batch) => {
                     queue.release(batch.len());
                     batch
@@ -99,11 +110,13 @@ impl<'a> Writer<'a> {
                 Err(RecvError::Timeout) => continue,
                 Err(RecvError::Disconnected) => return true,
             };
-            for msg in batch {
+            let mut batch = batch;
+            for msg in batch.drain(..) {
                 if !io_or_stop(self.handle(msg), stop) {
                     return false;
                 }
             }
+            rx.recycle(batch);
             // Flush whenever we have caught up, so output is live but
             // batched under load.
             if rx.is_empty() && !io_or_stop(self.sink.flush(), stop) {
