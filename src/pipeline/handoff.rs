@@ -82,7 +82,7 @@ impl Sender {
             .lock()
             .spare
             .pop()
-            .unwrap_or_else(|| Vec::with_capacity(capacity))
+            .unwrap_or_else(|| Batch::with_capacity(capacity))
     }
 
     /// Queues a batch; gives it back when the receiver is gone.
@@ -169,7 +169,7 @@ mod tests {
         let (tx, rx) = handoff();
         let t = thread::spawn(move || {
             for i in 0..100 {
-                tx.send(Vec::with_capacity(i)).unwrap();
+                tx.send(Batch::with_capacity(i)).unwrap();
                 if i % 10 == 0 {
                     thread::sleep(Duration::from_millis(1));
                 }
@@ -178,7 +178,7 @@ mod tests {
         let mut got = Vec::new();
         loop {
             match rx.recv_timeout(Duration::from_secs(5)) {
-                Ok(b) => got.push(b.capacity()),
+                Ok(b) => got.push(b.msgs.capacity()),
                 Err(e) => {
                     assert_eq!(e, RecvError::Disconnected, "after {} batches", got.len());
                     break;
@@ -207,7 +207,7 @@ mod tests {
         let (tx, rx) = handoff();
         let t = thread::spawn(move || rx.recv_timeout(Duration::from_secs(30)).map(|b| b.len()));
         thread::sleep(Duration::from_millis(50));
-        tx.send(Vec::new()).unwrap();
+        tx.send(Batch::default()).unwrap();
         assert_eq!(t.join().unwrap(), Ok(0));
     }
 
@@ -215,13 +215,13 @@ mod tests {
     fn emptied_batches_are_reused() {
         let (tx, rx) = handoff();
         let b = tx.empty_batch(64);
-        assert!(b.capacity() >= 64);
-        let ptr = b.as_ptr();
+        assert!(b.msgs.capacity() >= 64);
+        let ptr = b.msgs.as_ptr();
         tx.send(b).unwrap();
         let got = rx.recv_timeout(Duration::from_secs(1)).unwrap();
         rx.recycle(got);
         let again = tx.empty_batch(64);
-        assert_eq!(again.as_ptr(), ptr, "the same allocation comes back");
+        assert_eq!(again.msgs.as_ptr(), ptr, "the same allocation comes back");
         assert!(again.is_empty());
     }
 
@@ -229,6 +229,6 @@ mod tests {
     fn send_fails_once_the_receiver_is_gone() {
         let (tx, rx) = handoff();
         drop(rx);
-        assert!(tx.send(Vec::new()).is_err());
+        assert!(tx.send(Batch::default()).is_err());
     }
 }

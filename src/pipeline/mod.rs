@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::event::{Counters, Event, LossInfo, StartInfo, StopInfo};
 use crate::filter::Filter;
 use crate::sink::{self, Format};
-use crate::source::{self, AttachError, Choice, Item};
+use crate::source::{self, AttachError, Choice, Item, RecordKind};
 
 /// Everything `run` needs, already validated by the CLI.
 #[derive(Debug, Clone)]
@@ -45,8 +45,40 @@ pub struct Config {
     pub hijack_check: bool,
 }
 
-/// Messages as the reader hands them over: one batch per drain.
-pub type Batch = Vec<Msg>;
+/// Messages as the reader hands them over: one batch per drain. Raw
+/// records are copied into `bytes` (one block per batch, reused), so the
+/// reader allocates nothing per record.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub msgs: Vec<Msg>,
+    /// The raw records of `Msg::Raw`, back to back.
+    pub bytes: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch with room for `msgs` messages.
+    pub fn with_capacity(msgs: usize) -> Self {
+        Batch {
+            msgs: Vec::with_capacity(msgs),
+            bytes: Vec::new(),
+        }
+    }
+
+    /// Messages in the batch (what the queue bound counts).
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Empties the batch, keeping its memory.
+    pub fn clear(&mut self) {
+        self.msgs.clear();
+        self.bytes.clear();
+    }
+}
 
 /// The bound on the reader → writer queue, in messages (batches vary in
 /// size, so the channel itself is unbounded and this counts).
@@ -79,10 +111,17 @@ impl Queue {
 }
 
 /// What the reader hands the writer, in kernel order: the source's items
-/// (never `Item::Undecodable`: the reader counts those) and loss reports.
+/// (never `Item::Undecodable`: the reader counts those), raw records for
+/// the source's decoder, and loss reports.
 #[derive(Debug)]
 pub enum Msg {
     Item(Item),
+    /// A raw record: `len` bytes at `start` in the batch's `bytes`.
+    Raw {
+        kind: RecordKind,
+        start: usize,
+        len: usize,
+    },
     Loss(LossInfo),
 }
 
@@ -184,23 +223,28 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
+    // Where the source allows it, records are decoded on the writer's
+    // thread (see `source::Decoder`).
+    let decoder = source.decoder();
     let (tx, rx) = handoff::handoff();
     let queue = Arc::new(Queue::new(cfg.queue_len));
     let reader = {
         let stop = Arc::clone(&stop);
         let queue = Arc::clone(&queue);
         let (poll, pause) = (cfg.poll, cfg.pause_reader);
+        let raw = decoder.is_some();
         thread::Builder::new()
             .name("procwatch-reader".into())
-            .spawn(move || read_loop(source, tx, queue, &stop, poll, pause))?
+            .spawn(move || read_loop(source, raw, tx, queue, &stop, poll, pause))?
     };
 
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut writer = Writer::new(sink.as_mut(), &cfg);
+    writer.decoder = decoder;
     if written_ok {
         written_ok = writer.run(&rx, &queue, &stop, deadline);
     }
-    let (written, filtered) = (writer.written, writer.filtered);
+    let (written, filtered, undecodable) = (writer.written, writer.filtered, writer.undecodable);
     // Unblock the reader if we stopped writing early (broken pipe).
     drop(rx);
     let totals = reader.join().unwrap_or_else(|_| ReaderTotals {
@@ -220,7 +264,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
             dropped: totals.kernel.dropped,
             truncated: totals.kernel.truncated,
             received: totals.received,
-            queue_dropped: totals.queue_dropped + totals.undecodable,
+            queue_dropped: totals.queue_dropped + totals.undecodable + undecodable,
             aux_dropped: totals.kernel.aux_dropped + totals.aux_queue_dropped,
             written,
             filtered,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::handoff::Sender;
 use super::{Batch, Msg, Queue, STOP_ERROR, Stop};
 use crate::event::{LossInfo, LossPlace};
-use crate::source::{Item, KernelCounters, Source};
+use crate::source::{Item, KernelCounters, RecordKind, Source};
 
 /// Most messages in one batch.
 pub const BATCH_MAX: usize = 512;
@@ -39,6 +39,7 @@ pub struct ReaderTotals {
 /// Runs until `stop` is requested, then detaches and drains what is left.
 pub fn read_loop(
     mut source: Box<dyn Source>,
+    raw: bool,
     tx: Sender,
     queue: Arc<Queue>,
     stop: &Stop,
@@ -58,7 +59,7 @@ pub fn read_loop(
         thread::sleep(Duration::from_millis(10));
     }
     while !stop.requested() {
-        if let Err(e) = source.poll(poll, &mut |item| r.push(item)) {
+        if let Err(e) = r.poll(source.as_mut(), raw, poll) {
             r.totals.error = Some(e);
             stop.request(STOP_ERROR);
             break;
@@ -70,7 +71,7 @@ pub fn read_loop(
     // received == emitted.
     source.detach();
     if r.totals.error.is_none()
-        && let Err(e) = source.poll(Duration::ZERO, &mut |item| r.push(item))
+        && let Err(e) = r.poll(source.as_mut(), raw, Duration::ZERO)
     {
         r.totals.error = Some(e);
     }
@@ -91,6 +92,32 @@ struct Reader {
 }
 
 impl Reader {
+    /// One poll of the source: raw records (for the writer's decoder) or
+    /// decoded items.
+    fn poll(&mut self, source: &mut dyn Source, raw: bool, timeout: Duration) -> io::Result<()> {
+        if raw {
+            source.poll_raw(timeout, &mut |kind, rec| self.push_raw(kind, rec))
+        } else {
+            source.poll(timeout, &mut |item| self.push(item))
+        }
+    }
+
+    fn push_raw(&mut self, kind: RecordKind, rec: &[u8]) {
+        if kind == RecordKind::Exec {
+            self.totals.received += 1;
+        }
+        let start = self.batch.bytes.len();
+        self.batch.bytes.extend_from_slice(rec);
+        self.batch.msgs.push(Msg::Raw {
+            kind,
+            start,
+            len: rec.len(),
+        });
+        if self.batch.len() >= BATCH_MAX {
+            self.send(false);
+        }
+    }
+
     fn push(&mut self, item: Item) {
         match &item {
             Item::Exec { .. } => self.totals.received += 1,
@@ -101,7 +128,7 @@ impl Reader {
                 return;
             }
         }
-        self.batch.push(Msg::Item(item));
+        self.batch.msgs.push(Msg::Item(item));
         if self.batch.len() >= BATCH_MAX {
             self.send(false);
         }
@@ -119,10 +146,15 @@ impl Reader {
             // The writer may be gone (broken pipe); then nobody needs it.
             let _ = self.tx.send(batch);
         } else {
-            for msg in batch {
+            let mut batch = batch;
+            for msg in batch.msgs.drain(..) {
                 match msg {
-                    Msg::Item(Item::Exec { .. }) => self.totals.queue_dropped += 1,
-                    Msg::Item(_) => self.totals.aux_queue_dropped += 1,
+                    Msg::Item(Item::Exec { .. })
+                    | Msg::Raw {
+                        kind: RecordKind::Exec,
+                        ..
+                    } => self.totals.queue_dropped += 1,
+                    Msg::Item(_) | Msg::Raw { .. } => self.totals.aux_queue_dropped += 1,
                     // A lost loss event is sent again: its place's count
                     // was not marked as reported.
                     Msg::Loss(l) => self.unreport(l.place, l.dropped),
@@ -168,7 +200,7 @@ impl Reader {
             if total > self.reported[i] {
                 let dropped = total - self.reported[i];
                 self.reported[i] = total;
-                self.batch.push(Msg::Loss(LossInfo {
+                self.batch.msgs.push(Msg::Loss(LossInfo {
                     time: SystemTime::now(),
                     place,
                     dropped,

@@ -4,18 +4,19 @@
 //! is shown to the sink.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::handoff::{Receiver, RecvError};
-use super::{Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
+use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash::ExeHasher;
 use crate::enrich::hijack::HijackChecker;
 use crate::enrich::table::ProcessTable;
 use crate::event::Event;
+use crate::event::{LossInfo, LossPlace};
 use crate::filter::Filter;
 use crate::sink::Sink;
-use crate::source::Item;
+use crate::source::{Decoder, Item};
 
 /// Runs the writer stage alone over `items`, as if the reader had handed
 /// them over in one go, then flushes: the per-exec cost of everything after
@@ -28,7 +29,7 @@ pub fn replay(
 ) -> io::Result<(u64, u64)> {
     let mut w = Writer::new(sink, cfg);
     for item in items {
-        w.handle(Msg::Item(item))?;
+        w.handle_item(item)?;
     }
     w.sink.flush()?;
     Ok((w.written, w.filtered))
@@ -53,9 +54,14 @@ pub struct Writer<'a> {
     pub hijack: Option<HijackChecker>,
     /// `None` with `--no-hash`.
     pub hasher: Option<ExeHasher>,
+    /// Decodes raw records (see `source::Decoder`); `None` when the source
+    /// hands over decoded items.
+    pub decoder: Option<Box<dyn Decoder>>,
     /// Exec events handed to the sink, and those the filters hid.
     pub written: u64,
     pub filtered: u64,
+    /// Raw records that could not be decoded.
+    pub undecodable: u64,
 }
 
 impl<'a> Writer<'a> {
@@ -72,8 +78,10 @@ impl<'a> Writer<'a> {
             filter: cfg.filter.clone(),
             hijack: cfg.hijack_check.then(HijackChecker::new),
             hasher: cfg.hash_max_size.map(ExeHasher::new),
+            decoder: None,
             written: 0,
             filtered: 0,
+            undecodable: 0,
         }
     }
 
@@ -111,8 +119,9 @@ impl<'a> Writer<'a> {
                 Err(RecvError::Disconnected) => return true,
             };
             let mut batch = batch;
-            for msg in batch.drain(..) {
-                if !io_or_stop(self.handle(msg), stop) {
+            let Batch { msgs, bytes } = &mut batch;
+            for msg in msgs.drain(..) {
+                if !io_or_stop(self.handle(msg, bytes), stop) {
                     return false;
                 }
             }
@@ -126,14 +135,30 @@ impl<'a> Writer<'a> {
     }
 
     /// Applies one message to the table and writes what is to be shown.
-    fn handle(&mut self, msg: Msg) -> io::Result<()> {
+    /// `bytes` holds the batch's raw records.
+    fn handle(&mut self, msg: Msg, bytes: &[u8]) -> io::Result<()> {
         match msg {
-            Msg::Item(Item::Fork(f)) => self.table.fork(f),
-            Msg::Item(Item::Exec {
+            Msg::Item(item) => self.handle_item(item),
+            Msg::Raw { start, len, .. } => {
+                let rec = &bytes[start..start + len];
+                let item = match &mut self.decoder {
+                    Some(d) => d.decode(rec),
+                    None => Item::Undecodable("a raw record without a decoder".into()),
+                };
+                self.handle_item(item)
+            }
+            Msg::Loss(l) => self.sink.write_event(&Event::Loss(l)),
+        }
+    }
+
+    fn handle_item(&mut self, item: Item) -> io::Result<()> {
+        match item {
+            Item::Fork(f) => self.table.fork(f),
+            Item::Exec {
                 mut ev,
                 start_ns,
                 parent_start_ns,
-            }) => {
+            } => {
                 self.enricher.enrich(&mut ev);
                 let key = self.table.exec(&mut ev, start_ns, parent_start_ns);
                 if let Some(h) = &mut self.hijack {
@@ -162,17 +187,112 @@ impl<'a> Writer<'a> {
                 self.table.commit_exec(key, &mut ev, shown);
                 written?;
             }
-            Msg::Item(Item::Exit(x)) => {
+            Item::Exit(x) => {
                 let exited = self.table.exit(&x);
                 if self.exits && exited.shown {
                     self.sink
                         .write_event(&Event::Exit(Box::new(exited.event(&x))))?;
                 }
             }
-            // The reader counts these and never forwards them.
-            Msg::Item(Item::Undecodable(_)) => {}
-            Msg::Loss(l) => self.sink.write_event(&Event::Loss(l))?,
+            // Decoded here (raw records): counted and reported in-band at
+            // once, like the reader does for the records it decodes.
+            Item::Undecodable(why) => {
+                self.undecodable += 1;
+                eprintln!("procwatch: dropped an undecodable record: {why}");
+                self.sink.write_event(&Event::Loss(LossInfo {
+                    time: SystemTime::now(),
+                    place: LossPlace::Undecodable,
+                    dropped: 1,
+                    total: self.undecodable,
+                }))?;
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ExecEvent;
+    use crate::sink::testutil::SharedBuf;
+    use crate::source::RecordKind;
+    use crate::sink::{Format, make_sink};
+    use clap::Parser;
+
+    /// Decodes `b"exec:<pid>"` into an exec; anything else is undecodable.
+    struct ToyDecoder;
+
+    impl Decoder for ToyDecoder {
+        fn decode(&mut self, rec: &[u8]) -> Item {
+            match rec.strip_prefix(b"exec:") {
+                Some(pid) => {
+                    let pid: u32 = std::str::from_utf8(pid).unwrap().parse().unwrap();
+                    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:1"));
+                    ev.argv = Some(vec![b"/bin/toy".to_vec()]);
+                    Item::Exec {
+                        ev: Box::new(ev),
+                        start_ns: u64::from(pid),
+                        parent_start_ns: 1,
+                    }
+                }
+                None => Item::Undecodable(format!("{} bytes of junk", rec.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn raw_records_are_decoded_in_order_and_junk_is_reported_in_band() {
+        let cfg = crate::cli::Cli::try_parse_from(["procwatch", "--format", "jsonl", "--no-hash"])
+            .unwrap()
+            .config()
+            .unwrap();
+        let buf = SharedBuf::default();
+        let mut sink = make_sink(
+            Format::Jsonl,
+            Box::new(buf.clone()),
+            true,
+            Default::default(),
+        );
+        let mut w = Writer::new(sink.as_mut(), &cfg);
+        w.decoder = Some(Box::new(ToyDecoder));
+        let mut batch = Batch::default();
+        for rec in [&b"exec:4000001"[..], b"\xff\xfe", b"exec:4000002"] {
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(rec);
+            batch.msgs.push(Msg::Raw {
+                kind: RecordKind::Exec,
+                start,
+                len: rec.len(),
+            });
+        }
+        let Batch { msgs, bytes } = &mut batch;
+        for msg in msgs.drain(..) {
+            w.handle(msg, bytes).unwrap();
+        }
+        w.sink.flush().unwrap();
+        assert_eq!((w.written, w.undecodable), (2, 1));
+        let lines: Vec<serde_json::Value> = buf
+            .string()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let what: Vec<(String, u64)> = lines
+            .iter()
+            .map(|v| {
+                let n = v["pid"].as_u64().or(v["total"].as_u64()).unwrap();
+                (v["event"].as_str().unwrap().to_owned(), n)
+            })
+            .collect();
+        assert_eq!(
+            what,
+            [
+                ("exec".to_owned(), 4_000_001),
+                ("loss".to_owned(), 1),
+                ("exec".to_owned(), 4_000_002)
+            ]
+        );
+        assert_eq!(lines[1]["place"], "undecodable");
+        assert_eq!(lines[1]["dropped"], 1);
     }
 }

@@ -73,12 +73,49 @@ pub enum Item {
     Undecodable(String),
 }
 
+/// What a raw record is, known without decoding it: the reader's loss
+/// accounting counts exec records apart from fork and exit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    Exec,
+    /// Fork, exit, or a record too broken to say (the decoder reports it).
+    Aux,
+}
+
+/// Decodes a source's raw records into items on the writer's thread.
+///
+/// The eBPF reader only copies records out of the ring; decoding (which
+/// allocates the event's strings) happens where the events are consumed
+/// and freed. Allocating on one thread and freeing on another kept glibc's
+/// allocator on its slow path: half of the reader's time was `malloc`.
+pub trait Decoder: Send {
+    fn decode(&mut self, rec: &[u8]) -> Item;
+}
+
 /// A running, attached source.
 pub trait Source: Send {
     fn info(&self) -> &SourceInfo;
     /// Waits up to `timeout` for records, then hands every available one to
     /// `out`, in kernel order.
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()>;
+    /// A decoder for [`Source::poll_raw`]'s records, for sources that can
+    /// hand records over undecoded; `None` (the default) for the others.
+    fn decoder(&self) -> Option<Box<dyn Decoder>> {
+        None
+    }
+    /// Like [`Source::poll`], but hands each record over raw, with its
+    /// kind, for [`Source::decoder`]'s decoder. Only called when that gave
+    /// one.
+    fn poll_raw(
+        &mut self,
+        timeout: Duration,
+        out: &mut dyn FnMut(RecordKind, &[u8]),
+    ) -> std::io::Result<()> {
+        let _ = (timeout, out);
+        Err(std::io::Error::other(
+            "this source hands over decoded items only",
+        ))
+    }
     /// Reads the kernel counters.
     fn counters(&self) -> std::io::Result<KernelCounters>;
     /// Stops producing new records; records already queued can still be

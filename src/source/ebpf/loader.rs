@@ -12,7 +12,7 @@ use aya::programs::{BtfTracePoint, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::enrich::clock::BootClock;
-use crate::source::{AttachError, Item, KernelCounters, Source, SourceInfo};
+use crate::source::{AttachError, Decoder, Item, KernelCounters, RecordKind, Source, SourceInfo};
 
 /// The compiled BPF object, committed so that `cargo build` needs no C
 /// toolchain. `build.sh` rebuilds it; CI checks the two agree.
@@ -132,15 +132,28 @@ impl Source for EbpfSource {
             self.clock.resync();
             self.last_resync = Instant::now();
         }
-        // Drain once per `timeout`, or sooner when the kernel says that
-        // `wakeup_bytes` are queued: batches stay large under load, and an
-        // idle host costs one wakeup per interval.
-        let now = Instant::now();
-        if now < self.next_drain {
-            wait_for_wakeup(&self.epoll, self.next_drain - now)?;
-        }
-        self.next_drain = Instant::now() + timeout;
+        self.wait_for_drain(timeout)?;
         self.drain(out);
+        Ok(())
+    }
+
+    fn decoder(&self) -> Option<Box<dyn Decoder>> {
+        Some(Box::new(EbpfDecoder {
+            clock: self.clock,
+            last_resync: self.last_resync,
+            since_check: 0,
+        }))
+    }
+
+    fn poll_raw(
+        &mut self,
+        timeout: Duration,
+        out: &mut dyn FnMut(RecordKind, &[u8]),
+    ) -> std::io::Result<()> {
+        self.wait_for_drain(timeout)?;
+        while let Some(rec) = self.ring.next() {
+            out(record::kind(&rec), &rec);
+        }
         Ok(())
     }
 
@@ -176,6 +189,19 @@ impl Source for EbpfSource {
 }
 
 impl EbpfSource {
+    /// Waits until the next drain is due (see `poll`).
+    fn wait_for_drain(&mut self, timeout: Duration) -> std::io::Result<()> {
+        // Drain once per `timeout`, or sooner when the kernel says that
+        // `wakeup_bytes` are queued: batches stay large under load, and an
+        // idle host costs one wakeup per interval.
+        let now = Instant::now();
+        if now < self.next_drain {
+            wait_for_wakeup(&self.epoll, self.next_drain - now)?;
+        }
+        self.next_drain = Instant::now() + timeout;
+        Ok(())
+    }
+
     /// Hands every queued record to `out`. Returns whether there were any.
     fn drain(&mut self, out: &mut dyn FnMut(Item)) -> bool {
         let mut any = false;
@@ -185,6 +211,30 @@ impl EbpfSource {
                 .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
         }
         any
+    }
+}
+
+/// Decodes the records of [`EbpfSource::poll_raw`] (on the writer's
+/// thread), with its own boot-clock offset, kept as fresh as the source's.
+struct EbpfDecoder {
+    clock: BootClock,
+    last_resync: Instant,
+    /// Records since the last look at the time (reading the clock per
+    /// record would cost more than the check is worth).
+    since_check: u32,
+}
+
+impl Decoder for EbpfDecoder {
+    fn decode(&mut self, rec: &[u8]) -> Item {
+        self.since_check += 1;
+        if self.since_check >= 1024 {
+            self.since_check = 0;
+            if self.last_resync.elapsed() >= CLOCK_RESYNC {
+                self.clock.resync();
+                self.last_resync = Instant::now();
+            }
+        }
+        record::decode(rec, &self.clock).unwrap_or_else(|e| Item::Undecodable(e.to_string()))
     }
 }
 

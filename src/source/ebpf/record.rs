@@ -10,7 +10,7 @@ use crate::enrich::table::{Exit, Fork, ProcKey};
 use crate::event::{
     Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
 };
-use crate::source::Item;
+use crate::source::{Item, RecordKind};
 
 /// Must match `RECORD_VERSION` in procwatch.h.
 pub const RECORD_VERSION: u16 = 3;
@@ -84,6 +84,14 @@ impl Hdr<'_> {
 
 /// The audit "unset" id.
 const AUDIT_UNSET: u32 = u32::MAX;
+
+/// The kind of a raw record, from its header alone.
+pub fn kind(rec: &[u8]) -> RecordKind {
+    match rec.get(2..4) {
+        Some(k) if u16::from_le_bytes([k[0], k[1]]) == K_EXEC => RecordKind::Exec,
+        _ => RecordKind::Aux,
+    }
+}
 
 /// Decodes any record. `clock` turns kernel boot-time stamps into wall time.
 pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
