@@ -216,8 +216,8 @@ mod tests {
     use super::*;
     use crate::event::ExecEvent;
     use crate::sink::testutil::SharedBuf;
-    use crate::source::RecordKind;
     use crate::sink::{Format, make_sink};
+    use crate::source::RecordKind;
     use clap::Parser;
 
     /// Decodes `b"exec:<pid>"` into an exec; anything else is undecodable.

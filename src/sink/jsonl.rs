@@ -111,6 +111,45 @@ struct RenderCache {
     parent: Option<(String, String)>,
     /// Scratch space for the command line, reused across lines.
     cmdline: String,
+    time: TimeCache,
+}
+
+/// RFC 3339 times with the `YYYY-MM-DDTHH:MM:SS` part of the last second
+/// kept: an exec's two stamps, and a storm's execs, mostly share it.
+#[derive(Default)]
+struct TimeCache {
+    /// Seconds since the epoch, and that second's rendered prefix.
+    second: Option<(u64, String)>,
+}
+
+impl TimeCache {
+    /// Appends `t` exactly as [`push_rfc3339`] would.
+    fn push(&mut self, out: &mut String, t: SystemTime) {
+        let Ok(d) = t.duration_since(std::time::UNIX_EPOCH) else {
+            return push_rfc3339(out, t);
+        };
+        let secs = d.as_secs();
+        match &self.second {
+            Some((s, prefix)) if *s == secs => out.push_str(prefix),
+            _ => {
+                let start = out.len();
+                push_rfc3339(out, t);
+                // "…SS.ffffffZ": the prefix is all but the last 8 bytes.
+                let prefix = out[start..out.len() - 8].to_owned();
+                out.truncate(out.len() - 8);
+                self.second = Some((secs, prefix));
+            }
+        }
+        out.push('.');
+        let micros = d.subsec_micros();
+        let mut digits = itoa::Buffer::new();
+        let m = digits.format(micros);
+        for _ in m.len()..6 {
+            out.push('0');
+        }
+        out.push_str(m);
+        out.push('Z');
+    }
 }
 
 impl RenderCache {
@@ -319,7 +358,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     o.str("event", "exec");
     let buf = o.key("time");
     buf.push('"');
-    push_rfc3339(buf, e.time);
+    cache.time.push(buf, e.time);
     buf.push('"');
     o.num("pid", e.pid);
     o.opt_num("tid", e.tid);
@@ -330,7 +369,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
         Some(t) => {
             let buf = o.key("process_start");
             buf.push('"');
-            push_rfc3339(buf, t);
+            cache.time.push(buf, t);
             buf.push('"');
         }
         None => o.null("process_start"),
@@ -553,6 +592,33 @@ impl Sink for JsonlSink {
     fn flush(&mut self) -> io::Result<()> {
         self.write_lines()?;
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod time_cache_tests {
+    use super::{TimeCache, push_rfc3339};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn cached_seconds_render_exactly_like_the_formatter() {
+        let mut cache = TimeCache::default();
+        let base = UNIX_EPOCH + Duration::new(1_795_670_770, 0);
+        let times = [
+            base + Duration::from_nanos(123_456_789),
+            base + Duration::from_nanos(5_000), // same second: a cache hit
+            base + Duration::from_nanos(999_999_999),
+            base + Duration::new(1, 7_000), // the next second
+            base - Duration::from_secs(86_400 * 365 * 30), // another day
+            UNIX_EPOCH - Duration::from_micros(1), // before 1970: not cached
+            UNIX_EPOCH,
+        ];
+        for t in times {
+            let (mut got, mut want) = (String::new(), String::new());
+            cache.push(&mut got, t);
+            push_rfc3339(&mut want, t);
+            assert_eq!(got, want, "{t:?}");
+        }
     }
 }
 
