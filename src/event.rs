@@ -281,8 +281,9 @@ pub struct ExecEvent {
     /// `exec_tid`: the thread that called execve; differs from `pid` when a
     /// non-leader thread execs.
     pub exec_tid: Option<u32>,
-    /// `ppid`: the tgid of the real parent.
-    pub ppid: u32,
+    /// `ppid`: the tgid of the real parent; `None` (null) when the source
+    /// could not tell, with the reason in `incomplete`.
+    pub ppid: Option<u32>,
     /// `exec_id`: stable unique id of this exec: `"<pid>:<exec boot ns>"`.
     pub exec_id: String,
     /// `process_start`: the process's start (fork) time; pid + start time
@@ -359,13 +360,14 @@ pub struct FileStamp {
 
 impl ExecEvent {
     /// An event with only its identity known; the source fills in the rest.
+    /// `ppid` is known here; a source that could not tell sets it to `None`.
     pub fn new(time: SystemTime, pid: u32, ppid: u32, exec_id: String) -> Self {
         ExecEvent {
             time,
             pid,
             tid: None,
             exec_tid: None,
-            ppid,
+            ppid: Some(ppid),
             exec_id,
             process_start: None,
             exe: None,

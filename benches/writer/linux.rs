@@ -40,7 +40,7 @@ fn exec_item(pid: u32, start_ns: u64, ppid: u32, meta: &fs::Metadata) -> Item {
         b"/bin/true",
         &[b"/bin/true", b"pwbench-0123456789abcdef0123456789abcdef"],
     );
-    ev.ppid = ppid;
+    ev.ppid = Some(ppid);
     ev.exe_dev_ino = Some((meta.dev(), meta.ino()));
     ev.exe_stamp = Some(FileStamp {
         size: meta.size(),

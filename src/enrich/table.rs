@@ -272,12 +272,13 @@ impl ProcessTable {
                 None => {
                     // Fork not seen: fall back to the live real parent, if it
                     // is the same process the kernel named.
-                    let pk = ProcKey {
-                        pid: ev.ppid,
-                        start_ns: parent_start_ns,
-                    };
-                    let parent = self
-                        .find(pk)
+                    let parent = ev
+                        .ppid
+                        .map(|pid| ProcKey {
+                            pid,
+                            start_ns: parent_start_ns,
+                        })
+                        .and_then(|pk| self.find(pk))
                         .and_then(|pk| self.procs.get(&pk).map(|p| (pk, Arc::clone(&p.image))));
                     let caller = parent.as_ref().map(|(_, img)| Arc::clone(img));
                     (parent, caller)

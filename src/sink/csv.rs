@@ -204,7 +204,7 @@ fn row_cells(ev: &ExecEvent) -> [String; 7] {
         csv_cell(&cmdline_of(ev).unwrap_or_default()),
         time_rfc3339(ev.time),
         csv_cell(&ev.exe.as_deref().map(display_bytes).unwrap_or_default()),
-        ev.ppid.to_string(),
+        ev.ppid.map(|p| p.to_string()).unwrap_or_default(),
         ev.pid.to_string(),
         csv_cell(&user_display(ev)),
         privs,

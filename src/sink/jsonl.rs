@@ -363,7 +363,7 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     o.num("pid", e.pid);
     o.opt_num("tid", e.tid);
     o.opt_num("exec_tid", e.exec_tid);
-    o.num("ppid", e.ppid);
+    o.opt_num("ppid", e.ppid);
     o.str("exec_id", &e.exec_id);
     match e.process_start {
         Some(t) => {

@@ -152,7 +152,7 @@ fn exec_line(ev: &ExecEvent, color: bool) -> String {
         "{}  {:>7}  {:>7}  {user}  {privs}{marks}  {cmdline}",
         time_hms_millis(ev.time),
         ev.pid,
-        ev.ppid,
+        ev.ppid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
     );
     if ev.argv_truncated {
         match ev.argv_size {
@@ -298,7 +298,7 @@ mod tests {
     fn columns_are_padded() {
         let mut ev = exec_event();
         ev.pid = 1;
-        ev.ppid = 4_194_304;
+        ev.ppid = Some(4_194_304);
         ev.user = None;
         assert_eq!(
             exec(ev),

@@ -70,9 +70,10 @@ pub fn to_event(ob: &Observed, cx: &Context) -> ExecEvent {
     let mut ev = ExecEvent::new(
         cx.clock.to_wall(boot_ns),
         ob.pid,
-        ppid.unwrap_or(0),
+        0,
         format!("{}:{boot_ns}", ob.pid),
     );
+    ev.ppid = ppid;
     // After execve the calling thread has become the group leader.
     ev.tid = Some(ob.pid);
     for f in NEVER_AVAILABLE {
@@ -212,7 +213,7 @@ mod tests {
     fn exited_process_is_incomplete_not_guessed() {
         let ev = to_event(&observed(Err(Failure::Exited)), &cx());
         assert_eq!(ev.pid, 4242);
-        assert_eq!(ev.ppid, 1);
+        assert_eq!(ev.ppid, Some(1));
         assert_eq!(ev.exec_id, "4242:7");
         assert!(ev.argv.is_none() && ev.exe.is_none() && ev.privileges.is_none());
         for f in ["argv", "exe", "caps", "filename", "exec_tid", "comm"] {
@@ -232,6 +233,7 @@ mod tests {
         ob.ppid = None;
         let ev = to_event(&ob, &cx());
         assert!(fields(&ev).contains(&"ppid"));
+        assert_eq!(ev.ppid, None, "null, not a made-up 0");
     }
 
     #[test]

@@ -458,7 +458,7 @@ mod tests {
         let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!(
             (ev.pid, ev.tid, ev.exec_tid, ev.ppid),
-            (42, Some(42), Some(7), 1)
+            (42, Some(42), Some(7), Some(1))
         );
         assert_eq!(ev.exec_id, "42:5000000000");
         assert_eq!(

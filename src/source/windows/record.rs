@@ -76,16 +76,12 @@ pub fn to_exec_event(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let mut ev = ExecEvent::new(
-        time,
-        raw.pid,
-        raw.ppid.unwrap_or(0),
-        format!("{}:{nanos}", raw.pid),
-    );
+    let mut ev = ExecEvent::new(time, raw.pid, 0, format!("{}:{nanos}", raw.pid));
+    ev.ppid = raw.ppid;
     ev.process_start = created;
     ev.command_line = raw.command_line.clone().map(String::into_bytes);
     if raw.ppid.is_none() {
-        ev.mark_incomplete("ppid", format!("not reported by {source}; 0 shown"));
+        ev.mark_incomplete("ppid", format!("not reported by {source}"));
     }
     if raw.command_line.is_none() {
         ev.mark_incomplete("command_line", format!("not reported by {source}"));
@@ -171,7 +167,7 @@ mod tests {
     #[test]
     fn full_read() {
         let ev = to_exec_event(&raw(), snap(), "etw", at(5));
-        assert_eq!((ev.pid, ev.ppid, ev.time), (42, 7, at(1000)));
+        assert_eq!((ev.pid, ev.ppid, ev.time), (42, Some(7), at(1000)));
         assert_eq!(ev.exec_id, "42:999000000000");
         assert_eq!(ev.process_start, Some(at(999)));
         assert_eq!(ev.command_line.as_deref(), Some(&b"cmd.exe /c dir"[..]));
@@ -229,7 +225,7 @@ mod tests {
         };
         let ev = to_exec_event(&r, ProcessSnapshot::default(), "wmi-trace", at(5));
         assert_eq!(ev.time, at(5));
-        assert_eq!(ev.ppid, 0);
+        assert_eq!(ev.ppid, None);
         assert_eq!(ev.exec_id, "9:5000000000");
         let reasons: Vec<(&str, &str)> = ev
             .incomplete
@@ -240,7 +236,7 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                ("ppid", "not reported by wmi-trace; 0 shown"),
+                ("ppid", "not reported by wmi-trace"),
                 ("command_line", "not reported by wmi-trace")
             ]
         );
