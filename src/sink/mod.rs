@@ -469,6 +469,33 @@ mod tests {
     }
 
     #[test]
+    fn unknown_ppid_is_null_not_zero_in_every_format() {
+        let mut ev = exec_event();
+        ev.ppid = None;
+        ev.mark_incomplete("ppid", "the process exited before its parent was known");
+        let render = |format| {
+            let buf = SharedBuf::default();
+            let mut sink = make_sink(format, Box::new(buf.clone()), true, Default::default());
+            sink.write_event(&Event::Exec(Box::new(ev.clone())))
+                .unwrap();
+            sink.flush().unwrap();
+            buf.string()
+        };
+        let json: serde_json::Value = serde_json::from_str(render(Format::Jsonl).trim()).unwrap();
+        assert_eq!(json["ppid"], serde_json::Value::Null);
+        let csv = render(Format::Csv);
+        let row = csv.lines().nth(1).unwrap();
+        let mut cells = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(row.as_bytes());
+        let rec = cells.records().next().unwrap().unwrap();
+        assert_eq!(&rec[3], "", "Parent PID: an empty cell");
+        let text = render(Format::Text);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(fields[2], "?", "{text}");
+    }
+
+    #[test]
     fn privileges_summary_variants() {
         assert_eq!(privileges_summary(&with_caps(0, None)), "-");
         let all = (1u64 << 41) - 1;
