@@ -336,7 +336,7 @@ pub fn push_rfc3339(out: &mut String, t: SystemTime) {
 }
 
 /// Appends the last `width` decimal digits of `v`, zero-padded.
-fn push_digits(out: &mut String, mut v: u32, width: usize) {
+pub(crate) fn push_digits(out: &mut String, mut v: u32, width: usize) {
     let mut buf = [b'0'; 10];
     let width = width.min(buf.len());
     for d in buf[..width].iter_mut().rev() {

@@ -29,7 +29,8 @@ use crate::event::{
 };
 
 use super::escape::{
-    join_cmdline, join_cmdline_into, json_bytes, needs_escape, push_rfc3339, time_rfc3339,
+    join_cmdline, join_cmdline_into, json_bytes, needs_escape, push_digits, push_rfc3339,
+    time_rfc3339,
 };
 use super::json_writer::{Obj, push_bytes, push_hex, push_int, push_str};
 use super::{Sink, escape};
@@ -141,13 +142,7 @@ impl TimeCache {
             }
         }
         out.push('.');
-        let micros = d.subsec_micros();
-        let mut digits = itoa::Buffer::new();
-        let m = digits.format(micros);
-        for _ in m.len()..6 {
-            out.push('0');
-        }
-        out.push_str(m);
+        push_digits(out, d.subsec_micros(), 6);
         out.push('Z');
     }
 }
