@@ -6,24 +6,12 @@
 mod common;
 
 use std::hint::black_box;
-use std::io::{self, Write};
 
-use common::per_event;
+use common::{Discard, per_event};
 use procwatch::enrich::Enricher;
 use procwatch::event::Event;
 
 use procwatch::sink::{Format, make_sink};
-
-struct Discard;
-
-impl Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(black_box(buf).len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn main() {
     const N: u32 = 200_000;

@@ -2,9 +2,23 @@
 
 #![allow(dead_code)]
 
+use std::hint::black_box;
+use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use procwatch::event::{CapSets, Credentials, ExecEvent, Privileges};
+
+/// A sink output that discards (but cannot be optimised away).
+pub struct Discard;
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(black_box(buf).len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Mean time of one call of `f` over `n` calls, after a warm-up of n/10.
 pub fn per_event(n: u32, mut f: impl FnMut()) -> Duration {

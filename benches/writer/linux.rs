@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::common;
+use super::common::{self, Discard};
 use clap::Parser;
 use procwatch::cli::Cli;
 use procwatch::enrich::table::{Exit, Fork, ProcKey};
@@ -20,17 +20,6 @@ const RUNS: u32 = 5;
 const EXE: &[u8] = b"/usr/bin/true";
 /// The storm's parent (like the Python loop of bench/exec_storm.py).
 const PARENT_PID: u32 = 3_000_000;
-
-struct Discard;
-
-impl Write for Discard {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(black_box(buf).len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 /// One exec of the storm: `/usr/bin/true <tag>` run by the parent.
 fn exec_item(pid: u32, start_ns: u64, ppid: u32, meta: &fs::Metadata) -> Item {
