@@ -358,6 +358,19 @@ pub struct FileStamp {
     pub ctime: (i64, i64),
 }
 
+#[cfg(unix)]
+impl FileStamp {
+    /// The stamp `stat` reports, comparable with the kernel's.
+    pub fn of(m: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
 impl ExecEvent {
     /// An event with only its identity known; the source fills in the rest.
     /// `ppid` is known here; a source that could not tell sets it to `None`.

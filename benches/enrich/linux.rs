@@ -57,12 +57,7 @@ pub fn main() {
     // As the eBPF source reports it: with the executed inode's stamp, which
     // stands in for a stat on a cache hit.
     let mut stamped_ev = true_ev.clone();
-    let m = fs::metadata(&true_exe).expect("stat");
-    stamped_ev.exe_stamp = Some(FileStamp {
-        size: m.len(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-    });
+    stamped_ev.exe_stamp = Some(FileStamp::of(&fs::metadata(&true_exe).expect("stat")));
 
     // A root-owned 0755 script in a root-owned 0755 directory.
     let dir = tempfile::tempdir().expect("tempdir");

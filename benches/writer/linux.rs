@@ -31,11 +31,7 @@ fn exec_item(pid: u32, start_ns: u64, ppid: u32, meta: &fs::Metadata) -> Item {
     );
     ev.ppid = Some(ppid);
     ev.exe_dev_ino = Some((meta.dev(), meta.ino()));
-    ev.exe_stamp = Some(FileStamp {
-        size: meta.size(),
-        mtime: (meta.mtime(), meta.mtime_nsec()),
-        ctime: (meta.ctime(), meta.ctime_nsec()),
-    });
+    ev.exe_stamp = Some(FileStamp::of(meta));
     Item::Exec {
         ev: Box::new(ev),
         start_ns,

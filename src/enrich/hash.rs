@@ -10,13 +10,14 @@
 //! syscall at all.
 
 use std::ffi::OsStr;
-use std::fs::{self, File, Metadata};
+use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 use sha2::{Digest, Sha256};
 
+use crate::enrich::file_key::FileKey;
 use crate::enrich::id_hash::IdMap;
 use crate::event::ExecEvent;
 
@@ -30,37 +31,13 @@ const BUF_SIZE: usize = 64 << 10;
 /// The field name used in `incomplete`.
 const FIELD: &str = "exe_sha256";
 
-/// What identifies a file's content without reading it. ctime is included
-/// besides mtime because mtime can be set back by the owner (`touch -d`),
-/// ctime cannot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ContentKey {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl ContentKey {
-    fn of(m: &Metadata) -> Self {
-        ContentKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-}
-
 /// Fills [`ExecEvent::exe_sha256`], caching hashes across events; one hasher
 /// should live for the whole run.
 #[derive(Debug)]
 pub struct ExeHasher {
     max_size: u64,
     /// Keyed by kernel-assigned ids and times: the fast id hasher is enough.
-    cache: IdMap<ContentKey, String>,
+    cache: IdMap<FileKey, String>,
     buf: Vec<u8>,
     /// Files actually read and hashed (cache misses).
     files_read: u64,
@@ -100,18 +77,9 @@ impl ExeHasher {
         ev.exe_sha256 = None;
         // Fastest path: the kernel reported the executed inode's identity
         // and change times, which key the cache without any syscall.
-        if let (Some((dev, ino)), Some(st)) = (ev.exe_dev_ino, ev.exe_stamp) {
-            let key = ContentKey {
-                dev,
-                ino,
-                size: st.size,
-                mtime: st.mtime,
-                ctime: st.ctime,
-            };
-            if let Some(h) = self.cache.get(&key) {
-                ev.exe_sha256 = Some(h.clone());
-                return;
-            }
+        if let Some(h) = FileKey::of_exe(ev).and_then(|key| self.cache.get(&key)) {
+            ev.exe_sha256 = Some(h.clone());
+            return;
         }
         let path = ev.exe.as_deref().filter(|_| !ev.exe_truncated);
         // Fast path: the path still names the executed inode and its content
@@ -119,7 +87,7 @@ impl ExeHasher {
         if let (Some(want), Some(path)) = (ev.exe_dev_ino, path)
             && let Ok(m) = fs::metadata(OsStr::from_bytes(path))
             && (m.dev(), m.ino()) == want
-            && let Some(h) = self.cache.get(&ContentKey::of(&m))
+            && let Some(h) = self.cache.get(&FileKey::of(&m))
         {
             ev.exe_sha256 = Some(h.clone());
             return;
@@ -171,7 +139,7 @@ impl ExeHasher {
         if m.len() > self.max_size {
             return Err(format!("larger than {} bytes", self.max_size));
         }
-        let key = ContentKey::of(&m);
+        let key = FileKey::of(&m);
         if let Some(h) = self.cache.get(&key) {
             return Ok(h.clone());
         }
@@ -194,7 +162,7 @@ impl ExeHasher {
             }
         }
         let after = f.metadata().map_err(|e| io_reason(&e))?;
-        if total != m.len() || ContentKey::of(&after) != key {
+        if total != m.len() || FileKey::of(&after) != key {
             return Err("changed while being hashed".into());
         }
         let hex = to_hex(&sha.finalize());
@@ -331,12 +299,7 @@ mod tests {
     }
 
     fn stamp_of(p: &Path) -> crate::event::FileStamp {
-        let m = fs::metadata(p).unwrap();
-        crate::event::FileStamp {
-            size: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
+        crate::event::FileStamp::of(&fs::metadata(p).unwrap())
     }
 
     #[test]

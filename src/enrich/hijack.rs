@@ -27,6 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use crate::enrich::clock::coarse_now;
+use crate::enrich::file_key::FileKey;
 
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
@@ -64,30 +65,10 @@ struct Found {
     writers: Vec<Writer>,
 }
 
-/// Identity and change times of a path's last component as `lstat` sees it:
-/// any write, chmod, chown or replacement changes one of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileId {
-    dev: u64,
-    ino: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileId {
-    fn of(m: &Metadata) -> Self {
-        FileId {
-            dev: m.dev(),
-            ino: m.ino(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Verdict {
-    id: FileId,
+    /// The file as it was when walked.
+    id: FileKey,
     /// When the walk was done ([`coarse_now`]).
     at: Duration,
     found: Vec<Found>,
@@ -151,15 +132,7 @@ impl HijackChecker {
         }
         // The executed file's identity as the kernel saw it at the exec:
         // for the binary it stands in for an `lstat` of the path.
-        let exe_id = match (ev.exe_dev_ino, ev.exe_stamp) {
-            (Some((dev, ino)), Some(st)) => Some(FileId {
-                dev,
-                ino,
-                mtime: st.mtime,
-                ctime: st.ctime,
-            }),
-            _ => None,
-        };
+        let exe_id = FileKey::of_exe(ev);
         let mut out = Vec::new();
         for (path, role) in candidates(ev) {
             let known = exe_id.filter(|_| role == HijackRole::Binary);
@@ -185,11 +158,11 @@ impl HijackChecker {
     /// file's identity is unchanged and the verdict is younger than the TTL.
     /// `known` is the file's identity when the kernel reported it (no
     /// `lstat` needed).
-    fn verdict(&mut self, path: &[u8], known: Option<FileId>) -> Vec<Found> {
+    fn verdict(&mut self, path: &[u8], known: Option<FileKey>) -> Vec<Found> {
         let id = match known {
             Some(id) => id,
             None => match lstat(path) {
-                Some(meta) => FileId::of(&meta),
+                Some(meta) => FileKey::of(&meta),
                 None => return Vec::new(),
             },
         };
@@ -1151,11 +1124,7 @@ mod tests {
             let m = fs::metadata(p).unwrap();
             let mut ev = exec(0, 0, &b(p), &[&b(p)]);
             ev.exe_dev_ino = Some((m.dev(), m.ino()));
-            ev.exe_stamp = Some(crate::event::FileStamp {
-                size: m.len(),
-                mtime: (m.mtime(), m.mtime_nsec()),
-                ctime: (m.ctime(), m.ctime_nsec()),
-            });
+            ev.exe_stamp = Some(crate::event::FileStamp::of(&m));
             ev
         };
         let mut c = HijackChecker::new();

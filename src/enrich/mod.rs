@@ -15,6 +15,8 @@ pub mod table;
 #[cfg(target_os = "linux")]
 pub mod clock;
 #[cfg(target_os = "linux")]
+pub mod file_key;
+#[cfg(target_os = "linux")]
 pub mod hash;
 #[cfg(target_os = "linux")]
 pub mod hijack;
