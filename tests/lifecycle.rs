@@ -360,19 +360,7 @@ fn sigint_while_attaching_ends_the_run_cleanly_even_if_inherited_ignored() {
     }
     let mut child = cmd.spawn().expect("spawn procwatch");
     let out = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let out = Arc::clone(&out);
-        let mut stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stdout.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                out.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
+    let reader = collect(child.stdout.take().unwrap(), Arc::clone(&out));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !catches_sigint(child.id()) {
         assert!(Instant::now() < deadline, "procwatch never caught SIGINT");

@@ -66,7 +66,8 @@ pub struct Finished {
     pub stderr: String,
 }
 
-fn collect(
+/// Copies everything `from` yields into `into`, on a thread of its own.
+pub fn collect(
     mut from: impl Read + Send + 'static,
     into: Arc<Mutex<Vec<u8>>>,
 ) -> thread::JoinHandle<()> {
