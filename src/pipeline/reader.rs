@@ -141,12 +141,11 @@ impl Reader {
         if self.batch.is_empty() {
             return;
         }
-        let batch = std::mem::replace(&mut self.batch, self.tx.empty_batch(BATCH_MAX));
+        let mut batch = std::mem::replace(&mut self.batch, self.tx.empty_batch(BATCH_MAX));
         if wait || self.queue.admit(batch.len()) {
             // The writer may be gone (broken pipe); then nobody needs it.
             let _ = self.tx.send(batch);
         } else {
-            let mut batch = batch;
             for msg in batch.msgs.drain(..) {
                 match msg {
                     Msg::Item(Item::Exec { .. })

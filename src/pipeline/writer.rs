@@ -110,7 +110,7 @@ impl<'a> Writer<'a> {
                 d.saturating_duration_since(Instant::now())
                     .clamp(Duration::from_millis(1), IDLE_WAIT)
             });
-            let batch = match rx.recv_timeout(wait) {
+            let mut batch = match rx.recv_timeout(wait) {
                 Ok(batch) => {
                     queue.release(batch.len());
                     batch
@@ -118,7 +118,6 @@ impl<'a> Writer<'a> {
                 Err(RecvError::Timeout) => continue,
                 Err(RecvError::Disconnected) => return true,
             };
-            let mut batch = batch;
             let Batch { msgs, bytes } = &mut batch;
             for msg in msgs.drain(..) {
                 if !io_or_stop(self.handle(msg, bytes), stop) {
