@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, TracePoint};
+use aya::programs::{BtfTracePoint, Program, ProgramError, TracePoint};
 use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::enrich::clock::BootClock;
@@ -389,11 +389,7 @@ fn attach_classic(
     category: &str,
     tracepoint: &str,
 ) -> Result<(), String> {
-    let prog: &mut TracePoint = bpf
-        .program_mut(name)
-        .ok_or_else(|| format!("no {name} program"))?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    let prog: &mut TracePoint = program(bpf, name)?;
     prog.load().map_err(|e| format!("{e:#}"))?;
     prog.attach(category, tracepoint)
         .map_err(|e| format!("{e:#}"))?;
@@ -406,14 +402,21 @@ fn attach_btf_program(
     name: &str,
     tracepoint: &str,
 ) -> Result<(), String> {
-    let prog: &mut BtfTracePoint = bpf
-        .program_mut(name)
-        .ok_or_else(|| format!("no {name} program"))?
-        .try_into()
-        .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+    let prog: &mut BtfTracePoint = program(bpf, name)?;
     prog.load(tracepoint, btf).map_err(|e| format!("{e:#}"))?;
     prog.attach().map_err(|e| format!("{e:#}"))?;
     Ok(())
+}
+
+/// The object's program `name` as the program type `T`.
+fn program<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
+{
+    bpf.program_mut(name)
+        .ok_or_else(|| format!("no {name} program"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())
 }
 
 fn attach_tracepoint(bpf: &mut Ebpf) -> Result<(), String> {
