@@ -23,7 +23,7 @@ fn exec(pid: u32) -> ExecEvent {
     let mut ev = ExecEvent::new(
         SystemTime::now(),
         pid,
-        1,
+        Some(1),
         format!("{pid}:{}", pid as u64 * 1000),
     );
     ev.exe = Some(b"/usr/bin/true".to_vec());

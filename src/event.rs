@@ -373,14 +373,14 @@ impl FileStamp {
 
 impl ExecEvent {
     /// An event with only its identity known; the source fills in the rest.
-    /// `ppid` is known here; a source that could not tell sets it to `None`.
-    pub fn new(time: SystemTime, pid: u32, ppid: u32, exec_id: String) -> Self {
+    /// `ppid` is `None` when the source could not tell.
+    pub fn new(time: SystemTime, pid: u32, ppid: Option<u32>, exec_id: String) -> Self {
         ExecEvent {
             time,
             pid,
             tid: None,
             exec_tid: None,
-            ppid: Some(ppid),
+            ppid,
             exec_id,
             process_start: None,
             exe: None,

@@ -34,7 +34,7 @@ pub fn per_event(n: u32, mut f: impl FnMut()) -> Duration {
 
 /// A root exec with all capabilities, as the BPF source reports it.
 pub fn root_exec(pid: u32, exe: &[u8], filename: &[u8], argv: &[&[u8]]) -> ExecEvent {
-    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:123456789"));
+    let mut ev = ExecEvent::new(SystemTime::now(), pid, Some(1), format!("{pid}:123456789"));
     ev.tid = Some(pid);
     ev.exec_tid = Some(pid);
     ev.process_start = Some(SystemTime::now());

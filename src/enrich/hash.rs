@@ -218,7 +218,7 @@ mod tests {
 
     /// An exec of `p` by a process that has already exited.
     fn exec_of(p: &Path) -> ExecEvent {
-        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, 1, "1:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, Some(1), "1:1".into());
         ev.exe = Some(p.as_os_str().as_bytes().to_vec());
         ev.exe_dev_ino = Some(dev_ino(p));
         ev
@@ -262,7 +262,7 @@ mod tests {
     fn reads_proc_exe_of_a_live_process() {
         let mut child = Command::new("sleep").arg("30").spawn().unwrap();
         let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
-        let mut ev = ExecEvent::new(SystemTime::now(), child.id(), 1, "1:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), child.id(), Some(1), "1:1".into());
         // No path and no dev/ino: /proc/<pid>/exe alone is trusted.
         let mut h = ExeHasher::new(DEFAULT_MAX_SIZE);
         h.hash(&mut ev);
@@ -395,14 +395,14 @@ mod tests {
     fn errors_are_incomplete_not_wrong() {
         let mut h = ExeHasher::new(DEFAULT_MAX_SIZE);
         // Gone process, gone path.
-        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, 1, "1:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, Some(1), "1:1".into());
         ev.exe = Some(b"/nonexistent/\xff".to_vec());
         ev.exe_dev_ino = Some((1, 2));
         h.hash(&mut ev);
         assert_eq!(ev.exe_sha256, None);
         assert!(reasons(&ev).contains("gone"), "{}", reasons(&ev));
         // A path without dev/ino cannot be verified.
-        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, 1, "1:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, Some(1), "1:1".into());
         ev.exe = Some(b"/bin/true".to_vec());
         h.hash(&mut ev);
         assert_eq!(ev.exe_sha256, None);
@@ -413,7 +413,7 @@ mod tests {
         assert_eq!(ev.exe_sha256, None);
         assert!(reasons(&ev).contains("not a regular file"));
         // A stale value is cleared.
-        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, 1, "1:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), NO_PID, Some(1), "1:1".into());
         ev.exe_sha256 = Some("stale".into());
         h.hash(&mut ev);
         assert_eq!(ev.exe_sha256, None);

@@ -696,7 +696,7 @@ mod tests {
     }
 
     fn exec(euid: u32, effective: u64, exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
-        let mut ev = ExecEvent::new(SystemTime::now(), 4242, 1, "4242:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), 4242, Some(1), "4242:1".into());
         ev.exe = Some(exe.to_vec());
         ev.filename = Some(exe.to_vec());
         ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());

@@ -82,7 +82,7 @@ mod tests {
     use std::time::SystemTime;
 
     fn event(creds: Credentials) -> ExecEvent {
-        let mut ev = ExecEvent::new(SystemTime::now(), 42, 1, "42:1".into());
+        let mut ev = ExecEvent::new(SystemTime::now(), 42, Some(1), "42:1".into());
         ev.argv = Some(vec![b"true".to_vec()]);
         ev.privileges = Some(Privileges::Linux {
             creds,

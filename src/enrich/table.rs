@@ -545,7 +545,7 @@ mod tests {
         caps: u64,
         raised: Option<PrivilegeRaise>,
     ) -> ExecEvent {
-        let mut ev = ExecEvent::new(SystemTime::now(), pid, ppid, format!("{pid}:{exe}"));
+        let mut ev = ExecEvent::new(SystemTime::now(), pid, Some(ppid), format!("{pid}:{exe}"));
         ev.exe = Some(exe.as_bytes().to_vec());
         ev.argv = Some(vec![exe.as_bytes().to_vec()]);
         ev.privileges = Some(Privileges::Linux {

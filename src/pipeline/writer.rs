@@ -227,7 +227,8 @@ mod tests {
             match rec.strip_prefix(b"exec:") {
                 Some(pid) => {
                     let pid: u32 = std::str::from_utf8(pid).unwrap().parse().unwrap();
-                    let mut ev = ExecEvent::new(SystemTime::now(), pid, 1, format!("{pid}:1"));
+                    let mut ev =
+                        ExecEvent::new(SystemTime::now(), pid, Some(1), format!("{pid}:1"));
                     ev.argv = Some(vec![b"/bin/toy".to_vec()]);
                     Item::Exec {
                         ev: Box::new(ev),

@@ -906,7 +906,7 @@ mod tests {
         assert_eq!(keys(&a), keys(&b));
         assert_eq!(keys(&a).len(), 47);
         // A source that could not read anything still gives every key, null.
-        let mut bare = ExecEvent::new(t0(), 7, 1, "7:1".into());
+        let mut bare = ExecEvent::new(t0(), 7, Some(1), "7:1".into());
         bare.mark_incomplete("argv", "process exited before it was read");
         bare.mark_incomplete("caps", "process exited before it was read");
         let (_, c) = render(&Event::Exec(Box::new(bare)));

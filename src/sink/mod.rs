@@ -319,7 +319,7 @@ pub(crate) mod testutil {
     }
 
     pub fn exec_event() -> ExecEvent {
-        let mut ev = ExecEvent::new(t0(), 4242, 1000, "4242:123456789".to_owned());
+        let mut ev = ExecEvent::new(t0(), 4242, Some(1000), "4242:123456789".to_owned());
         ev.tid = Some(4242);
         ev.exec_tid = Some(4243);
         ev.process_start = Some(t0() - Duration::from_secs(2));

@@ -70,10 +70,9 @@ pub fn to_event(ob: &Observed, cx: &Context) -> ExecEvent {
     let mut ev = ExecEvent::new(
         cx.clock.to_wall(boot_ns),
         ob.pid,
-        0,
+        ppid,
         format!("{}:{boot_ns}", ob.pid),
     );
-    ev.ppid = ppid;
     // After execve the calling thread has become the group leader.
     ev.tid = Some(ob.pid);
     for f in NEVER_AVAILABLE {

@@ -199,7 +199,7 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     let mut ev = ExecEvent::new(
         clock.to_wall(exec_boot_ns),
         pid,
-        h.u32(76),
+        Some(h.u32(76)),
         exec_id(pid, exec_boot_ns),
     );
     ev.tid = Some(h.u32(68));

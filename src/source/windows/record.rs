@@ -76,8 +76,7 @@ pub fn to_exec_event(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let mut ev = ExecEvent::new(time, raw.pid, 0, format!("{}:{nanos}", raw.pid));
-    ev.ppid = raw.ppid;
+    let mut ev = ExecEvent::new(time, raw.pid, raw.ppid, format!("{}:{nanos}", raw.pid));
     ev.process_start = created;
     ev.command_line = raw.command_line.clone().map(String::into_bytes);
     if raw.ppid.is_none() {
