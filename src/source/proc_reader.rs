@@ -23,6 +23,9 @@ use crate::event::{Bytes, CapSets, Credentials, FileInfo};
 /// `flags` field of `stat` for kernel threads, which never exec.
 const PF_KTHREAD: u64 = 0x0020_0000;
 
+/// `PF_EXITING`: set as a task starts to exit, before its memory goes.
+const PF_EXITING: u64 = 0x0000_0004;
+
 /// Size of the first (and usually only) read of a `/proc` file.
 const FIRST_READ: usize = 64 * 1024;
 
@@ -110,6 +113,12 @@ impl Stat {
     /// True for zombies (and dead tasks not yet reaped).
     pub fn is_dead(&self) -> bool {
         matches!(self.state, b'Z' | b'X' | b'x')
+    }
+
+    /// True once the task has begun to exit, before it is a zombie: its
+    /// memory layout may already read as zeros.
+    pub fn is_exiting(&self) -> bool {
+        self.flags & PF_EXITING != 0
     }
 }
 
@@ -513,6 +522,10 @@ mod tests {
         assert_eq!(s.layout, [0; 4]);
         let z = b"77 (sh) Z 1 0 0 0 -1 4228108 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0";
         assert!(parse_stat(z).unwrap().is_dead());
+        let exiting = b"78 (renamed) R 1 0 0 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 56 0 0";
+        assert!(parse_stat(exiting).unwrap().is_exiting());
+        let running = b"79 (sh) R 1 0 0 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 57 0 0";
+        assert!(!parse_stat(running).unwrap().is_exiting());
     }
 
     #[test]

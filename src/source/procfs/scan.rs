@@ -143,8 +143,9 @@ impl Table {
             && k.start_ticks == stat.start_ticks
         {
             k.pass = pass;
-            // A zombie's layout reads as zeros: that is an exit, not an exec.
-            if k.kernel_thread || stat.is_dead() {
+            // An exiting process's layout reads as zeros (while the comm a
+            // rename left stays): that is an exit, not an exec.
+            if k.kernel_thread || stat.is_dead() || stat.is_exiting() {
                 return;
             }
             let same = Signature::of(&stat) == k.sig;
