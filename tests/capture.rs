@@ -20,10 +20,9 @@ fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn sequential_execs_are_all_captured_with_exact_fields() {
-    if skip_unless_root("sequential_execs_are_all_captured_with_exact_fields") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("seq");
     let mon = Monitor::start(&["--format", "jsonl"]);
     const N: usize = 1000;
@@ -117,10 +116,9 @@ fn as_nobody(program: &str, tag: &str) -> Command {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn setuid_exec_is_reported_as_a_raise() {
-    if skip_unless_root("setuid_exec_is_reported_as_a_raise") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let tag = unique_tag("suid");
@@ -147,10 +145,9 @@ fn setuid_exec_is_reported_as_a_raise() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF, runs setcap"]
 fn file_capabilities_are_reported_as_a_raise() {
-    if skip_unless_root("file_capabilities_are_reported_as_a_raise") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let capped = copy_true(dir.path(), "cap-true", 0o755);
     run_ok(Command::new("setcap").args(["cap_net_raw+ep", &capped]));
@@ -171,10 +168,9 @@ fn file_capabilities_are_reported_as_a_raise() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn unprivileged_exec_has_no_capabilities() {
-    if skip_unless_root("unprivileged_exec_has_no_capabilities") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("nobody");
     let mon = Monitor::start(&["--format", "jsonl"]);
     run_ok(&mut as_nobody("/bin/true", &tag));
@@ -191,10 +187,9 @@ fn unprivileged_exec_has_no_capabilities() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn classic_tracepoint_fallback_captures_execs() {
-    if skip_unless_root("classic_tracepoint_fallback_captures_execs") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("tp");
     let mon = Monitor::start(&["--format", "jsonl", "--debug-attach", "tracepoint"]);
     run_ok(Command::new("/bin/true").arg(&tag));
@@ -230,7 +225,7 @@ fn exe_stamp_of(
     .expect("attach the eBPF source");
     run_ok(Command::new(program).arg(tag));
     let want = tag.as_bytes();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + PATIENCE;
     let mut found = Vec::new();
     while found.is_empty() && Instant::now() < deadline {
         src.poll(Duration::from_millis(50), &mut |item| {
@@ -253,14 +248,13 @@ fn exe_stamp_of(
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn exec_carries_the_executed_files_stamp() {
     use std::io::Write;
     use std::os::unix::fs::MetadataExt;
     use std::time::{Duration, UNIX_EPOCH};
 
-    if skip_unless_root("exec_carries_the_executed_files_stamp") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let prog = copy_true(dir.path(), "stamped-true", 0o755);
     {

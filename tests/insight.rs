@@ -9,7 +9,6 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -24,10 +23,9 @@ fn the_exec<'a>(lines: &'a [Value], tag: &str, argv0: &str) -> &'a Value {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn parent_snapshot_survives_the_parents_exit() {
-    if skip_unless_root("parent_snapshot_survives_the_parents_exit") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("orphan");
     let argv: Vec<std::ffi::CString> = ["/bin/true", tag.as_str()]
         .iter()
@@ -38,20 +36,24 @@ fn parent_snapshot_survives_the_parents_exit() {
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let mon = Monitor::start(&["--format", "jsonl"]);
-    // A forks B and exits at once; B execs only after A is gone. Raw fork
-    // keeps the process structure exact (a shell may fork more or less).
-    // SAFETY: the children only sleep, exec and _exit, with memory
-    // prepared before the fork.
+    let mut mon = Monitor::start(&["--format", "jsonl"]);
+    // A forks B and exits at once; B execs only after A is gone (B has been
+    // reparented). Raw fork keeps the process structure exact (a shell may
+    // fork more or less).
+    // SAFETY: the children only sleep, call getppid, exec and _exit, with
+    // memory prepared before the fork.
     let a = unsafe { libc::fork() };
     if a == 0 {
         unsafe {
+            let a = libc::getpid();
             if libc::fork() == 0 {
                 let ts = libc::timespec {
                     tv_sec: 0,
-                    tv_nsec: 300_000_000,
+                    tv_nsec: 1_000_000,
                 };
-                libc::nanosleep(&ts, std::ptr::null_mut());
+                while libc::getppid() == a {
+                    libc::nanosleep(&ts, std::ptr::null_mut());
+                }
                 libc::execv(ptrs[0], ptrs.as_ptr());
                 libc::_exit(127);
             }
@@ -60,7 +62,7 @@ fn parent_snapshot_survives_the_parents_exit() {
     }
     let mut status = 0;
     unsafe { libc::waitpid(a, &mut status, 0) };
-    std::thread::sleep(Duration::from_millis(800));
+    mon.wait_for_exec(&tag);
     let lines = mon.stop().json_lines();
     let ev = the_exec(&lines, &tag, "/bin/true");
     assert_ne!(ev["ppid"], a, "reparented: the real parent is gone");
@@ -78,10 +80,9 @@ fn parent_snapshot_survives_the_parents_exit() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn ancestors_through_three_levels() {
-    if skip_unless_root("ancestors_through_three_levels") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("ancestors");
     let mon = Monitor::start(&["--format", "jsonl"]);
     // Trailing commands keep each shell from exec'ing its last command.
@@ -105,25 +106,10 @@ fn ancestors_through_three_levels() {
     assert_eq!(ev["parent"]["exe"], canonical("/bin/bash"));
 }
 
-/// Allocates the next pid as `pid` through ns_last_pid, retrying while the
-/// busy host takes it first. Returns the child that got it, if any.
-fn spawn_with_pid(pid: u32, cmd: &mut Command) -> Option<std::process::Child> {
-    for _ in 0..200 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let mut child = cmd.spawn().unwrap();
-        if child.id() == pid {
-            return Some(child);
-        }
-        child.wait().unwrap();
-    }
-    None
-}
-
 #[test]
+#[ignore = "needs root: loads eBPF, sets ns_last_pid"]
 fn reused_pid_does_not_confuse_the_parent() {
-    if skip_unless_root("reused_pid_does_not_confuse_the_parent") {
-        return;
-    }
+    require_root();
     let (tag_old, tag_new) = (unique_tag("pid-old"), unique_tag("pid-new"));
     let mon = Monitor::start(&["--format", "jsonl"]);
     // The old process: a bash that runs a command, then exits.
@@ -133,14 +119,17 @@ fn reused_pid_does_not_confuse_the_parent() {
         .unwrap();
     let pid = old.id();
     assert!(old.wait().unwrap().success());
-    // The new process with the same pid: a dash whose child execs.
-    let script = format!("/bin/true {tag_new}; exit 0");
-    let mut cmd = Command::new("/bin/dash");
-    cmd.args(["-c", &script]);
-    let Some(mut new) = spawn_with_pid(pid, &mut cmd) else {
-        panic!("could not get pid {pid} back through ns_last_pid in 200 tries");
-    };
-    assert!(new.wait().unwrap().success());
+    // The new process with the same pid: a dash whose child execs, once
+    // the dash has the pid (it waits in `read` until then).
+    let script = format!("read x; /bin/true {tag_new}; exit 0");
+    let mut new = spawn_with_pid(
+        pid,
+        Command::new("/bin/dash")
+            .args(["-c", &script])
+            .stdin(std::process::Stdio::piped()),
+    );
+    new.release();
+    assert!(new.wait().status.success());
     let lines = mon.stop().json_lines();
     let old_child = the_exec(&lines, &tag_old, "/bin/true");
     let new_child = the_exec(&lines, &tag_new, "/bin/true");
@@ -166,10 +155,9 @@ fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF, runs setcap and setpriv"]
 fn privilege_changes_name_their_cause() {
-    if skip_unless_root("privilege_changes_name_their_cause") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let capped = copy_true(dir.path(), "cap-true", 0o755);
@@ -255,10 +243,9 @@ fn privilege_changes_name_their_cause() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn exit_codes_signals_and_lifetimes() {
-    if skip_unless_root("exit_codes_signals_and_lifetimes") {
-        return;
-    }
+    require_root();
     let (t_code, t_sig, t_life) = (
         unique_tag("exit-code"),
         unique_tag("exit-sig"),
@@ -316,10 +303,9 @@ fn exit_codes_signals_and_lifetimes() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn filters_show_only_matching_execs_and_count_the_rest() {
-    if skip_unless_root("filters_show_only_matching_execs_and_count_the_rest") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let filters: Vec<Vec<&str>> = vec![
@@ -406,10 +392,9 @@ fn script(path: &std::path::Path, mode: u32, owner: u32) {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn hijackable_root_jobs_are_flagged_and_safe_ones_are_not() {
-    if skip_unless_root("hijackable_root_jobs_are_flagged_and_safe_ones_are_not") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let d = canonical(dir.path().to_str().unwrap());
     // A world-writable script in a root-owned 0755 directory.
@@ -487,10 +472,9 @@ fn hijackable_root_jobs_are_flagged_and_safe_ones_are_not() {
 }
 
 #[test]
+#[ignore = "needs root: loads eBPF"]
 fn exe_hash_matches_sha256sum() {
-    if skip_unless_root("exe_hash_matches_sha256sum") {
-        return;
-    }
+    require_root();
     let tag = unique_tag("hash");
     let mon = Monitor::start(&["--format", "jsonl"]);
     run_ok(Command::new("/bin/true").arg(&tag));

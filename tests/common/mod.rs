@@ -2,10 +2,39 @@
 //! spawn real processes with unique tags, and read back what it reported.
 //!
 //! The host is shared and noisy: every assertion looks only at events that
-//! carry the test's own tag.
+//! carry the test's own tag, or that belong to one of the test's own
+//! processes by pid *and* time ([`Exited::owns`]), never by pid alone.
+//!
+//! # Tests that need root
+//!
+//! Mark them, and only them, `#[ignore]` with the reason, and start them
+//! with [`require_root`]:
+//!
+//! ```ignore
+//! #[test]
+//! #[ignore = "needs root: loads eBPF"]
+//! fn captures_something() {
+//!     require_root();
+//!     // ...
+//! }
+//! ```
+//!
+//! A plain `cargo test` then shows them as `ignored, needs root: ...` when
+//! not run as root, and runs them as root: before libtest starts, a test
+//! binary whose effective uid is 0 re-executes itself with
+//! `--include-ignored` ([`include_root_tests`]). So `#[ignore]` in these
+//! files means "needs root" and nothing else. `cargo test -- --ignored` runs
+//! only the root tests; forcing them as another user fails them with "run
+//! as root". With `CI` set, a run that is not root fails at once instead of
+//! ignoring them: CI must run every test.
+//!
+//! Wait for a condition (procwatch has reported a process, it caught a
+//! signal), not for a fixed time: the machine may be loaded far beyond
+//! what a sleep assumes, and waiting longer costs nothing when all is well.
 
 #![allow(dead_code)]
 
+use std::ffi::CStr;
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -17,24 +46,207 @@ use serde_json::Value;
 
 pub const PROCWATCH: &str = env!("CARGO_BIN_EXE_procwatch");
 
+/// How long a test waits for something that takes milliseconds on an idle
+/// machine: generous, because it only matters when the test fails anyway.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
 /// True when running as root, which loading eBPF needs.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Returns true (and says why on stderr) when the test must be skipped
-/// because it is not running as root. CI runs as root, so there it runs.
-pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
+/// Fails the calling test unless it runs as root. Root tests are also
+/// `#[ignore]`d (see the module docs), so this fires only when they are
+/// forced to run as another user.
+pub fn require_root() {
     assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: CI must run as root, but euid is not 0"
+        is_root(),
+        "run as root: this test needs root (eBPF, setpriv, setcap or /proc of other users)"
     );
-    eprintln!("SKIPPED {test}: needs root to load the eBPF program (run the tests as root)");
-    true
+}
+
+/// For tests not yet marked `#[ignore = "needs root: ..."]`: fails them
+/// with "run as root" when not root, so they never pass without checking.
+/// Always returns false.
+pub fn skip_unless_root(_test: &str) -> bool {
+    require_root();
+    false
+}
+
+/// Runs before libtest's `main` (from `.init_array`) in every test binary
+/// that includes this module. As root it re-executes the binary with
+/// `--include-ignored`, so the root tests, ignored for everyone else, run.
+/// glibc passes `argc` and `argv` to these functions.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static INCLUDE_ROOT_TESTS: extern "C" fn(libc::c_int, *const *const libc::c_char) =
+    include_root_tests;
+
+extern "C" fn include_root_tests(argc: libc::c_int, argv: *const *const libc::c_char) {
+    if !is_root() {
+        if std::env::var_os("CI").is_some() {
+            eprintln!(
+                "CI must run the tests as root (sudo cargo test): the root tests would be ignored"
+            );
+            std::process::exit(1);
+        }
+        return;
+    }
+    if argv.is_null() || argc < 1 {
+        return;
+    }
+    // SAFETY: glibc passes the process's argc/argv, valid for its lifetime.
+    let args = unsafe { std::slice::from_raw_parts(argv, argc as usize) };
+    let chosen = args.iter().any(|&a| {
+        // SAFETY: each argv entry is a NUL-terminated string.
+        let a = unsafe { CStr::from_ptr(a) }.to_bytes();
+        a == b"--ignored" || a == b"--include-ignored"
+    });
+    if chosen {
+        return;
+    }
+    let mut again: Vec<*const libc::c_char> = args.to_vec();
+    again.push(c"--include-ignored".as_ptr());
+    again.push(std::ptr::null());
+    // SAFETY: a NUL-terminated array of valid strings; on failure execv
+    // returns and the run goes on with the root tests ignored.
+    unsafe { libc::execv(c"/proc/self/exe".as_ptr(), again.as_ptr()) };
+    eprintln!(
+        "could not re-run the tests with --include-ignored: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// `CLOCK_BOOTTIME` now, in nanoseconds: the clock of the number after the
+/// colon in an event's `exec_id`.
+pub fn boot_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid, writable timespec.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) },
+        0
+    );
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The boot-time nanoseconds in an event's `exec_id` (`"<pid>:<ns>"`): when
+/// the exec happened (eBPF, netlink), or when /proc showed it (procfs).
+pub fn exec_ns(ev: &Value) -> u64 {
+    let id = ev["exec_id"].as_str().expect("exec_id is a string");
+    id.split_once(':')
+        .and_then(|(_, ns)| ns.parse().ok())
+        .unwrap_or_else(|| panic!("exec_id is not <pid>:<ns>: {id}"))
+}
+
+/// A child process of the test, with the boot time just before it was
+/// forked. Its pid is its own from then until it is reaped.
+pub struct Spawned {
+    pub child: Child,
+    born_ns: u64,
+}
+
+/// A reaped child of the test: its pid and the boot-time window during
+/// which nothing else could hold that pid.
+#[derive(Debug, Clone, Copy)]
+pub struct Exited {
+    pub pid: u32,
+    pub status: ExitStatus,
+    born_ns: u64,
+    gone_ns: u64,
+}
+
+impl Spawned {
+    pub fn spawn(cmd: &mut Command) -> Spawned {
+        let born_ns = boot_ns();
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        Spawned { child, born_ns }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether `ev` is about this process, which has not been reaped: the
+    /// same pid, after it was forked.
+    pub fn owns(&self, ev: &Value) -> bool {
+        ev["pid"].as_u64() == Some(u64::from(self.pid())) && exec_ns(ev) >= self.born_ns
+    }
+
+    /// Writes a line to the child's stdin (spawned as a pipe), so that a
+    /// process waiting in `read` goes on: a process kept alive until
+    /// procwatch has reported it.
+    pub fn release(&mut self) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("stdin is a pipe");
+        writeln!(stdin, "go").expect("write to the child's stdin");
+    }
+
+    /// Waits for the child to exit and reaps it. The window closes after
+    /// the exit but before the reap, while the zombie still holds the pid:
+    /// a process that gets the pid later falls outside it.
+    pub fn wait(mut self) -> Exited {
+        let pid = self.child.id();
+        loop {
+            // SAFETY: waitid on our own child, with a zeroed out-struct;
+            // WNOWAIT leaves it to be reaped by Child::wait below.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let rc =
+                unsafe { libc::waitid(libc::P_PID, pid, &mut info, libc::WEXITED | libc::WNOWAIT) };
+            if rc == 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "waitid: {err}");
+        }
+        let gone_ns = boot_ns();
+        let status = self.child.wait().expect("reap the child");
+        Exited {
+            pid,
+            status,
+            born_ns: self.born_ns,
+            gone_ns,
+        }
+    }
+}
+
+impl Exited {
+    /// Whether `ev` is about this process: the same pid, at a time when the
+    /// pid was this process's. A pid on a busy host is reused within
+    /// milliseconds (pid_max may be 32768, and tests set ns_last_pid), so
+    /// the pid alone would pick up other tests' processes.
+    pub fn owns(&self, ev: &Value) -> bool {
+        ev["pid"].as_u64() == Some(u64::from(self.pid))
+            && (self.born_ns..=self.gone_ns).contains(&exec_ns(ev))
+    }
+}
+
+/// Forks `cmd` as pid `want`, by setting the kernel's last pid just below
+/// it. Another process on the host may take the pid first: the child is
+/// then killed and the fork retried, so `cmd` must wait (e.g. in `read` on
+/// a piped stdin) before it does anything a test looks for.
+pub fn spawn_with_pid(want: u32, cmd: &mut Command) -> Spawned {
+    for _ in 0..1000 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string())
+            .expect("write ns_last_pid");
+        let mut p = Spawned::spawn(cmd);
+        if p.pid() == want {
+            return p;
+        }
+        p.child.kill().expect("kill the child on the wrong pid");
+        p.child.wait().expect("reap it");
+    }
+    panic!("could not get pid {want} back through ns_last_pid in 1000 tries");
+}
+
+/// Runs `cmd` to its end as a [`Spawned`] child and insists it succeeded.
+pub fn run_tracked(cmd: &mut Command) -> Exited {
+    let done = Spawned::spawn(cmd).wait();
+    assert!(done.status.success(), "{cmd:?} failed: {}", done.status);
+    done
 }
 
 /// A tag no other process on the host will carry.
@@ -103,7 +315,7 @@ impl Monitor {
             collect(child.stdout.take().unwrap(), Arc::clone(&stdout)),
             collect(child.stderr.take().unwrap(), Arc::clone(&stderr)),
         ];
-        let m = Monitor {
+        let mut m = Monitor {
             child,
             stdout,
             stderr,
@@ -113,8 +325,20 @@ impl Monitor {
         m
     }
 
-    fn wait_attached(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
+    /// Fails the test at once if procwatch has exited: waiting on would
+    /// only turn its error into a timeout.
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().expect("try_wait procwatch") {
+            thread::sleep(Duration::from_millis(100)); // the rest of stderr
+            panic!(
+                "procwatch exited early with {status}; stderr: {}",
+                String::from_utf8_lossy(&self.stderr.lock().unwrap())
+            );
+        }
+    }
+
+    fn wait_attached(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
         loop {
             let out = self.stdout.lock().unwrap().clone();
             let err = self.stderr.lock().unwrap().clone();
@@ -126,9 +350,10 @@ impl Monitor {
             {
                 return;
             }
+            self.assert_running();
             assert!(
                 Instant::now() < deadline,
-                "procwatch did not attach in 30 s; stderr: {err}"
+                "procwatch did not attach in {PATIENCE:?}; stderr: {err}"
             );
             thread::sleep(Duration::from_millis(20));
         }
@@ -136,6 +361,47 @@ impl Monitor {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Waits until procwatch (run with `--format jsonl`) has written an
+    /// event on a line containing `needle` for which `pred` holds; returns
+    /// it. Lets a test keep its process alive exactly until it was seen.
+    pub fn wait_for(&mut self, needle: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        let mut from = 0;
+        loop {
+            {
+                let out = self.stdout.lock().unwrap();
+                let end = out.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
+                for line in out[from.min(end)..end].split(|&c| c == b'\n') {
+                    let line = String::from_utf8_lossy(line);
+                    if !line.contains(needle) {
+                        continue;
+                    }
+                    let v: Value = serde_json::from_str(&line)
+                        .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                from = end;
+            }
+            self.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "procwatch wrote no matching event for {needle:?} in {PATIENCE:?}; stderr: {}",
+                String::from_utf8_lossy(&self.stderr.lock().unwrap())
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until procwatch has written the exec event of a process whose
+    /// argv holds `tag`; returns it.
+    pub fn wait_for_exec(&mut self, tag: &str) -> Value {
+        self.wait_for(tag, |v| {
+            !execs_with_tag(std::slice::from_ref(v), tag).is_empty()
+        })
     }
 
     /// Sends SIGINT and collects everything procwatch wrote.
