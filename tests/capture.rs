@@ -37,10 +37,19 @@ fn sequential_execs_are_all_captured_with_exact_fields() {
         .iter()
         .filter(|l| l["event"] == "loss" || l["event"] == "stop")
         .collect();
-    assert_eq!(
-        execs.len(),
-        N,
-        "expected exactly {N} tagged execs; losses and stop: {accounting:?}"
+    // Complete unless a loss is reported: a loaded host (an exec storm
+    // beside the tests) may overflow the ring or the queue, and then every
+    // missing exec is counted.
+    let stop = lines.last().unwrap();
+    let lost = ["dropped", "queue_dropped"]
+        .iter()
+        .map(|k| stop[k].as_u64().unwrap())
+        .sum::<u64>() as usize;
+    assert!(
+        execs.len() <= N && execs.len() + lost >= N,
+        "expected {N} tagged execs, or fewer by at most the {lost} reported lost, got {}; \
+         losses and stop: {accounting:?}",
+        execs.len()
     );
     let me = std::process::id();
     let true_exe = canonical("/bin/true");
@@ -76,8 +85,6 @@ fn sequential_execs_are_all_captured_with_exact_fields() {
             ev["pid"].to_string()
         );
     }
-    assert!(seen.iter().all(|s| *s));
-    let stop = lines.last().unwrap();
     assert_eq!(stop["event"], "stop");
     assert_eq!(
         stop["seen"].as_u64().unwrap(),
