@@ -109,13 +109,14 @@ extern "C" fn include_root_tests(argc: libc::c_int, argv: *const *const libc::c_
     let mut again: Vec<*const libc::c_char> = args.to_vec();
     again.push(c"--include-ignored".as_ptr());
     again.push(std::ptr::null());
-    // SAFETY: a NUL-terminated array of valid strings; on failure execv
-    // returns and the run goes on with the root tests ignored.
+    // SAFETY: a NUL-terminated array of valid strings.
     unsafe { libc::execv(c"/proc/self/exe".as_ptr(), again.as_ptr()) };
+    // Going on would ignore the root tests in a root run: stop instead.
     eprintln!(
         "could not re-run the tests with --include-ignored: {}",
         std::io::Error::last_os_error()
     );
+    std::process::exit(1);
 }
 
 /// `CLOCK_BOOTTIME` now, in nanoseconds: the clock of the number after the
