@@ -244,8 +244,13 @@ fn netlink_marks_incomplete_when_process_already_exited() {
     done.assert_clean_exit();
     let lines = done.json_lines();
     let mine = events_of(&lines, &procs);
+    let lossless = counted_losses(stop_of(&lines)) == 0;
     for evs in &mine {
-        assert_eq!(evs.len(), 1, "every exec is announced once");
+        assert!(evs.len() <= 1, "one exec, one event: {evs:?}");
+        assert!(
+            !evs.is_empty() || !lossless,
+            "no loss reported, so every exec is announced"
+        );
     }
     for v in mine.iter().take(gone_in_time).flatten() {
         for f in ["argv", "exe", "caps", "comm", "filename"] {
