@@ -9,7 +9,7 @@ import json
 import re
 
 CHECKS = [
-    ("boot", "the guest booted, ran procwatch and the test execs, and powered off"),
+    ("boot", "the guest booted and ran its whole script (procwatch and the test execs)"),
     ("attach", "source ebpf attached to tp_btf/sched_process_exec, no program rejected "
                "(no warning on stderr), clean exit"),
     ("plain", "argv, exe, filename, cwd, uid/euid/suid/gid, user/group and caps of a plain "

@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 
@@ -145,9 +144,11 @@ class Apt:
             image = subprocess.run(
                 ["tar", "-xO", kernels[0]], input=files, check=True, capture_output=True
             ).stdout
-        with open(dest + ".part", "wb") as f:
+        # A name of its own, so two runs sharing the cache never mix files.
+        part = f"{dest}.{os.getpid()}.part"
+        with open(part, "wb") as f:
             f.write(image)
-        os.replace(dest + ".part", dest)
+        os.replace(part, dest)
 
 
 class Cache:
@@ -174,9 +175,10 @@ class Cache:
             "suite": SERIES[series][0],
             "file": os.path.basename(self.file_for(package, version)),
         }
-        with open(self.index_path + ".part", "w") as f:
+        part = f"{self.index_path}.{os.getpid()}.part"
+        with open(part, "w") as f:
             json.dump(self.index, f, indent=1, sort_keys=True)
-        os.replace(self.index_path + ".part", self.index_path)
+        os.replace(part, self.index_path)
         lines = [
             "Debian kernels cached by procwatch's ci/kernels/matrix.sh (only the vmlinuz of each",
             "package). Boot one with: ci/kernels/matrix.sh --kernel SERIES --binary PATH",
@@ -186,8 +188,10 @@ class Cache:
         for s in sorted(self.index, key=lambda s: [int(x) for x in s.split(".")]):
             e = self.index[s]
             lines.append(f"{s:<7} {e['file']:<54} {e['package']} {e['version']} ({e['suite']})")
-        with open(os.path.join(self.root, "README"), "w") as f:
+        part = os.path.join(self.root, f"README.{os.getpid()}.part")
+        with open(part, "w") as f:
             f.write("\n".join(lines) + "\n")
+        os.replace(part, os.path.join(self.root, "README"))
 
 
 def fetch(series_list, cache_dir, log):
@@ -226,10 +230,15 @@ def fetch(series_list, cache_dir, log):
 
 
 def remove_stale(cache_dir):
-    """Deletes cached images no longer named by the index."""
+    """Deletes cached images no longer named by the index (a newer package
+    of their series replaced them). Files still being written by another
+    run (*.part) are left alone."""
     cache = Cache(cache_dir)
     keep = {e["file"] for e in cache.index.values()}
     for path in glob.glob(os.path.join(cache_dir, "vmlinuz-*")):
-        if os.path.basename(path) not in keep:
-            os.remove(path)
-    shutil.rmtree(os.path.join(cache_dir, "apt", "cache", "archives"), ignore_errors=True)
+        name = os.path.basename(path)
+        if name not in keep and not name.endswith(".part"):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                pass

@@ -9,7 +9,9 @@
 #   ci/kernels/matrix.sh --markdown ci/kernels/last-run.md --update-readme
 #
 # --kernel SERIES (repeatable): 5.10 6.1 6.12 6.18 7. --binary PATH: the
-# procwatch to test (default: build the static musl binary). Prints, per
+# procwatch to test (default: build the static musl binary); it must be
+# static, e.g. also RUSTFLAGS='-C target-feature=+crt-static' cargo build
+# --release --target x86_64-unknown-linux-gnu. Prints, per
 # kernel, PASS/FAIL for each check with the reason, the raw guest console
 # on failure (or always for one kernel), and a table; exits 1 on any failure.
 #
