@@ -49,7 +49,7 @@ def build_initramfs(binary, workdir):
     root = os.path.join(workdir, "root")
     for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root"]:
         os.makedirs(os.path.join(root, d), exist_ok=True)
-    shutil.copy(shutil.which("busybox") or "/bin/busybox", os.path.join(root, "bin", "busybox"))
+    shutil.copy("/bin/busybox", os.path.join(root, "bin", "busybox"))
     shutil.copy(binary, os.path.join(root, "bin", "procwatch"))
     subprocess.run(
         ["gcc", "-static", "-O2", "-o", os.path.join(root, "bin", "pwprobe"), os.path.join(HERE, "pwprobe.c")],

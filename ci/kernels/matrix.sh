@@ -27,8 +27,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /bin/busybox ] || ! command -v cpio >/dev/null \
-   || ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]; then
+# The guest has no libc, so /bin/busybox must be busybox-static (ldd fails on
+# a static binary); installing it replaces a dynamic busybox.
+if ! command -v qemu-system-x86_64 >/dev/null || [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1 \
+   || ! command -v cpio >/dev/null || ! command -v gcc >/dev/null || [ ! -f /usr/lib/x86_64-linux-gnu/libc.a ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends qemu-system-x86 busybox-static cpio gcc libc6-dev >/dev/null
