@@ -214,7 +214,8 @@ def main():
     ap.add_argument("--binary", default="target/release/procwatch")
     ap.add_argument("--binaries", default=None,
                     help="comma-separated LABEL=PATH builds to compare in the same run "
-                         "(instead of --binary)")
+                         "(instead of --binary); keep each file named procwatch, since the "
+                         "writer/reader split finds the threads by that name")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
