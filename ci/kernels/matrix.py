@@ -139,7 +139,7 @@ def main():
                     help="a kernel series to boot (repeatable; default: all)")
     ap.add_argument("--binary", required=True, help="the static procwatch to run in the guests")
     ap.add_argument("--cache", default=kernels.DEFAULT_CACHE, help="where kernels are cached")
-    ap.add_argument("--timeout", type=float, default=300, help="seconds before a guest is killed")
+    ap.add_argument("--timeout", type=float, default=240, help="seconds before a guest is killed")
     ap.add_argument("--markdown", help="write the results table to this file")
     ap.add_argument("--update-readme", action="store_true",
                     help="also put the table into README.md's Kernels section")
