@@ -11,6 +11,11 @@ procwatch attached, and reports, from the same run:
 Run as root from the repository root:  python3 bench/exec_storm.py
 Options: --seconds 5 --rounds 3 --workers 1,2 --binary target/release/procwatch
 
+Builds compared in the same run (each round runs the storm without
+procwatch, then with each build in turn):
+  python3 bench/exec_storm.py --binaries \
+    glibc=target/release/procwatch,musl=target/x86_64-unknown-linux-musl/release/procwatch
+
 Per-source comparison (README table):
   python3 bench/exec_storm.py --source ebpf,netlink,procfs --sequential 1000 --workers 2
 runs, for each source, the sequential loop (N execs of /bin/true one after
@@ -207,6 +212,10 @@ def per_source(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default="target/release/procwatch")
+    ap.add_argument("--binaries", default=None,
+                    help="comma-separated LABEL=PATH builds to compare in the same run "
+                         "(instead of --binary); keep each file named procwatch, since the "
+                         "writer/reader split finds the threads by that name")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", default="1,2")
@@ -237,18 +246,25 @@ def main():
         "no-hijack": ("--no-hijack-check",),
         "bare": ("--no-hash", "--no-hijack-check"),
     }
-    variants = args.variants.split(",")
+    # Each entry: (label, binary, extra arguments).
+    if args.binaries:
+        builds = [b.split("=", 1) for b in args.binaries.split(",")]
+        many = len(args.variants.split(",")) > 1
+        variants = [(f"{label}/{v}" if many else label, path, variant_args[v])
+                    for label, path in builds for v in args.variants.split(",")]
+    else:
+        variants = [(v, args.binary, variant_args[v]) for v in args.variants.split(",")]
     rows = []
     for workers in [int(w) for w in args.workers.split(",")]:
-        base_rates, runs = [], {v: [] for v in variants}
+        base_rates, runs = [], {v[0]: [] for v in variants}
         for _ in range(args.rounds):
             execs, elapsed = storm(args.seconds, workers, "pwbench-base-" + uuid.uuid4().hex)
             base_rates.append(execs / elapsed)
-            for v in variants:
+            for label, binary, extra in variants:
                 tag = "pwbench-" + uuid.uuid4().hex
-                runs[v].append(with_procwatch(args.binary, args.seconds, workers, tag, variant_args[v]))
+                runs[label].append(with_procwatch(binary, args.seconds, workers, tag, extra))
         base = statistics.median(base_rates)
-        for v in variants:
+        for v, _, _ in variants:
             rs = runs[v]
             rate = statistics.median(r["rate"] for r in rs)
             execs = sum(r["execs"] for r in rs)

@@ -254,11 +254,14 @@ fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
 /// Asks for SCHED_FIFO for the calling thread; a failure is reported and
 /// the source runs at normal priority.
 fn go_realtime() {
-    let p = libc::sched_param {
-        sched_priority: RT_PRIORITY,
-    };
+    // Zeroed, then set: musl's sched_param has more fields than glibc's.
+    // SAFETY: sched_param is plain integers; all-zero is a valid value.
+    let mut p: libc::sched_param = unsafe { std::mem::zeroed() };
+    p.sched_priority = RT_PRIORITY;
+    // The raw syscall, because musl's sched_setscheduler() always fails
+    // with ENOSYS (musl leaves thread scheduling to pthread_setschedparam).
     // SAFETY: pid 0 is the calling thread; valid param pointer.
-    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &p) } != 0 {
+    if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_FIFO, &p) } != 0 {
         eprintln!(
             "procwatch: --realtime: cannot use SCHED_FIFO: {}",
             io::Error::last_os_error()
