@@ -226,6 +226,7 @@ fn exe_stamp_of(
         ring_size: 1 << 20,
         wakeup_bytes: 1,
         attach,
+        legacy: false,
     })
     .expect("attach the eBPF source");
     run_ok(Command::new(program).arg(tag));
