@@ -35,6 +35,9 @@ enum Hook {
     Classic,
 }
 
+/// Steps of the walk without bpf_loop: WALK_UNROLLED in procwatch.bpf.c.
+const WALK_UNROLLED: u32 = 48;
+
 /// The exec programs in order of preference: (name, hook, uses bpf_loop).
 const EXEC_PROGRAMS: [(&str, Hook, bool); 4] = [
     ("exec_btf", Hook::Btf, true),
@@ -45,8 +48,10 @@ const EXEC_PROGRAMS: [(&str, Hook, bool); 4] = [
 
 /// What was attached.
 pub struct Attached {
-    /// The exec hook, and the variant when it is not the preferred one.
+    /// The exec hook, and what was rejected when it is a fallback.
     pub attach: String,
+    /// What the chosen exec variant can miss beyond the preferred one.
+    pub limit: Option<String>,
     /// Exec fields that stay null because their program was rejected.
     pub unavailable: Vec<&'static str>,
 }
@@ -81,32 +86,35 @@ pub fn attach_all(bpf: &mut Ebpf, mode: Attach, legacy: bool) -> Result<Attached
     let Some((hook, looped)) = chosen else {
         return Err(AttachError {
             what: format!(
-                "no exec program could be attached ({})",
+                "Linux {} accepted no exec program ({})",
+                kernel_release(),
                 rejected.join("; ")
             ),
-            hint: format!(
-                "procwatch's eBPF source needs {REQUIREMENT}; this is Linux {}",
-                kernel_release()
-            ),
+            hint: format!("procwatch's eBPF source needs {REQUIREMENT}"),
         });
     };
     let mut attach = match hook {
         Hook::Btf => "tp_btf/sched_process_exec".to_string(),
         Hook::Classic => "tracepoint/sched/sched_process_exec".to_string(),
     };
-    let mut notes = Vec::new();
-    if !looped {
-        notes.push(format!(
-            "unrolled path walk{}",
-            if legacy { ", forced" } else { "" }
-        ));
+    // The preferred hook's variants rejected: name them where the hook is
+    // a fallback; a variant of the same hook is the limit below.
+    let (same_hook, other_hook): (Vec<_>, Vec<_>) = rejected
+        .into_iter()
+        .partition(|r| hook == Hook::Btf || (hook == Hook::Classic && r.starts_with("exec_tp")));
+    if !other_hook.is_empty() {
+        attach = format!("{attach} (rejected: {})", other_hook.join("; "));
     }
-    if !rejected.is_empty() {
-        notes.push(format!("rejected: {}", rejected.join("; ")));
-    }
-    if !notes.is_empty() {
-        attach = format!("{attach} ({})", notes.join("; "));
-    }
+    let limit = (!looped).then(|| {
+        let why = if legacy {
+            "forced by --debug-ebpf-legacy".to_string()
+        } else {
+            format!("bpf_loop unavailable: {}", same_hook.join("; "))
+        };
+        format!(
+            "paths (exe, cwd) deeper than {WALK_UNROLLED} components or mount crossings lose              their leading ones and are flagged truncated ({why})"
+        )
+    });
 
     let mut unavailable = Vec::new();
     match &btf {
@@ -126,6 +134,7 @@ pub fn attach_all(bpf: &mut Ebpf, mode: Attach, legacy: bool) -> Result<Attached
     }
     Ok(Attached {
         attach,
+        limit,
         unavailable,
     })
 }

@@ -79,8 +79,9 @@ impl EbpfSource {
             can_miss: format!(
                 "nothing silently: if the {} ring buffer fills (reader stalled), the kernel drops \
                  events and procwatch reports them in `loss` events; argv beyond 16 KiB is truncated \
-                 and flagged; failed execs are not reported",
-                human_size(opts.ring_size)
+                 and flagged; failed execs are not reported{}",
+                human_size(opts.ring_size),
+                attached.limit.map(|l| format!("; {l}")).unwrap_or_default()
             ),
             attach: attached.attach,
             coverage: crate::event::Coverage {
