@@ -112,7 +112,8 @@ pub fn attach_all(bpf: &mut Ebpf, mode: Attach, legacy: bool) -> Result<Attached
             format!("bpf_loop unavailable: {}", same_hook.join("; "))
         };
         format!(
-            "paths (exe, cwd) deeper than {WALK_UNROLLED} components or mount crossings lose              their leading ones and are flagged truncated ({why})"
+            "paths (exe, cwd) deeper than {WALK_UNROLLED} components or mount crossings lose \
+             their leading ones and are flagged truncated ({why})"
         )
     });
 
