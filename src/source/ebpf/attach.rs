@@ -274,8 +274,15 @@ fn ensure_tracefs() {
 /// Checks the kernel before touching bpf(2), for clearer errors: its
 /// version, then its BTF.
 pub fn preflight() -> Result<(), AttachError> {
-    let release = kernel_release();
-    if let Some(v) = parse_version(&release)
+    check_kernel(
+        &kernel_release(),
+        Path::new("/sys/kernel/btf/vmlinux").exists(),
+    )
+}
+
+/// [`preflight`] for a kernel `release` that has BTF or not.
+fn check_kernel(release: &str, has_btf: bool) -> Result<(), AttachError> {
+    if let Some(v) = parse_version(release)
         && v < MIN_KERNEL
     {
         return Err(AttachError {
@@ -285,7 +292,7 @@ pub fn preflight() -> Result<(), AttachError> {
             hint: format!("the eBPF source needs {REQUIREMENT}; use --source netlink or procfs"),
         });
     }
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
+    if !has_btf {
         return Err(AttachError {
             what: format!(
                 "Linux {release} has no BTF (/sys/kernel/btf/vmlinux is missing), which the eBPF source needs"
@@ -333,5 +340,26 @@ mod tests {
         assert_eq!(parse_version("garbage"), None);
         assert!(parse_version("5.7.19").unwrap() < MIN_KERNEL);
         assert!(parse_version("5.10.0").unwrap() >= MIN_KERNEL);
+    }
+
+    #[test]
+    fn an_old_or_btf_less_kernel_is_named_with_what_it_lacks() {
+        let old = check_kernel("5.4.0-216-generic", true).unwrap_err();
+        assert_eq!(
+            old.what,
+            "Linux 5.4.0-216-generic has no BPF ring buffer (added in 5.8), which the eBPF source needs"
+        );
+        assert!(
+            old.hint.contains("Linux 5.8 or later with BTF"),
+            "{}",
+            old.hint
+        );
+        let no_btf = check_kernel("5.10.0-46-cloud-amd64", false).unwrap_err();
+        assert_eq!(
+            no_btf.what,
+            "Linux 5.10.0-46-cloud-amd64 has no BTF (/sys/kernel/btf/vmlinux is missing), which the eBPF source needs"
+        );
+        assert!(check_kernel("5.8.0", true).is_ok());
+        assert!(check_kernel("7.3.4+deb13-cloud-amd64", true).is_ok());
     }
 }
