@@ -1,9 +1,10 @@
 //! The eBPF program variants made for older kernels (a path walk without
 //! bpf_loop, an exit program without group_dead, pre-exec with probe
 //! reads), forced on this kernel with the hidden `--debug-ebpf-legacy`,
-//! report the same events as the default programs for the same execs: two
-//! monitors run side by side and see every tagged exec and exit. The kernel
-//! matrix (ci/kernels) runs the same binary on the kernels that need them.
+//! report the same events as the default programs for the same execs: three
+//! monitors (default, legacy, legacy on the classic tracepoint) run side by
+//! side and see every tagged exec and exit. The kernel matrix (ci/kernels)
+//! runs the same binary on the kernels that need the variants.
 
 #![cfg(target_os = "linux")]
 
@@ -164,6 +165,13 @@ fn legacy_programs_report_the_same_events_across_mounts() {
     let args = ["--format", "jsonl", "--exits"];
     let default = Monitor::start(&args);
     let legacy = Monitor::start(&[&args[..], &["--debug-ebpf-legacy"]].concat());
+    let classic = Monitor::start(
+        &[
+            &args[..],
+            &["--debug-ebpf-legacy", "--debug-attach", "tracepoint"],
+        ]
+        .concat(),
+    );
     run_ok(Command::new(&on_tmpfs).arg(&tag).current_dir(&tmpfs_cwd));
     run_ok(Command::new(&via_bind).arg(&tag).current_dir(&bind_cwd));
     run_ok(
@@ -184,17 +192,21 @@ fn legacy_programs_report_the_same_events_across_mounts() {
         .status()
         .expect("perl (with threads) runs");
     assert_eq!(st.code(), Some(9));
-    let (default, legacy) = (default.stop(), legacy.stop());
-    default.assert_clean_exit();
-    legacy.assert_clean_exit();
-    for out in [&default, &legacy] {
+    let (default, legacy, classic) = (default.stop(), legacy.stop(), classic.stop());
+    for out in [&default, &legacy, &classic] {
+        out.assert_clean_exit();
         assert!(
             !out.stderr.contains("warning"),
             "every variant loads here: {}",
             out.stderr
         );
     }
-    let (d, l) = (default.json_lines(), legacy.json_lines());
+    let (d, l, c) = (
+        default.json_lines(),
+        legacy.json_lines(),
+        classic.json_lines(),
+    );
+    assert_eq!(c[0]["attach"], "tracepoint/sched/sched_process_exec");
     assert_eq!(d[0]["attach"], "tp_btf/sched_process_exec");
     assert_eq!(l[0]["attach"], "tp_btf/sched_process_exec");
     assert!(
@@ -223,6 +235,14 @@ fn legacy_programs_report_the_same_events_across_mounts() {
         for f in SAME {
             assert_eq!(a[f], b[f], "{program}: {f} differs");
         }
+        // The classic tracepoint has no linux_binprm: no interpreter or
+        // secureexec (null, listed in incomplete); the rest is the same.
+        let t = exec_of(&c, &tag, program);
+        for f in SAME {
+            if !["interpreter", "secureexec", "incomplete"].contains(f) {
+                assert_eq!(a[f], t[f], "{program} (classic): {f} differs");
+            }
+        }
     }
     let raised = exec_of(&l, &tag, &suid);
     assert_eq!(raised["pre_exec"]["uid"], 65534);
@@ -232,15 +252,21 @@ fn legacy_programs_report_the_same_events_across_mounts() {
 
     for (program, code) in [("/bin/sh", 7), ("perl", 9)] {
         let (a, b) = (exec_of(&d, &tag, program), exec_of(&l, &tag, program));
-        let (xa, xb) = (exits_of(&d, a), exits_of(&l, b));
+        let t = exec_of(&c, &tag, program);
+        let (xa, xb, xt) = (exits_of(&d, a), exits_of(&l, b), exits_of(&c, t));
         assert_eq!(xa.len(), 1, "default: one exit of {program}: {xa:?}");
         assert_eq!(xb.len(), 1, "legacy: one exit of {program}: {xb:?}");
+        assert_eq!(xt.len(), 1, "classic: one exit of {program}: {xt:?}");
         assert_eq!(xa[0]["exit_code"], code);
         for f in ["pid", "ppid", "exit_code", "signal", "comm"] {
             assert_eq!(xa[0][f], xb[0][f], "exit of {program}: {f} differs");
+            assert_eq!(
+                xa[0][f], xt[0][f],
+                "exit of {program} (classic): {f} differs"
+            );
         }
     }
-    for lines in [&d, &l] {
+    for lines in [&d, &l, &c] {
         let stop = lines.last().unwrap();
         assert_eq!(stop["event"], "stop");
         assert_eq!(
