@@ -237,8 +237,8 @@ pub struct Cli {
     pub debug_attach: AttachArg,
 
     /// For tests: load only the eBPF program variants made for older
-    /// kernels (no bpf_loop, exit without group_dead), to compare their
-    /// events with the default ones on this kernel.
+    /// kernels (no bpf_loop, exit without group_dead, pre-exec with probe
+    /// reads), to compare their events with the default ones on this kernel.
     #[arg(long, hide = true)]
     pub debug_ebpf_legacy: bool,
 }
