@@ -121,16 +121,12 @@ pub fn attach_all(bpf: &mut Ebpf, mode: Attach, legacy: bool) -> Result<Attached
     match &btf {
         Ok(btf) => attach_process_table(bpf, btf, legacy),
         Err(e) => eprintln!(
-            "procwatch: warning: no kernel BTF ({e}), so the fork and exit programs cannot \
-             attach: {FORK_LOSS}; {EXIT_LOSS}"
+            "procwatch: warning: cannot attach fork_btf or exit_btf (no kernel BTF: {e}): \
+             {FORK_LOSS}; {EXIT_LOSS}"
         ),
     }
     if let Err(e) = attach_pre_exec(bpf, legacy) {
-        eprintln!(
-            "procwatch: warning: no pre-exec program could be attached to \
-             syscalls/sys_enter_execve(at) ({e}): pre_exec is null and privilege_change is \
-             judged against the calling program's own exec only"
-        );
+        eprintln!("{}", pre_exec_warning(&e));
         unavailable.push("pre_exec");
     }
     Ok(Attached {
@@ -149,10 +145,7 @@ const EXIT_LOSS: &str = "--exits reports nothing, and exited processes stay in t
 /// The fork and exit programs, which keep the process table current.
 fn attach_process_table(bpf: &mut Ebpf, btf: &Btf, legacy: bool) {
     if let Err(e) = attach_btf(bpf, btf, "fork_btf", "sched_process_fork") {
-        eprintln!(
-            "procwatch: warning: the fork program fork_btf (tp_btf/sched_process_fork) was \
-             rejected ({e}): {FORK_LOSS}"
-        );
+        eprintln!("{}", fork_warning(&e));
     }
     let mut rejected = Vec::new();
     for name in ["exit_btf", "exit_btf_live"] {
@@ -164,11 +157,32 @@ fn attach_process_table(bpf: &mut Ebpf, btf: &Btf, legacy: bool) {
             Err(e) => rejected.push(format!("{name}: {e}")),
         }
     }
-    eprintln!(
-        "procwatch: warning: no exit program (tp_btf/sched_process_exit) was accepted ({}): \
-         {EXIT_LOSS}",
+    eprintln!("{}", exit_warning(&rejected));
+}
+
+/// The warnings name the program (every variant tried) and its hook, why
+/// the kernel refused it, and exactly what is lost without it.
+fn fork_warning(err: &str) -> String {
+    format!(
+        "procwatch: warning: cannot attach fork_btf (tp_btf/sched_process_fork: {err}): \
+         {FORK_LOSS}"
+    )
+}
+
+fn exit_warning(rejected: &[String]) -> String {
+    format!(
+        "procwatch: warning: cannot attach exit_btf or exit_btf_live \
+         (tp_btf/sched_process_exit: {}): {EXIT_LOSS}",
         rejected.join("; ")
-    );
+    )
+}
+
+fn pre_exec_warning(err: &str) -> String {
+    format!(
+        "procwatch: warning: cannot attach pre_execve(at) or pre_execve(at)_probe \
+         (syscalls/sys_enter_execve(at): {err}): pre_exec is null and privilege_change is \
+         judged against the calling program's own exec only"
+    )
 }
 
 /// Credentials as execve is entered, for privilege changes made by a
@@ -340,6 +354,27 @@ mod tests {
         assert_eq!(parse_version("garbage"), None);
         assert!(parse_version("5.7.19").unwrap() < MIN_KERNEL);
         assert!(parse_version("5.10.0").unwrap() >= MIN_KERNEL);
+    }
+
+    #[test]
+    fn each_warning_names_its_program_and_only_its_own_loss() {
+        let exit = exit_warning(&[
+            "exit_btf: func 'sched_process_exit' doesn't have 2-th argument".into(),
+        ]);
+        assert!(exit.starts_with("procwatch: warning: cannot attach exit_btf or exit_btf_live (tp_btf/sched_process_exit: exit_btf: func"), "{exit}");
+        assert!(exit.ends_with(&format!("): {EXIT_LOSS}")), "{exit}");
+        assert!(!exit.contains("fork") && !exit.contains("parent"), "{exit}");
+        let fork = fork_warning("EINVAL");
+        assert!(
+            fork.starts_with(
+                "procwatch: warning: cannot attach fork_btf (tp_btf/sched_process_fork: EINVAL): "
+            ),
+            "{fork}"
+        );
+        assert!(!fork.contains("exit"), "{fork}");
+        let pre = pre_exec_warning("EINVAL");
+        assert!(pre.contains("pre_exec is null"), "{pre}");
+        assert!(!pre.contains("exit") && !pre.contains("fork"), "{pre}");
     }
 
     #[test]
