@@ -35,7 +35,7 @@ enum Hook {
     Classic,
 }
 
-/// Steps of the walk without bpf_loop: WALK_UNROLLED in procwatch.bpf.c.
+/// Steps of the walk without bpf_loop: WALK_UNROLLED in path.bpf.h.
 const WALK_UNROLLED: u32 = 48;
 
 /// The exec programs in order of preference: (name, hook, uses bpf_loop).

@@ -26,7 +26,9 @@ struct walk {
 	unsigned long raw;       /* the dentry's address, second loop */
 	unsigned long raw_root;  /* the mount root's address, second loop */
 	unsigned long mnt;       /* the struct mount's address */
-	char *buf;     /* first loop: pathbuf.buf (a pointer only on the stack) */
+	char *buf;     /* pathbuf.buf, for the bpf_loop callbacks: only in a copy
+			* on the stack (a pointer stored in a map value reads
+			* back as a plain number) */
 	__u32 pos;     /* the path is buf[pos..PATH_CAP) */
 	__u32 flags;   /* 1: truncated, 2: pseudo (internal mount) */
 	__u32 crossed; /* the first loop stopped at a mount it crossed */
