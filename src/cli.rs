@@ -235,6 +235,12 @@ pub struct Cli {
     /// exercise the fallback.
     #[arg(long, value_enum, default_value_t = AttachArg::Auto, hide = true)]
     pub debug_attach: AttachArg,
+
+    /// For tests: load only the eBPF program variants made for older
+    /// kernels (no bpf_loop, exit without group_dead, pre-exec with probe
+    /// reads), to compare their events with the default ones on this kernel.
+    #[arg(long, hide = true)]
+    pub debug_ebpf_legacy: bool,
 }
 
 /// Which kernel attach point the eBPF source uses (a test hook).
@@ -416,6 +422,7 @@ impl Cli {
                 ring_size: self.ring_size,
                 wakeup_bytes: self.wakeup_bytes,
                 attach: self.debug_attach.into(),
+                legacy: self.debug_ebpf_legacy,
             },
             late: crate::source::LateOptions {
                 realtime: self.realtime,

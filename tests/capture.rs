@@ -197,13 +197,19 @@ fn unprivileged_exec_has_no_capabilities() {
 #[ignore = "needs root: loads eBPF"]
 fn classic_tracepoint_fallback_captures_execs() {
     require_root();
+    let dir = open_tempdir();
+    let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let tag = unique_tag("tp");
     let mon = Monitor::start(&["--format", "jsonl", "--debug-attach", "tracepoint"]);
     run_ok(Command::new("/bin/true").arg(&tag));
-    let lines = mon.stop().json_lines();
+    run_ok(&mut as_nobody(&suid, &tag));
+    let out = mon.stop();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    let lines = out.json_lines();
     assert_eq!(lines[0]["event"], "start");
     assert_eq!(lines[0]["attach"], "tracepoint/sched/sched_process_exec");
-    let execs = execs_with_tag(&lines, &tag);
+    assert_eq!(lines[0]["unavailable"], serde_json::json!([]));
+    let execs = execs_of(&lines, &tag, "/bin/true");
     assert_eq!(execs.len(), 1);
     let ev = execs[0];
     assert_eq!(str_field(ev, "exe"), canonical("/bin/true"));
@@ -211,6 +217,17 @@ fn classic_tracepoint_fallback_captures_execs() {
     assert_eq!(ev["uid"], 0);
     // The classic tracepoint has no linux_binprm: secureexec is unknown, not false.
     assert_eq!(ev["secureexec"], Value::Null);
+    // The pre-exec programs attach there too: the credentials before a
+    // setuid exec, and the change it made.
+    let execs = execs_of(&lines, &tag, &suid);
+    assert_eq!(execs.len(), 1, "{execs:?}");
+    let ev = execs[0];
+    assert_eq!(ev["euid"], 0);
+    assert_eq!(ev["pre_exec"]["uid"], 65534);
+    assert_eq!(ev["pre_exec"]["euid"], 65534);
+    assert_eq!(ev["privilege_change"]["cause"], "setuid");
+    assert_eq!(ev["privilege_change"]["from_euid"], 65534);
+    assert_eq!(ev["privilege_change"]["to_euid"], 0);
 }
 
 /// Runs `program tag` under an in-process eBPF source (the stamp is not in
@@ -228,6 +245,7 @@ fn exe_stamp_of(
         ring_size: 1 << 20,
         wakeup_bytes: 1,
         attach,
+        legacy: false,
     })
     .expect("attach the eBPF source");
     run_ok(Command::new(program).arg(tag));

@@ -1,15 +1,13 @@
 //! Loading, attaching and reading the eBPF program.
 
-use super::record;
-use super::{Attach, Options};
+use super::Options;
+use super::{attach, record};
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aya::maps::{Map, MapData, RingBuf};
-use aya::programs::{BtfTracePoint, Program, ProgramError, TracePoint};
-use aya::{Btf, Ebpf, EbpfLoader};
+use aya::{Ebpf, EbpfLoader};
 
 use crate::enrich::clock::BootClock;
 use crate::source::{AttachError, Decoder, Item, KernelCounters, RecordKind, Source, SourceInfo};
@@ -46,7 +44,7 @@ pub struct EbpfSource {
 impl EbpfSource {
     /// Loads and attaches the program; on failure says why and what to do.
     pub fn attach(opts: &Options) -> Result<Self, AttachError> {
-        preflight()?;
+        attach::preflight()?;
         raise_memlock_limit();
         let mut bpf = EbpfLoader::new()
             .override_global("wakeup_bytes", &opts.wakeup_bytes, true)
@@ -54,28 +52,7 @@ impl EbpfSource {
             .load(OBJECT)
             .map_err(|e| load_error("loading the eBPF object failed", &e))?;
 
-        let attach = match opts.attach {
-            Attach::Auto => match attach_tp_btf(&mut bpf) {
-                Ok(()) => "tp_btf/sched_process_exec".to_string(),
-                Err(btf_err) => {
-                    attach_tracepoint(&mut bpf).map_err(|tp_err| AttachError {
-                        what: format!(
-                            "cannot attach to sched_process_exec: tp_btf: {btf_err}; tracepoint: {tp_err}"
-                        ),
-                        hint: "procwatch needs a kernel with BTF and BPF tracepoints (Linux 5.8 or later)"
-                            .into(),
-                    })?;
-                    format!("tracepoint/sched/sched_process_exec (tp_btf failed: {btf_err})")
-                }
-            },
-            Attach::Tracepoint => {
-                attach_tracepoint(&mut bpf).map_err(|e| AttachError {
-                    what: format!("cannot attach to tracepoint/sched/sched_process_exec: {e}"),
-                    hint: "check that tracefs can be mounted at /sys/kernel/tracing".into(),
-                })?;
-                "tracepoint/sched/sched_process_exec".to_string()
-            }
-        };
+        let attached = attach::attach_all(&mut bpf, opts.attach, opts.legacy)?;
 
         let ring = RingBuf::try_from(bpf.take_map("events").expect("object defines `events`"))
             .map_err(|e| load_error("the ring buffer map is unusable", &e))?;
@@ -92,21 +69,25 @@ impl EbpfSource {
         })?;
         let info = SourceInfo {
             name: "ebpf",
-            guarantees:
+            guarantees: format!(
                 "every successful exec on the host, with argv, credentials and capabilities \
-                         taken in the kernel at exec time; losses are counted and reported"
-                    .into(),
+                 taken in the kernel at exec time; losses are counted and reported (this \
+                 source needs {}; running on Linux {})",
+                attach::REQUIREMENT,
+                attach::kernel_release()
+            ),
             can_miss: format!(
                 "nothing silently: if the {} ring buffer fills (reader stalled), the kernel drops \
                  events and procwatch reports them in `loss` events; argv beyond 16 KiB is truncated \
-                 and flagged; failed execs are not reported",
-                human_size(opts.ring_size)
+                 and flagged; failed execs are not reported{}",
+                human_size(opts.ring_size),
+                attached.limit.map(|l| format!("; {l}")).unwrap_or_default()
             ),
-            attach,
+            attach: attached.attach,
             coverage: crate::event::Coverage {
                 short_lived_complete: true,
                 poll_interval_ms: None,
-                unavailable: Vec::new(),
+                unavailable: attached.unavailable,
             },
         };
         Ok(EbpfSource {
@@ -312,18 +293,6 @@ impl CounterMap {
     }
 }
 
-/// Checks what we can check before touching bpf(2), for clearer errors.
-fn preflight() -> Result<(), AttachError> {
-    if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        return Err(AttachError {
-            what: "this kernel has no BTF (/sys/kernel/btf/vmlinux is missing), which the eBPF source needs"
-                .into(),
-            hint: "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distributions since 2021)".into(),
-        });
-    }
-    Ok(())
-}
-
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; later ones ignore it.
 fn raise_memlock_limit() {
     let unlimited = libc::rlimit {
@@ -350,98 +319,6 @@ fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
         what: format!("{what}: {text}"),
         hint,
     }
-}
-
-/// Attaches the exec program at tp_btf, then the fork and exit programs
-/// that keep the process table current. Only the exec one is required.
-fn attach_tp_btf(bpf: &mut Ebpf) -> Result<(), String> {
-    let btf = Btf::from_sys_fs().map_err(|e| e.to_string())?;
-    attach_btf_program(bpf, &btf, "exec_btf", "sched_process_exec")?;
-    for (prog, tp) in [
-        ("fork_btf", "sched_process_fork"),
-        ("exit_btf", "sched_process_exit"),
-    ] {
-        if let Err(e) = attach_btf_program(bpf, &btf, prog, tp) {
-            eprintln!(
-                "procwatch: warning: cannot attach {tp} ({e}); parents of processes forked later and exit events will be missing"
-            );
-        }
-    }
-    // Credentials as execve is entered, for privilege changes made by a
-    // launcher after its own exec.
-    ensure_tracefs();
-    for (prog, tp) in [
-        ("pre_execve", "sys_enter_execve"),
-        ("pre_execveat", "sys_enter_execveat"),
-    ] {
-        if let Err(e) = attach_classic(bpf, prog, "syscalls", tp) {
-            eprintln!(
-                "procwatch: warning: cannot attach syscalls/{tp} ({e}); privilege changes are judged against the calling program's exec only"
-            );
-        }
-    }
-    Ok(())
-}
-
-fn attach_classic(
-    bpf: &mut Ebpf,
-    name: &str,
-    category: &str,
-    tracepoint: &str,
-) -> Result<(), String> {
-    let prog: &mut TracePoint = program(bpf, name)?;
-    prog.load().map_err(|e| format!("{e:#}"))?;
-    prog.attach(category, tracepoint)
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(())
-}
-
-fn attach_btf_program(
-    bpf: &mut Ebpf,
-    btf: &Btf,
-    name: &str,
-    tracepoint: &str,
-) -> Result<(), String> {
-    let prog: &mut BtfTracePoint = program(bpf, name)?;
-    prog.load(tracepoint, btf).map_err(|e| format!("{e:#}"))?;
-    prog.attach().map_err(|e| format!("{e:#}"))?;
-    Ok(())
-}
-
-/// The object's program `name` as the program type `T`.
-fn program<'a, T>(bpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T, String>
-where
-    &'a mut T: TryFrom<&'a mut Program, Error = ProgramError>,
-{
-    bpf.program_mut(name)
-        .ok_or_else(|| format!("no {name} program"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())
-}
-
-fn attach_tracepoint(bpf: &mut Ebpf) -> Result<(), String> {
-    ensure_tracefs();
-    attach_classic(bpf, "exec_tp", "sched", "sched_process_exec")
-}
-
-/// Classic tracepoints are found by id under tracefs; mount it if nobody has.
-fn ensure_tracefs() {
-    let dir = Path::new("/sys/kernel/tracing");
-    if dir.join("events").exists() || !dir.exists() {
-        return;
-    }
-    let (src, target, fstype) = (c"tracefs", c"/sys/kernel/tracing", c"tracefs");
-    // SAFETY: all pointers are valid NUL-terminated strings; a failure only
-    // means the attach below reports a clear error.
-    unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
 }
 
 /// An edge-triggered epoll instance watching `fd` for input.

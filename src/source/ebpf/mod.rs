@@ -6,6 +6,8 @@
 // only on Linux; the options stay so the CLI and config are the same
 // everywhere.
 #[cfg(target_os = "linux")]
+mod attach;
+#[cfg(target_os = "linux")]
 mod loader;
 #[cfg(target_os = "linux")]
 pub mod record;
@@ -31,4 +33,8 @@ pub struct Options {
     /// The kernel wakes the reader once this many bytes are queued.
     pub wakeup_bytes: u64,
     pub attach: Attach,
+    /// For tests: use only the program variants made for older kernels
+    /// (no `bpf_loop`, exit without `group_dead`, pre-exec with probe
+    /// reads), to check on a new kernel that they give the same events.
+    pub legacy: bool,
 }

@@ -7,6 +7,9 @@
  *   tp_btf/sched_process_exec      preferred: gives us the linux_binprm
  *   tracepoint/sched/sched_process_exec  fallback: no bprm, so no interp or
  *                                        secureexec; exe comes from mm->exe_file
+ * each also built without bpf_loop (the *_unrolled programs) for kernels
+ * before 5.17. attach.rs picks, for every program here, the first variant
+ * the running kernel accepts. The path walk is in path.bpf.h.
  *
  * Rebuild with ./build.sh (the committed procwatch.bpf.o must match). */
 #include "vmlinux.h"
@@ -38,18 +41,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct event);
 } scratch SEC(".maps");
-
-/* Paths are built right to left here, like the kernel's d_path. */
-struct pathbuf {
-	char buf[PATH_CAP + 256];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pathbuf);
-} pathscratch SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -94,155 +85,7 @@ static __always_inline struct counters *my_counters(void)
 #define ___direct(...) ___apply(___arrow, ___narg(__VA_ARGS__))(__VA_ARGS__)
 #define READ(btf, src, ...) ((btf) ? ___direct(src, __VA_ARGS__) : BPF_CORE_READ(src, __VA_ARGS__))
 
-/* State of one path walk, carried across bpf_loop iterations.
- *
- * In a tp_btf program the walk starts with BTF pointers (`dentry`,
- * `mnt_root`) and plain loads. A struct mount can only be had with
- * container_of from its vfsmount, which the verifier refuses on a BTF
- * pointer, so mounts are plain addresses read with probe reads; once the walk
- * crosses into a parent mount the dentries come from there too, and the walk
- * goes on with probe reads (`raw`). The classic tracepoint walks raw from the
- * start. Most paths never cross a mount before the namespace root. */
-struct walk {
-	struct dentry *dentry;   /* BTF pointer, while !in_raw */
-	struct dentry *mnt_root; /* BTF pointer, while !in_raw */
-	unsigned long raw;       /* the dentry's address, once in_raw */
-	unsigned long raw_root;  /* the mount root's address, once in_raw */
-	unsigned long mnt;       /* the struct mount's address */
-	char *buf;
-	__u32 pos;   /* the path is buf[pos..PATH_CAP) */
-	__u32 flags; /* 1: truncated, 2: pseudo (internal mount) */
-	__u32 in_raw;
-};
-
-#define WALK_TRUNC 1
-#define WALK_PSEUDO 2
-
-/* Prepend "/<name>" of one dentry. Returns 1 to stop the walk. */
-static __always_inline long prepend_name(struct walk *w, const unsigned char *name, __u32 len)
-{
-	if (len > 255)
-		len = 255;
-	/* Keep pos >= 1 so a path never exceeds PATH_CAP - 1 bytes. */
-	if (w->pos < len + 2) {
-		w->flags |= WALK_TRUNC;
-		return 1;
-	}
-	w->pos -= len;
-	bpf_probe_read_kernel(w->buf + (w->pos & (PATH_CAP - 1)), len & 255, name);
-	w->pos -= 1;
-	w->buf[w->pos & (PATH_CAP - 1)] = '/';
-	return 0;
-}
-
-/* At the root of a mount: continue at its mount point in the parent mount,
- * or stop at the root of the mount namespace. */
-static __always_inline long cross_mount(struct walk *w)
-{
-	struct mount *mnt = (struct mount *)w->mnt;
-	struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
-
-	if (up == mnt)
-		return 1;
-	w->raw = (unsigned long)BPF_CORE_READ(mnt, mnt_mountpoint);
-	w->mnt = (unsigned long)up;
-	w->raw_root = (unsigned long)BPF_CORE_READ(up, mnt.mnt_root);
-	w->in_raw = 1;
-	return 0;
-}
-
-/* One step up the tree with probe reads. */
-static __always_inline long walk_step_raw(struct walk *w)
-{
-	struct dentry *d = (struct dentry *)w->raw;
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
-
-	if (w->raw == w->raw_root)
-		return cross_mount(w);
-	if (d == parent) {
-		/* A root that is not a mount root: a pseudo file such as a memfd,
-		 * which lives on an internal, unattached mount. */
-		prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len));
-		w->flags |= WALK_PSEUDO;
-		return 1;
-	}
-	if (prepend_name(w, BPF_CORE_READ(d, d_name.name), BPF_CORE_READ(d, d_name.len)))
-		return 1;
-	w->raw = (unsigned long)parent;
-	return 0;
-}
-
-/* One step up the tree with plain loads (tp_btf, first mount). */
-static long walk_step_btf(__u64 index, void *ctx)
-{
-	struct walk *w = ctx;
-
-	if (w->in_raw)
-		return walk_step_raw(w);
-	struct dentry *d = w->dentry;
-	struct dentry *parent = d->d_parent;
-
-	if (d == w->mnt_root)
-		return cross_mount(w);
-	if (d == parent) {
-		prepend_name(w, d->d_name.name, d->d_name.len);
-		w->flags |= WALK_PSEUDO;
-		return 1;
-	}
-	if (prepend_name(w, d->d_name.name, d->d_name.len))
-		return 1;
-	w->dentry = parent;
-	return 0;
-}
-
-static long walk_step_probe(__u64 index, void *ctx)
-{
-	return walk_step_raw(ctx);
-}
-
-/* Writes the absolute path of `path` to dst; returns its length. */
-static __always_inline __u32 read_path(char *dst, const struct path *path, __u32 *flags,
-				       __u32 trunc_flag, __u32 pseudo_flag, const bool btf)
-{
-	__u32 zero = 0;
-	struct pathbuf *pb = bpf_map_lookup_elem(&pathscratch, &zero);
-	struct walk w = {};
-
-	if (!pb)
-		return 0;
-	struct dentry *dentry = READ(btf, path, dentry);
-	struct vfsmount *vmnt = READ(btf, path, mnt);
-	if (!dentry || !vmnt)
-		return 0;
-	/* The address only: see struct walk. */
-	w.mnt = (unsigned long)vmnt - bpf_core_field_offset(struct mount, mnt);
-	if (btf) {
-		w.dentry = dentry;
-		w.mnt_root = vmnt->mnt_root;
-	} else {
-		w.raw = (unsigned long)dentry;
-		w.raw_root = (unsigned long)BPF_CORE_READ(vmnt, mnt_root);
-		w.in_raw = 1;
-	}
-	w.buf = pb->buf;
-	w.pos = PATH_CAP;
-	/* A path of PATH_CAP bytes has at most PATH_CAP / 2 components. */
-	bpf_loop(PATH_CAP, btf ? walk_step_btf : walk_step_probe, &w, 0);
-	if (w.flags & WALK_TRUNC)
-		*flags |= trunc_flag;
-	if (w.flags & WALK_PSEUDO)
-		*flags |= pseudo_flag;
-	if (w.pos >= PATH_CAP) {
-		/* The root directory itself. */
-		w.pos = PATH_CAP - 1;
-		pb->buf[PATH_CAP - 1] = '/';
-	}
-	__u32 len = PATH_CAP - w.pos;
-	if (len > PATH_CAP - 1)
-		len = PATH_CAP - 1;
-	bpf_probe_read_kernel(dst, len, pb->buf + (w.pos & (PATH_CAP - 1)));
-	return len;
-}
+#include "path.bpf.h"
 
 static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u32 *flags,
 				      __u32 trunc_flag)
@@ -280,7 +123,7 @@ static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode
 
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 				       struct linux_binprm *bprm, const char *filename,
-				       const bool btf)
+				       const bool btf, const bool looped)
 {
 	__u32 zero = 0;
 	struct event *ev;
@@ -418,7 +261,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		if (!READ(btf, d, d_hash.pprev) && READ(btf, d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
 		n = read_path(ev->data + off, &file->f_path, &h->flags, F_EXE_TRUNC, F_EXE_PSEUDO,
-			      btf);
+			      btf, looped);
 	} else {
 		h->file_mode = h->file_uid = h->file_gid = 0;
 		h->file_ino = 0;
@@ -438,7 +281,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 	struct fs_struct *fs = READ(btf, task, fs);
 	if (fs) {
 		n = read_path(ev->data + off, &fs->pwd, &h->flags, F_CWD_TRUNC, F_CWD_MISSING,
-			      btf);
+			      btf, looped);
 	} else {
 		h->flags |= F_CWD_MISSING;
 		n = 0;
@@ -464,15 +307,36 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return handle_exec(p, old_pid, bprm, bprm->filename, true);
+	return handle_exec(p, old_pid, bprm, bprm->filename, true, true);
+}
+
+static __always_inline int exec_tp_body(struct trace_event_raw_sched_process_exec *ctx,
+					const bool looped)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
+	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc, false, looped);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int exec_tp(struct trace_event_raw_sched_process_exec *ctx)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	unsigned short loc = ctx->__data_loc_filename & 0xFFFF;
-	return handle_exec(task, ctx->old_pid, NULL, (const char *)ctx + loc, false);
+	return exec_tp_body(ctx, true);
+}
+
+/* The same two programs for kernels without bpf_loop (before 5.17), which
+ * reject any program that calls it: the loader picks these when the ones
+ * above do not load. Same records, paths walked unrolled. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf_unrolled, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return handle_exec(p, old_pid, bprm, bprm->filename, true, false);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int exec_tp_unrolled(struct trace_event_raw_sched_process_exec *ctx)
+{
+	return exec_tp_body(ctx, false);
 }
 
 /* Fork and exit records keep the user-space process table current (parent
@@ -521,12 +385,8 @@ int BPF_PROG(fork_btf, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
+static __always_inline int emit_exit(struct task_struct *p)
 {
-	/* Only the end of the whole process, not of one thread. */
-	if (!group_dead)
-		return 0;
 	struct counters *c = my_counters();
 	struct exit_record *r = reserve_aux(c, sizeof(*r));
 	if (!r)
@@ -544,11 +404,63 @@ int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 	return 0;
 }
 
-static __always_inline int remember_creds(void)
+/* 6.16 and later pass group_dead: only the end of the whole process, not of
+ * one thread. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_btf, struct task_struct *p, bool group_dead)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	const struct cred *cred = task->cred;
-	__u32 tid = task->pid;
+	if (!group_dead)
+		return 0;
+	return emit_exit(p);
+}
+
+/* Processes of several threads whose exit was already reported, so that
+ * exactly one of their threads reports it (see exit_btf_live). Keyed by the
+ * signal_struct's address and the process's start time: an address reused
+ * by a later process does not match. */
+struct exit_key {
+	__u64 signal;
+	__u64 start_boot_ns;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct exit_key);
+	__type(value, __u8);
+} exits_reported SEC(".maps");
+
+/* Before 6.16 the tracepoint has no group_dead. do_exit drops signal->live
+ * before it fires, so a thread that sees live == 0 is among the last ones;
+ * threads exiting at once (exit_group) can all see it, so when the process
+ * still counts other threads the first to claim its key reports. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_btf_live, struct task_struct *p)
+{
+	struct signal_struct *sig = p->signal;
+
+	if (sig->live.counter != 0)
+		return 0;
+	if (sig->nr_threads > 1) {
+		struct exit_key key = {
+			.signal = (__u64)sig,
+			.start_boot_ns = p->group_leader->start_boottime,
+		};
+		__u8 one = 1;
+		if (bpf_map_update_elem(&exits_reported, &key, &one, BPF_NOEXIST))
+			return 0;
+	}
+	return emit_exit(p);
+}
+
+/* With `btf` false the task is read with probe reads, for kernels without
+ * bpf_get_current_task_btf (before 5.11). */
+static __always_inline int remember_creds(const bool btf)
+{
+	struct task_struct *task = btf ? bpf_get_current_task_btf()
+				       : (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = READ(btf, task, cred);
+	__u32 tid = READ(btf, task, pid);
 	__u32 slot = tid & (PRE_SLOTS - 1);
 	struct pre_creds *pc = bpf_map_lookup_elem(&pre_creds, &slot);
 
@@ -556,9 +468,9 @@ static __always_inline int remember_creds(void)
 		return 0;
 	pc->task = bpf_get_current_task();
 	pc->tid = tid;
-	pc->uid = cred->uid.val;
-	pc->euid = cred->euid.val;
-	if (bpf_core_field_exists(cred->cap_effective.val))
+	pc->uid = READ(btf, cred, uid.val);
+	pc->euid = READ(btf, cred, euid.val);
+	if (btf && bpf_core_field_exists(cred->cap_effective.val))
 		pc->cap_effective = cred->cap_effective.val;
 	else
 		bpf_probe_read_kernel(&pc->cap_effective, 8, &cred->cap_effective);
@@ -568,11 +480,23 @@ static __always_inline int remember_creds(void)
 SEC("tracepoint/syscalls/sys_enter_execve")
 int pre_execve(void *ctx)
 {
-	return remember_creds();
+	return remember_creds(true);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execveat")
 int pre_execveat(void *ctx)
 {
-	return remember_creds();
+	return remember_creds(true);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int pre_execve_probe(void *ctx)
+{
+	return remember_creds(false);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int pre_execveat_probe(void *ctx)
+{
+	return remember_creds(false);
 }
