@@ -514,11 +514,12 @@ fn formula_injection_is_neutralised_in_csv() {
         format!("{evil_dir}/=HYPERLINK(1)"),
         "starts with '/', left alone"
     );
-    // A bare leading '-' (a login shell's argv[0]) gets the documented guard.
+    // A bare leading '-' (a login shell's argv[0]) is single-quoted as a
+    // shell word: the cell stays exact shell.
     assert_eq!(
         &row(&tag2)[0],
-        format!("'-bash {tag2}"),
-        "documented: one leading quote"
+        format!("'-bash' {tag2}"),
+        "documented: argv[0] quoted"
     );
     for r in &rows {
         for cell in r.iter() {

@@ -1,141 +1,327 @@
-//! Opening the destination for events.
+//! The destination of events: standard output or an `-o` file, buffered,
+//! reopened on request (SIGHUP, log rotation), and kept alive through write
+//! errors.
+//!
+//! A full disk or an I/O error must neither stop the monitor nor pass
+//! unnoticed: a failed write is reported on stderr with the path, counted
+//! (`write_errors` in the stop event), and the unwritten bytes are kept and
+//! retried at the next flush. While the destination keeps failing, at most
+//! [`MAX_PENDING`] bytes wait; beyond that whole lines are dropped and
+//! counted (`output_dropped`). A broken pipe is not an error but the reader
+//! going away (`procwatch | head`), and is returned to the caller.
 
-use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[cfg(unix)]
+pub use super::output_file::{OutputError, open_checked};
 
 /// Buffer size: large enough that a burst of execs costs few syscalls.
 /// The caller flushes whenever its queue runs dry, so latency stays low.
 pub(crate) const BUF_SIZE: usize = 64 * 1024;
 
-/// Where events go: stdout, or a file opened for append. A new file is
-/// created with mode 0600; an existing one is appended to (mode untouched).
-/// Returns the writer (wrapped in a BufWriter of ~64 KiB) and whether the
-/// destination was empty (so a CSV header is needed). For stdout, "empty" =
-/// true.
-///
-/// 0600 because exec logs expose every user's command lines (including
-/// secrets passed in argv); the explicit mode also makes the result
-/// independent of the umask. Append, never truncate, so restarting the
-/// monitor does not destroy evidence. Emptiness is read from the opened
-/// file's metadata, so it describes the file actually written to.
-pub fn open_output(path: Option<&Path>) -> io::Result<(Box<dyn Write + Send>, bool)> {
-    match path {
-        None => Ok((
-            Box::new(BufWriter::with_capacity(BUF_SIZE, io::stdout())),
-            true,
-        )),
-        Some(p) => {
-            let mut opts = OpenOptions::new();
-            opts.create(true).append(true);
-            // Windows has no mode bits: a new file inherits its directory's
-            // ACL (README, Windows).
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let file = opts.open(p)?;
-            let empty = file.metadata()?.len() == 0;
-            Ok((Box::new(BufWriter::with_capacity(BUF_SIZE, file)), empty))
+/// Most bytes kept for a destination that fails, before lines are dropped.
+pub const MAX_PENDING: usize = 8 << 20;
+
+/// What went wrong with the destination so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutputStats {
+    /// `write_errors`: failed write attempts (each retried later).
+    pub write_errors: u64,
+    /// `output_dropped`: lines given up while the destination failed.
+    pub lines_dropped: u64,
+}
+
+/// The destination, shared between the sink (which writes through it) and
+/// the pipeline (which reopens it and reads its counters). Cloning shares.
+#[derive(Clone)]
+pub struct Output {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    /// `None`: standard output.
+    path: Option<PathBuf>,
+    dest: Box<dyn Write + Send>,
+    /// Bytes not yet accepted by `dest`.
+    buf: Vec<u8>,
+    /// `dest` holds the start of a line whose rest is still in `buf`.
+    mid_line: bool,
+    /// A failure episode is going on (reported once, until it ends).
+    failing: bool,
+    stats: OutputStats,
+    force: bool,
+    exit_on_error: bool,
+}
+
+impl Output {
+    /// Opens the destination: stdout, or `path` under the checks of
+    /// `output_file` (all done here, before anything is attached, so a bad
+    /// path fails at once). Returns the output and whether it is empty (a
+    /// CSV header is due; stdout counts as empty).
+    pub fn open(
+        path: Option<&Path>,
+        force: bool,
+        exit_on_error: bool,
+    ) -> Result<(Output, bool), OutputError> {
+        let (dest, buf, empty): (Box<dyn Write + Send>, Vec<u8>, bool) = match path {
+            None => (Box::new(io::stdout()), Vec::new(), true),
+            Some(p) => {
+                let o = open_file(p, force)?;
+                (Box::new(o.file), leading_newline(o.needs_newline), o.empty)
+            }
+        };
+        let inner = Inner {
+            path: path.map(Path::to_owned),
+            dest,
+            buf,
+            mid_line: false,
+            failing: false,
+            stats: OutputStats::default(),
+            force,
+            exit_on_error,
+        };
+        Ok((
+            Output {
+                inner: Arc::new(Mutex::new(inner)),
+            },
+            empty,
+        ))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The destination is standard output (nothing to reopen).
+    pub fn is_stdout(&self) -> bool {
+        self.lock().path.is_none()
+    }
+
+    /// The destination's name for messages.
+    pub fn name(&self) -> String {
+        self.lock().name()
+    }
+
+    pub fn stats(&self) -> OutputStats {
+        self.lock().stats
+    }
+
+    /// Bytes the destination has not taken yet.
+    pub fn pending(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    /// The destination ends in the middle of a line (its rest is pending
+    /// or was dropped).
+    pub fn mid_line(&self) -> bool {
+        self.lock().mid_line
+    }
+
+    /// Closes the file and opens the path again with the same checks (log
+    /// rotation: the old file has been renamed). What the old file could
+    /// not take moves to the new one, except the rest of a line whose start
+    /// is already in the old file, which is dropped and counted. On error
+    /// the old file stays in use. Returns whether the new file is empty.
+    pub fn reopen(&self) -> Result<bool, OutputError> {
+        let mut g = self.lock();
+        let Some(path) = g.path.clone() else {
+            return Ok(false);
+        };
+        // Best effort: failures are counted and reported by push itself.
+        let _ = g.push();
+        let o = open_file(&path, g.force)?;
+        if g.mid_line {
+            let rest = g
+                .buf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(g.buf.len(), |i| i + 1);
+            g.buf.drain(..rest);
+            g.stats.lines_dropped += 1;
         }
+        let mut buf = leading_newline(o.needs_newline);
+        buf.append(&mut g.buf);
+        g.buf = buf;
+        g.dest = Box::new(o.file);
+        g.mid_line = false;
+        g.failing = false;
+        Ok(o.empty)
     }
 }
 
-// The tests check unix modes under a umask.
-#[cfg(all(test, unix))]
-mod tests {
-    use super::*;
-    use std::fs;
-    use std::os::unix::fs::PermissionsExt;
-    use std::sync::Mutex;
+#[cfg(unix)]
+fn open_file(path: &Path, force: bool) -> Result<super::output_file::Opened, OutputError> {
+    open_checked(path, force)
+}
 
-    /// The umask is process-wide: tests that change it run one at a time.
-    static UMASK: Mutex<()> = Mutex::new(());
+fn leading_newline(needed: bool) -> Vec<u8> {
+    if needed { b"\n".to_vec() } else { Vec::new() }
+}
 
-    /// Runs `f` with the given umask, restoring the previous one after.
-    fn with_umask<T>(mask: libc::mode_t, f: impl FnOnce() -> T) -> T {
-        let _g = UMASK.lock().unwrap_or_else(|e| e.into_inner());
-        // SAFETY: umask only swaps the process file-mode mask; it cannot fail.
-        let old = unsafe { libc::umask(mask) };
-        let r = f();
-        // SAFETY: as above.
-        unsafe { libc::umask(old) };
-        r
+impl Inner {
+    fn name(&self) -> String {
+        match &self.path {
+            #[cfg(unix)]
+            Some(p) => {
+                super::escape::display_bytes(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))
+            }
+            #[cfg(not(unix))]
+            Some(p) => super::escape::display_bytes(p.to_string_lossy().as_bytes()),
+            None => "standard output".to_owned(),
+        }
     }
 
-    fn mode(p: &Path) -> u32 {
-        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    /// Hands `buf` to the destination. A broken pipe (and any error with
+    /// `--exit-on-write-error`) is returned; other errors are reported,
+    /// counted and retried at the next call.
+    fn push(&mut self) -> io::Result<()> {
+        let mut done = 0;
+        let res = loop {
+            if done == self.buf.len() {
+                break self.dest.flush();
+            }
+            match self.dest.write(&self.buf[done..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    done += n;
+                    self.mid_line = self.buf[done - 1] != b'\n';
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf.drain(..done);
+        match res {
+            Ok(()) => {
+                if self.failing {
+                    self.failing = false;
+                    eprintln!(
+                        "procwatch: writing {} works again ({} failed writes so far)",
+                        self.name(),
+                        self.stats.write_errors
+                    );
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(e),
+            Err(e) => {
+                self.stats.write_errors += 1;
+                if self.exit_on_error {
+                    return Err(io::Error::new(e.kind(), format!("{}: {e}", self.name())));
+                }
+                if !self.failing {
+                    self.failing = true;
+                    eprintln!(
+                        "procwatch: writing {} failed: {e}; keeping what it could not take \
+                         and retrying at each flush",
+                        self.name()
+                    );
+                }
+                if self.buf.len() > MAX_PENDING {
+                    self.drop_lines();
+                }
+                Ok(())
+            }
+        }
     }
 
-    #[test]
-    fn new_file_is_0600_even_with_umask_0() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("events.csv");
-        let (mut w, empty) = with_umask(0, || open_output(Some(&p)).unwrap());
-        assert!(empty);
-        assert_eq!(mode(&p), 0o600);
-        w.write_all(b"hello\n").unwrap();
-        w.flush().unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"hello\n");
+    /// Gives up the pending whole lines, keeping the rest of a line whose
+    /// start the destination already holds.
+    fn drop_lines(&mut self) {
+        let keep = if self.mid_line {
+            self.buf
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.buf.len(), |i| i + 1)
+        } else {
+            0
+        };
+        let dropped = self.buf[keep..].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.buf.truncate(keep);
+        self.stats.lines_dropped += dropped;
+        eprintln!(
+            "procwatch: {} keeps failing: dropped {dropped} lines ({} in all)",
+            self.name(),
+            self.stats.lines_dropped
+        );
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let mut g = self.lock();
+        g.buf.extend_from_slice(data);
+        if g.buf.len() >= BUF_SIZE {
+            g.push()?;
+        }
+        Ok(data.len())
     }
 
-    #[test]
-    fn new_file_is_0600_with_restrictive_umask() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("events.jsonl");
-        with_umask(0o077, || open_output(Some(&p)).unwrap());
-        assert_eq!(mode(&p), 0o600);
+    fn flush(&mut self) -> io::Result<()> {
+        self.lock().push()
+    }
+}
+
+/// Opens the destination the simple way (tests, benches): stdout or
+/// `path` under the same checks, no `--force-output`. Returns the writer
+/// and whether the destination was empty (a CSV header is due).
+pub fn open_output(path: Option<&Path>) -> io::Result<(Box<dyn Write + Send>, bool)> {
+    let (out, empty) = Output::open(path, false, false).map_err(io::Error::other)?;
+    Ok((Box::new(out), empty))
+}
+
+/// Without unix modes and owners the checks of `output_file` do not apply:
+/// a new file inherits its directory's ACL (README, Windows).
+#[cfg(not(unix))]
+mod plain {
+    use std::fmt;
+    use std::fs::{File, OpenOptions};
+    use std::path::{Path, PathBuf};
+
+    #[derive(Debug)]
+    pub struct OutputError {
+        pub path: PathBuf,
+        pub reason: String,
     }
 
-    #[test]
-    fn existing_file_is_appended_and_mode_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("events.csv");
-        fs::write(&p, b"header\nrow1\n").unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
-        let (mut w, empty) = open_output(Some(&p)).unwrap();
-        assert!(!empty);
-        w.write_all(b"row2\n").unwrap();
-        w.flush().unwrap();
-        drop(w);
-        assert_eq!(fs::read(&p).unwrap(), b"header\nrow1\nrow2\n");
-        assert_eq!(mode(&p), 0o644);
+    impl fmt::Display for OutputError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "output file {}: {}", self.path.display(), self.reason)
+        }
     }
 
-    #[test]
-    fn existing_empty_file_needs_header() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("empty.csv");
-        fs::write(&p, b"").unwrap();
-        let (_, empty) = open_output(Some(&p)).unwrap();
-        assert!(empty);
+    impl std::error::Error for OutputError {}
+
+    pub struct Opened {
+        pub file: File,
+        pub empty: bool,
+        pub needs_newline: bool,
     }
 
-    #[test]
-    fn two_writers_both_append() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("log");
-        let (mut a, _) = open_output(Some(&p)).unwrap();
-        a.write_all(b"a\n").unwrap();
-        a.flush().unwrap();
-        let (mut b, empty) = open_output(Some(&p)).unwrap();
-        assert!(!empty);
-        b.write_all(b"b\n").unwrap();
-        b.flush().unwrap();
-        a.write_all(b"c\n").unwrap();
-        a.flush().unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"a\nb\nc\n");
+    pub fn open_checked(path: &Path, _force: bool) -> Result<Opened, OutputError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| OutputError {
+                path: path.to_owned(),
+                reason: format!("cannot open: {e}"),
+            })?;
+        let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
+        Ok(Opened {
+            file,
+            empty,
+            needs_newline: false,
+        })
     }
+}
 
-    #[test]
-    fn missing_directory_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("no/such/dir/file");
-        let err = open_output(Some(&p)).err().expect("must fail");
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    }
+#[cfg(not(unix))]
+pub use plain::{OutputError, open_checked};
 
-    #[test]
-    fn stdout_counts_as_empty() {
-        let (_, empty) = open_output(None).unwrap();
-        assert!(empty);
-    }
+#[cfg(not(unix))]
+fn open_file(path: &Path, force: bool) -> Result<plain::Opened, OutputError> {
+    open_checked(path, force)
 }
