@@ -299,11 +299,11 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         reason: stop.reason().to_string(),
         counters,
     });
-    if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
-        flush_or_stop(sink.as_mut(), &stop);
-    }
+    let stop_written = written_ok
+        && write_or_stop(sink.as_mut(), &stop_event, &stop)
+        && flush_or_stop(sink.as_mut(), &stop);
     drop(sink);
-    let failures = signals::report_unwritten(&output, &stop_event, cfg.format);
+    let failures = signals::report_unwritten(&output, &stop_event, stop_written, cfg.format);
     match (totals.error, failures) {
         (Some(e), _) => Err(RunError::Io(e)),
         (None, Some(msg)) => Err(RunError::WriteErrors(msg)),

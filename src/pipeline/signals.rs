@@ -95,13 +95,21 @@ impl Writer<'_> {
 }
 
 /// At the end of the run: if the output could not take everything (its
-/// stop event included), says so on stderr with the stop counters, and
+/// stop event included: `stop_written` false), says so on stderr with the
+/// stop counters, and
 /// returns the message for a non-zero exit. Also when writes failed on the
 /// way, even if the output recovered.
-pub(super) fn report_unwritten(output: &Output, stop: &Event, format: Format) -> Option<String> {
+pub(super) fn report_unwritten(
+    output: &Output,
+    stop: &Event,
+    stop_written: bool,
+    format: Format,
+) -> Option<String> {
     let stats = output.stats();
     let pending = output.pending();
-    if pending > 0 || output.mid_line() {
+    // A broken pipe is the reader leaving (`procwatch | head`): a clean end.
+    let broken_pipe = matches!(stop, Event::Stop(s) if s.reason == "broken_pipe");
+    if !broken_pipe && (!stop_written || pending > 0 || output.mid_line()) {
         eprintln!(
             "procwatch: {} could not take the last {pending} bytes{}",
             output.name(),
