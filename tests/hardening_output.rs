@@ -593,3 +593,33 @@ fn sigusr1_writes_the_counters_so_far_in_the_stream() {
     }
     assert!(stats["received"].as_u64() >= stats["written"].as_u64());
 }
+
+#[test]
+fn sighup_gives_a_rotated_csv_its_header_again() {
+    if skip_unless_root("sighup_gives_a_rotated_csv_its_header_again") {
+        return;
+    }
+    let dir = open_tempdir();
+    let path = dir.path().join("log.csv");
+    let rotated = dir.path().join("log.csv.1");
+    let (tag1, tag2) = (unique_tag("hupcsv1"), unique_tag("hupcsv2"));
+    let mon = Running::start(&["--format", "csv", "-o", path.to_str().unwrap()]);
+    wait_for("attach", || mon.stderr().contains("watching execs via"));
+    run_ok(Command::new("/bin/true").arg(&tag1));
+    wait_for("the first exec", || lines_with(&path, &tag1) == 1);
+    fs::rename(&path, &rotated).unwrap();
+    mon.signal(libc::SIGHUP);
+    wait_for("the reopen", || mon.stderr().contains("reopened"));
+    run_ok(Command::new("/bin/true").arg(&tag2));
+    wait_for("the second exec", || lines_with(&path, &tag2) == 1);
+    mon.signal(libc::SIGINT);
+    let end = mon.wait();
+    assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+    for (p, tag) in [(&rotated, &tag1), (&path, &tag2)] {
+        let text = read(p);
+        assert!(text.starts_with("CommandLine,Time,"), "{text}");
+        assert_eq!(text.matches("CommandLine,Time,").count(), 1);
+        assert_eq!(lines_with(p, tag), 1);
+    }
+    assert_eq!(lines_with(&path, &tag1), 0);
+}

@@ -325,3 +325,142 @@ pub use plain::{OutputError, open_checked};
 fn open_file(path: &Path, force: bool) -> Result<plain::Opened, OutputError> {
     open_checked(path, force)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// A destination that takes `room` bytes, then fails with ENOSPC until
+    /// given more room.
+    #[derive(Clone, Default)]
+    struct Disk(Arc<Mutex<(Vec<u8>, usize)>>);
+
+    impl Write for Disk {
+        fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+            let mut g = self.0.lock().unwrap();
+            let n = data.len().min(g.1);
+            if n == 0 {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            g.1 -= n;
+            g.0.extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Disk {
+        fn grow(&self, n: usize) {
+            self.0.lock().unwrap().1 += n;
+        }
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().0.clone()).unwrap()
+        }
+    }
+
+    fn output_on(disk: &Disk, path: Option<PathBuf>, exit_on_error: bool) -> Output {
+        Output {
+            inner: Arc::new(Mutex::new(Inner {
+                path,
+                dest: Box::new(disk.clone()),
+                buf: Vec::new(),
+                mid_line: false,
+                failing: false,
+                stats: OutputStats::default(),
+                force: false,
+                exit_on_error,
+            })),
+        }
+    }
+
+    #[test]
+    fn a_full_destination_is_counted_and_retried_losing_nothing() {
+        let disk = Disk::default();
+        disk.grow(10);
+        let mut out = output_on(&disk, None, false);
+        out.write_all(b"line one\nline two\n").unwrap();
+        out.flush().unwrap();
+        assert_eq!(disk.text(), "line one\nl");
+        assert!(out.mid_line());
+        assert_eq!(out.pending(), 8);
+        assert_eq!(out.stats().write_errors, 1);
+        out.flush().unwrap();
+        assert_eq!(out.stats().write_errors, 2, "each failed attempt counts");
+        disk.grow(100);
+        out.write_all(b"three\n").unwrap();
+        out.flush().unwrap();
+        assert_eq!(disk.text(), "line one\nline two\nthree\n");
+        assert!(!out.mid_line());
+        assert_eq!(out.stats().lines_dropped, 0);
+    }
+
+    #[test]
+    fn past_the_bound_whole_lines_are_dropped_and_counted() {
+        let disk = Disk::default();
+        disk.grow(3);
+        let mut out = output_on(&disk, None, false);
+        let line = format!("{}\n", "x".repeat(999));
+        let n = MAX_PENDING / line.len() + 10;
+        for _ in 0..n {
+            out.write_all(line.as_bytes()).unwrap();
+        }
+        let dropped = out.stats().lines_dropped;
+        assert!(dropped > 0);
+        disk.grow(usize::MAX / 2);
+        out.flush().unwrap();
+        let text = disk.text();
+        // The line cut by the full disk is completed; every line is whole.
+        assert!(text.lines().all(|l| l.len() == 999), "no cut line");
+        assert_eq!(text.lines().count() as u64 + dropped, n as u64);
+    }
+
+    #[test]
+    fn exit_on_write_error_returns_the_error_naming_the_path() {
+        let disk = Disk::default();
+        let mut out = output_on(&disk, Some(PathBuf::from("/x/log")), true);
+        out.write_all(b"a\n").unwrap();
+        let e = out.flush().unwrap_err();
+        assert!(e.to_string().starts_with("/x/log: "), "{e}");
+        assert_eq!(e.raw_os_error(), None);
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+    }
+
+    #[test]
+    fn reopen_moves_whole_pending_lines_and_drops_the_rest_of_a_cut_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let disk = Disk::default();
+        disk.grow(4);
+        let out = output_on(&disk, Some(path.clone()), false);
+        let mut w = out.clone();
+        w.write_all(b"first\nsecond\n").unwrap();
+        w.flush().unwrap();
+        assert_eq!(disk.text(), "firs");
+        let empty = out.reopen().unwrap();
+        assert!(empty);
+        assert_eq!(out.stats().lines_dropped, 1, "the rest of `first`");
+        w.write_all(b"third\n").unwrap();
+        w.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "second\nthird\n");
+    }
+
+    #[test]
+    fn a_file_with_a_cut_last_line_gets_a_newline_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, b"cut").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let (mut out, empty) = Output::open(Some(&path), false, false).unwrap();
+        assert!(!empty);
+        out.write_all(b"next\n").unwrap();
+        out.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "cut\nnext\n");
+        let (mut out, _) = Output::open(Some(&path), false, false).unwrap();
+        out.write_all(b"more\n").unwrap();
+        out.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "cut\nnext\nmore\n");
+    }
+}

@@ -268,3 +268,62 @@ fn ends_in_newline(file: &File, size: i64) -> bool {
     let n = unsafe { libc::pread(file.as_raw_fd(), b.as_mut_ptr().cast(), 1, size - 1) };
     n == 1 && b[0] == b'\n'
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_file_is_0600() {
+        // (Under umask 0: tests/hardening_output.rs, in a process of its
+        // own, since the umask is process-wide.)
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("new.jsonl");
+        let o = open_checked(&p, false).unwrap();
+        assert!(o.empty && !o.needs_newline);
+        assert_eq!(mode(&p), 0o600);
+    }
+
+    #[test]
+    fn an_existing_file_must_be_private_unless_forced() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("log");
+        fs::write(&p, b"x\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        let o = open_checked(&p, false).unwrap();
+        assert!(!o.empty && !o.needs_newline);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = open_checked(&p, false).unwrap_err();
+        assert_eq!(e.path, p);
+        assert!(e.reason.contains("mode 0640"), "{e}");
+        assert!(e.to_string().contains(p.to_str().unwrap()), "{e}");
+        open_checked(&p, true).unwrap();
+        assert_eq!(mode(&p), 0o640, "the mode is left alone");
+    }
+
+    #[test]
+    fn a_directory_symlink_of_our_own_is_followed_a_final_one_never() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("via")).unwrap();
+        open_checked(&dir.path().join("via/log"), false).unwrap();
+        assert!(dir.path().join("real/log").exists());
+        std::os::unix::fs::symlink("real/log", dir.path().join("final")).unwrap();
+        let e = open_checked(&dir.path().join("final"), true).unwrap_err();
+        assert!(e.reason.contains("symlink"), "{e}");
+    }
+
+    #[test]
+    fn a_path_that_names_no_file_is_refused() {
+        let e = open_checked(Path::new("/tmp/"), false).unwrap_err();
+        assert!(e.reason.contains("not a file name"), "{e}");
+        let e = open_checked(Path::new("/no/such/dir/log"), false).unwrap_err();
+        assert!(e.reason.contains("No such file"), "{e}");
+    }
+}
