@@ -6,6 +6,7 @@
 //! framing (a CSV row, a JSON line) or lose bytes silently.
 
 pub mod csv;
+mod csv_columns;
 pub mod escape;
 pub mod json_writer;
 pub mod jsonl;
