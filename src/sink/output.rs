@@ -177,22 +177,36 @@ impl Inner {
     /// `--exit-on-write-error`) is returned; other errors are reported,
     /// counted and retried at the next call.
     fn push(&mut self) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let (done, res) = self.write_out(&buf);
+        buf.drain(..done);
+        self.buf = buf;
+        self.settle(res)
+    }
+
+    /// Writes as much of `bytes` as the destination takes; returns how much
+    /// and how it ended.
+    fn write_out(&mut self, bytes: &[u8]) -> (usize, io::Result<()>) {
         let mut done = 0;
         let res = loop {
-            if done == self.buf.len() {
+            if done == bytes.len() {
                 break self.dest.flush();
             }
-            match self.dest.write(&self.buf[done..]) {
+            match self.dest.write(&bytes[done..]) {
                 Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     done += n;
-                    self.mid_line = self.buf[done - 1] != b'\n';
+                    self.mid_line = bytes[done - 1] != b'\n';
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break Err(e),
             }
         };
-        self.buf.drain(..done);
+        (done, res)
+    }
+
+    /// Reports, counts and decides on the outcome of a write.
+    fn settle(&mut self, res: io::Result<()>) -> io::Result<()> {
         match res {
             Ok(()) => {
                 if self.failing {
@@ -252,6 +266,13 @@ impl Inner {
 impl Write for Output {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut g = self.lock();
+        if g.buf.is_empty() && data.len() >= BUF_SIZE {
+            // A big block (the JSONL sink's batches) goes out uncopied.
+            let (done, res) = g.write_out(data);
+            g.buf.extend_from_slice(&data[done..]);
+            g.settle(res)?;
+            return Ok(data.len());
+        }
         g.buf.extend_from_slice(data);
         if g.buf.len() >= BUF_SIZE {
             g.push()?;
@@ -394,6 +415,21 @@ mod tests {
         assert_eq!(disk.text(), "line one\nline two\nthree\n");
         assert!(!out.mid_line());
         assert_eq!(out.stats().lines_dropped, 0);
+    }
+
+    #[test]
+    fn a_big_block_written_directly_keeps_what_a_full_disk_refused() {
+        let disk = Disk::default();
+        disk.grow(10);
+        let mut out = output_on(&disk, None, false);
+        let block = "0123456789abcdef\n".repeat(BUF_SIZE / 17 + 1);
+        out.write_all(block.as_bytes()).unwrap();
+        assert_eq!(out.pending(), block.len() - 10);
+        assert_eq!(out.stats().write_errors, 1);
+        disk.grow(usize::MAX / 2);
+        out.flush().unwrap();
+        assert_eq!(disk.text(), block);
+        assert_eq!(out.pending(), 0);
     }
 
     #[test]
