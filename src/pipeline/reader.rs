@@ -37,7 +37,6 @@ pub struct ReaderTotals {
     pub error: Option<io::Error>,
 }
 
-/// Runs until `stop` is requested, then detaches and drains what is left.
 impl ReaderTotals {
     /// The counters this side knows; the writer adds its own.
     pub fn counters(&self) -> Counters {
@@ -58,6 +57,7 @@ impl ReaderTotals {
     }
 }
 
+/// Runs until `stop` is requested, then detaches and drains what is left.
 pub fn read_loop(
     mut source: Box<dyn Source>,
     raw: bool,
