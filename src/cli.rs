@@ -94,14 +94,16 @@ pub struct Cli {
 
     /// Write events to PATH instead of standard output: appended to, or
     /// created with mode 0600. Refused (exit 2) when PATH is a symlink, a
-    /// FIFO or other non-regular file, belongs to another user, is open to
-    /// group or others, or is in a directory another user could swap it in.
+    /// FIFO or other non-regular file, belongs to another user, has other
+    /// hard links, is open to group or others, or is in a directory another
+    /// user could swap it in.
     /// SIGHUP reopens it (log rotation).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
 
-    /// Accept an -o file owned by another user or readable or writable by
-    /// group or others, and a directory owned by another user (symlinks,
+    /// Accept an -o file owned by another user, with other hard links, or
+    /// readable or writable by group or others, and a directory owned by
+    /// another user (symlinks,
     /// FIFOs and unprotected world-writable directories are refused
     /// always).
     #[arg(long, requires = "output")]

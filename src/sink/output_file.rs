@@ -13,7 +13,8 @@
 //!   FIFO neither blocks nor is accepted), then checked with `fstat` on the
 //!   opened descriptor: a regular file, or a character device owned by root
 //!   (`/dev/null`, `/dev/full`); nothing else;
-//! * an existing regular file must belong to the running user and be
+//! * an existing regular file must belong to the running user, have one
+//!   link (a hard link is another name for someone else's file), and be
 //!   unreadable and unwritable by group and others;
 //! * a missing file is created with `O_CREAT | O_EXCL` and mode 0600: if
 //!   someone creates the name in between, the open starts over and checks
@@ -237,6 +238,15 @@ fn check_file(st: &libc::stat, force: bool) -> Result<(), String> {
                     euid()
                 ));
             }
+            // Without fs.protected_hardlinks a user can link root's files
+            // into /tmp under the name procwatch is given.
+            if st.st_nlink > 1 && !force {
+                return Err(format!(
+                    "has {} hard links: it may be another file planted under this name \
+                     (--force-output to accept)",
+                    st.st_nlink
+                ));
+            }
             if mode & 0o077 != 0 && !force {
                 return Err(format!(
                     "has mode {mode:04o}: group or others could read every command line or \
@@ -305,6 +315,10 @@ mod tests {
         assert!(e.to_string().contains(p.to_str().unwrap()), "{e}");
         open_checked(&p, true).unwrap();
         assert_eq!(mode(&p), 0o640, "the mode is left alone");
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::hard_link(&p, dir.path().join("other")).unwrap();
+        let e = open_checked(&p, false).unwrap_err();
+        assert!(e.reason.contains("2 hard links"), "{e}");
     }
 
     #[test]
