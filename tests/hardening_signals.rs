@@ -168,3 +168,43 @@ fn sighup_gives_a_rotated_csv_its_header_again() {
     }
     assert_eq!(lines_with(&path, &tag1), 0);
 }
+
+#[test]
+fn sigusr1_in_text_is_a_comment_line_and_in_csv_goes_to_stderr() {
+    if skip_unless_root("sigusr1_in_text_is_a_comment_line_and_in_csv_goes_to_stderr") {
+        return;
+    }
+    let dir = open_tempdir();
+    let text = dir.path().join("log.txt");
+    let mon = Running::start(&["--format", "text", "-o", text.to_str().unwrap()]);
+    wait_for("the start line", || read(&text).starts_with("# procwatch "));
+    mon.signal(libc::SIGUSR1);
+    wait_for("the stats line", || {
+        read(&text).contains("\n# stats: seen ")
+    });
+    mon.signal(libc::SIGINT);
+    let end = mon.wait();
+    assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+    assert!(
+        read(&text)
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("# stop (signal): ")
+    );
+
+    let csv = dir.path().join("log.csv");
+    let mon = Running::start(&["--format", "csv", "-o", csv.to_str().unwrap()]);
+    wait_for("attach", || mon.stderr().contains("watching execs via"));
+    mon.signal(libc::SIGUSR1);
+    wait_for("the stats message", || {
+        mon.stderr().contains("procwatch: stats: seen ")
+    });
+    mon.signal(libc::SIGINT);
+    let end = mon.wait();
+    assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+    assert!(
+        !read(&csv).contains("stats"),
+        "the CSV file holds only rows"
+    );
+}
