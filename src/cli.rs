@@ -92,9 +92,27 @@ pub struct Cli {
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
 
-    /// Write events to PATH instead of standard output.
+    /// Write events to PATH instead of standard output: appended to, or
+    /// created with mode 0600. Refused (exit 2) when PATH is a symlink, a
+    /// FIFO or other non-regular file, belongs to another user, has other
+    /// hard links, is open to group or others, or is in a directory another
+    /// user could swap it in.
+    /// SIGHUP reopens it (log rotation).
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// Accept an -o file owned by another user, with other hard links, or
+    /// readable or writable by group or others, and a directory owned by
+    /// another user (symlinks,
+    /// FIFOs and unprotected world-writable directories are refused
+    /// always).
+    #[arg(long, requires = "output")]
+    pub force_output: bool,
+
+    /// End the run (status 1) at the first failed write to the output;
+    /// by default write errors are reported, counted and retried.
+    #[arg(long)]
+    pub exit_on_write_error: bool,
 
     /// Stop after SECONDS (fractions allowed); default: run until signalled.
     #[arg(
@@ -293,6 +311,12 @@ pub enum CsvColumnArg {
     /// The exec's unique id (joins with JSONL and exit events).
     #[value(name = "exec_id")]
     ExecId,
+    /// `true` when argv was cut at the capture limit.
+    #[value(name = "argv_truncated")]
+    ArgvTruncated,
+    /// argv's full size in bytes.
+    #[value(name = "argv_size")]
+    ArgvSize,
     /// Every column above, in this order.
     #[value(name = "all")]
     All,
@@ -342,6 +366,8 @@ impl Cli {
                 CsvColumnArg::Hijackable => &[CsvColumn::Hijackable],
                 CsvColumnArg::Sha256 => &[CsvColumn::Sha256],
                 CsvColumnArg::ExecId => &[CsvColumn::ExecId],
+                CsvColumnArg::ArgvTruncated => &[CsvColumn::ArgvTruncated],
+                CsvColumnArg::ArgvSize => &[CsvColumn::ArgvSize],
                 CsvColumnArg::All => &CsvColumn::ALL,
             };
             for c in add {
@@ -436,6 +462,8 @@ impl Cli {
             },
             format: self.format.into(),
             output: self.output.clone(),
+            force_output: self.force_output,
+            exit_on_write_error: self.exit_on_write_error,
             duration: self.duration(),
             poll: std::time::Duration::from_millis(self.poll_ms),
             queue_len: self.queue_len,
@@ -1062,6 +1090,8 @@ mod tests {
                 CsvColumn::ParentCmdline,
                 CsvColumn::PrivilegeChange,
                 CsvColumn::Sha256,
+                CsvColumn::ArgvTruncated,
+                CsvColumn::ArgvSize,
             ]
         );
         assert_eq!(

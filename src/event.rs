@@ -27,6 +27,8 @@ pub enum Event {
     Loss(LossInfo),
     /// Written last, on exit, with the final counters.
     Stop(StopInfo),
+    /// The counters so far, on SIGUSR1 (`{"event":"stats",...}`).
+    Stats(StatsInfo),
 }
 
 /// `{"event":"start",...}`
@@ -50,6 +52,10 @@ pub struct StartInfo {
     /// `short_lived_complete`, `poll_interval_ms`, `unavailable`: the
     /// source's guarantees in machine-readable form.
     pub coverage: Coverage,
+    /// `continuation`: this start line opens a file reopened on SIGHUP (log
+    /// rotation) in a run that had started before; false at the run's
+    /// start.
+    pub continuation: bool,
 }
 
 /// What a source guarantees, for the `start` event.
@@ -552,6 +558,10 @@ pub struct Counters {
     /// `too_late`: processes gone before `/proc` could be read (netlink,
     /// procfs).
     pub too_late: u64,
+    /// `write_errors`: failed writes to the output (each retried later).
+    pub write_errors: u64,
+    /// `output_dropped`: lines given up because the output kept failing.
+    pub output_dropped: u64,
 }
 
 /// `{"event":"stop",...}`
@@ -560,6 +570,13 @@ pub struct StopInfo {
     pub time: SystemTime,
     /// `reason`: `"signal"`, `"duration"`, `"broken_pipe"` or `"error"`.
     pub reason: String,
+    pub counters: Counters,
+}
+
+/// `{"event":"stats",...}`: the stop event's counters, mid-run.
+#[derive(Debug, Clone)]
+pub struct StatsInfo {
+    pub time: SystemTime,
     pub counters: Counters,
 }
 

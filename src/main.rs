@@ -22,6 +22,17 @@ fn main() -> ExitCode {
             eprintln!("procwatch: {e}");
             ExitCode::from(cli::EXIT_ATTACH as u8)
         }
+        Err(RunError::Output(e)) => {
+            eprintln!("procwatch: {e}");
+            ExitCode::from(cli::EXIT_USAGE as u8)
+        }
+        Err(RunError::WriteErrors(msg)) => {
+            eprintln!(
+                "procwatch: {msg}; exiting with status {}",
+                cli::EXIT_RUNTIME
+            );
+            ExitCode::from(cli::EXIT_RUNTIME as u8)
+        }
         Err(RunError::Io(e)) => {
             eprintln!("procwatch: {e}");
             ExitCode::from(cli::EXIT_RUNTIME as u8)

@@ -392,8 +392,15 @@ fn check_csv(csv_out: &[u8], json: &[Value], case: &Case) {
         .collect();
     // Other processes (a wrapping `sh -c`) may mention the tag too; exactly
     // one row must be this exec, with the same command line as the JSON.
-    let cmdline = ev["cmdline"].as_str().unwrap();
-    let rows: Vec<_> = rows.iter().filter(|r| &r[0] == cmdline).collect();
+    let mut cmdline = ev["cmdline"].as_str().unwrap().to_owned();
+    if ev["argv_truncated"] == true {
+        // A cut argv is marked with the bytes that were not captured.
+        let argv = argv_bytes(ev);
+        let shown = argv.iter().map(Vec::len).sum::<usize>() + argv.len() - 1;
+        let missing = ev["argv_size"].as_u64().unwrap() - shown as u64;
+        cmdline.push_str(&format!(" …[truncated {missing} bytes]"));
+    }
+    let rows: Vec<_> = rows.iter().filter(|r| r[0] == cmdline).collect();
     assert_eq!(
         rows.len(),
         1,
@@ -525,11 +532,12 @@ fn formula_injection_is_neutralised_in_csv() {
         format!("{evil_dir}/=HYPERLINK(1)"),
         "starts with '/', left alone"
     );
-    // A bare leading '-' (a login shell's argv[0]) gets the documented guard.
+    // A bare leading '-' (a login shell's argv[0]) is single-quoted as a
+    // shell word: the cell stays exact shell.
     assert_eq!(
         &row(&tag2)[0],
-        format!("'-bash {tag2}"),
-        "documented: one leading quote"
+        format!("'-bash' {tag2}"),
+        "documented: argv[0] quoted"
     );
     for r in &rows {
         for cell in r.iter() {

@@ -12,7 +12,7 @@ use procwatch::cli::Cli;
 use procwatch::enrich::table::{Exit, Fork, ProcKey};
 use procwatch::event::FileStamp;
 use procwatch::pipeline::replay;
-use procwatch::sink::make_sink;
+use procwatch::sink::{Output, make_sink};
 use procwatch::source::Item;
 
 const EXECS: u32 = 50_000;
@@ -70,10 +70,20 @@ fn storm(n: u32) -> impl Iterator<Item = Item> {
     }))
 }
 
+/// Where the bench writes: procwatch's own output (`-o`: checked open,
+/// write-error handling), a plain `BufWriter` of a file as the reference
+/// for its cost, or nowhere.
+#[derive(Clone, Copy)]
+enum Dest {
+    Output,
+    BufWriter,
+    Discard,
+}
+
 /// Best of `RUNS` of the writer over a fresh storm, in ns per exec. The
 /// writer's set-up (seeding the table from /proc) is measured alone and
 /// taken off.
-fn measure(args: &[&str], to_file: bool, baseline: f64) -> f64 {
+fn measure(args: &[&str], to: Dest, baseline: f64) -> f64 {
     let cfg = Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied()))
         .expect("bench arguments")
         .config()
@@ -82,14 +92,17 @@ fn measure(args: &[&str], to_file: bool, baseline: f64) -> f64 {
     let mut best = f64::INFINITY;
     for run in 0..RUNS {
         let run_once = |n: u32| {
-            let out: Box<dyn Write + Send> = if to_file {
-                let path = dir.path().join(format!("out-{run}-{n}.jsonl"));
-                Box::new(io::BufWriter::with_capacity(
+            let path = dir.path().join(format!("out-{run}-{n}.jsonl"));
+            let out: Box<dyn Write + Send> = match to {
+                Dest::BufWriter => Box::new(io::BufWriter::with_capacity(
                     64 << 10,
                     fs::File::create(path).unwrap(),
-                ))
-            } else {
-                Box::new(Discard)
+                )),
+                Dest::Output => {
+                    let (out, _) = Output::open(Some(&path), false, false).unwrap();
+                    Box::new(out)
+                }
+                Dest::Discard => Box::new(Discard),
             };
             let mut sink = make_sink(cfg.format, out, true, cfg.sink_options.clone());
             let t = Instant::now();
@@ -121,20 +134,26 @@ pub fn main() {
         baseline = baseline.min(t.elapsed().as_nanos() as f64 / f64::from(EXECS));
     }
     println!("baseline (build the fork+exec+exit records): {baseline:>6.0} ns/exec");
-    let cases: [(&str, &[&str], bool); 6] = [
-        ("jsonl -> file", &["--format", "jsonl"], true),
-        ("jsonl -> discard", &["--format", "jsonl"], false),
+    let cases: [(&str, &[&str], Dest); 8] = [
+        ("jsonl -> file", &["--format", "jsonl"], Dest::Output),
+        (
+            "jsonl -> BufWriter",
+            &["--format", "jsonl"],
+            Dest::BufWriter,
+        ),
+        ("jsonl -> discard", &["--format", "jsonl"], Dest::Discard),
         (
             "jsonl bare -> file",
             &["--format", "jsonl", "--no-hash", "--no-hijack-check"],
-            true,
+            Dest::Output,
         ),
-        ("text -> discard", &["--format", "text"], false),
-        ("csv -> discard", &["--format", "csv"], false),
+        ("text -> file", &["--format", "text"], Dest::Output),
+        ("text -> BufWriter", &["--format", "text"], Dest::BufWriter),
+        ("csv -> discard", &["--format", "csv"], Dest::Discard),
         (
             "jsonl all filtered",
             &["--format", "jsonl", "--uid", "4242"],
-            false,
+            Dest::Discard,
         ),
     ];
     // `cargo bench --bench writer -- file`: only the cases named so.
@@ -142,11 +161,11 @@ pub fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    for (name, args, to_file) in cases {
+    for (name, args, to) in cases {
         if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
             continue;
         }
-        let ns = measure(args, to_file, baseline);
+        let ns = measure(args, to, baseline);
         println!(
             "{name:>20}: {ns:>6.0} ns/exec  ({:.1}x baseline)",
             ns / baseline

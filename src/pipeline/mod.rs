@@ -29,6 +29,11 @@ pub struct Config {
     pub windows: source::windows::Options,
     pub format: Format,
     pub output: Option<PathBuf>,
+    /// `--force-output`: accept an output file (or its directory) owned by
+    /// another user or open to group and others.
+    pub force_output: bool,
+    /// `--exit-on-write-error`: end the run at the first failed write.
+    pub exit_on_write_error: bool,
     pub duration: Option<Duration>,
     pub poll: Duration,
     pub queue_len: usize,
@@ -123,6 +128,9 @@ pub enum Msg {
         len: usize,
     },
     Loss(LossInfo),
+    /// SIGUSR1: the reader's counters at this point of the stream; the
+    /// writer adds its own and writes a `stats` event.
+    Stats(Box<Counters>),
 }
 
 /// Why `run` failed.
@@ -130,6 +138,11 @@ pub enum Msg {
 pub enum RunError {
     /// No source could be attached (exit code 3).
     Attach(AttachError),
+    /// The output file was refused (exit code 2).
+    Output(sink::OutputError),
+    /// Writes to the output failed during the run, which otherwise ended
+    /// cleanly (exit code 1).
+    WriteErrors(String),
     /// Anything else (exit code 1).
     Io(io::Error),
 }
@@ -142,6 +155,7 @@ impl From<io::Error> for RunError {
 
 mod handoff;
 mod reader;
+mod signals;
 mod writer;
 
 use reader::{ReaderTotals, read_loop};
@@ -155,9 +169,15 @@ const STOP_BROKEN_PIPE: u8 = 2;
 const STOP_ERROR: u8 = 3;
 
 /// Shared stop state: set by signals, the duration timer or a dead output.
+/// Also carries the requests of the signals that do not stop the run.
 pub struct Stop {
     flag: Arc<AtomicBool>,
     reason: AtomicU8,
+    /// SIGUSR1: the reader sends its counters in-band, the writer writes a
+    /// `stats` event.
+    stats: Arc<AtomicBool>,
+    /// SIGHUP: the writer reopens the output file.
+    reopen: Arc<AtomicBool>,
 }
 
 impl Stop {
@@ -188,17 +208,32 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let stop = Arc::new(Stop {
         flag: Arc::new(AtomicBool::new(false)),
         reason: AtomicU8::new(STOP_NONE),
+        stats: Arc::new(AtomicBool::new(false)),
+        reopen: Arc::new(AtomicBool::new(false)),
     });
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends procwatch at once, in case a flush hangs.
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
         signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
     }
+    signals::register(&stop)?;
+    // The output is opened and checked before attaching, so a refused path
+    // fails in milliseconds.
+    let (output, header_needed) = sink::Output::open(
+        cfg.output.as_deref(),
+        cfg.force_output,
+        cfg.exit_on_write_error,
+    )
+    .map_err(RunError::Output)?;
     let source =
         source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
     let info = source.info().clone();
-    let (out, header_needed) = sink::open_output(cfg.output.as_deref())?;
-    let mut sink = sink::make_sink(cfg.format, out, header_needed, cfg.sink_options.clone());
+    let mut sink = sink::make_sink(
+        cfg.format,
+        Box::new(output.clone()),
+        header_needed,
+        cfg.sink_options.clone(),
+    );
 
     let start = StartInfo {
         time: SystemTime::now(),
@@ -211,6 +246,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         can_miss: info.can_miss.clone(),
         pid: std::process::id(),
         coverage: info.coverage.clone(),
+        continuation: false,
     };
     if cfg.format == Format::Csv {
         eprintln!(
@@ -220,7 +256,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     }
     // Written only now that the source is attached: whatever runs after this
     // line appears is captured.
-    let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start), &stop)
+    let mut written_ok = write_or_stop(sink.as_mut(), &Event::Start(start.clone()), &stop)
         && flush_or_stop(sink.as_mut(), &stop);
 
     // Where the source allows it, records are decoded on the writer's
@@ -241,10 +277,11 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     let deadline = cfg.duration.map(|d| Instant::now() + d);
     let mut writer = Writer::new(sink.as_mut(), &cfg);
     writer.decoder = decoder;
+    writer.output = Some(output.clone());
+    writer.start = Some(start);
     if written_ok {
         written_ok = writer.run(&rx, &queue, &stop, deadline);
     }
-    let (written, filtered, undecodable) = (writer.written, writer.filtered, writer.undecodable);
     // Unblock the reader if we stopped writing early (broken pipe).
     drop(rx);
     let totals = reader.join().unwrap_or_else(|_| ReaderTotals {
@@ -255,30 +292,22 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         eprintln!("procwatch: reading events failed: {e}");
         stop.request(STOP_ERROR);
     }
+    let mut counters = totals.counters();
+    writer.add_counters(&mut counters);
     let stop_event = Event::Stop(StopInfo {
         time: SystemTime::now(),
         reason: stop.reason().to_string(),
-        counters: Counters {
-            seen: totals.kernel.seen,
-            emitted: totals.kernel.emitted,
-            dropped: totals.kernel.dropped,
-            truncated: totals.kernel.truncated,
-            received: totals.received,
-            queue_dropped: totals.queue_dropped + totals.undecodable + undecodable,
-            aux_dropped: totals.kernel.aux_dropped + totals.aux_queue_dropped,
-            written,
-            filtered,
-            netlink_enobufs: totals.kernel.netlink_enobufs,
-            proc_read_failures: totals.kernel.proc_read_failures,
-            too_late: totals.kernel.too_late,
-        },
+        counters,
     });
-    if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
-        flush_or_stop(sink.as_mut(), &stop);
-    }
-    match totals.error {
-        Some(e) => Err(RunError::Io(e)),
-        None => Ok(()),
+    let stop_written = written_ok
+        && write_or_stop(sink.as_mut(), &stop_event, &stop)
+        && flush_or_stop(sink.as_mut(), &stop);
+    drop(sink);
+    let failures = signals::report_unwritten(&output, &stop_event, stop_written, cfg.format);
+    match (totals.error, failures) {
+        (Some(e), _) => Err(RunError::Io(e)),
+        (None, Some(msg)) => Err(RunError::WriteErrors(msg)),
+        (None, None) => Ok(()),
     }
 }
 

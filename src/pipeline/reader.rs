@@ -13,10 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use super::handoff::Sender;
 use super::{Batch, Msg, Queue, STOP_ERROR, Stop};
-use crate::event::{LossInfo, LossPlace};
+use crate::event::{Counters, LossInfo, LossPlace};
 use crate::source::{Item, KernelCounters, RecordKind, Source};
 
 /// Most messages in one batch.
@@ -36,6 +37,26 @@ pub struct ReaderTotals {
     pub error: Option<io::Error>,
 }
 
+impl ReaderTotals {
+    /// The counters this side knows; the writer adds its own.
+    pub fn counters(&self) -> Counters {
+        let k = &self.kernel;
+        Counters {
+            seen: k.seen,
+            emitted: k.emitted,
+            dropped: k.dropped,
+            truncated: k.truncated,
+            received: self.received,
+            queue_dropped: self.queue_dropped + self.undecodable,
+            aux_dropped: k.aux_dropped + self.aux_queue_dropped,
+            netlink_enobufs: k.netlink_enobufs,
+            proc_read_failures: k.proc_read_failures,
+            too_late: k.too_late,
+            ..Counters::default()
+        }
+    }
+}
+
 /// Runs until `stop` is requested, then detaches and drains what is left.
 pub fn read_loop(
     mut source: Box<dyn Source>,
@@ -53,6 +74,7 @@ pub fn read_loop(
         batch,
         totals: ReaderTotals::default(),
         reported: [0; 7],
+        stats_refused: false,
     };
     let paused_until = Instant::now() + pause;
     while !stop.requested() && Instant::now() < paused_until {
@@ -66,6 +88,17 @@ pub fn read_loop(
         }
         r.report_losses(source.as_ref());
         r.send(false);
+        if stop.stats.swap(false, Ordering::SeqCst) {
+            // In the stream, after what was read so far: the writer's
+            // counters then match the reader's exactly. A full queue
+            // refuses it like any batch; it is then sent at the next poll.
+            let counters = r.totals.counters();
+            r.batch.msgs.push(Msg::Stats(Box::new(counters)));
+            r.send(false);
+            if std::mem::take(&mut r.stats_refused) {
+                stop.stats.store(true, Ordering::SeqCst);
+            }
+        }
     }
     // Detach first, then drain what is left, so the final counters add up:
     // received == emitted.
@@ -89,6 +122,8 @@ struct Reader {
     /// Drops already reported, per place: kernel, kernel aux, queue,
     /// undecodable.
     reported: [u64; 7],
+    /// A `Msg::Stats` did not fit in the queue.
+    stats_refused: bool,
 }
 
 impl Reader {
@@ -157,6 +192,7 @@ impl Reader {
                     // A lost loss event is sent again: its place's count
                     // was not marked as reported.
                     Msg::Loss(l) => self.unreport(l.place, l.dropped),
+                    Msg::Stats(_) => self.stats_refused = true,
                 }
             }
         }

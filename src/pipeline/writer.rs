@@ -62,6 +62,10 @@ pub struct Writer<'a> {
     pub filtered: u64,
     /// Raw records that could not be decoded.
     pub undecodable: u64,
+    /// The destination, reopened on SIGHUP (see signals.rs).
+    pub output: Option<crate::sink::Output>,
+    /// The run's start event, repeated into a reopened file.
+    pub start: Option<crate::event::StartInfo>,
 }
 
 impl<'a> Writer<'a> {
@@ -82,6 +86,8 @@ impl<'a> Writer<'a> {
             written: 0,
             filtered: 0,
             undecodable: 0,
+            output: None,
+            start: None,
         }
     }
 
@@ -99,6 +105,9 @@ impl<'a> Writer<'a> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 stop.request(STOP_DURATION);
             }
+            if !self.take_reopen(stop) {
+                return false;
+            }
             if last_maintenance.elapsed() >= Duration::from_secs(1) {
                 self.table.maintain();
                 last_maintenance = Instant::now();
@@ -115,7 +124,13 @@ impl<'a> Writer<'a> {
                     queue.release(batch.len());
                     batch
                 }
-                Err(RecvError::Timeout) => continue,
+                // Idle: retry what a failing output could not take.
+                Err(RecvError::Timeout) => {
+                    if !io_or_stop(self.sink.flush(), stop) {
+                        return false;
+                    }
+                    continue;
+                }
                 Err(RecvError::Disconnected) => return true,
             };
             let Batch { msgs, bytes } = &mut batch;
@@ -147,6 +162,7 @@ impl<'a> Writer<'a> {
                 self.handle_item(item)
             }
             Msg::Loss(l) => self.sink.write_event(&Event::Loss(l)),
+            Msg::Stats(c) => self.write_stats(*c),
         }
     }
 

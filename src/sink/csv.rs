@@ -25,98 +25,14 @@
 use std::io::{self, Write};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Event, ExecEvent, LossInfo, Privileges, StopInfo};
+use crate::event::{Counters, Event, ExecEvent, LossInfo, Privileges, StopInfo};
 
-use super::escape::{csv_cell, display_bytes, join_cmdline, shell_quote, time_rfc3339};
-use super::{Sink, Style, cmdline_of, hijack_reason, privilege_change_summary, user_display};
+pub use super::csv_columns::CsvColumn;
+use super::escape::{csv_cell, csv_cmdline, display_bytes, time_rfc3339};
+use super::{Sink, cmdline_of, user_display};
 
 /// The header line, without the line ending.
 pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
-
-/// A column that can be added after the standard seven.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CsvColumn {
-    /// `Parent Executable`: the parent's exe path.
-    ParentExe,
-    /// `Parent CommandLine`: the parent's argv, shell-quoted.
-    ParentCmdline,
-    /// `Privilege Change`: e.g. `setuid 1000->0 +CAP_NET_RAW`.
-    PrivilegeChange,
-    /// `Hijackable`: findings joined by `; `, each
-    /// `path (role): what writable by writers`.
-    Hijackable,
-    /// `SHA256`: hex sha256 of the executable.
-    Sha256,
-    /// `Exec ID`: the exec's unique id, to join with JSONL and exits.
-    ExecId,
-}
-
-impl CsvColumn {
-    /// Every column, in the documented order (what `all` adds).
-    pub const ALL: [CsvColumn; 6] = [
-        CsvColumn::ParentExe,
-        CsvColumn::ParentCmdline,
-        CsvColumn::PrivilegeChange,
-        CsvColumn::Hijackable,
-        CsvColumn::Sha256,
-        CsvColumn::ExecId,
-    ];
-
-    /// The header cell, in the style of the seed's header.
-    pub fn header(self) -> &'static str {
-        match self {
-            CsvColumn::ParentExe => "Parent Executable",
-            CsvColumn::ParentCmdline => "Parent CommandLine",
-            CsvColumn::PrivilegeChange => "Privilege Change",
-            CsvColumn::Hijackable => "Hijackable",
-            CsvColumn::Sha256 => "SHA256",
-            CsvColumn::ExecId => "Exec ID",
-        }
-    }
-
-    /// This column's cell for `ev`, before RFC 4180 quoting; empty when
-    /// the value is unknown or absent.
-    fn cell(self, ev: &ExecEvent) -> String {
-        let parent = ev.parent.as_ref();
-        let cell = match self {
-            CsvColumn::ParentExe => parent
-                .and_then(|p| p.exe.as_deref())
-                .map(display_bytes)
-                .unwrap_or_default(),
-            CsvColumn::ParentCmdline => parent
-                .and_then(|p| p.argv.as_deref())
-                .map(join_cmdline)
-                .unwrap_or_default(),
-            CsvColumn::PrivilegeChange => ev
-                .privilege_change
-                .as_ref()
-                .map(|pc| privilege_change_summary(pc, Style::Csv))
-                .unwrap_or_default(),
-            CsvColumn::Hijackable => ev
-                .hijackable
-                .iter()
-                .map(|h| {
-                    format!(
-                        "{} ({}): {}",
-                        shell_quote(&h.path),
-                        h.role.as_str(),
-                        hijack_reason(h)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-            // Produced by procwatch, but an id from another source is
-            // still escaped: nothing in a cell is trusted blindly.
-            CsvColumn::Sha256 => ev
-                .exe_sha256
-                .as_deref()
-                .map(|h| display_bytes(h.as_bytes()))
-                .unwrap_or_default(),
-            CsvColumn::ExecId => display_bytes(ev.exec_id.as_bytes()),
-        };
-        csv_cell(&cell)
-    }
-}
 
 /// Writes exec events as CSV rows; loss/stop go to the diagnostics stream.
 pub struct CsvSink {
@@ -201,7 +117,7 @@ fn row_cells(ev: &ExecEvent) -> [String; 7] {
         None => String::new(),
     };
     [
-        csv_cell(&cmdline_of(ev).unwrap_or_default()),
+        command_line_cell(ev),
         time_rfc3339(ev.time),
         csv_cell(&ev.exe.as_deref().map(display_bytes).unwrap_or_default()),
         ev.ppid.map(|p| p.to_string()).unwrap_or_default(),
@@ -210,6 +126,28 @@ fn row_cells(ev: &ExecEvent) -> [String; 7] {
         privs,
     ]
 }
+
+/// The CommandLine cell. From argv (Linux): shell words (see
+/// [`csv_cmdline`]), followed when argv was cut by ` …[truncated N bytes]`,
+/// N being argv's bytes (NULs included) that were not captured. No shell
+/// word can end the cell that way (`[` and `]` are always quoted), so the
+/// marker is unambiguous. A system's own one-string command line
+/// (Windows) is a plain cell.
+fn command_line_cell(ev: &ExecEvent) -> String {
+    let Some(argv) = &ev.argv else {
+        return csv_cell(&cmdline_of(ev).unwrap_or_default());
+    };
+    let mut cell = csv_cmdline(argv);
+    if ev.argv_truncated {
+        let shown: usize = argv.iter().map(Vec::len).sum::<usize>() + argv.len().saturating_sub(1);
+        let missing = ev.argv_size.unwrap_or(0).saturating_sub(shown as u64);
+        cell.push_str(&format!(" {TRUNCATED_MARK}{missing} bytes]"));
+    }
+    cell
+}
+
+/// The start of the marker ending a truncated CommandLine.
+pub const TRUNCATED_MARK: &str = "…[truncated ";
 
 /// The stderr line for a loss event in CSV mode.
 fn loss_message(l: &LossInfo) -> String {
@@ -221,19 +159,29 @@ fn loss_message(l: &LossInfo) -> String {
     )
 }
 
-/// The stderr line for a stop event in CSV mode.
-fn stop_message(s: &StopInfo) -> String {
-    let c = &s.counters;
+/// The stderr line for a stop event in CSV mode (and for the counters of
+/// a run whose output could not take its stop event).
+pub(crate) fn stop_message(s: &StopInfo) -> String {
     format!(
-        "procwatch: stop ({}): seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, written {}",
+        "procwatch: stop ({}): {}",
         display_bytes(s.reason.as_bytes()),
+        counters_message(&s.counters)
+    )
+}
+
+fn counters_message(c: &Counters) -> String {
+    format!(
+        "seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, written {}, \
+         write_errors {}, output_dropped {}",
         c.seen,
         c.emitted,
         c.dropped,
         c.truncated,
         c.received,
         c.queue_dropped,
-        c.written
+        c.written,
+        c.write_errors,
+        c.output_dropped
     )
 }
 
@@ -259,6 +207,11 @@ impl Sink for CsvSink {
                 self.out.write_all(line.as_bytes())
             }
             Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
+            Event::Stats(s) => writeln!(
+                self.diag,
+                "procwatch: stats: {}",
+                counters_message(&s.counters)
+            ),
             Event::Stop(s) => {
                 // Rows before the summary: a reader of both streams sees the
                 // data complete before the final counters.
@@ -272,6 +225,10 @@ impl Sink for CsvSink {
         self.out.flush()?;
         self.diag.flush()
     }
+
+    fn reopened(&mut self, empty: bool) {
+        self.header_pending = empty;
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +237,7 @@ mod tests {
     use crate::event::{
         CapSets, ChangeCause, Hijack, HijackRole, LossPlace, ParentInfo, PrivilegeChange,
     };
+    use crate::sink::escape::shell_quote;
     use crate::sink::testutil::*;
 
     fn sink(header: bool) -> (CsvSink, SharedBuf, SharedBuf) {
@@ -349,7 +307,7 @@ mod tests {
             diag.string(),
             "procwatch: LOST 12 events (kernel, total 40)\n\
              procwatch: LOST 1 events (queue, total 2)\n\
-             procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83\n"
+             procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83, write_errors 0, output_dropped 0\n"
         );
     }
 
@@ -366,12 +324,9 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(r.len(), 7);
-        // `-sh` starts with '-': one guard quote, nothing else altered.
-        assert_eq!(
-            r[0],
-            format!("'{}", join_cmdline(ev.argv.as_deref().unwrap()))
-        );
-        assert!(r[0].starts_with("'-sh -c $'echo \\x1b]0;pwned\\x07; rm -rf / # \\xff\\xfe'"));
+        // `-sh` starts with '-': quoted as a shell word, nothing else altered.
+        assert_eq!(r[0], csv_cmdline(ev.argv.as_deref().unwrap()));
+        assert!(r[0].starts_with("'-sh' -c $'echo \\x1b]0;pwned\\x07; rm -rf / # \\xff\\xfe'"));
         assert_eq!(r[1], "2026-11-26T05:26:10.123456Z");
         assert_eq!(r[2], display_bytes(ev.exe.as_deref().unwrap()));
         assert!(r[2].starts_with("$'/tmp/\\x1b[2Jevil,\"dir\"\\n/\\xc3(x'"));
@@ -396,7 +351,7 @@ mod tests {
         ev.argv = Some(vec![b"=cmd|' /C calc'!A0".to_vec()]);
         s.write_event(&Event::Exec(Box::new(ev))).unwrap();
         let rows = read_all(&out.string(), false);
-        assert_eq!(rows[0][0], "'+1 =2");
+        assert_eq!(rows[0][0], "'+1' =2");
         assert_eq!(rows[0][2], "'@evil");
         assert_eq!(rows[0][5], "'-x");
         assert_eq!(rows[1][0], "'=cmd|'\\'' /C calc'\\''!A0'");
@@ -488,11 +443,12 @@ mod tests {
         let text = out.string();
         assert!(text.starts_with(
             "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
-             Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID\n"
+             Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID,\
+             Argv Truncated,Argv Size\n"
         ));
         let rows = read_all(&text, true);
         let r = &rows[0];
-        assert_eq!(r.len(), 13);
+        assert_eq!(r.len(), 15);
         // The seed's seven are unchanged.
         assert_eq!(
             r[..7],
@@ -516,6 +472,8 @@ mod tests {
         );
         assert_eq!(r[11], "ab".repeat(32));
         assert_eq!(r[12], "4242:123456789");
+        assert_eq!(r[13], "false");
+        assert_eq!(r[14], "12");
     }
 
     #[test]
@@ -588,14 +546,14 @@ mod tests {
         );
         assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
         let r = &read_all(&text, true)[0];
-        assert_eq!(r.len(), 13);
+        assert_eq!(r.len(), 15);
         // Escaped values start with `$'`, which no spreadsheet evaluates.
         assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
-        assert_eq!(r[8], "'-c $'a\\r\\nb,\"'");
+        assert_eq!(r[8], "'-c' $'a\\r\\nb,\"'");
         assert_eq!(r[9], "launcher $'/tmp/,\"\\n': 1000->0");
         assert_eq!(
             r[10],
-            "'-x; /y (binary): file' (script): @z writable by user $'\\x07bell'"
+            "''-x; /y (binary): file' (script): @z writable by user $'\\x07bell'"
         );
         assert_eq!(r[11], "$'+\\x1b'");
         assert_eq!(r[12], "'=1");

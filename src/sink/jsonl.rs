@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
 use crate::event::{
-    Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
+    Counters, Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
 };
 
 use super::escape::{
@@ -99,6 +99,7 @@ fn start_json(s: &StartInfo) -> Value {
         "short_lived_complete": s.coverage.short_lived_complete,
         "poll_interval_ms": s.coverage.poll_interval_ms,
         "unavailable": s.coverage.unavailable,
+        "continuation": s.continuation,
     })
 }
 
@@ -509,11 +510,16 @@ fn loss_json(l: &LossInfo) -> Value {
 }
 
 fn stop_json(s: &StopInfo) -> Value {
-    let c = &s.counters;
+    let mut v = counters_json("stop", s.time, &s.counters);
+    v["reason"] = json!(s.reason);
+    v
+}
+
+/// A `stop` or `stats` line: the same counters, the same JSON types.
+fn counters_json(event: &str, t: std::time::SystemTime, c: &Counters) -> Value {
     json!({
-        "event": "stop",
-        "time": time(s.time),
-        "reason": s.reason,
+        "event": event,
+        "time": time(t),
         "seen": c.seen,
         "emitted": c.emitted,
         "dropped": c.dropped,
@@ -526,6 +532,8 @@ fn stop_json(s: &StopInfo) -> Value {
         "netlink_enobufs": c.netlink_enobufs,
         "proc_read_failures": c.proc_read_failures,
         "too_late": c.too_late,
+        "write_errors": c.write_errors,
+        "output_dropped": c.output_dropped,
     })
 }
 
@@ -542,6 +550,7 @@ pub fn event_json(ev: &Event) -> Value {
         Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
         Event::Stop(s) => stop_json(s),
+        Event::Stats(s) => counters_json("stats", s.time, &s.counters),
     }
 }
 
@@ -696,6 +705,7 @@ mod tests {
                 "short_lived_complete": false,
                 "poll_interval_ms": null,
                 "unavailable": [],
+                "continuation": false,
             })
         );
     }
@@ -1008,8 +1018,24 @@ mod tests {
                 "netlink_enobufs": 0,
                 "proc_read_failures": 0,
                 "too_late": 0,
+                "write_errors": 0,
+                "output_dropped": 0,
             })
         );
+    }
+
+    #[test]
+    fn stats_has_the_stop_counters_with_the_same_types() {
+        let stop = stop_info();
+        let (_, stats) = render(&Event::Stats(crate::event::StatsInfo {
+            time: stop.time,
+            counters: stop.counters,
+        }));
+        let (_, mut stop) = render(&Event::Stop(stop));
+        assert_eq!(stats["event"], "stats");
+        stop.as_object_mut().unwrap().remove("reason");
+        stop["event"] = json!("stats");
+        assert_eq!(stats, stop);
     }
 
     #[test]

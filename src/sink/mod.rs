@@ -6,17 +6,20 @@
 //! framing (a CSV row, a JSON line) or lose bytes silently.
 
 pub mod csv;
+mod csv_columns;
 pub mod escape;
 pub mod json_writer;
 pub mod jsonl;
 pub mod output;
+#[cfg(unix)]
+pub mod output_file;
 pub mod text;
 #[cfg(test)]
 mod windows_tests;
 
 /// Re-exported so callers open the destination and build the sink from one
 /// place (`sink::open_output` then `sink::make_sink`).
-pub use output::open_output;
+pub use output::{Output, OutputError, open_output};
 
 pub use csv::CsvColumn;
 
@@ -39,6 +42,9 @@ pub trait Sink: Send {
     fn write_event(&mut self, ev: &Event) -> std::io::Result<()>;
     /// Flushes buffered output to the destination.
     fn flush(&mut self) -> std::io::Result<()>;
+    /// The destination was reopened (SIGHUP); `empty`: the new file is
+    /// empty, so a CSV header is due again.
+    fn reopened(&mut self, _empty: bool) {}
 }
 
 /// Output format chosen on the command line.
@@ -413,6 +419,7 @@ pub(crate) mod testutil {
             can_miss: "execs when the ring buffer is full (reported as loss)".to_owned(),
             pid: 99,
             coverage: Default::default(),
+            continuation: false,
         }
     }
 

@@ -16,7 +16,7 @@
 
 use std::io::{self, Write};
 
-use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
+use crate::event::{Counters, Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
 
 use super::cmdline_of;
 use super::escape::{display_bytes, shell_quote, time_hms_millis};
@@ -203,11 +203,16 @@ fn exit_line(x: &ExitEvent, color: bool) -> String {
 
 fn start_line(s: &StartInfo) -> String {
     format!(
-        "# procwatch {} watching execs via {} ({}) on {}\n",
+        "# procwatch {} watching execs via {} ({}) on {}{}\n",
         display_bytes(s.version.as_bytes()),
         display_bytes(s.source.as_bytes()),
         display_bytes(s.attach.as_bytes()),
         display_bytes(s.hostname.as_bytes()),
+        if s.continuation {
+            " (continued: the output was reopened)"
+        } else {
+            ""
+        },
     )
 }
 
@@ -222,16 +227,27 @@ fn loss_line(l: &LossInfo, color: bool) -> String {
 }
 
 fn stop_line(s: &StopInfo) -> String {
-    let c = &s.counters;
     format!(
-        "# stop ({}): seen {}, emitted {}, dropped {}, queue_dropped {}, written {}\n",
+        "# stop ({}): {}\n",
         display_bytes(s.reason.as_bytes()),
-        c.seen,
-        c.emitted,
-        c.dropped,
-        c.queue_dropped,
-        c.written
+        counters_text(&s.counters)
     )
+}
+
+/// The counters of a stop or stats line; the output's failures only when
+/// there were any.
+pub(crate) fn counters_text(c: &Counters) -> String {
+    let mut t = format!(
+        "seen {}, emitted {}, dropped {}, queue_dropped {}, written {}",
+        c.seen, c.emitted, c.dropped, c.queue_dropped, c.written
+    );
+    if c.write_errors > 0 || c.output_dropped > 0 {
+        t.push_str(&format!(
+            ", write_errors {}, output_dropped {}",
+            c.write_errors, c.output_dropped
+        ));
+    }
+    t
 }
 
 impl Sink for TextSink {
@@ -242,6 +258,7 @@ impl Sink for TextSink {
             Event::Exit(x) => exit_line(x, self.color),
             Event::Loss(l) => loss_line(l, self.color),
             Event::Stop(s) => stop_line(s),
+            Event::Stats(s) => format!("# stats: {}\n", counters_text(&s.counters)),
         };
         self.out.write_all(line.as_bytes())
     }

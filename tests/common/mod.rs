@@ -44,6 +44,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+#[cfg(target_os = "linux")]
+pub mod output;
+
 pub const PROCWATCH: &str = env!("CARGO_BIN_EXE_procwatch");
 
 /// How long a test waits for something that takes milliseconds on an idle
