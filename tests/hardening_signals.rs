@@ -23,10 +23,9 @@ fn tagged_numbers(lines: &[Value], tag: &str) -> Vec<u64> {
 }
 
 #[test]
+#[ignore = "needs root: runs the eBPF monitor"]
 fn sighup_after_mv_splits_the_execs_between_the_two_files_losing_none() {
-    if skip_unless_root("sighup_after_mv_splits_the_execs_between_the_two_files_losing_none") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.jsonl");
     let rotated = dir.path().join("log.jsonl.1");
@@ -95,10 +94,9 @@ fn sighup_after_mv_splits_the_execs_between_the_two_files_losing_none() {
 }
 
 #[test]
+#[ignore = "needs root: runs the eBPF monitor"]
 fn sigusr1_writes_the_counters_so_far_in_the_stream() {
-    if skip_unless_root("sigusr1_writes_the_counters_so_far_in_the_stream") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.jsonl");
     let tag = unique_tag("usr1");
@@ -140,10 +138,9 @@ fn sigusr1_writes_the_counters_so_far_in_the_stream() {
 }
 
 #[test]
+#[ignore = "needs root: runs the eBPF monitor"]
 fn sighup_gives_a_rotated_csv_its_header_again() {
-    if skip_unless_root("sighup_gives_a_rotated_csv_its_header_again") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.csv");
     let rotated = dir.path().join("log.csv.1");
@@ -170,10 +167,9 @@ fn sighup_gives_a_rotated_csv_its_header_again() {
 }
 
 #[test]
+#[ignore = "needs root: runs the eBPF monitor"]
 fn sigusr1_in_text_is_a_comment_line_and_in_csv_goes_to_stderr() {
-    if skip_unless_root("sigusr1_in_text_is_a_comment_line_and_in_csv_goes_to_stderr") {
-        return;
-    }
+    require_root();
     let dir = open_tempdir();
     let text = dir.path().join("log.txt");
     let mon = Running::start(&["--format", "text", "-o", text.to_str().unwrap()]);
