@@ -19,13 +19,15 @@ pub mod file_key;
 #[cfg(target_os = "linux")]
 pub mod hash;
 #[cfg(target_os = "linux")]
+pub mod hash_pool;
+#[cfg(target_os = "linux")]
 pub mod hijack;
 #[cfg(target_os = "linux")]
 pub mod names;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{hash, hijack, names};
+pub use unsupported::{hash, hash_pool, hijack, names};
 
 #[cfg(target_os = "linux")]
 pub use clock::BootClock;

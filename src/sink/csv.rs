@@ -259,6 +259,7 @@ impl Sink for CsvSink {
                 self.out.write_all(line.as_bytes())
             }
             Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
+            Event::Hash(h) => writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h)),
             Event::Stop(s) => {
                 // Rows before the summary: a reader of both streams sees the
                 // data complete before the final counters.

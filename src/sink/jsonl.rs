@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
 use crate::event::{
-    Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
+    Event, ExecEvent, ExitEvent, HashInfo, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
 };
 
 use super::escape::{
@@ -508,6 +508,17 @@ fn loss_json(l: &LossInfo) -> Value {
     })
 }
 
+fn hash_json(h: &HashInfo) -> Value {
+    json!({
+        "event": "hash",
+        "time": time(h.time),
+        "exec_id": h.exec_id,
+        "pid": h.pid,
+        "exe_sha256": h.exe_sha256,
+        "reason": h.reason,
+    })
+}
+
 fn stop_json(s: &StopInfo) -> Value {
     let c = &s.counters;
     json!({
@@ -541,6 +552,7 @@ pub fn event_json(ev: &Event) -> Value {
         }
         Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
+        Event::Hash(h) => hash_json(h),
         Event::Stop(s) => stop_json(s),
     }
 }

@@ -246,3 +246,20 @@ pub fn run_ok(cmd: &mut Command) {
     let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(st.success(), "{cmd:?} failed: {st}");
 }
+
+/// The final `exe_sha256` of exec `ev` and why it is null: from its own
+/// line, or, when that says `hash_pending`, from the one `hash` event with
+/// its `exec_id` (which must exist).
+pub fn final_sha256(lines: &[Value], ev: &Value) -> (Value, Value) {
+    let why = &ev["incomplete_reasons"]["exe_sha256"];
+    if why.as_str() != Some("hash_pending") {
+        return (ev["exe_sha256"].clone(), why.clone());
+    }
+    let late: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "hash" && v["exec_id"] == ev["exec_id"])
+        .collect();
+    assert_eq!(late.len(), 1, "one hash event for {}", ev["exec_id"]);
+    assert_eq!(late[0]["pid"], ev["pid"]);
+    (late[0]["exe_sha256"].clone(), late[0]["reason"].clone())
+}
