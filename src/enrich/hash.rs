@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::enrich::file_key::FileKey;
 use crate::enrich::id_hash::IdMap;
+use crate::enrich::mounts::FuseMounts;
 use crate::event::{ExecEvent, FileStamp};
 
 /// A size cap that covers ordinary binaries (a few MiB) and large static
@@ -132,6 +133,7 @@ pub struct ExeHasher {
     timeout: Duration,
     cache: HashCache,
     buf: Vec<u8>,
+    mounts: FuseMounts,
 }
 
 impl Default for ExeHasher {
@@ -153,6 +155,7 @@ impl ExeHasher {
             timeout,
             cache,
             buf: vec![0; BUF_SIZE],
+            mounts: FuseMounts::default(),
         }
     }
 
@@ -189,6 +192,11 @@ impl ExeHasher {
             if let Some(hex) = self.cache.get(&key) {
                 return Ok(Hashed { hex, bytes_read: 0 });
             }
+        }
+        if self.mounts.dev_is_fuse(t.dev_ino.0) {
+            return Err(
+                "not hashed: on a FUSE filesystem, whose server could hold a read forever".into(),
+            );
         }
         let proc = format!("/proc/{}/exe", t.pid);
         let live = match File::open(&proc) {

@@ -10,7 +10,7 @@ use super::handoff::{Receiver, RecvError};
 use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash_pool::HashService;
-use crate::enrich::hijack::HijackChecker;
+use crate::enrich::hijack_pool::HijackService;
 use crate::enrich::table::ProcessTable;
 use crate::event::Event;
 use crate::event::{HashInfo, LossInfo, LossPlace};
@@ -59,7 +59,7 @@ pub struct Writer<'a> {
     pub exits: bool,
     pub filter: Filter,
     /// `None` with `--no-hijack-check`.
-    pub hijack: Option<HijackChecker>,
+    pub hijack: Option<HijackService>,
     /// `None` with `--no-hash`.
     pub hasher: Option<HashService>,
     /// Late hashes taken from the hasher, reused between polls.
@@ -86,7 +86,7 @@ impl<'a> Writer<'a> {
             table,
             exits: cfg.exits,
             filter: cfg.filter.clone(),
-            hijack: cfg.hijack_check.then(HijackChecker::new),
+            hijack: cfg.hijack_check.then(HijackService::new),
             hasher: cfg.hash.map(HashService::new),
             late: Vec::new(),
             decoder: None,
