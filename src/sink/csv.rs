@@ -259,7 +259,11 @@ impl Sink for CsvSink {
                 self.out.write_all(line.as_bytes())
             }
             Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
-            Event::Hash(h) => writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h)),
+            // Only when the rows carry hashes (the SHA256 column).
+            Event::Hash(h) if self.columns.contains(&CsvColumn::Sha256) => {
+                writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h))
+            }
+            Event::Hash(_) => Ok(()),
             Event::Stop(s) => {
                 // Rows before the summary: a reader of both streams sees the
                 // data complete before the final counters.

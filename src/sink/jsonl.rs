@@ -1032,4 +1032,30 @@ mod tests {
         assert_eq!(v["seen"].as_u64(), Some(u64::MAX));
         assert!(text.contains("18446744073709551615"));
     }
+
+    #[test]
+    fn hash_fields_keep_their_types() {
+        let done = HashInfo {
+            time: loss_info().time,
+            exec_id: "42:7".into(),
+            pid: 42,
+            exe_sha256: Some("ab".repeat(32)),
+            reason: None,
+        };
+        let (_, v) = render(&Event::Hash(done.clone()));
+        assert_eq!(
+            v,
+            json!({"event": "hash", "time": "2026-11-26T05:26:10.123456Z", "exec_id": "42:7", "pid": 42, "exe_sha256": "ab".repeat(32), "reason": null})
+        );
+        // The reason may quote a user's path: escaped like any string.
+        let failed = HashInfo {
+            exe_sha256: None,
+            reason: Some("/tmp/\u{1b}[31mx: gone".into()),
+            ..done
+        };
+        let (text, v) = render(&Event::Hash(failed));
+        assert_eq!(v["exe_sha256"], Value::Null);
+        assert!(v["reason"].is_string());
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
 }

@@ -222,7 +222,7 @@ fn loss_line(l: &LossInfo, color: bool) -> String {
 }
 
 /// `hash <exec_id> (pid N): <sha256>`, or `none (<reason>)`: a late hash,
-/// terminal-safe (the reason may quote a user's path).
+/// terminal-safe (the reason may quote a user's path), for CSV's stderr.
 pub(crate) fn hash_notice(h: &HashInfo) -> String {
     let what = match (&h.exe_sha256, &h.reason) {
         (Some(sha), _) => display_bytes(sha.as_bytes()),
@@ -258,7 +258,8 @@ impl Sink for TextSink {
             Event::Exec(e) => exec_line(e, self.color),
             Event::Exit(x) => exit_line(x, self.color),
             Event::Loss(l) => loss_line(l, self.color),
-            Event::Hash(h) => format!("# {}\n", hash_notice(h)),
+            // The text view shows no hashes, so neither late ones.
+            Event::Hash(_) => return Ok(()),
             Event::Stop(s) => stop_line(s),
         };
         self.out.write_all(line.as_bytes())
