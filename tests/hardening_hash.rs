@@ -244,3 +244,105 @@ fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
         .count();
     assert!(big_execs < 5 || budget > 0, "no exec hit the byte budget");
 }
+
+#[test]
+fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop() {
+    if skip_unless_root(
+        "a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop",
+    ) {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let tag = unique_tag("fusens");
+    let dir = open_tempdir();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mon = Monitor::start(&["--format", "jsonl", "--hash-timeout", "1"]);
+    let victim = mon.pid();
+    // The mount lives in a mount namespace of its own, as a user's would
+    // in a container: not in procwatch's mount table, so only the
+    // watchdog stands between a held read and the writer. The process
+    // stays alive, so procwatch reads it through /proc/<pid>/exe.
+    let (fs, mut child) = {
+        let (mnt, tag) = (mnt.clone(), tag.clone());
+        thread::spawn(move || {
+            // SAFETY: this thread alone gets a new mount namespace.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
+            let (root, none) = (c"/", c"none");
+            // SAFETY: valid C strings; only this namespace's propagation.
+            let rc = unsafe {
+                libc::mount(
+                    none.as_ptr(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                )
+            };
+            assert_eq!(rc, 0);
+            let sleep_bin = std::fs::read(canonical("/usr/bin/sleep")).unwrap();
+            let fs = fuse::StallFs::mount(&mnt, sleep_bin, victim);
+            let child = Command::new(fs.exe()).arg0(&tag).arg("4").spawn().unwrap();
+            (fs, child)
+        })
+        .join()
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs.held.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "procwatch never read the FUSE file"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    // The hasher thread is stuck; execs still come out at once.
+    let mut from = 0;
+    for i in 0..3 {
+        let arg = format!("{tag}-later-{i}");
+        let t = Instant::now();
+        run_ok(Command::new("/bin/true").arg(&arg));
+        let (seen, at) = mon
+            .wait_for(&arg, from, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{arg} not written within 10 s"));
+        from = at;
+        let latency = seen - t;
+        assert!(
+            latency < Duration::from_secs(1),
+            "{arg} written after {latency:?}"
+        );
+    }
+    // After the time budget the watchdog gives the read up.
+    mon.wait_for("did not return within 1s", 0, Duration::from_secs(10))
+        .expect("the stuck hash is reported as given up");
+    // SIGTERM: the stop event is written promptly, stuck thread or not.
+    let t = Instant::now();
+    // SAFETY: kill with a pid we own.
+    unsafe { libc::kill(victim as i32, libc::SIGTERM) };
+    let (seen, _) = mon
+        .wait_for("\"event\":\"stop\"", from, Duration::from_secs(10))
+        .expect("a stop event after SIGTERM");
+    let took = seen - t;
+    // A thread blocked in a FUSE request cannot be killed: the process ends
+    // for good once the server answers.
+    fs.release();
+    let done = mon.wait();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(fs);
+    assert!(
+        took < Duration::from_secs(4),
+        "stop written {took:?} after SIGTERM"
+    );
+    done.assert_clean_exit();
+    let lines = done.json_lines();
+    assert_eq!(lines.last().unwrap()["event"], "stop");
+    let execs = execs_with_tag(&lines, &tag);
+    assert_eq!(execs.len(), 1, "the exec from the FUSE mount");
+    let (sha, why) = final_sha256(&lines, execs[0]);
+    assert_eq!(sha, Value::Null);
+    assert!(
+        why.as_str().unwrap_or_default().contains("did not return"),
+        "{why}"
+    );
+}

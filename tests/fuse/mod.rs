@@ -2,15 +2,16 @@
 //! `/dev/fuse` directly (no libfuse, no C): one directory holding one
 //! executable file, `exe`, whose READ requests are answered for everyone
 //! except the threads of one process (procwatch), whose reads are held
-//! forever: a filesystem that stalls exactly the reader it wants to blind.
+//! until the test releases them: a filesystem that stalls exactly the
+//! reader it wants to blind.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 const FUSE_LOOKUP: u32 = 1;
@@ -38,6 +39,8 @@ pub struct StallFs {
     /// Reads held so far (from the stalled process).
     pub held: Arc<AtomicUsize>,
     dev: Arc<File>,
+    /// The requests held, by their `unique` id.
+    held_ids: Arc<Mutex<Vec<u64>>>,
 }
 
 impl StallFs {
@@ -70,17 +73,28 @@ impl StallFs {
         };
         assert_eq!(rc, 0, "mount fuse: {}", std::io::Error::last_os_error());
         let held = Arc::new(AtomicUsize::new(0));
+        let held_ids = Arc::new(Mutex::new(Vec::new()));
         let server = Server {
             dev: Arc::clone(&dev),
             content,
             victim: AtomicU32::new(victim),
             held: Arc::clone(&held),
+            held_ids: Arc::clone(&held_ids),
         };
         thread::spawn(move || server.serve());
         StallFs {
             mountpoint: mountpoint.to_path_buf(),
             held,
             dev,
+            held_ids,
+        }
+    }
+
+    /// Answers every held request with EIO, so a thread blocked in one
+    /// returns.
+    pub fn release(&self) {
+        for unique in self.held_ids.lock().unwrap().drain(..) {
+            reply(&self.dev, unique, -libc::EIO, &[]);
         }
     }
 
@@ -91,6 +105,7 @@ impl StallFs {
 
 impl Drop for StallFs {
     fn drop(&mut self) {
+        self.release();
         let target = CString::new(self.mountpoint.as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid C string.
         unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
@@ -103,6 +118,7 @@ struct Server {
     content: Vec<u8>,
     victim: AtomicU32,
     held: Arc<AtomicUsize>,
+    held_ids: Arc<Mutex<Vec<u64>>>,
 }
 
 /// The thread group of thread `tid` (FUSE reports the requesting thread).
@@ -190,7 +206,8 @@ impl Server {
                 }
                 FUSE_READ => {
                     if tgid_of(pid) == Some(self.victim.load(Ordering::SeqCst)) {
-                        // Never answered.
+                        // Not answered until `release`.
+                        self.held_ids.lock().unwrap().push(unique);
                         self.held.fetch_add(1, Ordering::SeqCst);
                         continue;
                     }
@@ -232,12 +249,16 @@ impl Server {
     }
 
     fn reply(&self, unique: u64, error: i32, body: &[u8]) {
-        let mut out = Vec::with_capacity(16 + body.len());
-        out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
-        out.extend_from_slice(&error.to_ne_bytes());
-        out.extend_from_slice(&unique.to_ne_bytes());
-        out.extend_from_slice(body);
-        // A request interrupted meanwhile is answered with ENOENT: ignored.
-        let _ = (&*self.dev).write_all(&out);
+        reply(&self.dev, unique, error, body);
     }
+}
+
+fn reply(dev: &File, unique: u64, error: i32, body: &[u8]) {
+    let mut out = Vec::with_capacity(16 + body.len());
+    out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+    out.extend_from_slice(&error.to_ne_bytes());
+    out.extend_from_slice(&unique.to_ne_bytes());
+    out.extend_from_slice(body);
+    // A request interrupted meanwhile is answered with ENOENT: ignored.
+    let _ = (&*dev).write_all(&out);
 }
