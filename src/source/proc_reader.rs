@@ -585,6 +585,9 @@ mod tests {
                 .as_encoded_bytes()
         );
         assert!(snap.status.is_ok());
+        // The executable's identity, for the exe hash to be checked against.
+        let m = std::fs::metadata("/proc/self/exe").unwrap();
+        assert_eq!(snap.exe_key, Some(FileKey::of(&m)));
         let start = snap.stat.start_ticks;
         assert_eq!(dir.snapshot(Some(start + 1)).unwrap_err(), Failure::Reused);
     }
