@@ -4,6 +4,8 @@
 //! rewritten between execs to make every hash a miss, must not delay or
 //! hide any exec, nor keep procwatch from exiting.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 mod fuse;
 

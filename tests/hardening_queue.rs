@@ -2,6 +2,8 @@
 //! procwatch's output is blocked must stay within the queue's byte bound,
 //! with every dropped exec counted and reported in-band.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
