@@ -196,3 +196,75 @@ fn check_input(ev: &ExecEvent) -> ExecEvent {
     c.exe_stamp = ev.exe_stamp;
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CapSets, Credentials, FileStamp, Privileges};
+    use std::fs;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::time::SystemTime;
+
+    fn root_exec(exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
+        let mut ev = ExecEvent::new(SystemTime::now(), 4242, Some(1), "4242:1".into());
+        ev.exe = Some(exe.to_vec());
+        ev.filename = Some(exe.to_vec());
+        ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());
+        ev.cwd = Some(b"/".to_vec());
+        ev.privileges = Some(Privileges::Linux {
+            creds: Credentials::default(),
+            caps: CapSets::default(),
+            secureexec: None,
+            file: None,
+            raised: None,
+        });
+        ev
+    }
+
+    #[test]
+    fn same_verdict_as_the_checker_and_no_io_on_a_stamped_hit() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("job.sh");
+        fs::write(&script, b"#!/bin/sh\ntrue\n").unwrap();
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o777)).unwrap();
+        let s = script.as_os_str().as_bytes();
+        let mut ev = root_exec(b"/bin/sh", &[b"/bin/sh", s]);
+        ev.interpreter = Some(b"/bin/sh".to_vec());
+        ev.filename = Some(s.to_vec());
+        let mut svc = HijackService::new();
+        let mut via_thread = ev.clone();
+        svc.check(&mut via_thread);
+        assert!(
+            via_thread.incomplete.is_empty(),
+            "{:?}",
+            via_thread.incomplete
+        );
+        let mut inline = ev.clone();
+        HijackChecker::new().check(&mut inline);
+        assert_eq!(via_thread.hijackable, inline.hijackable);
+        assert!(
+            via_thread
+                .hijackable
+                .iter()
+                .any(|h| h.writable == s && h.writers.iter().any(|w| w == "others")),
+            "{:?}",
+            via_thread.hijackable
+        );
+
+        // The binary with the kernel's identity: walked once on the checker
+        // thread, then answered from the cache on this one.
+        let exe = fs::canonicalize("/bin/true").unwrap();
+        let m = fs::metadata(&exe).unwrap();
+        let mut bin = root_exec(exe.as_os_str().as_bytes(), &[b"true"]);
+        bin.exe_dev_ino = Some((m.dev(), m.ino()));
+        bin.exe_stamp = Some(FileStamp::of(&m));
+        svc.check(&mut bin.clone());
+        let walks = svc.checker.walks();
+        let mut again = bin.clone();
+        assert!(svc.checker.check_cached(&mut again), "a hit needs no I/O");
+        svc.check(&mut again);
+        assert_eq!(svc.checker.walks(), walks);
+        assert!(again.incomplete.is_empty());
+    }
+}
