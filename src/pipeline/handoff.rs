@@ -56,7 +56,7 @@ pub enum RecvError {
     Disconnected,
 }
 
-/// A new, unbounded hand-off (the bound is `Queue`, in messages).
+/// A new, unbounded hand-off (the bound is `Queue`, in messages and bytes).
 pub fn handoff() -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
