@@ -57,6 +57,7 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
             cp "$ID" m; ./m "$T-a-$i" >/dev/null 2>&1; cat "$TRUE" > m
             cp "$ENV" r; ./r "$T-b-$i=1" TRUE="$TRUE" /bin/sh -c 'cat "$TRUE" > r'
             cp "$ID" x; ./x "$T-c-$i" >/dev/null 2>&1; rm x; cp "$TRUE" y; mv y x
+            stat -c %i x >> inodes
         done
     "#;
     let mon = Monitor::start(&["--format", "jsonl"]);
@@ -75,6 +76,13 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
     let lines = done.json_lines();
     let execs = by_arg(&lines, &tag);
     let (sha_id, sha_env, sha_true) = (sha256_of(&id), sha256_of(&env), sha256_of(&tru));
+    // How often the replacement really got the executed file's inode
+    // number (filesystem-dependent, so only reported).
+    let inodes = std::fs::read_to_string(dir.path().join("inodes")).unwrap();
+    let inodes: Vec<u64> = inodes.lines().map(|l| l.parse().unwrap()).collect();
+    let reused = (1..=N)
+        .filter(|i| execs[&format!("{tag}-c-{i}")]["exe_inode"]["ino"] == inodes[i - 1])
+        .count();
     let mut right = 0;
     let mut null = 0;
     for (kind, want) in [("a", &sha_id), ("b", &sha_env), ("c", &sha_id)] {
@@ -104,7 +112,8 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
         }
     }
     eprintln!(
-        "{} execs: {right} with the right hash, {null} null with a reason",
+        "{} execs: {right} with the right hash, {null} null with a reason; \
+         inode number reused by the replacement in {reused} of {N}",
         3 * N
     );
 }
