@@ -1021,6 +1021,33 @@ mod tests {
             err_kind(&["--hash-max-size", "1.5M"]),
             ErrorKind::ValueValidation
         );
+        // The hasher's budgets and the queue's byte bound.
+        let cfg = parse(&[]).unwrap().config().unwrap();
+        let hash = cfg.hash.unwrap();
+        assert_eq!(
+            (hash.rate, hash.timeout),
+            (32 << 20, Duration::from_secs(5))
+        );
+        assert_eq!(cfg.queue_bytes, 64 << 20);
+        let args = [
+            "--hash-rate",
+            "1M",
+            "--hash-timeout",
+            "0.5",
+            "--queue-bytes",
+            "8M",
+        ];
+        let cfg = parse(&args).unwrap().config().unwrap();
+        let hash = cfg.hash.unwrap();
+        assert_eq!(
+            (hash.rate, hash.timeout),
+            (1 << 20, Duration::from_millis(500))
+        );
+        assert_eq!(cfg.queue_bytes, 8 << 20);
+        assert_eq!(
+            err_kind(&["--hash-timeout", "0"]),
+            ErrorKind::ValueValidation
+        );
     }
 
     #[test]
