@@ -47,13 +47,13 @@ impl StallFs {
     /// Mounts at `mountpoint` (an empty directory) a filesystem whose file
     /// `exe` holds `content`, stalling every READ from process `victim`.
     pub fn mount(mountpoint: &Path, content: Vec<u8>, victim: u32) -> StallFs {
-        let dev = Arc::new(
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/fuse")
-                .expect("open /dev/fuse"),
-        );
+        let open = || OpenOptions::new().read(true).write(true).open("/dev/fuse");
+        // A fresh machine may not have loaded the module yet.
+        let dev = open().or_else(|_| {
+            let _ = std::process::Command::new("modprobe").arg("fuse").status();
+            open()
+        });
+        let dev = Arc::new(dev.expect("open /dev/fuse"));
         let opts = CString::new(format!(
             "fd={},rootmode=40000,user_id=0,group_id=0,allow_other",
             dev.as_raw_fd()
