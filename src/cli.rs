@@ -179,6 +179,12 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value_t = 65536, value_parser = parse_queue_len)]
     pub queue_len: usize,
 
+    /// Bound of the same queue in bytes (argv, paths and records held):
+    /// whatever the argv sizes, a stalled writer cannot grow memory past it.
+    /// Overflow is a `queue` loss, as for --queue-len. Suffixes K, M, G.
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
+    pub queue_bytes: u64,
+
     /// Show only execs whose effective OR real uid is N (so sudo and setuid
     /// runs by that user are included). Repeatable; with --user, one set.
     #[arg(long, value_name = "N", help_heading = "Filters")]
@@ -238,6 +244,15 @@ pub struct Cli {
     /// suffixes K, M, G.
     #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size)]
     pub hash_max_size: u64,
+
+    /// Read at most this many bytes per second for hashing; an exec whose
+    /// file does not fit gets no sha256 (`hash_budget`). Suffixes K, M, G.
+    #[arg(long, value_name = "BYTES", default_value = "32M", value_parser = parse_size)]
+    pub hash_rate: u64,
+
+    /// Give up hashing one file after this many seconds (`hash_budget`).
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_duration)]
+    pub hash_timeout: f64,
 
     /// Extra CSV columns after the standard seven, in the order given
     /// (comma-separated, repeatable); `all` adds every one. CSV only.
@@ -467,11 +482,16 @@ impl Cli {
             duration: self.duration(),
             poll: std::time::Duration::from_millis(self.poll_ms),
             queue_len: self.queue_len,
+            queue_bytes: usize::try_from(self.queue_bytes).unwrap_or(usize::MAX),
             pause_reader: std::time::Duration::from_millis(self.debug_pause_reader_ms),
             exits: self.exits,
             filter: crate::filter::Filter::from_cli(self)?,
             sink_options: self.sink_options(),
-            hash_max_size: (!self.no_hash).then_some(self.hash_max_size),
+            hash: (!self.no_hash).then_some(crate::enrich::hash_pool::HashOptions {
+                max_size: self.hash_max_size,
+                rate: self.hash_rate,
+                timeout: Duration::from_secs_f64(self.hash_timeout),
+            }),
             hijack_check: !self.no_hijack_check,
         })
     }
@@ -1034,6 +1054,33 @@ mod tests {
         assert_eq!(parse(&["--hash-max-size", "0"]).unwrap().hash_max_size, 0);
         assert_eq!(
             err_kind(&["--hash-max-size", "1.5M"]),
+            ErrorKind::ValueValidation
+        );
+        // The hasher's budgets and the queue's byte bound.
+        let cfg = parse(&[]).unwrap().config().unwrap();
+        let hash = cfg.hash.unwrap();
+        assert_eq!(
+            (hash.rate, hash.timeout),
+            (32 << 20, Duration::from_secs(5))
+        );
+        assert_eq!(cfg.queue_bytes, 64 << 20);
+        let args = [
+            "--hash-rate",
+            "1M",
+            "--hash-timeout",
+            "0.5",
+            "--queue-bytes",
+            "8M",
+        ];
+        let cfg = parse(&args).unwrap().config().unwrap();
+        let hash = cfg.hash.unwrap();
+        assert_eq!(
+            (hash.rate, hash.timeout),
+            (1 << 20, Duration::from_millis(500))
+        );
+        assert_eq!(cfg.queue_bytes, 8 << 20);
+        assert_eq!(
+            err_kind(&["--hash-timeout", "0"]),
             ErrorKind::ValueValidation
         );
     }

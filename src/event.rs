@@ -25,10 +25,26 @@ pub enum Event {
     Exit(Box<ExitEvent>),
     /// Events were dropped somewhere (kernel ring buffer or a user-space queue).
     Loss(LossInfo),
+    /// The late `exe_sha256` of an exec written with `hash_pending`.
+    Hash(HashInfo),
     /// Written last, on exit, with the final counters.
     Stop(StopInfo),
     /// The counters so far, on SIGUSR1 (`{"event":"stats",...}`).
     Stats(StatsInfo),
+}
+
+/// `{"event":"hash",...}`: the result of a hash that was still pending when
+/// its exec was written. Exactly one follows each `hash_pending` exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashInfo {
+    pub time: SystemTime,
+    /// `exec_id` and `pid` of the exec it belongs to.
+    pub exec_id: String,
+    pub pid: u32,
+    /// `exe_sha256`: the hash, or null when it could not be had.
+    pub exe_sha256: Option<String>,
+    /// `reason`: why `exe_sha256` is null; null when it is set.
+    pub reason: Option<String>,
 }
 
 /// `{"event":"start",...}`

@@ -24,10 +24,13 @@ use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::enrich::clock::coarse_now;
 use crate::enrich::file_key::FileKey;
+use crate::enrich::mounts::FuseMounts;
 
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
@@ -78,15 +81,22 @@ struct Verdict {
 /// user can modify, and fills [`ExecEvent::hijackable`].
 ///
 /// Keeps a verdict cache and a name cache, so one checker should live for
-/// the whole run.
+/// the whole run. [`HijackChecker::sharing`] makes another one with the same
+/// verdict cache, for a thread of its own (`hijack_pool`); the cache's lock
+/// is never held across I/O.
 #[derive(Debug)]
 pub struct HijackChecker {
     names: NameCache,
-    cache: HashMap<Vec<u8>, Verdict>,
+    cache: Arc<Mutex<HashMap<Vec<u8>, Verdict>>>,
     ttl: Duration,
     /// Full path walks done (cache misses); read by tests and benchmarks.
-    walks: u64,
+    walks: Arc<AtomicU64>,
+    /// Paths on FUSE are never looked at (see `mounts`).
+    mounts: FuseMounts,
 }
+
+/// The files of one exec with their cached or fresh verdicts.
+type Verdicts<'a> = Vec<(Cow<'a, [u8]>, HijackRole, Vec<Found>)>;
 
 impl Default for HijackChecker {
     fn default() -> Self {
@@ -104,39 +114,71 @@ impl HijackChecker {
     pub fn with_ttl(ttl: Duration) -> Self {
         HijackChecker {
             names: NameCache::new(),
-            cache: HashMap::new(),
+            cache: Arc::default(),
             ttl,
-            walks: 0,
+            walks: Arc::default(),
+            mounts: FuseMounts::default(),
+        }
+    }
+
+    /// A checker sharing this one's verdict cache (and walk count), with a
+    /// name cache of its own.
+    pub fn sharing(&self) -> Self {
+        HijackChecker {
+            names: NameCache::new(),
+            cache: Arc::clone(&self.cache),
+            ttl: self.ttl,
+            walks: Arc::clone(&self.walks),
+            mounts: FuseMounts::default(),
         }
     }
 
     /// How many full path walks (cache misses) this checker has done.
     pub fn walks(&self) -> u64 {
-        self.walks
+        self.walks.load(Ordering::Relaxed)
     }
 
-    /// Sets `ev.hijackable` when the exec is privileged (euid 0 or any
-    /// effective capability): one [`Hijack`] per modifiable step of each
-    /// file the exec runs, empty when there is none. An exec without known
-    /// privileges, or an unprivileged one, is left untouched.
-    ///
-    /// Files that cannot be checked (relative path without a cwd, pseudo
-    /// paths, paths that no longer resolve) give no finding: a finding is
-    /// only reported when it was seen.
-    pub fn check(&mut self, ev: &mut ExecEvent) {
-        let (Some(creds), Some(caps)) = (ev.linux_creds(), ev.linux_caps()) else {
-            return;
-        };
-        if creds.euid != 0 && caps.effective == 0 {
-            return;
+    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Verdict>> {
+        // Nothing panics while holding it; the map stays consistent.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Like [`check`](Self::check), but only from the cache and without any
+    /// syscall: true when the exec is answered (not privileged, or every
+    /// file it runs is the binary with the kernel's identity and a fresh
+    /// verdict); false, with `ev` untouched, when answering needs I/O.
+    pub fn check_cached(&mut self, ev: &mut ExecEvent) -> bool {
+        if !privileged(ev) {
+            return true;
         }
-        // The executed file's identity as the kernel saw it at the exec:
-        // for the binary it stands in for an `lstat` of the path.
         let exe_id = FileKey::of_exe(ev);
-        let mut out = Vec::new();
+        let now = coarse_now();
+        let mut verdicts = Vec::new();
         for (path, role) in candidates(ev) {
-            let known = exe_id.filter(|_| role == HijackRole::Binary);
-            let found = self.verdict(&path, known);
+            let Some(id) = exe_id.filter(|_| role == HijackRole::Binary) else {
+                return false;
+            };
+            match self.cached(&path, id, now) {
+                Some(found) => verdicts.push((path, role, found)),
+                None => return false,
+            }
+        }
+        let out = self.describe_all(verdicts);
+        ev.hijackable = out;
+        true
+    }
+
+    /// A fresh cached verdict for `path` as the file `id`.
+    fn cached(&self, path: &[u8], id: FileKey, now: Duration) -> Option<Vec<Found>> {
+        self.lock()
+            .get(path)
+            .filter(|v| v.id == id && now.saturating_sub(v.at) < self.ttl)
+            .map(|v| v.found.clone())
+    }
+
+    fn describe_all(&mut self, verdicts: Verdicts<'_>) -> Vec<Hijack> {
+        let mut out = Vec::new();
+        for (path, role, found) in verdicts {
             for f in found {
                 let writers = f
                     .writers
@@ -151,7 +193,48 @@ impl HijackChecker {
                 });
             }
         }
+        out
+    }
+
+    /// Sets `ev.hijackable` when the exec is privileged (euid 0 or any
+    /// effective capability): one [`Hijack`] per modifiable step of each
+    /// file the exec runs, empty when there is none. An exec without known
+    /// privileges, or an unprivileged one, is left untouched.
+    ///
+    /// Files that cannot be checked (relative path without a cwd, pseudo
+    /// paths, paths that no longer resolve) give no finding: a finding is
+    /// only reported when it was seen.
+    pub fn check(&mut self, ev: &mut ExecEvent) {
+        if !privileged(ev) {
+            return;
+        }
+        // The executed file's identity as the kernel saw it at the exec:
+        // for the binary it stands in for an `lstat` of the path.
+        let exe_id = FileKey::of_exe(ev);
+        let mut verdicts = Vec::new();
+        let mut on_fuse = Vec::new();
+        for (path, role) in candidates(ev) {
+            let known = exe_id.filter(|_| role == HijackRole::Binary);
+            if known.is_some_and(|k| self.mounts.dev_is_fuse(k.dev))
+                || self.mounts.fuse_point_of(&path).is_some()
+            {
+                on_fuse.push(String::from_utf8_lossy(&path).into_owned());
+                continue;
+            }
+            let found = self.verdict(&path, known);
+            verdicts.push((path, role, found));
+        }
+        let out = self.describe_all(verdicts);
         ev.hijackable = out;
+        if !on_fuse.is_empty() {
+            ev.mark_incomplete(
+                "hijackable",
+                format!(
+                    "not checked: {} on a FUSE filesystem, whose server could stall procwatch",
+                    on_fuse.join(", ")
+                ),
+            );
+        }
     }
 
     /// The modifiable steps of `path` (absolute), from the cache when the
@@ -167,24 +250,22 @@ impl HijackChecker {
             },
         };
         let now = coarse_now();
-        if let Some(v) = self.cache.get(path)
-            && v.id == id
-            && now.saturating_sub(v.at) < self.ttl
-        {
-            return v.found.clone();
+        if let Some(found) = self.cached(path, id, now) {
+            return found;
         }
-        self.walks += 1;
+        self.walks.fetch_add(1, Ordering::Relaxed);
         // A path that stops resolving half-way is not reported; the empty
         // verdict is cached like any other so a storm of them stays cheap.
         let found = walk(path).unwrap_or_default();
-        if self.cache.len() >= MAX_ENTRIES && !self.cache.contains_key(path) {
-            let ttl = self.ttl;
-            self.cache.retain(|_, v| now.saturating_sub(v.at) < ttl);
-            if self.cache.len() >= MAX_ENTRIES {
-                self.cache.clear();
+        let ttl = self.ttl;
+        let mut cache = self.lock();
+        if cache.len() >= MAX_ENTRIES && !cache.contains_key(path) {
+            cache.retain(|_, v| now.saturating_sub(v.at) < ttl);
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
             }
         }
-        self.cache.insert(
+        cache.insert(
             path.to_vec(),
             Verdict {
                 id,
@@ -193,6 +274,14 @@ impl HijackChecker {
             },
         );
         found
+    }
+}
+
+/// Euid 0 or any effective capability; false when unknown.
+fn privileged(ev: &ExecEvent) -> bool {
+    match (ev.linux_creds(), ev.linux_caps()) {
+        (Some(creds), Some(caps)) => creds.euid == 0 || caps.effective != 0,
+        _ => false,
     }
 }
 
@@ -1151,9 +1240,9 @@ mod tests {
             let p = dir.path().join(format!("f{i}"));
             fs::write(&p, b"").unwrap();
             c.verdict(&b(&p), None);
-            assert!(c.cache.len() <= MAX_ENTRIES);
+            assert!(c.lock().len() <= MAX_ENTRIES);
         }
-        assert!(c.cache.len() >= 10);
+        assert!(c.lock().len() >= 10);
     }
 
     #[test]

@@ -19,13 +19,19 @@ pub mod file_key;
 #[cfg(target_os = "linux")]
 pub mod hash;
 #[cfg(target_os = "linux")]
+pub mod hash_pool;
+#[cfg(target_os = "linux")]
 pub mod hijack;
+#[cfg(target_os = "linux")]
+pub mod hijack_pool;
+#[cfg(target_os = "linux")]
+pub mod mounts;
 #[cfg(target_os = "linux")]
 pub mod names;
 #[cfg(not(target_os = "linux"))]
 mod unsupported;
 #[cfg(not(target_os = "linux"))]
-pub use unsupported::{hash, hijack, names};
+pub use unsupported::{hash, hash_pool, hijack, hijack_pool, names};
 
 #[cfg(target_os = "linux")]
 pub use clock::BootClock;

@@ -21,6 +21,43 @@ pub mod hash {
     }
 }
 
+pub mod hash_pool {
+    use std::time::Duration;
+
+    use crate::event::{ExecEvent, HashInfo};
+
+    pub const DEFAULT_RATE: u64 = 32 << 20;
+
+    /// The settings the Linux hasher takes; unused here.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct HashOptions {
+        pub max_size: u64,
+        pub rate: u64,
+        pub timeout: Duration,
+    }
+
+    /// Nothing is hashed (see [`super::hash::ExeHasher`]), so nothing is
+    /// ever pending.
+    pub struct HashService;
+
+    impl HashService {
+        pub fn new(_opts: HashOptions) -> Self {
+            HashService
+        }
+
+        pub fn pending(&self) -> usize {
+            0
+        }
+
+        /// Leaves `exe_sha256` unset.
+        pub fn submit(&mut self, _ev: &mut ExecEvent) {}
+
+        pub fn poll(&mut self, _out: &mut Vec<HashInfo>) {}
+
+        pub fn finish(&mut self, _wait: Duration, _out: &mut Vec<HashInfo>) {}
+    }
+}
+
 pub mod hijack {
     use crate::event::ExecEvent;
 
@@ -31,6 +68,23 @@ pub mod hijack {
     impl HijackChecker {
         pub fn new() -> Self {
             HijackChecker
+        }
+
+        /// Leaves `hijackable` unset.
+        pub fn check(&mut self, _ev: &mut ExecEvent) {}
+    }
+}
+
+pub mod hijack_pool {
+    use crate::event::ExecEvent;
+
+    /// See [`super::hijack::HijackChecker`]: nothing is checked.
+    #[derive(Debug, Default)]
+    pub struct HijackService;
+
+    impl HijackService {
+        pub fn new() -> Self {
+            HijackService
         }
 
         /// Leaves `hijackable` unset.

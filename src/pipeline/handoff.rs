@@ -56,7 +56,7 @@ pub enum RecvError {
     Disconnected,
 }
 
-/// A new, unbounded hand-off (the bound is `Queue`, in messages).
+/// A new, unbounded hand-off (the bound is `Queue`, in messages and bytes).
 pub fn handoff() -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
@@ -73,6 +73,10 @@ pub fn handoff() -> (Sender, Receiver) {
 
 /// Spare batches kept at most (each holds up to `capacity` messages).
 const SPARE_MAX: usize = 8;
+/// A spare batch keeps at most this much raw-record memory: one batch of
+/// 16 KiB-argv records grows to megabytes, and eight such spares would hold
+/// memory outside the queue's byte bound.
+const SPARE_BYTES_MAX: usize = 256 << 10;
 
 impl Sender {
     /// An empty batch to fill: one the writer gave back, or a new one with
@@ -138,6 +142,9 @@ impl Receiver {
     /// Gives an emptied batch back to the sender for reuse.
     pub fn recycle(&self, mut batch: Batch) {
         batch.clear();
+        if batch.bytes.capacity() > SPARE_BYTES_MAX {
+            batch.bytes = Vec::new();
+        }
         let mut s = self.0.lock();
         if s.spare.len() < SPARE_MAX && s.sender_alive {
             s.spare.push(batch);

@@ -37,6 +37,8 @@ pub struct Config {
     pub duration: Option<Duration>,
     pub poll: Duration,
     pub queue_len: usize,
+    /// The same queue's bound in bytes (see [`Batch::weight`]).
+    pub queue_bytes: usize,
     /// Test hook: the reader waits this long before its first drain.
     pub pause_reader: Duration,
     /// Emit exit events.
@@ -44,8 +46,8 @@ pub struct Config {
     /// Which execs are shown (all are counted).
     pub filter: Filter,
     pub sink_options: sink::SinkOptions,
-    /// Hash executed files up to this size; `None`: no hashing.
-    pub hash_max_size: Option<u64>,
+    /// How to hash executed files; `None`: no hashing.
+    pub hash: Option<crate::enrich::hash_pool::HashOptions>,
     /// Run the hijackable check.
     pub hijack_check: bool,
 }
@@ -58,6 +60,10 @@ pub struct Batch {
     pub msgs: Vec<Msg>,
     /// The raw records of `Msg::Raw`, back to back.
     pub bytes: Vec<u8>,
+    /// What the queue's byte bound counts for this batch, fixed when it is
+    /// sent (see [`Batch::weigh`]) so that taking it out returns exactly
+    /// what was reserved.
+    pub weight: usize,
 }
 
 impl Batch {
@@ -66,6 +72,7 @@ impl Batch {
         Batch {
             msgs: Vec::with_capacity(msgs),
             bytes: Vec::new(),
+            weight: 0,
         }
     }
 
@@ -82,36 +89,96 @@ impl Batch {
     pub fn clear(&mut self) {
         self.msgs.clear();
         self.bytes.clear();
+        self.weight = 0;
+    }
+
+    /// Sets and returns `weight`: the memory the batch holds, in bytes — its
+    /// raw records, its messages, and what decoded events own on the heap
+    /// (argv above all, up to 16 KiB each).
+    pub fn weigh(&mut self) -> usize {
+        let heap: usize = self.msgs.iter().map(msg_heap).sum();
+        self.weight = self.bytes.capacity() + self.msgs.capacity() * size_of::<Msg>() + heap;
+        self.weight
     }
 }
 
-/// The bound on the reader → writer queue, in messages (batches vary in
-/// size, so the channel itself is unbounded and this counts).
+/// Heap bytes owned by one message (beyond the message itself).
+fn msg_heap(m: &Msg) -> usize {
+    let Msg::Item(Item::Exec { ev, .. }) = m else {
+        return 0;
+    };
+    let bytes = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::capacity);
+    let argv = ev.argv.as_ref().map_or(0, |a| {
+        a.iter().map(|x| x.capacity() + size_of::<Vec<u8>>()).sum()
+    });
+    size_of::<crate::event::ExecEvent>()
+        + argv
+        + bytes(&ev.exe)
+        + bytes(&ev.filename)
+        + bytes(&ev.cwd)
+        + bytes(&ev.interpreter)
+        + ev.incomplete
+            .iter()
+            .map(|i| i.reason.capacity() + 32)
+            .sum::<usize>()
+}
+
+/// The bound on the reader → writer queue, in messages and in bytes
+/// (batches vary in size, so the channel itself is unbounded and this
+/// counts).
 pub struct Queue {
     len: AtomicUsize,
     cap: usize,
+    bytes: AtomicUsize,
+    max_bytes: usize,
 }
 
 impl Queue {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, max_bytes: usize) -> Self {
         Queue {
             len: AtomicUsize::new(0),
             cap: cap.max(1),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
         }
     }
 
-    /// Reserves room for `n` messages; false when they do not fit.
-    fn admit(&self, n: usize) -> bool {
-        self.len
+    /// Reserves room for `b`'s messages and bytes; false when they do not
+    /// fit. A batch heavier than the whole byte bound still fits an empty
+    /// queue, so a small `--queue-bytes` slows nothing to a halt.
+    fn admit(&self, b: &Batch) -> bool {
+        let (n, w) = (b.len(), b.weight);
+        let fits = self
+            .len
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
                 (len + n <= self.cap).then_some(len + n)
             })
-            .is_ok()
+            .is_ok();
+        if !fits {
+            return false;
+        }
+        let fits = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used == 0 || used + w <= self.max_bytes).then_some(used + w)
+            })
+            .is_ok();
+        if !fits {
+            self.len.fetch_sub(n, Ordering::AcqRel);
+        }
+        fits
     }
 
-    /// Returns the room of `n` messages the writer has taken.
-    fn release(&self, n: usize) {
-        self.len.fetch_sub(n, Ordering::AcqRel);
+    /// Counts `b` in without checking the bound.
+    fn force(&self, b: &Batch) {
+        self.len.fetch_add(b.len(), Ordering::AcqRel);
+        self.bytes.fetch_add(b.weight, Ordering::AcqRel);
+    }
+
+    /// Returns the room `b` took.
+    fn release(&self, b: &Batch) {
+        self.len.fetch_sub(b.len(), Ordering::AcqRel);
+        self.bytes.fetch_sub(b.weight, Ordering::AcqRel);
     }
 }
 
@@ -263,7 +330,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     // thread (see `source::Decoder`).
     let decoder = source.decoder();
     let (tx, rx) = handoff::handoff();
-    let queue = Arc::new(Queue::new(cfg.queue_len));
+    let queue = Arc::new(Queue::new(cfg.queue_len, cfg.queue_bytes));
     let reader = {
         let stop = Arc::clone(&stop);
         let queue = Arc::clone(&queue);
@@ -344,16 +411,70 @@ fn read_trimmed(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Queue;
+    use super::{Batch, Msg, Queue};
+    use crate::event::LossInfo;
+
+    fn batch(msgs: usize, weight: usize) -> Batch {
+        let mut b = Batch::default();
+        for _ in 0..msgs {
+            b.msgs.push(Msg::Loss(LossInfo {
+                time: std::time::SystemTime::now(),
+                place: crate::event::LossPlace::Queue,
+                dropped: 1,
+                total: 1,
+            }));
+        }
+        b.weight = weight;
+        b
+    }
 
     #[test]
     fn queue_admits_up_to_its_capacity_in_messages() {
-        let q = Queue::new(10);
-        assert!(q.admit(6));
-        assert!(!q.admit(5), "6 + 5 > 10: the whole batch is refused");
-        assert!(q.admit(4));
-        assert!(!q.admit(1));
-        q.release(6);
-        assert!(q.admit(6));
+        let q = Queue::new(10, usize::MAX);
+        assert!(q.admit(&batch(6, 1)));
+        assert!(
+            !q.admit(&batch(5, 1)),
+            "6 + 5 > 10: the whole batch is refused"
+        );
+        assert!(q.admit(&batch(4, 1)));
+        assert!(!q.admit(&batch(1, 1)));
+        q.release(&batch(6, 1));
+        assert!(q.admit(&batch(6, 1)));
+    }
+
+    #[test]
+    fn queue_admits_up_to_its_capacity_in_bytes() {
+        let q = Queue::new(1000, 100);
+        assert!(q.admit(&batch(1, 60)));
+        assert!(!q.admit(&batch(1, 41)), "60 + 41 > 100");
+        // A refused batch leaves no message count behind.
+        assert!(q.admit(&batch(1, 40)));
+        q.release(&batch(1, 60));
+        q.release(&batch(1, 40));
+        assert_eq!(q.len.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Heavier than the bound: only into an empty queue.
+        assert!(q.admit(&batch(1, 500)));
+        assert!(!q.admit(&batch(1, 1)));
+        q.release(&batch(1, 500));
+        assert!(q.admit(&batch(1, 1)));
+    }
+
+    #[test]
+    fn weight_counts_raw_bytes_and_decoded_argv() {
+        let mut b = Batch::with_capacity(4);
+        b.bytes.extend_from_slice(&[0u8; 20_000]);
+        let raw = b.weigh();
+        assert!(raw >= 20_000, "{raw}");
+        let mut ev =
+            crate::event::ExecEvent::new(std::time::SystemTime::now(), 1, None, "1:1".into());
+        ev.argv = Some(vec![vec![b'a'; 16_384]]);
+        b.msgs.push(Msg::Item(crate::source::Item::Exec {
+            ev: Box::new(ev),
+            start_ns: 1,
+            parent_start_ns: 0,
+        }));
+        let w = b.weigh();
+        assert!(w >= raw + 16_384, "{w}");
+        assert_eq!(b.weight, w);
     }
 }

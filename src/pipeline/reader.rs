@@ -1,6 +1,6 @@
 //! The reader thread: drains the source into the queue as fast as it can and
 //! never blocks on output. The queue holds at most `--queue-len` messages
-//! (counted in `Queue::len`); a batch that does not fit is dropped and every
+//! and `--queue-bytes` bytes (counted in `Queue`); a batch that does not fit is dropped and every
 //! message in it counted; drops (the kernel's and the queue's) are reported
 //! in-band by `loss` events as soon as there is room.
 //!
@@ -177,7 +177,13 @@ impl Reader {
             return;
         }
         let mut batch = std::mem::replace(&mut self.batch, self.tx.empty_batch(BATCH_MAX));
-        if wait || self.queue.admit(batch.len()) {
+        batch.weigh();
+        if wait {
+            // The last batch: counted past the bound, so that the writer's
+            // release of it balances.
+            self.queue.force(&batch);
+        }
+        if wait || self.queue.admit(&batch) {
             // The writer may be gone (broken pipe); then nobody needs it.
             let _ = self.tx.send(batch);
         } else {

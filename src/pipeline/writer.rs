@@ -9,11 +9,11 @@ use std::time::{Duration, Instant, SystemTime};
 use super::handoff::{Receiver, RecvError};
 use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
-use crate::enrich::hash::ExeHasher;
-use crate::enrich::hijack::HijackChecker;
+use crate::enrich::hash_pool::HashService;
+use crate::enrich::hijack_pool::HijackService;
 use crate::enrich::table::ProcessTable;
 use crate::event::Event;
-use crate::event::{LossInfo, LossPlace};
+use crate::event::{HashInfo, LossInfo, LossPlace};
 use crate::filter::Filter;
 use crate::sink::Sink;
 use crate::source::{Decoder, Item};
@@ -31,9 +31,17 @@ pub fn replay(
     for item in items {
         w.handle_item(item)?;
     }
+    w.finish_hashes(FINISH_WAIT)?;
     w.sink.flush()?;
     Ok((w.written, w.filtered))
 }
+
+/// How long the end of a run waits for pending hashes before writing them
+/// as not done: short, so a stuck hasher cannot delay exit much.
+const FINISH_WAIT: Duration = Duration::from_secs(1);
+/// Longest the writer sleeps while hashes are pending, so their `hash`
+/// events follow soon after the hasher is done.
+const HASH_WAIT: Duration = Duration::from_millis(20);
 
 /// Longest the writer sleeps without a batch: it still checks the
 /// `--duration` deadline and does the table's upkeep (once a second).
@@ -51,9 +59,11 @@ pub struct Writer<'a> {
     pub exits: bool,
     pub filter: Filter,
     /// `None` with `--no-hijack-check`.
-    pub hijack: Option<HijackChecker>,
+    pub hijack: Option<HijackService>,
     /// `None` with `--no-hash`.
-    pub hasher: Option<ExeHasher>,
+    pub hasher: Option<HashService>,
+    /// Late hashes taken from the hasher, reused between polls.
+    late: Vec<HashInfo>,
     /// Decodes raw records (see `source::Decoder`); `None` when the source
     /// hands over decoded items.
     pub decoder: Option<Box<dyn Decoder>>,
@@ -80,8 +90,9 @@ impl<'a> Writer<'a> {
             table,
             exits: cfg.exits,
             filter: cfg.filter.clone(),
-            hijack: cfg.hijack_check.then(HijackChecker::new),
-            hasher: cfg.hash_max_size.map(ExeHasher::new),
+            hijack: cfg.hijack_check.then(HijackService::new),
+            hasher: cfg.hash.map(HashService::new),
+            late: Vec::new(),
             decoder: None,
             written: 0,
             filtered: 0,
@@ -115,37 +126,72 @@ impl<'a> Writer<'a> {
             // Sleep until the next batch; wake up only as often as the
             // deadline and the table's upkeep need (the reader's end of the
             // run, or of the pipe, wakes us at once).
-            let wait = deadline.map_or(IDLE_WAIT, |d| {
+            let idle = match &self.hasher {
+                Some(h) if h.pending() > 0 => HASH_WAIT,
+                _ => IDLE_WAIT,
+            };
+            let wait = deadline.map_or(idle, |d| {
                 d.saturating_duration_since(Instant::now())
-                    .clamp(Duration::from_millis(1), IDLE_WAIT)
+                    .clamp(Duration::from_millis(1), idle)
             });
             let mut batch = match rx.recv_timeout(wait) {
                 Ok(batch) => {
-                    queue.release(batch.len());
+                    queue.release(&batch);
                     batch
                 }
-                // Idle: retry what a failing output could not take.
+                // Idle: retry what a failing output could not take, and
+                // write the hashes that have come in since.
                 Err(RecvError::Timeout) => {
-                    if !io_or_stop(self.sink.flush(), stop) {
+                    let res = self.write_late_hashes().and_then(|()| self.sink.flush());
+                    if !io_or_stop(res, stop) {
                         return false;
                     }
                     continue;
                 }
-                Err(RecvError::Disconnected) => return true,
+                Err(RecvError::Disconnected) => {
+                    return io_or_stop(self.finish_hashes(FINISH_WAIT), stop);
+                }
             };
-            let Batch { msgs, bytes } = &mut batch;
+            let Batch { msgs, bytes, .. } = &mut batch;
             for msg in msgs.drain(..) {
                 if !io_or_stop(self.handle(msg, bytes), stop) {
                     return false;
                 }
             }
             rx.recycle(batch);
+            if !io_or_stop(self.write_late_hashes(), stop) {
+                return false;
+            }
             // Flush whenever we have caught up, so output is live but
             // batched under load.
             if rx.is_empty() && !io_or_stop(self.sink.flush(), stop) {
                 return false;
             }
         }
+    }
+
+    /// Writes the `hash` events of hashes finished since the last call.
+    fn write_late_hashes(&mut self) -> io::Result<()> {
+        if let Some(h) = &mut self.hasher {
+            h.poll(&mut self.late);
+        }
+        self.write_late()
+    }
+
+    /// Waits up to `wait` for the hashes still pending and writes a `hash`
+    /// event for each (those not done say so).
+    fn finish_hashes(&mut self, wait: Duration) -> io::Result<()> {
+        if let Some(h) = &mut self.hasher {
+            h.finish(wait, &mut self.late);
+        }
+        self.write_late()
+    }
+
+    fn write_late(&mut self) -> io::Result<()> {
+        for h in self.late.drain(..) {
+            self.sink.write_event(&Event::Hash(h))?;
+        }
+        Ok(())
     }
 
     /// Applies one message to the table and writes what is to be shown.
@@ -183,7 +229,7 @@ impl<'a> Writer<'a> {
                 let written = if shown {
                     // Only for what is shown: a cache miss reads the file.
                     if let Some(h) = &mut self.hasher {
-                        h.hash(&mut ev);
+                        h.submit(&mut ev);
                     }
                     self.written += 1;
                     let event = Event::Exec(ev);
@@ -282,7 +328,7 @@ mod tests {
                 len: rec.len(),
             });
         }
-        let Batch { msgs, bytes } = &mut batch;
+        let Batch { msgs, bytes, .. } = &mut batch;
         for msg in msgs.drain(..) {
             w.handle(msg, bytes).unwrap();
         }

@@ -212,6 +212,11 @@ impl Sink for CsvSink {
                 "procwatch: stats: {}",
                 counters_message(&s.counters)
             ),
+            // Only when the rows carry hashes (the SHA256 column).
+            Event::Hash(h) if self.columns.contains(&CsvColumn::Sha256) => {
+                writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h))
+            }
+            Event::Hash(_) => Ok(()),
             Event::Stop(s) => {
                 // Rows before the summary: a reader of both streams sees the
                 // data complete before the final counters.

@@ -25,7 +25,8 @@ use serde_json::{Value, json};
 use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
 use crate::event::{
-    Counters, Event, ExecEvent, ExitEvent, LossInfo, Privileges, StartInfo, StopInfo, WindowsToken,
+    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, Privileges, StartInfo, StopInfo,
+    WindowsToken,
 };
 
 use super::escape::{
@@ -509,6 +510,17 @@ fn loss_json(l: &LossInfo) -> Value {
     })
 }
 
+fn hash_json(h: &HashInfo) -> Value {
+    json!({
+        "event": "hash",
+        "time": time(h.time),
+        "exec_id": h.exec_id,
+        "pid": h.pid,
+        "exe_sha256": h.exe_sha256,
+        "reason": h.reason,
+    })
+}
+
 fn stop_json(s: &StopInfo) -> Value {
     let mut v = counters_json("stop", s.time, &s.counters);
     v["reason"] = json!(s.reason);
@@ -549,6 +561,7 @@ pub fn event_json(ev: &Event) -> Value {
         }
         Event::Exit(x) => exit_json(x),
         Event::Loss(l) => loss_json(l),
+        Event::Hash(h) => hash_json(h),
         Event::Stop(s) => stop_json(s),
         Event::Stats(s) => counters_json("stats", s.time, &s.counters),
     }
@@ -1045,5 +1058,31 @@ mod tests {
         let (text, v) = render(&Event::Stop(s));
         assert_eq!(v["seen"].as_u64(), Some(u64::MAX));
         assert!(text.contains("18446744073709551615"));
+    }
+
+    #[test]
+    fn hash_fields_keep_their_types() {
+        let done = HashInfo {
+            time: loss_info().time,
+            exec_id: "42:7".into(),
+            pid: 42,
+            exe_sha256: Some("ab".repeat(32)),
+            reason: None,
+        };
+        let (_, v) = render(&Event::Hash(done.clone()));
+        assert_eq!(
+            v,
+            json!({"event": "hash", "time": "2026-11-26T05:26:10.123456Z", "exec_id": "42:7", "pid": 42, "exe_sha256": "ab".repeat(32), "reason": null})
+        );
+        // The reason may quote a user's path: escaped like any string.
+        let failed = HashInfo {
+            exe_sha256: None,
+            reason: Some("/tmp/\u{1b}[31mx: gone".into()),
+            ..done
+        };
+        let (text, v) = render(&Event::Hash(failed));
+        assert_eq!(v["exe_sha256"], Value::Null);
+        assert!(v["reason"].is_string());
+        assert!(!text.contains('\u{1b}'), "{text:?}");
     }
 }

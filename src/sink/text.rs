@@ -16,7 +16,9 @@
 
 use std::io::{self, Write};
 
-use crate::event::{Counters, Event, ExecEvent, ExitEvent, LossInfo, StartInfo, StopInfo};
+use crate::event::{
+    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, StartInfo, StopInfo,
+};
 
 use super::cmdline_of;
 use super::escape::{display_bytes, shell_quote, time_hms_millis};
@@ -226,6 +228,23 @@ fn loss_line(l: &LossInfo, color: bool) -> String {
     paint(color, ALARM, &text) + "\n"
 }
 
+/// `hash <exec_id> (pid N): <sha256>`, or `none (<reason>)`: a late hash,
+/// terminal-safe (the reason may quote a user's path), for CSV's stderr.
+pub(crate) fn hash_notice(h: &HashInfo) -> String {
+    let what = match (&h.exe_sha256, &h.reason) {
+        (Some(sha), _) => display_bytes(sha.as_bytes()),
+        (None, why) => format!(
+            "none ({})",
+            display_bytes(why.as_deref().unwrap_or("unknown").as_bytes())
+        ),
+    };
+    format!(
+        "hash {} (pid {}): {what}",
+        display_bytes(h.exec_id.as_bytes()),
+        h.pid
+    )
+}
+
 fn stop_line(s: &StopInfo) -> String {
     format!(
         "# stop ({}): {}\n",
@@ -257,6 +276,8 @@ impl Sink for TextSink {
             Event::Exec(e) => exec_line(e, self.color),
             Event::Exit(x) => exit_line(x, self.color),
             Event::Loss(l) => loss_line(l, self.color),
+            // The text view shows no hashes, so neither late ones.
+            Event::Hash(_) => return Ok(()),
             Event::Stop(s) => stop_line(s),
             Event::Stats(s) => format!("# stats: {}\n", counters_text(&s.counters)),
         };

@@ -136,6 +136,13 @@ fn fill_from(ev: &mut ExecEvent, s: &Snapshot, cx: &Context) {
         Ok(e) => ev.exe = Some(e.clone()),
         Err(f) => ev.mark_incomplete("exe", reason(*f)),
     }
+    // The executable as this read saw it, through the process's own
+    // /proc/<pid>/exe: the exe hash is checked against it, so it can only
+    // be of this inode, unchanged since this read.
+    if let Some(k) = s.exe_key {
+        ev.exe_dev_ino = Some((k.dev, k.ino));
+        ev.exe_stamp = Some(k.stamp);
+    }
     match &s.cwd {
         Ok(c) => ev.cwd = Some(c.clone()),
         Err(f) => ev.mark_incomplete("cwd", reason(*f)),

@@ -17,7 +17,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::event::{Bytes, CapSets, Credentials, FileInfo};
+use crate::enrich::file_key::FileKey;
+use crate::event::{Bytes, CapSets, Credentials, FileInfo, FileStamp};
 
 /// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: set in the
 /// `flags` field of `stat` for kernel threads, which never exec.
@@ -241,6 +242,10 @@ pub struct Snapshot {
     pub cwd: Result<Bytes, Failure>,
     /// Mode and owner of the executable (followed through `exe`).
     pub file: Result<FileInfo, Failure>,
+    /// Device, inode, size and change times of the executable, from the
+    /// same `stat`: what the exe hash is verified against. `None` when it
+    /// could not be read, or the process exited or exec'd while read.
+    pub exe_key: Option<FileKey>,
     /// `None` inside means the audit id is unset.
     pub login_uid: Result<Option<u32>, Failure>,
     pub session_id: Result<Option<u32>, Failure>,
@@ -384,6 +389,10 @@ impl ProcDir {
             Some(f) => Err(f),
             None => self.readlink("exe"),
         };
+        let (file, exe_key) = match gone.map_or_else(|| self.exe_file(), Err) {
+            Ok((info, key)) => (Ok(info), Some(key)),
+            Err(f) => (Err(f), None),
+        };
         let mut snap = Snapshot {
             pid: self.pid,
             status: self
@@ -392,10 +401,8 @@ impl ProcDir {
             cmdline,
             exe,
             cwd: self.readlink("cwd"),
-            file: match gone {
-                Some(f) => Err(f),
-                None => self.exe_file(),
-            },
+            file,
+            exe_key,
             login_uid: self.audit_id("loginuid"),
             session_id: self.audit_id("sessionid"),
             stat,
@@ -418,6 +425,7 @@ impl ProcDir {
             Ok(_) => return,
             Err(_) => Failure::Exited,
         };
+        snap.exe_key = None;
         if snap.cmdline.is_ok() {
             snap.cmdline = Err(why);
         }
@@ -433,7 +441,7 @@ impl ProcDir {
 
     /// `stat` of the executable itself, through the `exe` magic link (so a
     /// deleted or replaced file is still the one that runs).
-    fn exe_file(&self) -> Result<FileInfo, Failure> {
+    fn exe_file(&self) -> Result<(FileInfo, FileKey), Failure> {
         let name = CString::new("exe").map_err(|_| Failure::Io)?;
         // SAFETY: an all-zero `stat` is a valid value to be overwritten.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
@@ -442,11 +450,21 @@ impl ProcDir {
         if rc != 0 {
             return Err(Failure::from_io(&io::Error::last_os_error()));
         }
-        Ok(FileInfo {
+        let info = FileInfo {
             mode: st.st_mode,
             uid: st.st_uid,
             gid: st.st_gid,
-        })
+        };
+        let key = FileKey {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            stamp: FileStamp {
+                size: st.st_size as u64,
+                mtime: (st.st_mtime, st.st_mtime_nsec),
+                ctime: (st.st_ctime, st.st_ctime_nsec),
+            },
+        };
+        Ok((info, key))
     }
 
     fn cmdline(&self) -> Result<Cmdline, Failure> {
@@ -580,6 +598,9 @@ mod tests {
                 .as_encoded_bytes()
         );
         assert!(snap.status.is_ok());
+        // The executable's identity, for the exe hash to be checked against.
+        let m = std::fs::metadata("/proc/self/exe").unwrap();
+        assert_eq!(snap.exe_key, Some(FileKey::of(&m)));
         let start = snap.stat.start_ticks;
         assert_eq!(dir.snapshot(Some(start + 1)).unwrap_err(), Failure::Reused);
     }

@@ -516,3 +516,81 @@ pub fn run_ok(cmd: &mut Command) {
     let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(st.success(), "{cmd:?} failed: {st}");
 }
+
+/// The final `exe_sha256` of exec `ev` and why it is null: from its own
+/// line, or, when that says `hash_pending`, from the one `hash` event with
+/// its `exec_id` (which must exist).
+pub fn final_sha256(lines: &[Value], ev: &Value) -> (Value, Value) {
+    let why = &ev["incomplete_reasons"]["exe_sha256"];
+    if why.as_str() != Some("hash_pending") {
+        return (ev["exe_sha256"].clone(), why.clone());
+    }
+    let late: Vec<&Value> = lines
+        .iter()
+        .filter(|v| v["event"] == "hash" && v["exec_id"] == ev["exec_id"])
+        .collect();
+    assert_eq!(late.len(), 1, "one hash event for {}", ev["exec_id"]);
+    assert_eq!(late[0]["pid"], ev["pid"]);
+    (late[0]["exe_sha256"].clone(), late[0]["reason"].clone())
+}
+
+impl Monitor {
+    /// Everything procwatch has written to stdout so far.
+    pub fn stdout_so_far(&self) -> Vec<u8> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` for `needle` to appear on stdout at or after
+    /// byte `from`; returns when it was seen (polled every 2 ms) and where
+    /// the search may resume.
+    pub fn wait_for_text(&self, needle: &str, from: usize, limit: Duration) -> Option<(Instant, usize)> {
+        let deadline = Instant::now() + limit;
+        let mut at = from;
+        loop {
+            {
+                let out = self.stdout.lock().unwrap();
+                if let Some(i) = out[at.min(out.len())..]
+                    .windows(needle.len())
+                    .position(|w| w == needle.as_bytes())
+                {
+                    return Some((Instant::now(), at + i + needle.len()));
+                }
+                at = out.len().saturating_sub(needle.len()).max(at);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Sends SIGTERM and collects everything procwatch wrote, with how long
+    /// it took to exit.
+    pub fn terminate(self) -> (Finished, Duration) {
+        let t = Instant::now();
+        // SAFETY: kill with a pid we own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let done = self.wait();
+        (done, t.elapsed())
+    }
+
+    /// CPU time (user + system) procwatch has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised comm: utime and stime are the 12th
+        // and 13th of them, in clock ticks.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / hz)
+    }
+}
+
+/// The lowercase hex SHA-256 of a file, by `sha256sum`.
+pub fn sha256_of(path: &str) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success(), "sha256sum {path}");
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
