@@ -189,11 +189,15 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         flag: Arc::new(AtomicBool::new(false)),
         reason: AtomicU8::new(STOP_NONE),
     });
+    #[cfg(unix)]
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal ends procwatch at once, in case a flush hangs.
         signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
         signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
     }
+    // Windows: Ctrl-C, Ctrl-Break and console close (see the module).
+    #[cfg(windows)]
+    source::windows::console::install(Arc::clone(&stop.flag))?;
     let source =
         source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
     let info = source.info().clone();
@@ -276,6 +280,8 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     if written_ok && write_or_stop(sink.as_mut(), &stop_event, &stop) {
         flush_or_stop(sink.as_mut(), &stop);
     }
+    #[cfg(windows)]
+    source::windows::console::finished();
     match totals.error {
         Some(e) => Err(RunError::Io(e)),
         None => Ok(()),

@@ -13,10 +13,11 @@ use ferrisetw::provider::kernel_providers::PROCESS_PROVIDER;
 use ferrisetw::trace::KernelTrace;
 use ferrisetw::{EventRecord, SchemaLocator};
 use windows_sys::Win32::System::Diagnostics::Etw::{
-    CONTROLTRACE_HANDLE, ControlTraceW, EVENT_TRACE_CONTROL_QUERY, EVENT_TRACE_PROPERTIES,
+    CONTROLTRACE_HANDLE, ControlTraceW, EVENT_TRACE_CONTROL, EVENT_TRACE_CONTROL_QUERY,
+    EVENT_TRACE_CONTROL_STOP, EVENT_TRACE_PROPERTIES,
 };
 
-use super::dmtf::filetime_to_system;
+use super::dmtf::filetime_i64_to_system;
 use super::record::RawStart;
 
 /// Opcode of `Process_TypeGroup1` "Start" (2 is End, 3 and 4 the rundown).
@@ -40,11 +41,24 @@ impl Etw {
                 emit(parse(record, schemas));
             })
             .build();
-        let trace = KernelTrace::new()
+        let trace = match KernelTrace::new()
             .named(name.clone())
             .enable(provider)
             .start_and_process()
-            .map_err(|e| format!("starting the kernel logger: {e:?}"))?;
+        {
+            Ok(t) => t,
+            Err(e) => {
+                // ferrisetw leaves the session running when a step after
+                // StartTraceW fails (OpenTraceW, as under Wine): a session
+                // is a system-wide resource that outlives the process, so
+                // stop it by its name, which holds procwatch's pid.
+                let stopped = match control(&name, EVENT_TRACE_CONTROL_STOP) {
+                    Ok(_) => "; its session was stopped".to_owned(),
+                    Err(why) => format!("; stopping its session: {why}"),
+                };
+                return Err(format!("starting the kernel logger: {e:?}{stopped}"));
+            }
+        };
         Ok(Etw {
             trace: Some(trace),
             name,
@@ -67,29 +81,35 @@ impl Etw {
 /// Fields of the start record; what cannot be parsed stays `None` and the
 /// event assembly names it.
 fn parse(record: &EventRecord, schemas: &SchemaLocator) -> RawStart {
-    let time = u64::try_from(record.raw_timestamp())
-        .ok()
-        .map(filetime_to_system)
-        .or(Some(SystemTime::now()));
+    let mut raw = RawStart::default();
+    match filetime_i64_to_system(record.raw_timestamp()) {
+        Ok(t) => raw.time = Some(t),
+        Err(e) => {
+            raw.time = Some(SystemTime::now());
+            raw.problem(
+                "time",
+                format!("{e}; the time the event was received is shown"),
+            );
+        }
+    }
     let Ok(schema) = schemas.event_schema(record) else {
-        return RawStart {
-            time,
-            ..RawStart::default()
-        };
+        return raw;
     };
     let p = Parser::create(record, &schema);
-    RawStart {
-        time,
-        pid: p.try_parse::<u32>("ProcessId").unwrap_or(0),
-        ppid: p.try_parse::<u32>("ParentId").ok(),
-        created: None,
-        command_line: p.try_parse::<String>("CommandLine").ok(),
-        exe: None,
-    }
+    raw.pid = p.try_parse::<u32>("ProcessId").unwrap_or(0);
+    raw.ppid = p.try_parse::<u32>("ParentId").ok();
+    raw.command_line = p.try_parse::<String>("CommandLine").ok();
+    raw
 }
 
 /// `ControlTraceW(QUERY)` for the session's `EventsLost`.
 fn query_lost(name: &str) -> Result<u64, String> {
+    control(name, EVENT_TRACE_CONTROL_QUERY)
+}
+
+/// `ControlTraceW(code)` on the session called `name`; returns the events
+/// it lost (the properties the call writes back).
+fn control(name: &str, code: EVENT_TRACE_CONTROL) -> Result<u64, String> {
     // The properties block is followed by room for the two names the call
     // writes back; u64 elements keep it aligned.
     let mut buf = vec![0u64; (size_of::<EVENT_TRACE_PROPERTIES>() + 2048).div_ceil(8)];
@@ -100,14 +120,9 @@ fn query_lost(name: &str) -> Result<u64, String> {
     unsafe {
         (*props).Wnode.BufferSize = (buf.len() * 8) as u32;
         (*props).LoggerNameOffset = size_of::<EVENT_TRACE_PROPERTIES>() as u32;
-        let rc = ControlTraceW(
-            CONTROLTRACE_HANDLE { Value: 0 },
-            wide.as_ptr(),
-            props,
-            EVENT_TRACE_CONTROL_QUERY,
-        );
+        let rc = ControlTraceW(CONTROLTRACE_HANDLE { Value: 0 }, wide.as_ptr(), props, code);
         if rc != 0 {
-            return Err(format!("ControlTraceW(QUERY) failed: Win32 error {rc}"));
+            return Err(format!("ControlTraceW({code}) failed: Win32 error {rc}"));
         }
         Ok(u64::from((*props).EventsLost) + u64::from((*props).RealTimeBuffersLost))
     }

@@ -1,9 +1,11 @@
-//! The Windows [`Source`]: whichever of ETW, WMI trace events or WMI polling
-//! [`select::choose`] picked, behind one channel.
+//! The Windows [`Source`]: whichever of ETW, WMI trace events, WMI polling
+//! or the process-list snapshot [`select::choose`] picked, behind one
+//! channel.
 //!
-//! Each mechanism delivers on its own thread (ferrisetw's, or a worker that
-//! owns the COM objects); that thread reads the token at once and sends the
-//! finished event, so `poll` only drains a channel.
+//! Each mechanism delivers on its own thread (ferrisetw's, a worker that
+//! owns the COM objects, or the snapshot's scanner); that thread reads the
+//! token at once and sends the finished event, so `poll` only drains a
+//! channel.
 
 use std::io;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::etw::Etw;
 use super::record::{RawStart, to_exec_event};
 use super::select::{self, Kind, Request};
+use super::snapshot::Scanner;
 use super::token::{current_is_elevated, read_process};
 use super::wmi::Wmi;
 use super::{Options, wql};
@@ -33,7 +36,14 @@ struct WinSource {
 /// Reads the process behind a start and sends the event.
 fn deliver(kind: Kind, raw: &RawStart, tx: &Sender<Item>, seen: &AtomicU64) {
     let snap = read_process(raw.pid);
-    let ev = to_exec_event(raw, snap, kind.name(), SystemTime::now());
+    send(
+        to_exec_event(raw, snap, kind.name(), SystemTime::now()),
+        tx,
+        seen,
+    );
+}
+
+fn send(ev: crate::event::ExecEvent, tx: &Sender<Item>, seen: &AtomicU64) {
     seen.fetch_add(1, Ordering::Relaxed);
     // Windows gives no boot-clock start times: 0 means unknown to the
     // process table, which then keys the process by pid alone.
@@ -44,7 +54,8 @@ fn deliver(kind: Kind, raw: &RawStart, tx: &Sender<Item>, seen: &AtomicU64) {
     });
 }
 
-fn info(kind: Kind, interval: Duration) -> SourceInfo {
+fn info(kind: Kind, opts: &Options) -> SourceInfo {
+    let interval = opts.interval_for(kind);
     let (attach, guarantees, can_miss) = match kind {
         Kind::Etw => (
             "kernel logger, process events".to_owned(),
@@ -64,6 +75,17 @@ fn info(kind: Kind, interval: Duration) -> SourceInfo {
                 wql::seconds(interval)
             ),
         ),
+        Kind::Snapshot => (
+            format!(
+                "CreateToolhelp32Snapshot every {} s",
+                wql::seconds(interval)
+            ),
+            "processes alive at one of the snapshots, each read at once from the process itself",
+            format!(
+                "any process shorter than the {} s snapshot interval",
+                wql::seconds(interval)
+            ),
+        ),
     };
     SourceInfo {
         name: kind.name(),
@@ -72,7 +94,7 @@ fn info(kind: Kind, interval: Duration) -> SourceInfo {
         can_miss,
         coverage: crate::event::Coverage {
             short_lived_complete: kind == Kind::Etw,
-            poll_interval_ms: (kind == Kind::WmiPoll).then_some(interval.as_millis() as u64),
+            poll_interval_ms: kind.polls().then_some(interval.as_millis() as u64),
             unavailable: Vec::new(),
         },
     }
@@ -86,11 +108,27 @@ fn start(kind: Kind, opts: &Options) -> Result<WinSource, String> {
     if kind == Kind::Etw {
         let (tx, seen) = (tx.clone(), Arc::clone(&seen));
         etw = Some(Etw::start(move |raw| deliver(kind, &raw, &tx, &seen))?);
+    } else if kind == Kind::Snapshot {
+        // The first list is taken here, so a failure is a failure to start.
+        let scanner = Scanner::new()?;
+        let (seen, stop, interval) = (
+            Arc::clone(&seen),
+            Arc::clone(&stop),
+            opts.interval_for(kind),
+        );
+        thread::Builder::new()
+            .name("procwatch-snapshot".into())
+            .spawn(move || scan_loop(scanner, interval, &stop, &tx, &seen))
+            .map_err(|e| e.to_string())?;
     } else {
         // COM objects stay on the thread that made them; the connection
         // result comes back before `start` returns.
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let (seen, stop, interval) = (Arc::clone(&seen), Arc::clone(&stop), opts.interval);
+        let (seen, stop, interval) = (
+            Arc::clone(&seen),
+            Arc::clone(&stop),
+            opts.interval_for(kind),
+        );
         thread::Builder::new()
             .name("procwatch-wmi".into())
             .spawn(move || {
@@ -121,7 +159,7 @@ fn start(kind: Kind, opts: &Options) -> Result<WinSource, String> {
             .map_err(|_| "WMI worker ended".to_owned())??;
     }
     Ok(WinSource {
-        info: info(kind, opts.interval),
+        info: info(kind, opts),
         rx,
         seen,
         stop,
@@ -136,10 +174,11 @@ pub fn open(choice: Choice, opts: &Options) -> Result<Box<dyn Source>, AttachErr
         Choice::Auto => Request::Auto,
         Choice::Etw => Request::Etw,
         Choice::Wmi => Request::Wmi,
+        Choice::Snapshot => Request::Snapshot,
         Choice::Ebpf | Choice::Netlink | Choice::Procfs => {
             return Err(AttachError {
                 what: "the eBPF, netlink and procfs sources are Linux-only".into(),
-                hint: "use --source auto, etw or wmi".into(),
+                hint: "use --source auto, etw, wmi or snapshot".into(),
             });
         }
     };
@@ -153,6 +192,31 @@ pub fn open(choice: Choice, opts: &Options) -> Result<Box<dyn Source>, AttachErr
         })?;
     eprintln!("procwatch: {}", chosen.why);
     Ok(Box::new(chosen.source))
+}
+
+/// Scans every `interval` until `stop`; a scan that fails is reported
+/// in-band and the next one tried.
+fn scan_loop(
+    mut scanner: Scanner,
+    interval: Duration,
+    stop: &AtomicBool,
+    tx: &Sender<Item>,
+    seen: &AtomicU64,
+) {
+    let mut next = std::time::Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        next += interval;
+        if let Err(e) = scanner.scan(&mut |ev| send(ev, tx, seen)) {
+            let _ = tx.send(Item::Undecodable(format!("process list: {e}")));
+        }
+        // A scan longer than the interval starts the next at once, without
+        // a burst of catch-up scans.
+        let now = std::time::Instant::now();
+        match next.checked_duration_since(now) {
+            Some(wait) => thread::sleep(wait),
+            None => next = now,
+        }
+    }
 }
 
 impl Source for WinSource {
