@@ -140,6 +140,10 @@ def is_tagged_cmd(cmdline, exe):
 if fmt == "jsonl":
     lines = [json.loads(l) for l in text.splitlines()]
     check(lines and lines[0]["event"] == "start", "the first line is not the start record")
+    start = lines[0]
+    check(isinstance(start["hostname"], str) and start["hostname"], f"hostname {start['hostname']!r}")
+    if start["source"] in ("snapshot", "wmi-poll"):
+        check("shorter than" in start["can_miss"], f"can_miss {start['can_miss']!r}")
     check(lines[-1]["event"] == "stop" and lines[-1]["reason"] == "signal",
           "the last line is not a stop record for the signal")
     hits = [e for e in lines if e["event"] == "exec" and is_tagged_cmd(e["command_line"], e["exe"])]

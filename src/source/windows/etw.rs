@@ -5,12 +5,14 @@
 //! line. Events arrive on ferrisetw's thread; the callback reads the new
 //! process's token at once and hands the finished event to `emit`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use ferrisetw::parser::Parser;
 use ferrisetw::provider::Provider;
 use ferrisetw::provider::kernel_providers::PROCESS_PROVIDER;
-use ferrisetw::trace::KernelTrace;
+use ferrisetw::trace::{KernelTrace, TraceTrait};
 use ferrisetw::{EventRecord, SchemaLocator};
 use windows_sys::Win32::System::Diagnostics::Etw::{
     CONTROLTRACE_HANDLE, ControlTraceW, EVENT_TRACE_CONTROL, EVENT_TRACE_CONTROL_QUERY,
@@ -27,11 +29,16 @@ const OPCODE_START: u8 = 1;
 pub struct Etw {
     trace: Option<KernelTrace>,
     name: String,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Etw {
-    /// Starts the session; `emit` is called for every process start.
-    pub fn start(emit: impl Fn(RawStart) + Send + Sync + 'static) -> Result<Self, String> {
+    /// Starts the session; `emit` is called for every process start, and
+    /// `ended` once if event processing ends before [`Etw::stop`], with why.
+    pub fn start(
+        emit: impl Fn(RawStart) + Send + Sync + 'static,
+        ended: impl FnOnce(String) + Send + 'static,
+    ) -> Result<Self, String> {
         let name = format!("procwatch-{}", std::process::id());
         let provider = Provider::kernel(&PROCESS_PROVIDER)
             .add_callback(move |record: &EventRecord, schemas: &SchemaLocator| {
@@ -44,9 +51,9 @@ impl Etw {
         let trace = match KernelTrace::new()
             .named(name.clone())
             .enable(provider)
-            .start_and_process()
+            .start()
         {
-            Ok(t) => t,
+            Ok(started) => started,
             Err(e) => {
                 // ferrisetw leaves the session running when a step after
                 // StartTraceW fails (OpenTraceW, as under Wine): a session
@@ -59,9 +66,27 @@ impl Etw {
                 return Err(format!("starting the kernel logger: {e:?}{stopped}"));
             }
         };
+        let (trace, handle) = trace;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_seen = Arc::clone(&stopping);
+        // ferrisetw's own processing thread drops ProcessTrace's result;
+        // this one reports it, so a session that dies is noticed.
+        std::thread::Builder::new()
+            .name("procwatch-etw".into())
+            .spawn(move || {
+                let result = KernelTrace::process_from_handle(handle);
+                if !stop_seen.load(Ordering::SeqCst) {
+                    ended(match result {
+                        Ok(()) => "ProcessTrace returned: the session ended".to_owned(),
+                        Err(e) => format!("ProcessTrace failed: {e:?}"),
+                    });
+                }
+            })
+            .map_err(|e| e.to_string())?;
         Ok(Etw {
             trace: Some(trace),
             name,
+            stopping,
         })
     }
 
@@ -72,6 +97,7 @@ impl Etw {
 
     /// Stops the session; events already delivered stay delivered.
     pub fn stop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Some(t) = self.trace.take() {
             let _ = t.stop();
         }

@@ -75,16 +75,26 @@ pub fn candidates(req: Request) -> &'static [Kind] {
     }
 }
 
-/// Tries the candidates in order with `open`, skipping those that need an
-/// elevated token when `elevated` is false. Returns the first that opens, or
-/// every reason for failure joined with `; `.
+/// Tries the candidates of `req` in order with `open`, skipping those that
+/// need an elevated token when `elevated` is false. Returns the first that
+/// opens, or every reason for failure joined with `; `.
 pub fn choose<T>(
     req: Request,
+    elevated: bool,
+    open: impl FnMut(Kind) -> Result<T, String>,
+) -> Result<Chosen<T>, String> {
+    choose_from(candidates(req), elevated, open)
+}
+
+/// [`choose`] among `kinds`: also how a source that fails while running is
+/// replaced by the candidates after it.
+pub fn choose_from<T>(
+    kinds: &[Kind],
     elevated: bool,
     mut open: impl FnMut(Kind) -> Result<T, String>,
 ) -> Result<Chosen<T>, String> {
     let mut notes: Vec<String> = Vec::new();
-    for &kind in candidates(req) {
+    for &kind in kinds {
         if kind.needs_admin() && !elevated {
             notes.push(format!("{} needs an elevated (admin) token", kind.name()));
             continue;
@@ -159,6 +169,20 @@ mod tests {
         );
         let (r, tried) = trace(Request::Snapshot, false, &[]);
         assert_eq!((r, tried), (Ok(Kind::Snapshot), vec![Kind::Snapshot]));
+    }
+
+    #[test]
+    fn a_source_failing_while_running_is_replaced_by_the_ones_after_it() {
+        // auto chose wmi-poll; it failed later: only the snapshot is left.
+        let all = candidates(Request::Auto);
+        let after = &all[all.iter().position(|&k| k == Kind::WmiPoll).unwrap() + 1..];
+        let c = choose_from(after, true, Ok::<_, String>).unwrap();
+        assert_eq!(c.kind, Kind::Snapshot);
+        assert_eq!(
+            c.why,
+            "using snapshot (polling: processes shorter than the interval can be missed)"
+        );
+        assert_eq!(choose_from(&[], true, Ok::<_, String>).unwrap_err(), "");
     }
 
     #[test]

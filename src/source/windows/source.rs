@@ -24,14 +24,57 @@ use super::wmi::Wmi;
 use super::{Options, wql};
 use crate::source::{AttachError, Choice, Item, KernelCounters, Source, SourceInfo};
 
-/// A running Windows source.
+/// A running Windows source: the mechanism now delivering, and those it
+/// may fall back to if it fails while running.
 struct WinSource {
+    /// What the `start` record said (the mechanism chosen at start).
     info: SourceInfo,
-    rx: Receiver<Item>,
+    run: Running,
+    /// Events delivered, over every mechanism of this run.
     seen: Arc<AtomicU64>,
+    /// ETW losses of mechanisms already replaced.
+    lost_before: u64,
+    /// The candidates after the running one, for a fallback.
+    rest: Vec<Kind>,
+    opts: Options,
+}
+
+/// One started mechanism.
+struct Running {
+    kind: Kind,
+    rx: Receiver<Item>,
     stop: Arc<AtomicBool>,
     etw: Option<Etw>,
+    /// The WMI or snapshot thread.
+    worker: Option<thread::JoinHandle<()>>,
+    /// Why the mechanism stopped delivering, when it did on its own.
+    failed: Receiver<String>,
 }
+
+impl Running {
+    /// Stops the mechanism and waits for its thread (at most one scan or
+    /// one 200 ms WMI wait), so everything it delivered is in `rx`.
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(etw) = &mut self.etw {
+            etw.stop();
+        }
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+
+    fn lost(&self) -> io::Result<u64> {
+        match &self.etw {
+            Some(etw) => etw.events_lost().map_err(io::Error::other),
+            None => Ok(0),
+        }
+    }
+}
+
+/// WMI calls that fail in a row before WMI counts as broken (about a
+/// second: each failure waits 200 ms).
+const WMI_FAILURES: u32 = 5;
 
 /// Reads the process behind a start and sends the event.
 fn deliver(kind: Kind, raw: &RawStart, tx: &Sender<Item>, seen: &AtomicU64) {
@@ -100,36 +143,37 @@ fn info(kind: Kind, opts: &Options) -> SourceInfo {
     }
 }
 
-fn start(kind: Kind, opts: &Options) -> Result<WinSource, String> {
+fn start(kind: Kind, opts: &Options, seen: &Arc<AtomicU64>) -> Result<Running, String> {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let seen = Arc::new(AtomicU64::new(0));
+    let (fail_tx, failed) = crossbeam_channel::bounded(1);
     let stop = Arc::new(AtomicBool::new(false));
     let mut etw = None;
+    let worker;
     if kind == Kind::Etw {
-        let (tx, seen) = (tx.clone(), Arc::clone(&seen));
-        etw = Some(Etw::start(move |raw| deliver(kind, &raw, &tx, &seen))?);
+        worker = None;
+        let (tx, seen) = (tx.clone(), Arc::clone(seen));
+        etw = Some(Etw::start(
+            move |raw| deliver(kind, &raw, &tx, &seen),
+            move |why| {
+                let _ = fail_tx.send(why);
+            },
+        )?);
     } else if kind == Kind::Snapshot {
         // The first list is taken here, so a failure is a failure to start.
         let scanner = Scanner::new()?;
-        let (seen, stop, interval) = (
-            Arc::clone(&seen),
-            Arc::clone(&stop),
-            opts.interval_for(kind),
+        let (seen, stop, interval) = (Arc::clone(seen), Arc::clone(&stop), opts.interval_for(kind));
+        worker = Some(
+            thread::Builder::new()
+                .name("procwatch-snapshot".into())
+                .spawn(move || scan_loop(scanner, interval, &stop, &tx, &seen))
+                .map_err(|e| e.to_string())?,
         );
-        thread::Builder::new()
-            .name("procwatch-snapshot".into())
-            .spawn(move || scan_loop(scanner, interval, &stop, &tx, &seen))
-            .map_err(|e| e.to_string())?;
     } else {
         // COM objects stay on the thread that made them; the connection
         // result comes back before `start` returns.
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
-        let (seen, stop, interval) = (
-            Arc::clone(&seen),
-            Arc::clone(&stop),
-            opts.interval_for(kind),
-        );
-        thread::Builder::new()
+        let (seen, stop, interval) = (Arc::clone(seen), Arc::clone(&stop), opts.interval_for(kind));
+        let handle = thread::Builder::new()
             .name("procwatch-wmi".into())
             .spawn(move || {
                 let wmi = match Wmi::connect(kind == Kind::WmiTrace, interval) {
@@ -142,11 +186,20 @@ fn start(kind: Kind, opts: &Options) -> Result<WinSource, String> {
                         return;
                     }
                 };
+                let mut failures = 0;
                 while !stop.load(Ordering::Relaxed) {
                     match wmi.next(Duration::from_millis(200)) {
-                        Ok(Some(raw)) => deliver(kind, &raw, &tx, &seen),
-                        Ok(None) => {}
+                        Ok(Some(raw)) => {
+                            failures = 0;
+                            deliver(kind, &raw, &tx, &seen);
+                        }
+                        Ok(None) => failures = 0,
                         Err(e) => {
+                            failures += 1;
+                            if failures >= WMI_FAILURES {
+                                let _ = fail_tx.send(format!("{failures} calls in a row: {e}"));
+                                return;
+                            }
                             let _ = tx.send(Item::Undecodable(e));
                             thread::sleep(Duration::from_millis(200));
                         }
@@ -157,13 +210,15 @@ fn start(kind: Kind, opts: &Options) -> Result<WinSource, String> {
         ready_rx
             .recv()
             .map_err(|_| "WMI worker ended".to_owned())??;
+        worker = Some(handle);
     }
-    Ok(WinSource {
-        info: info(kind, opts),
+    Ok(Running {
+        kind,
         rx,
-        seen,
         stop,
         etw,
+        worker,
+        failed,
     })
 }
 
@@ -182,16 +237,56 @@ pub fn open(choice: Choice, opts: &Options) -> Result<Box<dyn Source>, AttachErr
             });
         }
     };
-    let chosen =
-        select::choose(req, current_is_elevated(), |kind| start(kind, opts)).map_err(|why| {
-            AttachError {
-                what: format!("no Windows process source could be started: {why}"),
-                hint: "run from an elevated (Administrator) prompt for etw and WMI trace events"
-                    .into(),
-            }
+    let seen = Arc::new(AtomicU64::new(0));
+    let chosen = select::choose(req, current_is_elevated(), |kind| start(kind, opts, &seen))
+        .map_err(|why| AttachError {
+            what: format!("no Windows process source could be started: {why}"),
+            hint: "run from an elevated (Administrator) prompt for etw and WMI trace events".into(),
         })?;
     eprintln!("procwatch: {}", chosen.why);
-    Ok(Box::new(chosen.source))
+    let all = select::candidates(req);
+    let after = all
+        .iter()
+        .position(|&k| k == chosen.kind)
+        .map_or(all.len(), |i| i + 1);
+    Ok(Box::new(WinSource {
+        info: info(chosen.kind, opts),
+        run: chosen.source,
+        seen,
+        lost_before: 0,
+        rest: all[after..].to_vec(),
+        opts: opts.clone(),
+    }))
+}
+
+impl WinSource {
+    /// The running mechanism failed: hand on what it delivered, then start
+    /// the next candidate that starts, saying why on stderr. With none
+    /// left, the run ends with the reasons (exit 1).
+    fn fall_back(&mut self, why: &str, out: &mut dyn FnMut(Item)) -> io::Result<()> {
+        let failed = format!("{} failed while running: {why}", self.run.kind.name());
+        self.run.halt();
+        self.lost_before += self.run.lost().unwrap_or(0);
+        while let Ok(item) = self.run.rx.try_recv() {
+            out(item);
+        }
+        let rest = std::mem::take(&mut self.rest);
+        let (opts, seen) = (&self.opts, &self.seen);
+        match select::choose_from(&rest, current_is_elevated(), |k| start(k, opts, seen)) {
+            Ok(c) => {
+                eprintln!("procwatch: {failed}; {}", c.why);
+                let after = rest
+                    .iter()
+                    .position(|&k| k == c.kind)
+                    .map_or(rest.len(), |i| i + 1);
+                self.rest = rest[after..].to_vec();
+                self.run = c.source;
+                Ok(())
+            }
+            Err(e) if e.is_empty() => Err(io::Error::other(failed)),
+            Err(e) => Err(io::Error::other(format!("{failed}; {e}"))),
+        }
+    }
 }
 
 /// Scans every `interval` until `stop`; a scan that fails is reported
@@ -210,11 +305,17 @@ fn scan_loop(
             let _ = tx.send(Item::Undecodable(format!("process list: {e}")));
         }
         // A scan longer than the interval starts the next at once, without
-        // a burst of catch-up scans.
+        // a burst of catch-up scans. The wait is cut into short sleeps so a
+        // stop is seen soon even with a long --interval.
         let now = std::time::Instant::now();
-        match next.checked_duration_since(now) {
-            Some(wait) => thread::sleep(wait),
-            None => next = now,
+        if next < now {
+            next = now;
+        }
+        while let Some(wait) = next.checked_duration_since(std::time::Instant::now()) {
+            if wait.is_zero() || stop.load(Ordering::Relaxed) {
+                break;
+            }
+            thread::sleep(wait.min(Duration::from_millis(100)));
         }
     }
 }
@@ -225,14 +326,31 @@ impl Source for WinSource {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> io::Result<()> {
-        match self.rx.recv_timeout(timeout) {
+        if self.run.stop.load(Ordering::Relaxed) {
+            // Detached: the final drain. The workers are ending, which is
+            // no failure.
+            while let Ok(item) = self.run.rx.try_recv() {
+                out(item);
+            }
+            return Ok(());
+        }
+        if let Ok(why) = self.run.failed.try_recv() {
+            return self.fall_back(&why, out);
+        }
+        match self.run.rx.recv_timeout(timeout) {
             Ok(item) => out(item),
             Err(RecvTimeoutError::Timeout) => return Ok(()),
             Err(RecvTimeoutError::Disconnected) => {
-                return Err(io::Error::other("the Windows event source stopped"));
+                // A worker that gave up says why before it ends.
+                let why = self
+                    .run
+                    .failed
+                    .try_recv()
+                    .unwrap_or_else(|_| "its thread ended".to_owned());
+                return self.fall_back(&why, out);
             }
         }
-        while let Ok(item) = self.rx.try_recv() {
+        while let Ok(item) = self.run.rx.try_recv() {
             out(item);
         }
         Ok(())
@@ -240,10 +358,7 @@ impl Source for WinSource {
 
     fn counters(&self) -> io::Result<KernelCounters> {
         let emitted = self.seen.load(Ordering::Relaxed);
-        let dropped = match &self.etw {
-            Some(etw) => etw.events_lost().map_err(io::Error::other)?,
-            None => 0,
-        };
+        let dropped = self.lost_before + self.run.lost()?;
         Ok(KernelCounters {
             seen: emitted + dropped,
             emitted,
@@ -253,9 +368,6 @@ impl Source for WinSource {
     }
 
     fn detach(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(etw) = &mut self.etw {
-            etw.stop();
-        }
+        self.run.halt();
     }
 }
