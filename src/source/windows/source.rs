@@ -371,3 +371,80 @@ impl Source for WinSource {
         self.run.halt();
     }
 }
+
+#[cfg(all(test, windows))]
+mod tests {
+    use super::*;
+    use std::os::windows::process::CommandExt;
+    use std::process::Command;
+    use std::time::Instant;
+
+    /// A source whose running mechanism (WMI polling) has just reported a
+    /// failure, after delivering one item.
+    fn failing(rest: Vec<Kind>) -> WinSource {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (fail_tx, failed) = crossbeam_channel::bounded(1);
+        tx.send(Item::Undecodable("delivered before".into()))
+            .unwrap();
+        fail_tx.send("5 calls in a row: 0x80041001".into()).unwrap();
+        let opts = Options::default();
+        WinSource {
+            info: info(Kind::WmiPoll, &opts),
+            run: Running {
+                kind: Kind::WmiPoll,
+                rx,
+                stop: Arc::new(AtomicBool::new(false)),
+                etw: None,
+                worker: None,
+                failed,
+            },
+            seen: Arc::new(AtomicU64::new(0)),
+            lost_before: 0,
+            rest,
+            opts,
+        }
+    }
+
+    #[test]
+    fn a_mechanism_failing_while_running_is_replaced_by_the_next() {
+        let mut src = failing(vec![Kind::Snapshot]);
+        let mut got = Vec::new();
+        src.poll(Duration::ZERO, &mut |i| got.push(i)).unwrap();
+        assert!(
+            matches!(&got[..], [Item::Undecodable(s)] if s == "delivered before"),
+            "{got:?}"
+        );
+        assert_eq!(src.run.kind, Kind::Snapshot);
+        assert!(src.rest.is_empty());
+        // The replacement delivers.
+        let mut child = Command::new("cmd.exe")
+            .raw_arg("/c ping -n 2 127.0.0.1 >nul")
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut found = false;
+        while !found && Instant::now() < deadline {
+            src.poll(Duration::from_millis(100), &mut |i| {
+                found |= matches!(i, Item::Exec { ref ev, .. } if ev.pid == child.id());
+            })
+            .unwrap();
+        }
+        child.wait().unwrap();
+        src.detach();
+        assert!(found, "the snapshot never reported pid {}", child.id());
+        // After detach the final drain is no failure.
+        src.poll(Duration::ZERO, &mut |_| {}).unwrap();
+    }
+
+    #[test]
+    fn with_nothing_left_the_failure_ends_the_run() {
+        let mut src = failing(Vec::new());
+        let mut n = 0;
+        let e = src.poll(Duration::ZERO, &mut |_| n += 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "wmi-poll failed while running: 5 calls in a row: 0x80041001"
+        );
+        assert_eq!(n, 1, "what was delivered before the failure is kept");
+    }
+}
