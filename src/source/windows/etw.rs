@@ -60,8 +60,10 @@ impl Etw {
                 // is a system-wide resource that outlives the process, so
                 // stop it by its name, which holds procwatch's pid.
                 let stopped = match control(&name, EVENT_TRACE_CONTROL_STOP) {
-                    Ok(_) => "; its session was stopped".to_owned(),
-                    Err(why) => format!("; stopping its session: {why}"),
+                    Ok(_) => "; the session it had started was stopped".to_owned(),
+                    // StartTraceW itself failed: nothing was left running.
+                    Err(NO_SUCH_SESSION) => String::new(),
+                    Err(rc) => format!("; stopping its session failed: Win32 error {rc}"),
                 };
                 return Err(format!("starting the kernel logger: {e:?}{stopped}"));
             }
@@ -131,11 +133,15 @@ fn parse(record: &EventRecord, schemas: &SchemaLocator) -> RawStart {
 /// `ControlTraceW(QUERY)` for the session's `EventsLost`.
 fn query_lost(name: &str) -> Result<u64, String> {
     control(name, EVENT_TRACE_CONTROL_QUERY)
+        .map_err(|rc| format!("ControlTraceW(QUERY) failed: Win32 error {rc}"))
 }
 
+/// `ERROR_WMI_INSTANCE_NOT_FOUND`: no session has that name.
+const NO_SUCH_SESSION: u32 = 4201;
+
 /// `ControlTraceW(code)` on the session called `name`; returns the events
-/// it lost (the properties the call writes back).
-fn control(name: &str, code: EVENT_TRACE_CONTROL) -> Result<u64, String> {
+/// it lost (the properties the call writes back), or the Win32 error.
+fn control(name: &str, code: EVENT_TRACE_CONTROL) -> Result<u64, u32> {
     // The properties block is followed by room for the two names the call
     // writes back; u64 elements keep it aligned.
     let mut buf = vec![0u64; (size_of::<EVENT_TRACE_PROPERTIES>() + 2048).div_ceil(8)];
@@ -148,7 +154,7 @@ fn control(name: &str, code: EVENT_TRACE_CONTROL) -> Result<u64, String> {
         (*props).LoggerNameOffset = size_of::<EVENT_TRACE_PROPERTIES>() as u32;
         let rc = ControlTraceW(CONTROLTRACE_HANDLE { Value: 0 }, wide.as_ptr(), props, code);
         if rc != 0 {
-            return Err(format!("ControlTraceW({code}) failed: Win32 error {rc}"));
+            return Err(rc);
         }
         Ok(u64::from((*props).EventsLost) + u64::from((*props).RealTimeBuffersLost))
     }
