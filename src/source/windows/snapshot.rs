@@ -78,11 +78,69 @@ const FUTURE_SLACK_TICKS: u64 = 60 * 10_000_000;
 /// what can be read, so that none is hidden.
 const SETTLE_SCANS: u8 = 20;
 
-/// Keeps the previous list and reports what is new in the next.
-pub struct Scanner {
+/// What a scan makes of one listed process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Seen before: nothing to report.
+    Known,
+    /// A new process: read it and report it.
+    New,
+    /// Still being created: looked at again next scan.
+    Settling,
+}
+
+/// The bookkeeping of the diff between two lists, apart from Win32 so it
+/// is tested on its own.
+#[derive(Debug, Default)]
+struct Diff {
     known: HashMap<u32, Key>,
     /// Processes still being created, and for how many scans.
     settling: HashMap<u32, u8>,
+    next_known: HashMap<u32, Key>,
+    next_settling: HashMap<u32, u8>,
+}
+
+impl Diff {
+    /// Judges listed process `p`, whose creation FILETIME (when it could be
+    /// read) is `created`, at `now_ticks`.
+    fn judge(&mut self, p: &Listed, created: Option<u64>, now_ticks: u64) -> Verdict {
+        let key = match created {
+            Some(t) => Key::Created(t),
+            None => Key::Listed {
+                ppid: p.ppid,
+                name: p.name.clone(),
+            },
+        };
+        let old = self.known.get(&p.pid);
+        // A known process that can no longer be opened has most likely
+        // just exited: it is the same one, not a new start.
+        let same = old == Some(&key) || (created.is_none() && matches!(old, Some(Key::Created(_))));
+        if same {
+            self.next_known.insert(p.pid, old.cloned().unwrap_or(key));
+            return Verdict::Known;
+        }
+        if created.is_some_and(|t| t > now_ticks.saturating_add(FUTURE_SLACK_TICKS)) {
+            let scans = self.settling.get(&p.pid).copied().unwrap_or(0) + 1;
+            if scans < SETTLE_SCANS {
+                // Neither known nor reported: the next scan looks again.
+                self.next_settling.insert(p.pid, scans);
+                return Verdict::Settling;
+            }
+        }
+        self.next_known.insert(p.pid, key);
+        Verdict::New
+    }
+
+    /// Ends a scan: what was not listed in it is forgotten.
+    fn finish(&mut self) {
+        self.known = std::mem::take(&mut self.next_known);
+        self.settling = std::mem::take(&mut self.next_settling);
+    }
+}
+
+/// Keeps the previous list and reports what is new in the next.
+pub struct Scanner {
+    diff: Diff,
 }
 
 impl Scanner {
@@ -90,8 +148,7 @@ impl Scanner {
     /// reported.
     pub fn new() -> Result<Self, String> {
         let mut s = Scanner {
-            known: HashMap::new(),
-            settling: HashMap::new(),
+            diff: Diff::default(),
         };
         s.scan_with(&mut |_| {})?;
         Ok(s)
@@ -107,40 +164,14 @@ impl Scanner {
         let now_ticks = now
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| (d.as_nanos() / 100) as u64 + FILETIME_UNIX_OFFSET);
-        let mut next = HashMap::with_capacity(self.known.len() + 16);
-        let mut settling = HashMap::new();
         for p in list()? {
             let opened = open_process(p.pid, PROCESS_QUERY_LIMITED_INFORMATION);
             let created = opened.as_ref().ok().and_then(|h| creation_ticks(h).ok());
-            let key = match created {
-                Some(t) => Key::Created(t),
-                None => Key::Listed {
-                    ppid: p.ppid,
-                    name: p.name.clone(),
-                },
-            };
-            let old = self.known.get(&p.pid);
-            // A known process that can no longer be opened has most likely
-            // just exited: it is the same one, not a new start.
-            let same =
-                old == Some(&key) || (created.is_none() && matches!(old, Some(Key::Created(_))));
-            if same {
-                next.insert(p.pid, old.cloned().unwrap_or(key));
-                continue;
+            if self.diff.judge(&p, created, now_ticks) == Verdict::New {
+                out(read_new(&p, opened, created, now));
             }
-            if created.is_some_and(|t| t > now_ticks + FUTURE_SLACK_TICKS) {
-                let scans = self.settling.get(&p.pid).copied().unwrap_or(0) + 1;
-                if scans < SETTLE_SCANS {
-                    // Neither known nor reported: the next scan looks again.
-                    settling.insert(p.pid, scans);
-                    continue;
-                }
-            }
-            out(read_new(&p, opened, created, now));
-            next.insert(p.pid, key);
         }
-        self.known = next;
-        self.settling = settling;
+        self.diff.finish();
         Ok(())
     }
 }
@@ -193,6 +224,100 @@ fn read_new(
         }
     }
     to_exec_event(&raw, snap, "snapshot", now)
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::*;
+
+    const NOW: u64 = 133_536_816_000_000_000;
+
+    fn p(pid: u32, ppid: u32, name: &str) -> Listed {
+        Listed {
+            pid,
+            ppid,
+            name: name.into(),
+        }
+    }
+
+    /// One scan of `(process, creation time)`s: the verdicts, in order.
+    fn scan(d: &mut Diff, procs: &[(Listed, Option<u64>)]) -> Vec<Verdict> {
+        let v = procs.iter().map(|(l, c)| d.judge(l, *c, NOW)).collect();
+        d.finish();
+        v
+    }
+
+    use Verdict::{Known, New, Settling};
+
+    #[test]
+    fn same_pid_and_creation_time_is_the_same_process() {
+        let mut d = Diff::default();
+        let a = (p(10, 1, "a.exe"), Some(NOW - 5));
+        for expected in [New, Known, Known] {
+            assert_eq!(scan(&mut d, std::slice::from_ref(&a)), [expected]);
+        }
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_process() {
+        let mut d = Diff::default();
+        scan(&mut d, &[(p(10, 1, "a.exe"), Some(NOW - 5))]);
+        // Same pid, same parent, same name: only the creation time differs.
+        assert_eq!(scan(&mut d, &[(p(10, 1, "a.exe"), Some(NOW - 1))]), [New]);
+        // Gone for one scan, then the pid comes back: new as well.
+        scan(&mut d, &[]);
+        assert_eq!(scan(&mut d, &[(p(10, 1, "a.exe"), Some(NOW - 1))]), [New]);
+    }
+
+    #[test]
+    fn a_known_process_that_can_no_longer_be_opened_is_not_new() {
+        let mut d = Diff::default();
+        scan(&mut d, &[(p(10, 1, "a.exe"), Some(NOW - 5))]);
+        // Exiting: listed, but OpenProcess fails.
+        assert_eq!(scan(&mut d, &[(p(10, 1, "a.exe"), None)]), [Known]);
+        // Its identity is kept, so it still matches when read again.
+        assert_eq!(scan(&mut d, &[(p(10, 1, "a.exe"), Some(NOW - 5))]), [Known]);
+    }
+
+    #[test]
+    fn unopenable_processes_are_told_apart_by_parent_and_name() {
+        let mut d = Diff::default();
+        assert_eq!(scan(&mut d, &[(p(4, 0, "System"), None)]), [New]);
+        assert_eq!(scan(&mut d, &[(p(4, 0, "System"), None)]), [Known]);
+        assert_eq!(scan(&mut d, &[(p(4, 7, "System"), None)]), [New]);
+        assert_eq!(scan(&mut d, &[(p(4, 7, "evil.exe"), None)]), [New]);
+    }
+
+    #[test]
+    fn a_process_still_being_created_is_reported_once_it_settles_or_after_the_limit() {
+        let mut d = Diff::default();
+        let unset = Some(u64::MAX >> 2);
+        let l = p(20, 1, "b.exe");
+        assert_eq!(scan(&mut d, &[(l.clone(), unset)]), [Settling]);
+        // Its real creation time arrives: reported once.
+        assert_eq!(scan(&mut d, &[(l.clone(), Some(NOW))]), [New]);
+        assert_eq!(scan(&mut d, &[(l.clone(), Some(NOW))]), [Known]);
+        // One that never settles is not hidden: reported at the limit.
+        let l = p(21, 1, "c.exe");
+        let mut verdicts = Vec::new();
+        for _ in 0..SETTLE_SCANS {
+            verdicts.extend(scan(&mut d, &[(l.clone(), unset)]));
+        }
+        assert_eq!(
+            verdicts.iter().filter(|&&v| v == Settling).count(),
+            usize::from(SETTLE_SCANS) - 1
+        );
+        assert_eq!(verdicts.last(), Some(&New));
+        // Within the clock slack, a time is taken as real.
+        let mut d = Diff::default();
+        assert_eq!(
+            scan(
+                &mut d,
+                &[(p(22, 1, "d.exe"), Some(NOW + FUTURE_SLACK_TICKS))]
+            ),
+            [New]
+        );
+    }
 }
 
 #[cfg(all(test, windows))]
