@@ -78,6 +78,17 @@ const FUTURE_SLACK_TICKS: u64 = 60 * 10_000_000;
 /// what can be read, so that none is hidden.
 const SETTLE_SCANS: u8 = 20;
 
+/// A new process as the scan reports it: the event, and the process's and
+/// its parent's creation times as keys for the process table (100 ns
+/// FILETIME ticks as nanoseconds; 0 when unknown), so that a reused pid is
+/// never taken for the process, or the parent, it replaced.
+#[derive(Debug)]
+pub struct Found {
+    pub ev: ExecEvent,
+    pub start_ns: u64,
+    pub parent_start_ns: u64,
+}
+
 /// What a scan makes of one listed process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
@@ -131,6 +142,14 @@ impl Diff {
         Verdict::New
     }
 
+    /// The creation FILETIME of `pid` as this or the previous scan saw it.
+    fn created(&self, pid: u32) -> Option<u64> {
+        match self.next_known.get(&pid).or_else(|| self.known.get(&pid)) {
+            Some(Key::Created(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
     /// Ends a scan: what was not listed in it is forgotten.
     fn finish(&mut self) {
         self.known = std::mem::take(&mut self.next_known);
@@ -155,11 +174,11 @@ impl Scanner {
     }
 
     /// Lists the processes and hands each new one, read at once, to `out`.
-    pub fn scan(&mut self, out: &mut dyn FnMut(ExecEvent)) -> Result<(), String> {
+    pub fn scan(&mut self, out: &mut dyn FnMut(Found)) -> Result<(), String> {
         self.scan_with(out)
     }
 
-    fn scan_with(&mut self, out: &mut dyn FnMut(ExecEvent)) -> Result<(), String> {
+    fn scan_with(&mut self, out: &mut dyn FnMut(Found)) -> Result<(), String> {
         let now = SystemTime::now();
         let now_ticks = now
             .duration_since(std::time::UNIX_EPOCH)
@@ -168,7 +187,14 @@ impl Scanner {
             let opened = open_process(p.pid, PROCESS_QUERY_LIMITED_INFORMATION);
             let created = opened.as_ref().ok().and_then(|h| creation_ticks(h).ok());
             if self.diff.judge(&p, created, now_ticks) == Verdict::New {
-                out(read_new(&p, opened, created, now));
+                let ev = read_new(&p, opened, created, now);
+                let parent = ev.ppid.and_then(|pid| self.diff.created(pid));
+                let ns = |t: Option<u64>| t.map_or(0, |t| t.saturating_mul(100));
+                out(Found {
+                    ev,
+                    start_ns: ns(created),
+                    parent_start_ns: ns(parent),
+                });
             }
         }
         self.diff.finish();
@@ -329,14 +355,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     /// Scans until an event for `pid` arrives, for at most 20 s.
-    fn find(scanner: &mut Scanner, pid: u32) -> ExecEvent {
+    fn find(scanner: &mut Scanner, pid: u32) -> Found {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let mut found = None;
             scanner
-                .scan(&mut |ev| {
-                    if ev.pid == pid {
-                        found = Some(ev);
+                .scan(&mut |f| {
+                    if f.ev.pid == pid {
+                        found = Some(f);
                     }
                 })
                 .unwrap();
@@ -358,8 +384,18 @@ mod tests {
             .raw_arg(format!("/c ping -n 3 127.0.0.1 >nul & rem {tag}"))
             .spawn()
             .unwrap();
-        let ev = find(&mut scanner, child.id());
+        let found = find(&mut scanner, child.id());
         child.wait().unwrap();
+        // The table keys: the child's and this process's creation times.
+        let me = open_process(std::process::id(), PROCESS_QUERY_LIMITED_INFORMATION).unwrap();
+        let my_start = creation_ticks(&me).unwrap() * 100;
+        assert_eq!(found.parent_start_ns, my_start);
+        assert!(
+            found.start_ns >= my_start,
+            "{} < {my_start}",
+            found.start_ns
+        );
+        let ev = found.ev;
         let cmd = String::from_utf8(ev.command_line.clone().unwrap()).unwrap();
         assert!(cmd.contains(&tag), "{cmd}");
         assert_eq!(ev.ppid, Some(std::process::id()));
@@ -390,7 +426,7 @@ mod tests {
         // Seen once: the next scan knows it.
         let mut again = 0;
         scanner
-            .scan(&mut |ev| again += usize::from(ev.pid == child.id()))
+            .scan(&mut |f| again += usize::from(f.ev.pid == child.id()))
             .unwrap();
         assert_eq!(again, 0);
     }
@@ -401,7 +437,7 @@ mod tests {
         let mut scanner = Scanner::new().unwrap();
         let mut mine = 0;
         scanner
-            .scan(&mut |ev| mine += usize::from(ev.pid == me))
+            .scan(&mut |f| mine += usize::from(f.ev.pid == me))
             .unwrap();
         assert_eq!(mine, 0);
         assert!(list().unwrap().iter().any(|p| p.pid == me));

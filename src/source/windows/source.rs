@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::etw::Etw;
 use super::record::{RawStart, to_exec_event};
 use super::select::{self, Kind, Request};
-use super::snapshot::Scanner;
+use super::snapshot::{Found, Scanner};
 use super::token::{current_is_elevated, read_process};
 use super::wmi::Wmi;
 use super::{Options, wql};
@@ -87,13 +87,25 @@ fn deliver(kind: Kind, raw: &RawStart, tx: &Sender<Item>, seen: &AtomicU64) {
 }
 
 fn send(ev: crate::event::ExecEvent, tx: &Sender<Item>, seen: &AtomicU64) {
+    // ETW and WMI give no creation times for the table's keys: 0 means
+    // unknown to the process table, which then keys the process by pid.
+    send_keyed(
+        Found {
+            ev,
+            start_ns: 0,
+            parent_start_ns: 0,
+        },
+        tx,
+        seen,
+    );
+}
+
+fn send_keyed(f: Found, tx: &Sender<Item>, seen: &AtomicU64) {
     seen.fetch_add(1, Ordering::Relaxed);
-    // Windows gives no boot-clock start times: 0 means unknown to the
-    // process table, which then keys the process by pid alone.
     let _ = tx.send(Item::Exec {
-        ev: Box::new(ev),
-        start_ns: 0,
-        parent_start_ns: 0,
+        ev: Box::new(f.ev),
+        start_ns: f.start_ns,
+        parent_start_ns: f.parent_start_ns,
     });
 }
 
@@ -301,7 +313,7 @@ fn scan_loop(
     let mut next = std::time::Instant::now();
     while !stop.load(Ordering::Relaxed) {
         next += interval;
-        if let Err(e) = scanner.scan(&mut |ev| send(ev, tx, seen)) {
+        if let Err(e) = scanner.scan(&mut |f| send_keyed(f, tx, seen)) {
             let _ = tx.send(Item::Undecodable(format!("process list: {e}")));
         }
         // A scan longer than the interval starts the next at once, without
