@@ -23,6 +23,7 @@ pub const EXIT_ATTACH: i32 = 3;
 
 const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
 
+#[cfg(not(windows))]
 const LONG_ABOUT: &str = "\
 procwatch reports every successful exec on this machine as it happens: the \
 program run, its full argv, working directory, parent, the user and group it \
@@ -40,6 +41,7 @@ The eBPF source needs root (or CAP_BPF + CAP_PERFMON) and a kernel with BTF \
 an unprivileged /proc scanner, and says so: both report what they could not \
 read in each event's `incomplete` list.";
 
+#[cfg(not(windows))]
 const AFTER_HELP: &str = "\
 Exit status:
   0  clean end: signal (SIGINT/SIGTERM), --duration elapsed, or broken pipe
@@ -61,21 +63,32 @@ pub enum FormatArg {
 /// Which event source to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
-    /// The best source available: eBPF, else netlink, else procfs.
+    /// The best source available on this platform (see AUTO_HELP).
+    #[value(help = AUTO_HELP)]
     Auto,
     /// The eBPF source (tp_btf/sched_process_exec): complete, needs root.
+    #[value(hide = cfg!(windows))]
     Ebpf,
     /// Linux: the netlink proc connector: every exec, but argv etc. read
     /// from /proc afterwards (may be incomplete).
+    #[value(hide = cfg!(windows))]
     Netlink,
     /// Linux: scan /proc every --interval and on inotify triggers: no
     /// privileges needed, misses processes shorter than the interval.
+    #[value(hide = cfg!(windows))]
     Procfs,
     /// Windows only: WMI. Win32_ProcessStartTrace events when elevated,
     /// otherwise __InstanceCreationEvent polling every --interval.
+    #[value(hide = !cfg!(windows))]
     Wmi,
     /// Windows only (admin): ETW kernel process events, with command lines.
+    #[value(hide = !cfg!(windows))]
     Etw,
+    /// Windows only: the process list every --interval (default 0.1 s),
+    /// each new process read at once: no admin needed, misses processes
+    /// shorter than the interval.
+    #[value(hide = !cfg!(windows))]
+    Snapshot,
 }
 
 /// procwatch's command line.
@@ -129,8 +142,8 @@ pub struct Cli {
 
     /// Seconds between snapshots of the process list, for the polling
     /// sources: Linux procfs (default 0.1; it also scans at once on inotify
-    /// activity) and Windows WMI polling (WQL `WITHIN`, default 1).
-    /// Processes shorter than this can be missed.
+    /// activity), Windows snapshot (default 0.1) and WMI polling (WQL
+    /// `WITHIN`, default 1). Processes shorter than this can be missed.
     #[arg(long, value_name = "SECONDS", value_parser = parse_interval)]
     pub interval: Option<f64>,
 
@@ -356,6 +369,7 @@ impl From<SourceArg> for crate::source::Choice {
             SourceArg::Procfs => Self::Procfs,
             SourceArg::Wmi => Self::Wmi,
             SourceArg::Etw => Self::Etw,
+            SourceArg::Snapshot => Self::Snapshot,
         }
     }
 }
@@ -473,7 +487,9 @@ impl Cli {
                 pause: std::time::Duration::from_millis(self.debug_pause_reader_ms),
             },
             windows: crate::source::windows::Options {
-                interval: self.interval(),
+                interval: self
+                    .interval
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok()),
             },
             format: self.format.into(),
             output: self.output.clone(),
@@ -498,6 +514,44 @@ impl Cli {
 }
 
 // ---- Windows options (issue 5) ----------------------------------------------
+
+/// `--source auto`, as this platform does it.
+#[cfg(not(windows))]
+const AUTO_HELP: &str = "The best source available: eBPF, else netlink, else procfs.";
+#[cfg(windows)]
+const AUTO_HELP: &str = "The best source that starts: ETW (admin), else WMI trace events \
+(admin), else WMI polling, else the process-list snapshot.";
+
+#[cfg(windows)]
+const LONG_ABOUT: &str = "\
+procwatch reports every new process on this machine: its command line, image \
+path, parent, the user it runs as, and its token: every privilege with its \
+state, the integrity level, the elevation type and the session.
+
+Sources, best first (--source auto tries them in this order and says on \
+stderr which one it uses and why the better ones did not start):
+  etw       the kernel logger's process events (admin): every start, with \
+its command line; events ETW drops are reported as `loss`.
+  wmi       Win32_ProcessStartTrace events (admin), else \
+__InstanceCreationEvent polling every --interval (default 1 s).
+  snapshot  the process list every --interval (default 0.1 s), each new \
+process read at once from the process itself; no admin needed.
+Polling sources miss processes shorter than their interval, and say so in \
+the `start` record.
+
+A field that could not be read (the process exited, access was denied) is \
+null and named in the event's `incomplete` list with the reason. The first \
+record (`start`) is written once the source is running; the last (`stop`), \
+on Ctrl-C, Ctrl-Break or console close, carries the final counters.";
+
+#[cfg(windows)]
+const AFTER_HELP: &str = "\
+Exit status:
+  0  clean end: Ctrl-C, Ctrl-Break, console close, --duration elapsed, or broken pipe
+  1  runtime error
+  2  usage error
+  3  cannot attach the event source: none of etw, wmi and snapshot started (each one's
+     HRESULT or error is printed)";
 
 /// Default `--interval` for WMI polling: the seed's `WITHIN 1`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
@@ -529,25 +583,28 @@ pub const DEFAULT_PROCFS_INTERVAL: Duration = Duration::from_millis(100);
 pub fn check_platform(cli: &Cli, windows: bool) -> Result<(), String> {
     let os = if windows { "Windows" } else { "Linux" };
     match (cli.source, windows) {
-        (SourceArg::Wmi | SourceArg::Etw, false) => {
+        (SourceArg::Wmi | SourceArg::Etw | SourceArg::Snapshot, false) => {
             return Err(format!(
                 "--source {} is only available on Windows; on Linux use --source auto or ebpf",
-                if cli.source == SourceArg::Wmi {
-                    "wmi"
-                } else {
-                    "etw"
+                match cli.source {
+                    SourceArg::Wmi => "wmi",
+                    SourceArg::Etw => "etw",
+                    _ => "snapshot",
                 }
             ));
         }
         (SourceArg::Ebpf | SourceArg::Netlink | SourceArg::Procfs, true) => {
-            return Err(
-                "--source ebpf, netlink and procfs are Linux-only; on Windows use auto, etw or wmi"
-                    .into(),
-            );
+            return Err("--source ebpf, netlink and procfs are Linux-only; \
+                 on Windows use auto, etw, wmi or snapshot"
+                .into());
         }
         _ => {}
     }
-    let wmi_polling = windows && matches!(cli.source, SourceArg::Wmi | SourceArg::Auto);
+    let wmi_polling = windows
+        && matches!(
+            cli.source,
+            SourceArg::Wmi | SourceArg::Auto | SourceArg::Snapshot
+        );
     // On Linux, auto may fall back to the /proc scanner.
     let procfs = !windows && matches!(cli.source, SourceArg::Procfs | SourceArg::Auto);
     if cli.interval.is_some() && !wmi_polling && !procfs {
@@ -556,8 +613,8 @@ pub fn check_platform(cli: &Cli, windows: bool) -> Result<(), String> {
             .to_possible_value()
             .map(|v| v.get_name().to_owned());
         return Err(format!(
-            "--interval only applies to polling sources (WMI on Windows, procfs on Linux, \
-             or auto); not with --source {} on {os}",
+            "--interval only applies to polling sources (WMI and snapshot on Windows, \
+             procfs on Linux, or auto); not with --source {} on {os}",
             name.unwrap_or_default()
         ));
     }
@@ -595,6 +652,43 @@ mod windows_tests {
         assert!(e.contains("--source etw"), "{e}");
         assert!(check_platform(&parse(&[]), false).is_ok());
         assert!(check_platform(&parse(&["--source", "ebpf"]), false).is_ok());
+    }
+
+    #[test]
+    fn snapshot_is_windows_only_and_takes_an_interval() {
+        let e = check_platform(&parse(&["--source", "snapshot"]), false).unwrap_err();
+        assert!(
+            e.contains("--source snapshot is only available on Windows"),
+            "{e}"
+        );
+        let cli = parse(&["--source", "snapshot", "--interval", "0.05"]);
+        assert!(check_platform(&cli, true).is_ok());
+        let cfg = cli.config().unwrap();
+        assert_eq!(cfg.source, crate::source::Choice::Snapshot);
+        assert_eq!(cfg.windows.interval, Some(Duration::from_millis(50)));
+        // No --interval: each Windows source keeps its own default.
+        assert_eq!(parse(&[]).config().unwrap().windows.interval, None);
+    }
+
+    #[test]
+    fn help_lists_this_platforms_sources() {
+        let help = Cli::command().render_long_help().to_string();
+        let (mine, theirs): (&[&str], &[&str]) = if cfg!(windows) {
+            (&["snapshot", "etw", "wmi"], &["ebpf", "netlink", "procfs"])
+        } else {
+            (&["ebpf", "netlink", "procfs"], &["snapshot", "etw", "wmi"])
+        };
+        let sources = help
+            .split("--source <SOURCE>")
+            .nth(1)
+            .and_then(|s| s.split("--interval <SECONDS>").next())
+            .unwrap();
+        for s in mine {
+            assert!(sources.contains(&format!("{s}:")), "{s} missing: {sources}");
+        }
+        for s in theirs {
+            assert!(!sources.contains(&format!("{s}:")), "{s} listed: {sources}");
+        }
     }
 
     #[test]
@@ -969,7 +1063,11 @@ mod tests {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("Exit status"), "{help}");
         assert!(help.contains("cannot attach"), "{help}");
-        assert!(help.contains("root"), "{help}");
+        // Windows has no root; its help names the sources instead.
+        assert!(
+            help.contains(if cfg!(windows) { "snapshot" } else { "root" }),
+            "{help}"
+        );
         assert!(help.contains("--poll-ms"), "{help}");
         assert!(!help.contains("debug-pause"), "{help}");
         let e = parse(&["--help"]).unwrap_err();

@@ -278,12 +278,10 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         stats: Arc::new(AtomicBool::new(false)),
         reopen: Arc::new(AtomicBool::new(false)),
     });
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second signal ends procwatch at once, in case a flush hangs.
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
-        signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
-    }
     signals::register(&stop)?;
+    // Windows: Ctrl-C, Ctrl-Break and console close (see the module).
+    #[cfg(windows)]
+    source::windows::console::install(Arc::clone(&stop.flag))?;
     // The output is opened and checked before attaching, so a refused path
     // fails in milliseconds.
     let (output, header_needed) = sink::Output::open(
@@ -307,7 +305,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         source: info.name.to_string(),
         attach: info.attach.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        hostname: read_trimmed("/proc/sys/kernel/hostname"),
+        hostname: host_name(),
         boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
         guarantees: info.guarantees.clone(),
         can_miss: info.can_miss.clone(),
@@ -370,6 +368,8 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         && write_or_stop(sink.as_mut(), &stop_event, &stop)
         && flush_or_stop(sink.as_mut(), &stop);
     drop(sink);
+    #[cfg(windows)]
+    source::windows::console::finished();
     let failures = signals::report_unwritten(&output, &stop_event, stop_written, cfg.format);
     match (totals.error, failures) {
         (Some(e), _) => Err(RunError::Io(e)),
@@ -403,7 +403,24 @@ pub(crate) fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
     }
 }
 
+/// The machine's name for the `start` record.
+#[cfg(not(windows))]
+fn host_name() -> String {
+    read_trimmed("/proc/sys/kernel/hostname")
+}
+
+/// Windows sets `COMPUTERNAME` for every process.
+#[cfg(windows)]
+fn host_name() -> String {
+    std::env::var("COMPUTERNAME").unwrap_or_default()
+}
+
 fn read_trimmed(path: &str) -> String {
+    // Windows has no /proc (under Wine the path would reach the Linux
+    // host's files): its `boot_id` stays empty.
+    if cfg!(windows) {
+        return String::new();
+    }
     std::fs::read_to_string(path)
         .map(|s| s.trim().to_string())
         .unwrap_or_default()

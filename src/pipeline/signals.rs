@@ -19,18 +19,70 @@ use super::{Stop, io_or_stop};
 use crate::event::{Counters, Event, StatsInfo};
 use crate::sink::{Format, Output};
 
-/// Catches SIGHUP and SIGUSR1 (before attaching, so one sent meanwhile is
-/// kept for later instead of killing procwatch).
+/// Catches SIGINT and SIGTERM (end the run; a second one ends it at once,
+/// in case a flush hangs), SIGHUP and SIGUSR1. Done before attaching, so a
+/// signal sent meanwhile is kept for later instead of killing procwatch.
 pub(super) fn register(stop: &Stop) -> io::Result<()> {
     #[cfg(unix)]
     {
-        use signal_hook::consts::{SIGHUP, SIGUSR1};
-        signal_hook::flag::register(SIGHUP, std::sync::Arc::clone(&stop.reopen))?;
-        signal_hook::flag::register(SIGUSR1, std::sync::Arc::clone(&stop.stats))?;
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use std::sync::Arc;
+        // Each ending signal gets two handlers, and one arriving between
+        // their installs would be swallowed: hold the signals blocked until
+        // both are in place, then take any pending one with both.
+        let blocked = Blocked::new(&[SIGINT, SIGTERM, SIGHUP, SIGUSR1])?;
+        for sig in [SIGINT, SIGTERM] {
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop.flag))?;
+            signal_hook::flag::register(sig, Arc::clone(&stop.flag))?;
+        }
+        signal_hook::flag::register(SIGHUP, Arc::clone(&stop.reopen))?;
+        signal_hook::flag::register(SIGUSR1, Arc::clone(&stop.stats))?;
+        drop(blocked);
     }
     #[cfg(not(unix))]
     let _ = stop;
     Ok(())
+}
+
+/// Signals blocked in the calling thread until dropped.
+#[cfg(unix)]
+struct Blocked(libc::sigset_t);
+
+#[cfg(unix)]
+impl Blocked {
+    fn new(sigs: &[libc::c_int]) -> io::Result<Blocked> {
+        // SAFETY: sigemptyset/sigaddset initialise the set they are given;
+        // pthread_sigmask only changes this thread's mask.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &sig in sigs {
+                libc::sigaddset(&mut set, sig);
+            }
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            if rc != 0 {
+                return Err(io::Error::from_raw_os_error(rc));
+            }
+            // Unblock only what was not blocked before.
+            let mut unblock: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut unblock);
+            for &sig in sigs {
+                if libc::sigismember(&old, sig) == 0 {
+                    libc::sigaddset(&mut unblock, sig);
+                }
+            }
+            Ok(Blocked(unblock))
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: restores this thread's mask for the signals it blocked.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 impl Writer<'_> {

@@ -403,6 +403,7 @@ pub fn json_bytes(b: &[u8]) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::process::Command;
     use std::time::Duration;
 
@@ -486,6 +487,7 @@ mod tests {
 
     /// Runs `printf '%s\0' <words>` in bash under `locale` and splits the
     /// output back into the arguments bash saw.
+    #[cfg(unix)]
     fn bash_printf(words: &str, locale: &str) -> Vec<Vec<u8>> {
         let out = Command::new("/bin/bash")
             .arg("-c")
@@ -499,6 +501,7 @@ mod tests {
         parts
     }
 
+    #[cfg(unix)] // runs /bin/bash
     #[test]
     fn shell_quote_round_trips_through_bash_in_every_locale() {
         let inputs = nasty_inputs();
@@ -516,6 +519,7 @@ mod tests {
         }
     }
 
+    #[cfg(unix)] // runs /bin/bash
     #[test]
     fn join_cmdline_runs_the_same_argv_in_bash() {
         // The command line itself, pasted, must reproduce argv exactly.
@@ -602,6 +606,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)] // runs /bin/bash
     #[test]
     fn display_bytes_round_trips_through_bash_when_escaped() {
         let inputs: Vec<Vec<u8>> = nasty_inputs()

@@ -26,6 +26,7 @@ fn windows_event(command_line: &str) -> Event {
         created: Some(t0() - Duration::from_millis(3)),
         command_line: Some(command_line.into()),
         exe: Some("C:\\Windows\\System32\\cmd.exe".into()),
+        problems: Vec::new(),
     };
     let snap = ProcessSnapshot {
         token: WindowsToken {

@@ -153,6 +153,8 @@ pub enum Choice {
     Wmi,
     /// Windows ETW kernel process events.
     Etw,
+    /// Windows: the process list every interval (Toolhelp).
+    Snapshot,
 }
 
 /// Settings of the sources that observe processes after the fact.
@@ -196,7 +198,7 @@ pub fn open(
     late: &LateOptions,
     win: &windows::Options,
 ) -> Result<Box<dyn Source>, AttachError> {
-    if matches!(choice, Choice::Wmi | Choice::Etw) || cfg!(windows) {
+    if matches!(choice, Choice::Wmi | Choice::Etw | Choice::Snapshot) || cfg!(windows) {
         return open_windows(choice, win);
     }
     open_linux(choice, opts, late)
@@ -269,13 +271,14 @@ fn open_auto(opts: &ebpf::Options, late: &LateOptions) -> Result<Box<dyn Source>
     Ok(source)
 }
 
-/// Windows: the source chosen among ETW and WMI (see `windows::select`).
+/// Windows: the source chosen among ETW, WMI and the snapshot (see
+/// `windows::select`).
 #[cfg(windows)]
 fn open_windows(choice: Choice, win: &windows::Options) -> Result<Box<dyn Source>, AttachError> {
     windows::source::open(choice, win)
 }
 
-/// Elsewhere the CLI already rejects `--source wmi|etw`; this is the
+/// Elsewhere the CLI already rejects `--source wmi|etw|snapshot`; this is the
 /// library's own guard.
 #[cfg(not(windows))]
 fn open_windows(choice: Choice, _: &windows::Options) -> Result<Box<dyn Source>, AttachError> {

@@ -543,7 +543,12 @@ impl Monitor {
     /// Waits up to `limit` for `needle` to appear on stdout at or after
     /// byte `from`; returns when it was seen (polled every 2 ms) and where
     /// the search may resume.
-    pub fn wait_for_text(&self, needle: &str, from: usize, limit: Duration) -> Option<(Instant, usize)> {
+    pub fn wait_for_text(
+        &self,
+        needle: &str,
+        from: usize,
+        limit: Duration,
+    ) -> Option<(Instant, usize)> {
         let deadline = Instant::now() + limit;
         let mut at = from;
         loop {

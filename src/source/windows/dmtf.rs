@@ -3,26 +3,47 @@
 //! WMI hands out `CreationDate` as `yyyymmddHHMMSS.ffffff±UUU`, local time
 //! plus the offset from UTC in minutes. Converted here to a UTC
 //! [`SystemTime`] so the sinks render it like every other time.
+//!
+//! Both conversions are total: a value outside what a FILETIME can hold
+//! (before 1601, or 2^63 ticks and beyond) is an error, never a panic.
+//! Windows' `SystemTime` is itself a FILETIME, so unchecked arithmetic
+//! there overflows where Linux's would not.
 
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Why a DMTF datetime string was rejected.
+/// Why a DMTF datetime string or a FILETIME was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DmtfError {
+pub struct TimeError {
+    /// `DMTF datetime` or `FILETIME`.
+    pub kind: &'static str,
     /// The rejected input (as given).
     pub input: String,
     /// What is wrong with it.
     pub why: &'static str,
 }
 
-impl fmt::Display for DmtfError {
+impl fmt::Display for TimeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "bad DMTF datetime {:?}: {}", self.input, self.why)
+        write!(f, "bad {} {:?}: {}", self.kind, self.input, self.why)
     }
 }
 
-impl std::error::Error for DmtfError {}
+impl std::error::Error for TimeError {}
+
+/// Seconds from 1970 to 1601-01-01, the earliest time a FILETIME holds.
+const FILETIME_EPOCH_SECS: i64 = -11_644_473_600;
+
+/// `UNIX_EPOCH` ± `secs` + `nanos`, or `None` where `SystemTime` cannot
+/// represent it.
+fn unix_plus(secs: i64, nanos: Duration) -> Option<SystemTime> {
+    let base = if secs >= 0 {
+        UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+    } else {
+        UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    base?.checked_add(nanos)
+}
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's
 /// `days_from_civil`), so no date crate is needed.
@@ -50,8 +71,9 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 ///
 /// Strict on purpose: WMI uses `*` for "unknown" fields and a bad value must
 /// show as a missing time, not as a plausible wrong one.
-pub fn parse_dmtf(s: &str) -> Result<SystemTime, DmtfError> {
-    let err = |why| DmtfError {
+pub fn parse_dmtf(s: &str) -> Result<SystemTime, TimeError> {
+    let err = |why| TimeError {
+        kind: "DMTF datetime",
         input: s.to_owned(),
         why,
     };
@@ -67,7 +89,7 @@ pub fn parse_dmtf(s: &str) -> Result<SystemTime, DmtfError> {
         b'-' => -1i64,
         _ => return Err(err("expected '+' or '-' before the UTC offset")),
     };
-    let num = |from: usize, to: usize| -> Result<u32, DmtfError> {
+    let num = |from: usize, to: usize| -> Result<u32, TimeError> {
         let part = &b[from..to];
         if !part.iter().all(u8::is_ascii_digit) {
             return Err(err("non-digit (or '*' wildcard) in a numeric field"));
@@ -95,26 +117,47 @@ pub fn parse_dmtf(s: &str) -> Result<SystemTime, DmtfError> {
         + i64::from(min) * 60
         + i64::from(sec);
     let utc = local - offset_min * 60;
-    let nanos = Duration::from_micros(u64::from(micros));
-    Ok(if utc >= 0 {
-        UNIX_EPOCH + Duration::from_secs(utc.unsigned_abs()) + nanos
-    } else {
-        UNIX_EPOCH - Duration::from_secs(utc.unsigned_abs()) + nanos
-    })
+    if utc < FILETIME_EPOCH_SECS {
+        return Err(err("before 1601-01-01, the earliest time Windows keeps"));
+    }
+    unix_plus(utc, Duration::from_micros(u64::from(micros)))
+        .ok_or_else(|| err("outside the range of the system clock"))
 }
 
 /// 100 ns intervals between 1601-01-01 (the FILETIME epoch) and 1970-01-01.
-const FILETIME_UNIX_OFFSET: u64 = 116_444_736_000_000_000;
+pub const FILETIME_UNIX_OFFSET: u64 = 116_444_736_000_000_000;
 
 /// Converts a FILETIME (100 ns ticks since 1601, UTC), as ETW and
-/// `GetProcessTimes` report, to a [`SystemTime`].
-pub fn filetime_to_system(ticks: u64) -> SystemTime {
-    let nanos = |t: u64| Duration::new(t / 10_000_000, (t % 10_000_000) as u32 * 100);
-    if ticks >= FILETIME_UNIX_OFFSET {
-        UNIX_EPOCH + nanos(ticks - FILETIME_UNIX_OFFSET)
-    } else {
-        UNIX_EPOCH - nanos(FILETIME_UNIX_OFFSET - ticks)
+/// `GetProcessTimes` report, to a [`SystemTime`]. Values of 2^63 ticks and
+/// more are invalid, as `FileTimeToSystemTime` also says.
+pub fn filetime_to_system(ticks: u64) -> Result<SystemTime, TimeError> {
+    let err = |why| TimeError {
+        kind: "FILETIME",
+        input: ticks.to_string(),
+        why,
+    };
+    if ticks >= 1 << 63 {
+        return Err(err("2^63 ticks or more is not a valid FILETIME"));
     }
+    let nanos = |t: u64| Duration::new(t / 10_000_000, (t % 10_000_000) as u32 * 100);
+    let t = if ticks >= FILETIME_UNIX_OFFSET {
+        UNIX_EPOCH.checked_add(nanos(ticks - FILETIME_UNIX_OFFSET))
+    } else {
+        UNIX_EPOCH.checked_sub(nanos(FILETIME_UNIX_OFFSET - ticks))
+    };
+    t.ok_or_else(|| err("outside the range of the system clock"))
+}
+
+/// A signed FILETIME, as ETW's `raw_timestamp` and WMI's `TIME_CREATED`
+/// strings carry it: negative means before 1601 and is rejected.
+pub fn filetime_i64_to_system(ticks: i64) -> Result<SystemTime, TimeError> {
+    u64::try_from(ticks)
+        .map_err(|_| TimeError {
+            kind: "FILETIME",
+            input: ticks.to_string(),
+            why: "negative: before 1601-01-01",
+        })
+        .and_then(filetime_to_system)
 }
 
 #[cfg(test)]
@@ -201,8 +244,9 @@ mod tests {
 
     #[test]
     fn days_from_civil_round_trips() {
-        // Cross-checked against the sink's own calendar walk.
-        for days in (-600_000i64..800_000).step_by(997) {
+        // Cross-checked against the sink's own calendar walk, from 1601
+        // (Windows' `SystemTime` holds nothing earlier) to the year 4160.
+        for days in (-134_774i64..800_000).step_by(997) {
             let t = if days >= 0 {
                 UNIX_EPOCH + Duration::from_secs(days as u64 * 86_400)
             } else {
@@ -217,21 +261,56 @@ mod tests {
         }
     }
 
+    fn ft(ticks: u64) -> String {
+        time_rfc3339(filetime_to_system(ticks).unwrap())
+    }
+
     #[test]
     fn filetime() {
-        assert_eq!(filetime_to_system(FILETIME_UNIX_OFFSET), UNIX_EPOCH);
+        assert_eq!(filetime_to_system(FILETIME_UNIX_OFFSET), Ok(UNIX_EPOCH));
         assert_eq!(
-            time_rfc3339(filetime_to_system(FILETIME_UNIX_OFFSET + 10_000_015)),
+            ft(FILETIME_UNIX_OFFSET + 10_000_015),
             "1970-01-01T00:00:01.000001Z"
         );
-        assert_eq!(
-            time_rfc3339(filetime_to_system(0)),
-            "1601-01-01T00:00:00.000000Z"
-        );
+        assert_eq!(ft(0), "1601-01-01T00:00:00.000000Z");
         // 2024-02-29T12:00:00Z
+        assert_eq!(ft(133_536_816_000_000_000), "2024-02-29T12:00:00.000000Z");
+        // The last valid FILETIME: 30828-09-14, past what DMTF can say.
+        assert_eq!(ft((1 << 63) - 1), "30828-09-14T02:48:05.477580Z");
+    }
+
+    #[test]
+    fn out_of_range_times_are_errors_not_panics() {
+        for ticks in [1u64 << 63, u64::MAX, (1 << 63) + 1] {
+            let e = filetime_to_system(ticks).unwrap_err();
+            assert_eq!(e.why, "2^63 ticks or more is not a valid FILETIME");
+            assert_eq!(e.input, ticks.to_string());
+            assert!(e.to_string().starts_with("bad FILETIME"), "{e}");
+        }
+        for ticks in [-1i64, i64::MIN] {
+            let e = filetime_i64_to_system(ticks).unwrap_err();
+            assert_eq!(e.why, "negative: before 1601-01-01");
+        }
         assert_eq!(
-            time_rfc3339(filetime_to_system(133_536_816_000_000_000)),
-            "2024-02-29T12:00:00.000000Z"
+            filetime_i64_to_system(0).map(time_rfc3339).as_deref(),
+            Ok("1601-01-01T00:00:00.000000Z")
+        );
+        // Before 1601, also when only the UTC offset takes it there.
+        for early in [
+            "00000101000000.000000+000",
+            "15001231235959.999999+000",
+            "16010101000000.000000+001",
+        ] {
+            let e = parse_dmtf(early).unwrap_err();
+            assert!(e.why.starts_with("before 1601-01-01"), "{early}: {e}");
+        }
+        assert_eq!(
+            rfc("16010101000000.000000-001"),
+            "1601-01-01T00:01:00.000000Z"
+        );
+        assert_eq!(
+            rfc("99991231235959.999999-999"),
+            "10000-01-01T16:38:59.999999Z"
         );
     }
 }

@@ -1,5 +1,7 @@
-//! Windows sources: ETW (Microsoft-Windows-Kernel-Process) and WMI
-//! (`Win32_ProcessStartTrace` events, or `__InstanceCreationEvent` polling).
+//! Windows sources: ETW (the kernel logger's process events), WMI
+//! (`Win32_ProcessStartTrace` events, or `__InstanceCreationEvent` polling)
+//! and the process-list snapshot (`CreateToolhelp32Snapshot`), plus the
+//! console control handler that stops a run on Ctrl-C.
 //!
 //! The pure parts (time formats, WQL text, source choice) compile on every
 //! platform so their unit tests run on Linux CI. The parts that call Win32
@@ -13,7 +15,13 @@ pub mod select;
 pub mod wql;
 
 #[cfg(any(windows, winapi_check))]
+pub mod cmdline;
+#[cfg(any(windows, winapi_check))]
+pub mod console;
+#[cfg(any(windows, winapi_check))]
 pub mod etw;
+#[cfg(any(windows, winapi_check))]
+pub mod snapshot;
 #[cfg(any(windows, winapi_check))]
 pub mod source;
 #[cfg(any(windows, winapi_check))]
@@ -23,17 +31,57 @@ mod variant;
 #[cfg(any(windows, winapi_check))]
 pub mod wmi;
 
+use std::time::Duration;
+
 /// Windows-only settings from the command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
-    /// `--interval`: WMI polling period (WQL `WITHIN`).
-    pub interval: std::time::Duration,
+    /// `--interval`: the polling period of WMI polling (WQL `WITHIN`) and of
+    /// the snapshot source; `None` for each one's default.
+    pub interval: Option<Duration>,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            interval: std::time::Duration::from_secs(1),
-        }
+/// WMI polling's default period: the seed's `WITHIN 1`.
+pub const WMI_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The snapshot source's default period: a Toolhelp list is cheap, and
+/// anything shorter than this is missed.
+pub const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Options {
+    /// The polling period for `kind` (`--interval`, or its default).
+    pub fn interval_for(&self, kind: select::Kind) -> Duration {
+        self.interval.unwrap_or(match kind {
+            select::Kind::Snapshot => SNAPSHOT_INTERVAL,
+            _ => WMI_POLL_INTERVAL,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_polling_source_has_its_default_interval() {
+        let o = Options::default();
+        assert_eq!(
+            o.interval_for(select::Kind::Snapshot),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            o.interval_for(select::Kind::WmiPoll),
+            Duration::from_secs(1)
+        );
+        let o = Options {
+            interval: Some(Duration::from_millis(250)),
+        };
+        assert_eq!(
+            o.interval_for(select::Kind::Snapshot),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            o.interval_for(select::Kind::WmiPoll),
+            Duration::from_millis(250)
+        );
     }
 }

@@ -22,6 +22,21 @@ pub struct RawStart {
     pub command_line: Option<String>,
     /// `ExecutablePath`.
     pub exe: Option<String>,
+    /// Values the source gave in a form that could not be used (a time out
+    /// of range, a malformed DMTF string): the field is left out and the
+    /// reason kept for `incomplete`. For `time`, the time the event was
+    /// received stands in.
+    pub problems: Vec<Incomplete>,
+}
+
+impl RawStart {
+    /// Records that the source's value for `field` was unusable.
+    pub fn problem(&mut self, field: &'static str, reason: impl std::fmt::Display) {
+        self.problems.push(Incomplete {
+            field,
+            reason: reason.to_string(),
+        });
+    }
 }
 
 /// What could be read about one process, read as soon as it was reported.
@@ -79,10 +94,11 @@ pub fn to_exec_event(
     let mut ev = ExecEvent::new(time, raw.pid, raw.ppid, format!("{}:{nanos}", raw.pid));
     ev.process_start = created;
     ev.command_line = raw.command_line.clone().map(String::into_bytes);
-    if raw.ppid.is_none() {
+    let explained = |field| raw.problems.iter().any(|p| p.field == field);
+    if raw.ppid.is_none() && !explained("ppid") {
         ev.mark_incomplete("ppid", format!("not reported by {source}"));
     }
-    if raw.command_line.is_none() {
+    if raw.command_line.is_none() && !explained("command_line") {
         ev.mark_incomplete("command_line", format!("not reported by {source}"));
     }
     ev.mark_incomplete(
@@ -91,6 +107,12 @@ pub fn to_exec_event(
     );
     for field in NOT_ON_WINDOWS {
         ev.mark_incomplete(field, "not available on Windows");
+    }
+    for p in &raw.problems {
+        // A creation time the live read supplies is not missing.
+        if !(p.field == "process_start" && snap.created.is_some()) {
+            ev.incomplete.push(p.clone());
+        }
     }
     let reused =
         matches!((raw.created, snap.created), (Some(a), Some(b)) if gap(a, b) > SAME_PROCESS);
@@ -140,6 +162,7 @@ mod tests {
             created: Some(at(999)),
             command_line: Some("cmd.exe /c dir".into()),
             exe: None,
+            problems: Vec::new(),
         }
     }
 
@@ -239,6 +262,55 @@ mod tests {
                 ("command_line", "not reported by wmi-trace")
             ]
         );
+    }
+
+    #[test]
+    fn unusable_source_times_are_named() {
+        let mut r = raw();
+        r.time = None;
+        r.created = None;
+        r.problem("time", "bad FILETIME \"-1\": negative: before 1601-01-01");
+        r.problem(
+            "process_start",
+            "bad DMTF datetime \"x\": expected 25 characters",
+        );
+        let mut s = snap();
+        s.created = None;
+        s.missing(
+            "process_start",
+            "bad FILETIME \"9223372036854775808\": 2^63 ticks",
+        );
+        let ev = to_exec_event(&r, s, "wmi-trace", at(5));
+        assert_eq!(ev.time, at(5));
+        assert_eq!(ev.process_start, None);
+        let got: Vec<(&str, &str)> = ev
+            .incomplete
+            .iter()
+            .filter(|i| matches!(i.field, "time" | "process_start"))
+            .map(|i| (i.field, i.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("time", "bad FILETIME \"-1\": negative: before 1601-01-01"),
+                (
+                    "process_start",
+                    "bad DMTF datetime \"x\": expected 25 characters"
+                ),
+                (
+                    "process_start",
+                    "bad FILETIME \"9223372036854775808\": 2^63 ticks"
+                ),
+            ]
+        );
+        // When the live read has the creation time, the source's bad one
+        // is not reported as missing.
+        let mut r = raw();
+        r.created = None;
+        r.problem("process_start", "bad DMTF datetime");
+        let ev = to_exec_event(&r, snap(), "wmi-trace", at(5));
+        assert_eq!(ev.process_start, Some(at(999)));
+        assert!(!fields(&ev).contains(&"process_start"), "{:?}", fields(&ev));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Which Windows source to use, and why: pure logic, tested on Linux.
 //!
-//! `auto` tries ETW, then WMI trace events, then WMI polling. The first two
-//! need an elevated token; without one they are skipped with that reason
-//! rather than tried, so the explanation is "not elevated" instead of an
-//! access-denied error code.
+//! `auto` tries ETW, then WMI trace events, then WMI polling, then the
+//! process-list snapshot. The first two need an elevated token; without one
+//! they are skipped with that reason rather than tried, so the explanation
+//! is "not elevated" instead of an access-denied error code. A source counts
+//! only once it has started: one that fails (WMI's `ExecNotificationQuery`
+//! and ETW's `OpenTraceW` do under Wine) passes to the next, with why.
 
 /// One of the Windows mechanisms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +16,9 @@ pub enum Kind {
     WmiTrace,
     /// WMI `__InstanceCreationEvent ... WITHIN n` polling.
     WmiPoll,
+    /// `CreateToolhelp32Snapshot` every interval, diffed by pid and
+    /// creation time.
+    Snapshot,
 }
 
 impl Kind {
@@ -23,10 +28,15 @@ impl Kind {
             Kind::Etw => "etw",
             Kind::WmiTrace => "wmi-trace",
             Kind::WmiPoll => "wmi-poll",
+            Kind::Snapshot => "snapshot",
         }
     }
     fn needs_admin(self) -> bool {
-        !matches!(self, Kind::WmiPoll)
+        matches!(self, Kind::Etw | Kind::WmiTrace)
+    }
+    /// Polling sources miss what lives shorter than their interval.
+    pub fn polls(self) -> bool {
+        matches!(self, Kind::WmiPoll | Kind::Snapshot)
     }
 }
 
@@ -39,6 +49,8 @@ pub enum Request {
     Etw,
     /// `--source wmi`: trace events when elevated, else polling.
     Wmi,
+    /// `--source snapshot`.
+    Snapshot,
 }
 
 /// The outcome of [`choose`]: the opened source, which kind it is, and the
@@ -56,22 +68,33 @@ pub struct Chosen<T> {
 /// The kinds to try, in order, for a request.
 pub fn candidates(req: Request) -> &'static [Kind] {
     match req {
-        Request::Auto => &[Kind::Etw, Kind::WmiTrace, Kind::WmiPoll],
+        Request::Auto => &[Kind::Etw, Kind::WmiTrace, Kind::WmiPoll, Kind::Snapshot],
         Request::Etw => &[Kind::Etw],
         Request::Wmi => &[Kind::WmiTrace, Kind::WmiPoll],
+        Request::Snapshot => &[Kind::Snapshot],
     }
 }
 
-/// Tries the candidates in order with `open`, skipping those that need an
-/// elevated token when `elevated` is false. Returns the first that opens, or
-/// every reason for failure joined with `; `.
+/// Tries the candidates of `req` in order with `open`, skipping those that
+/// need an elevated token when `elevated` is false. Returns the first that
+/// opens, or every reason for failure joined with `; `.
 pub fn choose<T>(
     req: Request,
+    elevated: bool,
+    open: impl FnMut(Kind) -> Result<T, String>,
+) -> Result<Chosen<T>, String> {
+    choose_from(candidates(req), elevated, open)
+}
+
+/// [`choose`] among `kinds`: also how a source that fails while running is
+/// replaced by the candidates after it.
+pub fn choose_from<T>(
+    kinds: &[Kind],
     elevated: bool,
     mut open: impl FnMut(Kind) -> Result<T, String>,
 ) -> Result<Chosen<T>, String> {
     let mut notes: Vec<String> = Vec::new();
-    for &kind in candidates(req) {
+    for &kind in kinds {
         if kind.needs_admin() && !elevated {
             notes.push(format!("{} needs an elevated (admin) token", kind.name()));
             continue;
@@ -83,7 +106,7 @@ pub fn choose<T>(
                     why.push_str("; ");
                 }
                 why.push_str(&format!("using {}", kind.name()));
-                if kind == Kind::WmiPoll {
+                if kind.polls() {
                     why.push_str(" (polling: processes shorter than the interval can be missed)");
                 }
                 return Ok(Chosen { source, kind, why });
@@ -118,6 +141,48 @@ mod tests {
         assert_eq!(tried, [Kind::Etw]);
         let c = choose(Request::Auto, true, Ok::<_, String>).unwrap();
         assert_eq!(c.why, "using etw");
+    }
+
+    #[test]
+    fn auto_ends_with_the_snapshot_when_wmi_and_etw_fail() {
+        // Wine: ETW and WMI queries fail; the process list works.
+        let (r, tried) = trace(
+            Request::Auto,
+            true,
+            &[Kind::Etw, Kind::WmiTrace, Kind::WmiPoll],
+        );
+        assert_eq!(r, Ok(Kind::Snapshot));
+        assert_eq!(
+            tried,
+            [Kind::Etw, Kind::WmiTrace, Kind::WmiPoll, Kind::Snapshot]
+        );
+        let c = choose(Request::Auto, false, |k| match k {
+            Kind::Snapshot => Ok(()),
+            _ => Err("0x80041001".to_owned()),
+        })
+        .unwrap();
+        assert_eq!(
+            c.why,
+            "etw needs an elevated (admin) token; wmi-trace needs an elevated (admin) token; \
+             wmi-poll failed: 0x80041001; \
+             using snapshot (polling: processes shorter than the interval can be missed)"
+        );
+        let (r, tried) = trace(Request::Snapshot, false, &[]);
+        assert_eq!((r, tried), (Ok(Kind::Snapshot), vec![Kind::Snapshot]));
+    }
+
+    #[test]
+    fn a_source_failing_while_running_is_replaced_by_the_ones_after_it() {
+        // auto chose wmi-poll; it failed later: only the snapshot is left.
+        let all = candidates(Request::Auto);
+        let after = &all[all.iter().position(|&k| k == Kind::WmiPoll).unwrap() + 1..];
+        let c = choose_from(after, true, Ok::<_, String>).unwrap();
+        assert_eq!(c.kind, Kind::Snapshot);
+        assert_eq!(
+            c.why,
+            "using snapshot (polling: processes shorter than the interval can be missed)"
+        );
+        assert_eq!(choose_from(&[], true, Ok::<_, String>).unwrap_err(), "");
     }
 
     #[test]
@@ -176,12 +241,12 @@ mod tests {
 
     #[test]
     fn everything_failing_lists_every_reason() {
-        let all = [Kind::Etw, Kind::WmiTrace, Kind::WmiPoll];
+        let all = [Kind::Etw, Kind::WmiTrace, Kind::WmiPoll, Kind::Snapshot];
         let (r, _) = trace(Request::Auto, true, &all);
         assert_eq!(
             r,
             Err("etw failed: etw broke; wmi-trace failed: wmi-trace broke; \
-                 wmi-poll failed: wmi-poll broke"
+                 wmi-poll failed: wmi-poll broke; snapshot failed: snapshot broke"
                 .into())
         );
     }
@@ -189,8 +254,8 @@ mod tests {
     #[test]
     fn names_and_candidates() {
         assert_eq!(
-            [Kind::Etw, Kind::WmiTrace, Kind::WmiPoll].map(Kind::name),
-            ["etw", "wmi-trace", "wmi-poll"]
+            [Kind::Etw, Kind::WmiTrace, Kind::WmiPoll, Kind::Snapshot].map(Kind::name),
+            ["etw", "wmi-trace", "wmi-poll", "snapshot"]
         );
         assert_eq!(candidates(Request::Wmi), [Kind::WmiTrace, Kind::WmiPoll]);
     }

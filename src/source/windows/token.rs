@@ -34,7 +34,7 @@ use super::record::ProcessSnapshot;
 use crate::event::{ElevationType, IntegrityLevel, WinPrivilege};
 
 /// Closes a handle when dropped, so every early return releases it.
-struct Handle(HANDLE);
+pub struct Handle(pub HANDLE);
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -45,7 +45,7 @@ impl Drop for Handle {
 }
 
 /// The last Win32 error, as a short reason for `incomplete`.
-fn last_error_reason(call: &str) -> String {
+pub fn last_error_reason(call: &str) -> String {
     // SAFETY: no preconditions.
     let code = unsafe { GetLastError() };
     match code {
@@ -58,29 +58,45 @@ fn last_error_reason(call: &str) -> String {
 
 /// UTF-16 to UTF-8; unpaired surrogates (possible in Windows names) become
 /// U+FFFD rather than failing the whole field.
-fn from_wide(w: &[u16]) -> String {
+pub fn from_wide(w: &[u16]) -> String {
     let end = w.iter().position(|&c| c == 0).unwrap_or(w.len());
     String::from_utf16_lossy(&w[..end])
+}
+
+/// Opens `pid` with `access`; the error is a reason for `incomplete`.
+pub fn open_process(pid: u32, access: u32) -> Result<Handle, String> {
+    // SAFETY: plain call; a null result is checked.
+    let raw = unsafe { OpenProcess(access, 0, pid) };
+    if raw.is_null() {
+        return Err(last_error_reason("OpenProcess"));
+    }
+    Ok(Handle(raw))
 }
 
 /// Reads everything for `pid`. Never fails: what cannot be read is listed.
 pub fn read_process(pid: u32) -> ProcessSnapshot {
     let mut snap = ProcessSnapshot::default();
-    // SAFETY: plain call; a null result is checked.
-    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
-    if raw.is_null() {
-        let why = last_error_reason("OpenProcess");
-        for field in ["exe", "process_start", "token", "user"] {
-            snap.missing(field, &why);
+    let process = match open_process(pid, PROCESS_QUERY_LIMITED_INFORMATION) {
+        Ok(h) => h,
+        Err(why) => {
+            for field in ["exe", "process_start", "token", "user"] {
+                snap.missing(field, &why);
+            }
+            return snap;
         }
-        return snap;
-    }
-    let process = Handle(raw);
+    };
     match creation_time(&process) {
         Ok(t) => snap.created = Some(t),
         Err(why) => snap.missing("process_start", &why),
     }
-    match image_path(&process) {
+    read_opened(&process, &mut snap);
+    snap
+}
+
+/// Reads the image path and the token of an opened process (opened with at
+/// least `PROCESS_QUERY_LIMITED_INFORMATION`) into `snap`.
+pub fn read_opened(process: &Handle, snap: &mut ProcessSnapshot) {
+    match image_path(process) {
         Ok(p) => snap.exe = Some(p),
         Err(why) => snap.missing("exe", &why),
     }
@@ -90,11 +106,10 @@ pub fn read_process(pid: u32) -> ProcessSnapshot {
         let why = last_error_reason("OpenProcessToken");
         snap.missing("token", &why);
         snap.missing("user", &why);
-        return snap;
+        return;
     }
     let tok = Handle(tok);
-    read_token(&tok, &mut snap);
-    snap
+    read_token(&tok, snap);
 }
 
 /// Whether procwatch itself runs with an elevated token (the admin-only
@@ -112,7 +127,13 @@ pub fn current_is_elevated() -> bool {
         .unwrap_or(false)
 }
 
-fn creation_time(process: &Handle) -> Result<SystemTime, String> {
+/// The process's creation time (`GetProcessTimes`).
+pub fn creation_time(process: &Handle) -> Result<SystemTime, String> {
+    filetime_to_system(creation_ticks(process)?).map_err(|e| e.to_string())
+}
+
+/// The raw creation FILETIME: with the pid, what identifies a process.
+pub fn creation_ticks(process: &Handle) -> Result<u64, String> {
     let zero = FILETIME {
         dwLowDateTime: 0,
         dwHighDateTime: 0,
@@ -124,8 +145,7 @@ fn creation_time(process: &Handle) -> Result<SystemTime, String> {
     if ok == 0 {
         return Err(last_error_reason("GetProcessTimes"));
     }
-    let ticks = (u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime);
-    Ok(filetime_to_system(ticks))
+    Ok((u64::from(created.dwHighDateTime) << 32) | u64::from(created.dwLowDateTime))
 }
 
 fn image_path(process: &Handle) -> Result<String, String> {

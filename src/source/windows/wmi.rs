@@ -18,7 +18,7 @@ use windows::Win32::System::Wmi::{
 };
 use windows::core::{BSTR, PCWSTR};
 
-use super::dmtf::{filetime_to_system, parse_dmtf};
+use super::dmtf::{filetime_i64_to_system, parse_dmtf};
 use super::record::RawStart;
 use super::variant;
 use super::wql;
@@ -134,14 +134,11 @@ impl Wmi {
     /// `Win32_Process` at once, while the process most likely still runs.
     fn read_trace(&self, event: &IWbemClassObject) -> RawStart {
         let pid = variant::u32_of(event, "ProcessID").unwrap_or(0);
-        let time = variant::string(event, "TIME_CREATED")
-            .and_then(|s| s.parse::<u64>().ok())
-            .map(filetime_to_system);
         let mut raw = self.lookup(pid).unwrap_or(RawStart {
             pid,
             ..RawStart::default()
         });
-        raw.time = time.or(raw.time);
+        event_time(event, &mut raw);
         raw.ppid = raw.ppid.or(variant::u32_of(event, "ParentProcessID"));
         raw
     }
@@ -170,21 +167,46 @@ fn from_instance(event: &IWbemClassObject) -> RawStart {
     let mut raw = variant::object(event, "TargetInstance")
         .map(|p| process_fields(&p))
         .unwrap_or_default();
-    raw.time = variant::string(event, "TIME_CREATED")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(filetime_to_system)
-        .or(Some(SystemTime::now()));
+    event_time(event, &mut raw);
     raw
+}
+
+/// The event's `TIME_CREATED` (a FILETIME as a decimal string); the time
+/// it was received when that is missing or unusable, with the reason.
+fn event_time(event: &IWbemClassObject, raw: &mut RawStart) {
+    let text = variant::string(event, "TIME_CREATED");
+    let parsed = text.as_deref().map(|s| {
+        s.parse::<i64>()
+            .map_err(|_| format!("bad TIME_CREATED {s:?}: not a number"))
+            .and_then(|t| filetime_i64_to_system(t).map_err(|e| e.to_string()))
+    });
+    match parsed {
+        Some(Ok(t)) => raw.time = Some(t),
+        Some(Err(why)) => {
+            raw.time = Some(SystemTime::now());
+            raw.problem(
+                "time",
+                format!("{why}; the time the event was received is shown"),
+            );
+        }
+        None => raw.time = raw.time.or(Some(SystemTime::now())),
+    }
 }
 
 /// The seed's fields of a `Win32_Process` instance.
 fn process_fields(p: &IWbemClassObject) -> RawStart {
-    RawStart {
-        time: None,
+    let mut raw = RawStart {
         pid: variant::u32_of(p, "ProcessId").unwrap_or(0),
         ppid: variant::u32_of(p, "ParentProcessId"),
-        created: variant::string(p, "CreationDate").and_then(|s| parse_dmtf(&s).ok()),
         command_line: variant::string(p, "CommandLine"),
         exe: variant::string(p, "ExecutablePath"),
+        ..RawStart::default()
+    };
+    if let Some(s) = variant::string(p, "CreationDate") {
+        match parse_dmtf(&s) {
+            Ok(t) => raw.created = Some(t),
+            Err(e) => raw.problem("process_start", e),
+        }
     }
+    raw
 }
