@@ -13,7 +13,10 @@ CHECKS = [
     ("attach", "source ebpf attached to tp_btf/sched_process_exec, no program rejected "
                "(no warning on stderr), clean exit"),
     ("plain", "argv, exe, filename, cwd, uid/euid/suid/gid, user/group and caps of a plain "
-              "exec by root and by nobody; nothing incomplete"),
+              "exec by root and by nobody; nothing incomplete but a pending hash"),
+    ("hash", "exe_sha256 of those two execs, from their late hash events (they exit "
+             "before the hasher reads /proc/PID/exe, so the path is checked against the "
+             "kernel's stamp): the sha256 of /bin/pwprobe"),
     ("setuid", "nobody runs a setuid-root copy: euid 0, privilege_raised setuid, pre_exec "
                "{65534, 65534, no caps}, privilege_change setuid 65534→0"),
     ("tmpfs", "exe and cwd of an exec on a tmpfs mounted at /mnt/t"),
@@ -34,7 +37,7 @@ class GuestRun:
         self.lines = [l.rstrip("\r") for l in console.splitlines()]
         self.values = {}
         for l in self.lines:
-            for key in ["PWM-KERNEL", "PWM-CAP-LAST", "PWM-PROCWATCH-STATUS", "PWM-EXIT-STATUS"]:
+            for key in ["PWM-KERNEL", "PWM-CAP-LAST", "PWM-PROBE-SHA256", "PWM-PROCWATCH-STATUS", "PWM-EXIT-STATUS"]:
                 if l.startswith(key + " "):
                     self.values[key] = l[len(key) + 1:].strip()
         self.done = "PWM-DONE" in self.lines
@@ -139,8 +142,11 @@ def check_plain(run):
         "uid": 0, "euid": 0, "suid": 0, "fsuid": 0, "gid": 0, "egid": 0,
         "user": "root", "group": "root",
         "caps_raw.effective": mask, "caps_raw.permitted": mask, "caps_raw.ambient": NO_CAPS,
-        "privilege_raised": None, "incomplete": [],
+        "privilege_raised": None,
     })
+    if root.get("incomplete") not in ([], ["exe_sha256"]) or (
+            root["incomplete"] and root["incomplete_reasons"] != {"exe_sha256": "hash_pending"}):
+        raise CheckFailed(f"incomplete {root.get('incomplete')} {root.get('incomplete_reasons')}")
     if len(root["caps"]["effective"]) != ncaps or "CAP_SYS_ADMIN" not in root["caps"]["effective"]:
         raise CheckFailed(f"caps.effective of root: {root['caps']['effective']}")
     if not isinstance(root.get("ppid"), int):
@@ -153,6 +159,28 @@ def check_plain(run):
         "privilege_raised": None, "privilege_change": None,
     })
     return f"root caps {mask}, nobody none"
+
+
+def final_sha256(run, ev):
+    """(sha256, reason) of exec EV: its own, or from its one late hash event."""
+    if ev.get("incomplete_reasons", {}).get("exe_sha256") != "hash_pending":
+        return ev.get("exe_sha256"), ev.get("incomplete_reasons", {}).get("exe_sha256")
+    late = [h for h in run.kind("hash") if h.get("exec_id") == ev.get("exec_id")]
+    if len(late) != 1:
+        raise CheckFailed(f"{len(late)} hash events for exec {ev.get('exec_id')}")
+    return late[0].get("exe_sha256"), late[0].get("reason")
+
+
+def check_hash(run):
+    want = run.values.get("PWM-PROBE-SHA256")
+    if not want or len(want) != 64:
+        raise CheckFailed(f"the guest printed no sha256 of /bin/pwprobe ({want!r})")
+    for argv in (["/bin/pwprobe", "plain", "pwm-plain", "two words"],
+                 ["/bin/pwprobe", "plain", "pwm-nobody"]):
+        got, why = final_sha256(run, run.exec_with(argv))
+        if got != want:
+            raise CheckFailed(f"{argv}: exe_sha256 {got} (want {want}); reason {why}")
+    return f"{want[:12]}… twice"
 
 
 def check_setuid(run):

@@ -13,6 +13,7 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 echo "PWM-KERNEL $(uname -r)"
 echo "PWM-CAP-LAST $(cat /proc/sys/kernel/cap_last_cap)"
+echo "PWM-PROBE-SHA256 $(sha256sum /bin/pwprobe | cut -d" " -f1)"
 
 # Fixtures: a tmpfs mount holding a copy of the probe and a directory, the
 # same tmpfs bind-mounted elsewhere, a setuid-root copy, a #! script.

@@ -102,23 +102,59 @@ static __always_inline __u32 read_str(char *dst, __u32 cap, const char *src, __u
  * bit of i_ctime_nsec; inode_get_ctime_nsec() masks it, and so do we. */
 #define I_CTIME_QUERIED (1u << 31)
 
-/* The inode's size, mtime and ctime, as stat(2) reports them. The discrete
- * i_{m,c}time_{sec,nsec} fields exist since 6.11; before that the record has
- * no stamp (F_HAS_STAMP unset). */
+/* Before 6.11 the times were struct timespec64 fields: i_mtime and i_ctime,
+ * renamed __i_ctime in 6.6 and __i_mtime in 6.7 (only inode_get_*time()
+ * was to read them). CO-RE matches these flavours by field name, so each
+ * kernel keeps exactly the branch whose fields it has. */
+struct inode___ts_v1 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___ts_v2 {
+	struct timespec64 i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+struct inode___ts_v3 {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+#define STAMP_TIMES(btf, i, m, c)                                         \
+	do {                                                             \
+		h->mtime_sec = READ(btf, i, m.tv_sec);                   \
+		h->mtime_nsec = READ(btf, i, m.tv_nsec);                 \
+		h->ctime_sec = READ(btf, i, c.tv_sec);                   \
+		h->ctime_nsec = READ(btf, i, c.tv_nsec) & ~I_CTIME_QUERIED; \
+	} while (0)
+
+/* The inode's size, mtime and ctime, as stat(2) reports them; a kernel
+ * with none of the known layouts gives a record without a stamp
+ * (F_HAS_STAMP unset). */
 static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode, const bool btf)
 {
+	struct inode___ts_v1 *v1 = (void *)inode;
+	struct inode___ts_v2 *v2 = (void *)inode;
+	struct inode___ts_v3 *v3 = (void *)inode;
+
+	h->file_size = 0;
+	h->mtime_sec = h->ctime_sec = 0;
+	h->mtime_nsec = h->ctime_nsec = 0;
 	if (bpf_core_field_exists(inode->i_mtime_sec) && bpf_core_field_exists(inode->i_ctime_nsec)) {
-		h->file_size = READ(btf, inode, i_size);
 		h->mtime_sec = READ(btf, inode, i_mtime_sec);
 		h->mtime_nsec = READ(btf, inode, i_mtime_nsec);
 		h->ctime_sec = READ(btf, inode, i_ctime_sec);
 		h->ctime_nsec = READ(btf, inode, i_ctime_nsec) & ~I_CTIME_QUERIED;
-		h->flags |= F_HAS_STAMP;
+	} else if (bpf_core_field_exists(v3->__i_mtime) && bpf_core_field_exists(v3->__i_ctime)) {
+		STAMP_TIMES(btf, v3, __i_mtime, __i_ctime);
+	} else if (bpf_core_field_exists(v2->i_mtime) && bpf_core_field_exists(v2->__i_ctime)) {
+		STAMP_TIMES(btf, v2, i_mtime, __i_ctime);
+	} else if (bpf_core_field_exists(v1->i_mtime) && bpf_core_field_exists(v1->i_ctime)) {
+		STAMP_TIMES(btf, v1, i_mtime, i_ctime);
 	} else {
-		h->file_size = 0;
-		h->mtime_sec = h->ctime_sec = 0;
-		h->mtime_nsec = h->ctime_nsec = 0;
+		return;
 	}
+	h->file_size = READ(btf, inode, i_size);
+	h->flags |= F_HAS_STAMP;
 }
 
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
