@@ -6,6 +6,7 @@ pub mod cli;
 pub mod enrich;
 pub mod event;
 pub mod filter;
+pub mod linux;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

@@ -29,10 +29,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use crate::enrich::file_key::FileKey;
-use crate::enrich::id_hash::IdMap;
 use crate::enrich::mounts::FuseMounts;
 use crate::event::{ExecEvent, FileStamp};
+use crate::linux::file_key::FileKey;
+use crate::linux::id_hash::IdMap;
 
 /// A size cap that covers ordinary binaries (a few MiB) and large static
 /// ones, while keeping one miss under a few tens of milliseconds.

@@ -22,9 +22,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::enrich::file_key::FileKey;
 use crate::enrich::hash::{ExeHasher, FIELD, HashCache, HashTarget, Hashed};
 use crate::event::{ExecEvent, HashInfo};
+use crate::linux::file_key::FileKey;
 
 /// Default bytes per second the hasher may read: a few large binaries a
 /// second, a small share of one CPU with SHA-NI.

@@ -28,9 +28,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::enrich::clock::coarse_now;
-use crate::enrich::file_key::FileKey;
 use crate::enrich::mounts::FuseMounts;
+use crate::linux::clock::coarse_now;
+use crate::linux::file_key::FileKey;
 
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};

@@ -1,21 +1,17 @@
 //! Enrichment: turning raw kernel facts into what a reader wants to see.
 //!
 //! Sources stay cheap and only report ids and masks; this stage adds names
-//! (users, groups) and holds the helpers (capability names, boot-time clock,
-//! privilege-raise decision) that sources and sinks share.
+//! (users, groups), the process table (parent, ancestry, privilege change),
+//! the exe hash and the hijackable check, and decides privilege raises.
+//! Helpers that sources and sinks share too (clock, capability names,
+//! `/proc` reader) live in [`crate::linux`].
 
-pub mod caps;
-pub mod id_hash;
 pub mod raise;
 pub mod table;
 
 // Linux only: CLOCK_BOOTTIME, NSS lookups, unix owners and modes, and
 // files compared by dev/ino. Elsewhere `unsupported` stands in and leaves
 // the fields these fill null (README, Windows).
-#[cfg(target_os = "linux")]
-pub mod clock;
-#[cfg(target_os = "linux")]
-pub mod file_key;
 #[cfg(target_os = "linux")]
 pub mod hash;
 #[cfg(target_os = "linux")]
@@ -33,8 +29,6 @@ mod unsupported;
 #[cfg(not(target_os = "linux"))]
 pub use unsupported::{hash, hash_pool, hijack, hijack_pool, names};
 
-#[cfg(target_os = "linux")]
-pub use clock::BootClock;
 pub use names::NameCache;
 pub use raise::privilege_raise;
 

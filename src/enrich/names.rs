@@ -5,8 +5,8 @@
 //! honoured. NSS calls can be slow (network directories), and an exec storm
 //! is usually a handful of users, hence the cache.
 
-use crate::enrich::clock::coarse_now;
-use crate::enrich::id_hash::IdMap;
+use crate::linux::clock::coarse_now;
+use crate::linux::id_hash::IdMap;
 use std::ffi::CStr;
 use std::sync::Arc;
 use std::time::Duration;

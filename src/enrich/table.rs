@@ -17,14 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 #[cfg(target_os = "linux")]
-use crate::source::proc_reader;
+use crate::linux::proc_reader;
 
-use super::id_hash::IdMap;
 use super::names::NameCache;
 use crate::event::{
     Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
     Privileges, ProcessImage,
 };
+use crate::linux::id_hash::IdMap;
 
 /// How many ancestors an exec lists at most.
 pub const MAX_ANCESTORS: usize = 16;

@@ -24,8 +24,8 @@
 
 use std::io::{self, Write};
 
-use crate::enrich::caps::cap_names;
 use crate::event::{Counters, Event, ExecEvent, LossInfo, Privileges, StopInfo};
+use crate::linux::caps::cap_names;
 
 pub use super::csv_columns::CsvColumn;
 use super::escape::{csv_cell, csv_cmdline, display_bytes, time_rfc3339};

@@ -22,12 +22,12 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::enrich::caps::cap_names;
-use crate::enrich::id_hash::IdMap;
 use crate::event::{
     Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, Privileges, StartInfo, StopInfo,
     WindowsToken,
 };
+use crate::linux::caps::cap_names;
+use crate::linux::id_hash::IdMap;
 
 use super::escape::{
     join_cmdline, join_cmdline_into, json_bytes, needs_escape, push_digits, push_rfc3339,

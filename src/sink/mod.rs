@@ -26,10 +26,10 @@ pub use csv::CsvColumn;
 use std::io::Write;
 use std::sync::OnceLock;
 
-use crate::enrich::caps::cap_names;
 use crate::event::{
     ChangeCause, Event, ExecEvent, Hijack, PrivilegeChange, Privileges, WindowsToken,
 };
+use crate::linux::caps::cap_names;
 
 /// Something that renders events to a destination.
 ///

@@ -5,13 +5,13 @@
 //! cannot tell at all (the filename passed to execve, the calling thread,
 //! the kernel's secureexec decision) are always listed.
 
-use crate::enrich::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::event::{ExecEvent, Privileges};
+use crate::linux::clock::BootClock;
 
 use super::Item;
-use super::proc_reader::{Failure, Snapshot, ticks_to_boot_ns};
 use super::worker::Observed;
+use crate::linux::proc_reader::{Failure, Snapshot, ticks_to_boot_ns};
 
 /// argv beyond this many bytes is cut, as the eBPF source does, so every
 /// source yields events of comparable size.
@@ -189,7 +189,7 @@ fn fill_from(ev: &mut ExecEvent, s: &Snapshot, cx: &Context) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::proc_reader::ProcDir;
+    use crate::linux::proc_reader::ProcDir;
 
     fn cx() -> Context {
         Context {
@@ -273,7 +273,7 @@ mod tests {
         let dir = ProcDir::open("/proc", std::process::id()).unwrap();
         let mut snap = dir.snapshot(None).unwrap();
         let big = vec![b'x'; 10_000];
-        snap.cmdline = Ok(crate::source::proc_reader::Cmdline {
+        snap.cmdline = Ok(crate::linux::proc_reader::Cmdline {
             argv: vec![big.clone(), big.clone(), big],
             size: 30_003,
         });

@@ -10,8 +10,6 @@ pub mod ebpf;
 #[cfg(target_os = "linux")]
 pub mod netlink;
 #[cfg(target_os = "linux")]
-pub mod proc_reader;
-#[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod windows;
 #[cfg(target_os = "linux")]

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
 
 use super::convert::{self, Context};
-use super::proc_reader::{Failure, Snapshot};
 use super::{Item, KernelCounters, Source, SourceInfo};
 use crate::enrich::table::Exit;
+use crate::linux::proc_reader::{Failure, Snapshot};
 
 /// At most this many observations are handed over per poll.
 const POLL_BATCH: usize = 256;
@@ -49,7 +49,7 @@ pub struct Observed {
 
 /// The start time (ticks) of `ppid`, read after the important reads.
 pub fn parent_start_ticks(ppid: u32) -> Option<u64> {
-    super::proc_reader::ProcDir::open("/proc", ppid)
+    crate::linux::proc_reader::ProcDir::open("/proc", ppid)
         .and_then(|d| d.stat())
         .ok()
         .map(|s| s.start_ticks)

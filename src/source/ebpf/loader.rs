@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aya::maps::{Map, MapData, RingBuf};
 use aya::{Ebpf, EbpfLoader};
 
-use crate::enrich::clock::BootClock;
+use crate::linux::clock::BootClock;
 use crate::source::{AttachError, Decoder, Item, KernelCounters, RecordKind, Source, SourceInfo};
 
 /// The compiled BPF object, committed so that `cargo build` needs no C

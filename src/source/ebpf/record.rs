@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
 use crate::event::{
     Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
 };
+use crate::linux::clock::BootClock;
 use crate::source::{Item, RecordKind};
 
 /// Must match `RECORD_VERSION` in procwatch.h.

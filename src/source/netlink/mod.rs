@@ -17,12 +17,12 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::convert::{Context, NEVER_AVAILABLE};
-use super::proc_reader::{self, Failure, ProcDir};
 use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
-use crate::enrich::BootClock;
 use crate::enrich::table::{Exit, ProcKey};
 use crate::event::{Bytes, Coverage};
+use crate::linux::clock::BootClock;
+use crate::linux::proc_reader::{self, Failure, ProcDir};
 use wire::ProcEvent;
 
 /// Receive buffer requested for the socket: a larger buffer absorbs longer

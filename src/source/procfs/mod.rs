@@ -14,11 +14,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::convert::{Context, NEVER_AVAILABLE};
-use super::proc_reader;
 use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
-use crate::enrich::BootClock;
 use crate::event::Coverage;
+use crate::linux::clock::BootClock;
+use crate::linux::proc_reader;
 
 /// After an inotify trigger, scans are at least this far apart, so a busy
 /// directory cannot turn the scanner into a busy loop.

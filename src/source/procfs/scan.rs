@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::event::Bytes;
-use crate::source::proc_reader::{self, Failure, ProcDir, Snapshot, Stat};
+use crate::linux::proc_reader::{self, Failure, ProcDir, Snapshot, Stat};
 
 /// What identifies the program a process is running, as far as a cheap
 /// `stat` read can tell.
@@ -256,7 +256,7 @@ fn argv_of(snap: &Result<Snapshot, Failure>) -> Option<Vec<Bytes>> {
 fn read_argv(dir: &ProcDir) -> Option<Vec<Bytes>> {
     dir.read("cmdline", 1 << 20)
         .ok()
-        .map(|b| crate::source::proc_reader::split_cmdline(&b))
+        .map(|b| crate::linux::proc_reader::split_cmdline(&b))
 }
 
 #[cfg(test)]

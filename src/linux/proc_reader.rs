@@ -17,8 +17,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use crate::enrich::file_key::FileKey;
 use crate::event::{Bytes, CapSets, Credentials, FileInfo, FileStamp};
+use crate::linux::file_key::FileKey;
 
 /// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: set in the
 /// `flags` field of `stat` for kernel threads, which never exec.
