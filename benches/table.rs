@@ -7,8 +7,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use procwatch::enrich::table::{Exit, Fork, ProcKey, ProcessTable};
+use procwatch::enrich::table::ProcessTable;
 use procwatch::event::{CapSets, Credentials, ExecEvent, Privileges};
+use procwatch::event::{Exit, Fork, ProcKey};
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -14,15 +14,15 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 #[cfg(target_os = "linux")]
 use crate::linux::proc_reader;
 
 use super::names::NameCache;
 use crate::event::{
-    Bytes, ChangeCause, ExecEvent, ExitEvent, ParentInfo, PrivilegeChange, PrivilegeRaise,
-    Privileges, ProcessImage,
+    Bytes, ChangeCause, ExecEvent, Exit, ExitEvent, Fork, ParentInfo, PrivilegeChange,
+    PrivilegeRaise, Privileges, ProcKey, ProcessImage,
 };
 use crate::linux::id_hash::IdMap;
 
@@ -30,13 +30,6 @@ use crate::linux::id_hash::IdMap;
 pub const MAX_ANCESTORS: usize = 16;
 /// How long an exited process stays in the table.
 const LINGER: Duration = Duration::from_secs(10);
-
-/// A process identity: pid plus start time (boot-clock ns).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ProcKey {
-    pub pid: u32,
-    pub start_ns: u64,
-}
 
 /// A parent process and its image at the moment of the fork.
 type Snapshot = (ProcKey, Arc<ProcessImage>);
@@ -52,26 +45,6 @@ struct Proc {
     exited: bool,
     /// Whether the filters showed this process's exec (exits follow it).
     shown: bool,
-}
-
-/// A fork record: `pid` (child) was created by `ppid`.
-#[derive(Debug, Clone, Copy)]
-pub struct Fork {
-    pub child: ProcKey,
-    pub parent: ProcKey,
-}
-
-/// An exit record, as the kernel reported it.
-#[derive(Debug, Clone)]
-pub struct Exit {
-    pub key: ProcKey,
-    pub ppid: u32,
-    pub time: SystemTime,
-    /// Wait status: `code << 8`, or the signal number (| 0x80 with a core).
-    pub status: u32,
-    pub comm: Bytes,
-    /// Lifetime, computed by the source from the two kernel stamps.
-    pub lifetime: Duration,
 }
 
 /// What [`ProcessTable::exit`] knew about the process that ended.
@@ -521,6 +494,7 @@ fn seed(pid: u32) -> Option<Seed> {
 mod tests {
     use super::*;
     use crate::event::{CapSets, Credentials};
+    use std::time::SystemTime;
 
     /// An exec as the writer does it: related, then committed (with a
     /// copy, so the test can still look at the event).

@@ -18,8 +18,8 @@ pub mod worker;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::enrich::table::{Exit, Fork};
 use crate::event::{Coverage, ExecEvent};
+use crate::event::{Exit, Fork};
 
 /// What a source is and what it promises.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 
 use super::convert::{self, Context};
 use super::{Item, KernelCounters, Source, SourceInfo};
-use crate::enrich::table::Exit;
+use crate::event::Exit;
 use crate::linux::proc_reader::{Failure, Snapshot};
 
 /// At most this many observations are handed over per poll.

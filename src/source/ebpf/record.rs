@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use crate::enrich::raise::privilege_raise;
-use crate::enrich::table::{Exit, Fork, ProcKey};
 use crate::event::{
     Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
 };
+use crate::event::{Exit, Fork, ProcKey};
 use crate::linux::clock::BootClock;
 use crate::source::{Item, RecordKind};
 
