@@ -5,10 +5,11 @@
 //! orders events correctly. Users want wall-clock time, so we add the offset
 //! `CLOCK_REALTIME − CLOCK_BOOTTIME`. That offset is not constant (NTP steps
 //! and slews move REALTIME; BOOTTIME does not move), which is why the caller
-//! must [`BootClock::resync`] periodically.
+//! must [`BootClock::resync`] periodically; [`SyncedClock`] does that for
+//! every source and decoder.
 
 use std::io;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Time since boot from `CLOCK_MONOTONIC_COARSE`: a few ms of resolution,
 /// which is plenty for a TTL in seconds, and several times cheaper than
@@ -89,6 +90,55 @@ impl BootClock {
             .ok()
             .and_then(|ns| u64::try_from(ns).ok())
             .unwrap_or(0)
+    }
+}
+
+/// How often a [`SyncedClock`] re-measures the offset: often enough to
+/// follow an NTP step within seconds, rarely enough to cost nothing.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// A [`BootClock`] that re-measures its offset every [`RESYNC_EVERY`]:
+/// what each source (and the eBPF decoder on the writer's thread) keeps
+/// to turn boot-time stamps into wall times.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncedClock {
+    clock: BootClock,
+    last_resync: Instant,
+}
+
+impl SyncedClock {
+    /// Measures the offset now. Fails as [`BootClock::new`] does.
+    pub fn new() -> io::Result<Self> {
+        Ok(SyncedClock::from(BootClock::new()?))
+    }
+
+    /// Re-measures the offset if the last measurement is older than
+    /// [`RESYNC_EVERY`]; cheap otherwise (one monotonic clock read).
+    pub fn resync_if_due(&mut self) {
+        if self.last_resync.elapsed() >= RESYNC_EVERY {
+            self.clock.resync();
+            self.last_resync = Instant::now();
+        }
+    }
+
+    /// The clock as of the last measurement.
+    pub fn clock(&self) -> &BootClock {
+        &self.clock
+    }
+
+    /// [`BootClock::to_wall`] with the offset of the last measurement.
+    pub fn to_wall(&self, boot_ns: u64) -> SystemTime {
+        self.clock.to_wall(boot_ns)
+    }
+}
+
+impl From<BootClock> for SyncedClock {
+    /// Treats `clock` as just measured.
+    fn from(clock: BootClock) -> Self {
+        SyncedClock {
+            clock,
+            last_resync: Instant::now(),
+        }
     }
 }
 
@@ -206,6 +256,26 @@ mod tests {
         clock.resync();
         let d = diff(clock.to_wall(BootClock::now_boot_ns()), SystemTime::now());
         assert!(d < Duration::from_millis(20), "off by {d:?}");
+    }
+
+    #[test]
+    fn synced_clock_keeps_a_fresh_offset() {
+        let mut synced = SyncedClock::from(BootClock::with_offset_ns(0));
+        synced.resync_if_due();
+        assert_eq!(synced.clock().offset_ns(), 0, "re-measured before due");
+    }
+
+    #[test]
+    fn synced_clock_resyncs_when_due() {
+        let mut synced = SyncedClock {
+            clock: BootClock::with_offset_ns(0),
+            last_resync: Instant::now().checked_sub(RESYNC_EVERY).unwrap(),
+        };
+        synced.resync_if_due();
+        // The true offset is decades; a second's slack survives any load.
+        let real = BootClock::new().unwrap().offset_ns();
+        assert!((synced.clock().offset_ns() - real).abs() < NANOS_PER_SEC);
+        assert!(synced.last_resync.elapsed() < RESYNC_EVERY);
     }
 
     #[test]

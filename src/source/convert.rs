@@ -7,7 +7,7 @@
 
 use crate::enrich::raise::privilege_raise;
 use crate::event::{ExecEvent, Privileges};
-use crate::linux::clock::BootClock;
+use crate::linux::clock::SyncedClock;
 
 use super::Item;
 use super::worker::Observed;
@@ -23,7 +23,7 @@ pub const NEVER_AVAILABLE: &[&str] = &["exec_tid", "filename", "interpreter", "s
 /// Everything the conversion needs besides the observation.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
-    pub clock: BootClock,
+    pub clock: SyncedClock,
     /// Clock ticks per second (`stat` start times).
     pub hz: u64,
 }
@@ -193,7 +193,7 @@ mod tests {
 
     fn cx() -> Context {
         Context {
-            clock: BootClock::with_offset_ns(0),
+            clock: crate::linux::clock::BootClock::with_offset_ns(0).into(),
             hz: 100,
         }
     }

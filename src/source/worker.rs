@@ -259,21 +259,12 @@ pub struct LateSource {
     info: SourceInfo,
     worker: Worker,
     cx: Context,
-    last_resync: Instant,
 }
-
-/// How often the boot-time → wall-time offset is re-measured (NTP).
-pub const CLOCK_RESYNC: Duration = Duration::from_secs(5);
 
 impl LateSource {
     /// Wraps a running observing thread.
     pub fn new(info: SourceInfo, worker: Worker, cx: Context) -> Self {
-        LateSource {
-            info,
-            worker,
-            cx,
-            last_resync: Instant::now(),
-        }
+        LateSource { info, worker, cx }
     }
 }
 
@@ -283,10 +274,7 @@ impl Source for LateSource {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
-        if self.last_resync.elapsed() >= CLOCK_RESYNC {
-            self.cx.clock.resync();
-            self.last_resync = Instant::now();
-        }
+        self.cx.clock.resync_if_due();
         let cx = self.cx;
         self.worker.poll(timeout, &mut |seen| match seen {
             Seen::Exec(ob) => out(convert::to_item(&ob, &cx)),

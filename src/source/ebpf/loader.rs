@@ -9,15 +9,12 @@ use std::time::{Duration, Instant};
 use aya::maps::{Map, MapData, RingBuf};
 use aya::{Ebpf, EbpfLoader};
 
-use crate::linux::clock::BootClock;
+use crate::linux::clock::SyncedClock;
 use crate::source::{AttachError, Decoder, Item, KernelCounters, RecordKind, Source, SourceInfo};
 
 /// The compiled BPF object, committed so that `cargo build` needs no C
 /// toolchain. `build.sh` rebuilds it; CI checks the two agree.
 static OBJECT: &[u8] = aya::include_bytes_aligned!("procwatch.bpf.o");
-
-/// How often the boot-time → wall-time offset is re-measured (NTP).
-const CLOCK_RESYNC: Duration = Duration::from_secs(5);
 
 /// The u64 fields of `struct counters` in procwatch.h, in order: seen,
 /// emitted, dropped, truncated, aux_seen, aux_emitted, aux_dropped.
@@ -31,8 +28,7 @@ pub struct EbpfSource {
     bpf: Option<Ebpf>,
     ring: RingBuf<MapData>,
     counters: CounterMap,
-    clock: BootClock,
-    last_resync: Instant,
+    clock: SyncedClock,
     /// Edge-triggered epoll on the ring: it fires only when the kernel
     /// sends a wakeup (`wakeup_bytes` queued), not whenever a record is
     /// there, which would turn the reader into a busy loop of tiny drains.
@@ -63,7 +59,7 @@ impl EbpfSource {
             what: format!("cannot watch the ring buffer: {e}"),
             hint: "this should not happen on Linux".into(),
         })?;
-        let clock = BootClock::new().map_err(|e| AttachError {
+        let clock = SyncedClock::new().map_err(|e| AttachError {
             what: format!("cannot read the clocks: {e}"),
             hint: "this should not happen on Linux".into(),
         })?;
@@ -96,7 +92,6 @@ impl EbpfSource {
             ring,
             counters,
             clock,
-            last_resync: Instant::now(),
             epoll,
             next_drain: Instant::now(),
         })
@@ -109,10 +104,7 @@ impl Source for EbpfSource {
     }
 
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
-        if self.last_resync.elapsed() >= CLOCK_RESYNC {
-            self.clock.resync();
-            self.last_resync = Instant::now();
-        }
+        self.clock.resync_if_due();
         self.wait_for_drain(timeout)?;
         self.drain(out);
         Ok(())
@@ -121,7 +113,6 @@ impl Source for EbpfSource {
     fn decoder(&self) -> Option<Box<dyn Decoder>> {
         Some(Box::new(EbpfDecoder {
             clock: self.clock,
-            last_resync: self.last_resync,
             since_check: 0,
         }))
     }
@@ -188,7 +179,7 @@ impl EbpfSource {
         let mut any = false;
         while let Some(rec) = self.ring.next() {
             any = true;
-            out(record::decode(&rec, &self.clock)
+            out(record::decode(&rec, self.clock.clock())
                 .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
         }
         any
@@ -198,8 +189,7 @@ impl EbpfSource {
 /// Decodes the records of [`EbpfSource::poll_raw`] (on the writer's
 /// thread), with its own boot-clock offset, kept as fresh as the source's.
 struct EbpfDecoder {
-    clock: BootClock,
-    last_resync: Instant,
+    clock: SyncedClock,
     /// Records since the last look at the time (reading the clock per
     /// record would cost more than the check is worth).
     since_check: u32,
@@ -210,12 +200,9 @@ impl Decoder for EbpfDecoder {
         self.since_check += 1;
         if self.since_check >= 1024 {
             self.since_check = 0;
-            if self.last_resync.elapsed() >= CLOCK_RESYNC {
-                self.clock.resync();
-                self.last_resync = Instant::now();
-            }
+            self.clock.resync_if_due();
         }
-        record::decode(rec, &self.clock).unwrap_or_else(|e| Item::Undecodable(e.to_string()))
+        record::decode(rec, self.clock.clock()).unwrap_or_else(|e| Item::Undecodable(e.to_string()))
     }
 }
 

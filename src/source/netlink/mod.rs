@@ -21,7 +21,7 @@ use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
 use crate::event::{Bytes, Coverage};
 use crate::event::{Exit, ProcKey};
-use crate::linux::clock::BootClock;
+use crate::linux::clock::{BootClock, SyncedClock};
 use crate::linux::proc_reader::{self, Failure, ProcDir};
 use wire::ProcEvent;
 
@@ -56,7 +56,7 @@ impl NetlinkSource {
                    CAP_NET_ADMIN (run as root)"
                 .into(),
         })?;
-        let clock = BootClock::new().map_err(|e| AttachError {
+        let clock = SyncedClock::new().map_err(|e| AttachError {
             what: format!("cannot read the clocks: {e}"),
             hint: "this should not happen on Linux".into(),
         })?;
@@ -270,7 +270,7 @@ fn go_realtime() {
 }
 
 /// The reading thread: receive, and read `/proc` for each exec at once.
-fn read_loop(sock: &OwnedFd, out: &Outlet, clock: BootClock, mono_to_boot: u64, realtime: bool) {
+fn read_loop(sock: &OwnedFd, out: &Outlet, clock: SyncedClock, mono_to_boot: u64, realtime: bool) {
     if realtime {
         go_realtime();
     }
@@ -320,8 +320,7 @@ fn read_loop(sock: &OwnedFd, out: &Outlet, clock: BootClock, mono_to_boot: u64, 
 
 /// What the reading thread remembers between batches.
 struct State {
-    clock: BootClock,
-    last_resync: std::time::Instant,
+    clock: SyncedClock,
     hz: u64,
     /// Identity of each process whose exec we read, for its exit record:
     /// start time (ticks), comm and parent.
@@ -334,10 +333,9 @@ struct State {
 }
 
 impl State {
-    fn new(clock: BootClock) -> State {
+    fn new(clock: SyncedClock) -> State {
         State {
             clock,
-            last_resync: std::time::Instant::now(),
             hz: proc_reader::ticks_per_second(),
             starts: HashMap::new(),
             parents: HashMap::new(),
@@ -382,10 +380,7 @@ impl State {
     }
 
     fn handle(&mut self, batch: &[ProcEvent], out: &Outlet, mono_to_boot: u64) {
-        if self.last_resync.elapsed() >= worker::CLOCK_RESYNC {
-            self.clock.resync();
-            self.last_resync = std::time::Instant::now();
-        }
+        self.clock.resync_if_due();
         // If the same process exec'd again later in this batch, /proc no
         // longer shows this exec: say so instead of misattributing. (A later
         // exit needs nothing special: the read then fails or finds a zombie.)

@@ -17,7 +17,7 @@ use super::convert::{Context, NEVER_AVAILABLE};
 use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
 use crate::event::Coverage;
-use crate::linux::clock::BootClock;
+use crate::linux::clock::{BootClock, SyncedClock};
 use crate::linux::proc_reader;
 
 /// After an inotify trigger, scans are at least this far apart, so a busy
@@ -37,7 +37,7 @@ impl ProcfsSource {
             what: format!("cannot read /proc: {e}"),
             hint: "mount procfs at /proc".into(),
         })?;
-        let clock = BootClock::new().map_err(|e| AttachError {
+        let clock = SyncedClock::new().map_err(|e| AttachError {
             what: format!("cannot read the clocks: {e}"),
             hint: "this should not happen on Linux".into(),
         })?;
