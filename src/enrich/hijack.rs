@@ -31,6 +31,7 @@ use std::time::Duration;
 use crate::enrich::mounts::FuseMounts;
 use crate::linux::clock::coarse_now;
 use crate::linux::file_key::FileKey;
+use crate::linux::path::basename;
 
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
@@ -640,10 +641,6 @@ const INTERPRETERS: &[(&[u8], &Syntax)] = &[
     (b"tclsh", &TCL),
     (b"Rscript", &RSCRIPT),
 ];
-
-fn basename(p: &[u8]) -> &[u8] {
-    p.rsplit(|&b| b == b'/').next().unwrap_or(p)
-}
 
 fn syntax_of(name: &[u8]) -> Option<&'static Syntax> {
     INTERPRETERS.iter().find_map(|(base, syn)| {

@@ -229,7 +229,7 @@ pub(crate) fn privilege_change_summary(pc: &PrivilegeChange, style: Style) -> St
     let mut s = pc.cause.as_str().to_owned();
     if let (ChangeCause::Launcher, Some(l)) = (pc.cause, &pc.launcher) {
         let shown = match style {
-            Style::Text => text::basename(l),
+            Style::Text => crate::linux::path::basename(l),
             Style::Csv => l,
         };
         s.push(' ');

@@ -25,6 +25,7 @@ use super::escape::{display_bytes, shell_quote, time_hms_millis};
 use super::{
     Sink, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
 };
+use crate::linux::path::basename;
 
 /// SGR sequences, the only escapes this sink ever writes. Each coloured
 /// span ends with [`RESET`], so nothing leaks into the next field.
@@ -99,14 +100,6 @@ fn markers(ev: &ExecEvent, color: bool) -> String {
         found.push(paint(color, HIJACKABLE, &m));
     }
     found.join(" ")
-}
-
-/// The last path component (everything after the last `/`).
-pub(crate) fn basename(p: &[u8]) -> &[u8] {
-    match p.iter().rposition(|&b| b == b'/') {
-        Some(i) => &p[i + 1..],
-        None => p,
-    }
 }
 
 /// Whether argv[0] names a different program than the one that ran.
@@ -633,13 +626,5 @@ mod tests {
             render_color(&Event::Stop(stop_info())),
             render(&Event::Stop(stop_info()))
         );
-    }
-
-    #[test]
-    fn basename_cases() {
-        assert_eq!(basename(b"/usr/bin/ls"), b"ls");
-        assert_eq!(basename(b"ls"), b"ls");
-        assert_eq!(basename(b"/"), b"");
-        assert_eq!(basename(b""), b"");
     }
 }

@@ -10,7 +10,7 @@ use crate::event::{ExecEvent, Privileges};
 use crate::linux::clock::SyncedClock;
 
 use super::Item;
-use super::worker::Observed;
+use super::observed::Observed;
 use crate::linux::proc_reader::{Failure, Snapshot, ticks_to_boot_ns};
 
 /// argv beyond this many bytes is cut, as the eBPF source does, so every

@@ -10,6 +10,8 @@ pub mod ebpf;
 #[cfg(target_os = "linux")]
 pub mod netlink;
 #[cfg(target_os = "linux")]
+pub mod observed;
+#[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod windows;
 #[cfg(target_os = "linux")]

@@ -17,7 +17,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::convert::{Context, NEVER_AVAILABLE};
-use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
+use super::observed::{self, Observed};
+use super::worker::{LateSource, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
 use crate::event::{Bytes, Coverage};
 use crate::event::{Exit, ProcKey};
@@ -464,6 +465,6 @@ fn observe(pid: u32, exec_boot_ns: u64, superseded: bool, parents: &HashMap<u32,
         snap,
         superseded,
         exec_without_fork: false,
-        parent_start_ticks: ppid.and_then(worker::parent_start_ticks),
+        parent_start_ticks: ppid.and_then(observed::parent_start_ticks),
     }
 }

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::convert::{Context, NEVER_AVAILABLE};
-use super::worker::{self, LateSource, Observed, Outlet, Tally, Worker};
+use super::observed::{self, Observed};
+use super::worker::{LateSource, Outlet, Tally, Worker};
 use super::{AttachError, LateOptions, SourceInfo};
 use crate::event::Coverage;
 use crate::linux::clock::{BootClock, SyncedClock};
@@ -167,7 +168,7 @@ fn scan_loop(
                 snap: f.snap,
                 superseded: false,
                 exec_without_fork: f.exec_without_fork,
-                parent_start_ticks: ppid.and_then(worker::parent_start_ticks),
+                parent_start_ticks: ppid.and_then(observed::parent_start_ticks),
             };
             Tally::bump(&out.tally.seen);
             out.tally.count(&ob);
