@@ -1,5 +1,10 @@
-//! The reader → writer hand-off: a FIFO of batches whose receiver sleeps
-//! on a futex as soon as it finds nothing to do.
+//! The reader → writer hand-off: a bounded FIFO of batches whose receiver
+//! sleeps on a futex as soon as it finds nothing to do.
+//!
+//! The bound counts messages and bytes (`--queue-len`, `--queue-bytes`):
+//! batches vary in size, so the deque itself is unbounded and [`Bound`]
+//! decides what fits. A batch is counted in when sent and out when
+//! received.
 //!
 //! crossbeam's channel spins and calls `sched_yield` before it parks. With
 //! one batch per poll interval that spinning never pays off: in a storm
@@ -8,6 +13,7 @@
 //! and wakes the writer once per batch.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,6 +38,8 @@ struct State {
 struct Shared {
     state: Mutex<State>,
     ready: Condvar,
+    /// Checked without the lock: the reader admits a batch before queueing.
+    bound: Bound,
 }
 
 impl Shared {
@@ -56,8 +64,18 @@ pub enum RecvError {
     Disconnected,
 }
 
-/// A new, unbounded hand-off (the bound is `Queue`, in messages and bytes).
-pub fn handoff() -> (Sender, Receiver) {
+/// Why [`Sender::try_send`] did not queue a batch.
+#[derive(Debug)]
+pub enum SendError {
+    /// The batch does not fit in the bound; it is handed back.
+    Full(Batch),
+    /// The receiver is gone: nobody will read it.
+    Gone,
+}
+
+/// A new hand-off holding at most `cap` messages and `max_bytes` bytes
+/// (see [`Batch::weight`]).
+pub fn handoff(cap: usize, max_bytes: usize) -> (Sender, Receiver) {
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             batches: VecDeque::new(),
@@ -67,6 +85,7 @@ pub fn handoff() -> (Sender, Receiver) {
             receiver_waiting: false,
         }),
         ready: Condvar::new(),
+        bound: Bound::new(cap, max_bytes),
     });
     (Sender(Arc::clone(&shared)), Receiver(shared))
 }
@@ -89,8 +108,24 @@ impl Sender {
             .unwrap_or_else(|| Batch::with_capacity(capacity))
     }
 
-    /// Queues a batch; gives it back when the receiver is gone.
-    pub fn send(&self, batch: Batch) -> Result<(), Batch> {
+    /// Queues a batch if it fits in the bound; never waits.
+    pub fn try_send(&self, batch: Batch) -> Result<(), SendError> {
+        if !self.0.bound.admit(&batch) {
+            return Err(SendError::Full(batch));
+        }
+        self.push(batch).map_err(|_| SendError::Gone)
+    }
+
+    /// Queues a batch past the bound (the last one, whose loss nothing
+    /// could report); it is counted in, so that its receipt balances.
+    pub fn send_past_bound(&self, batch: Batch) -> Result<(), SendError> {
+        self.0.bound.force(&batch);
+        self.push(batch).map_err(|_| SendError::Gone)
+    }
+
+    /// Queues a batch already counted in the bound; gives it back when the
+    /// receiver is gone.
+    fn push(&self, batch: Batch) -> Result<(), Batch> {
         let mut s = self.0.lock();
         if !s.receiver_alive {
             return Err(batch);
@@ -113,12 +148,14 @@ impl Drop for Sender {
 }
 
 impl Receiver {
-    /// The next batch, waiting up to `timeout` for one.
+    /// The next batch, waiting up to `timeout` for one; the room it took
+    /// in the bound is free again.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Batch, RecvError> {
         let deadline = Instant::now() + timeout;
         let mut s = self.0.lock();
         loop {
             if let Some(b) = s.batches.pop_front() {
+                self.0.bound.release(&b);
                 return Ok(b);
             }
             if !s.sender_alive {
@@ -166,17 +203,121 @@ impl Drop for Receiver {
     }
 }
 
+/// The bound on the hand-off, in messages and in bytes.
+struct Bound {
+    len: AtomicUsize,
+    cap: usize,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+}
+
+impl Bound {
+    fn new(cap: usize, max_bytes: usize) -> Self {
+        Bound {
+            len: AtomicUsize::new(0),
+            cap: cap.max(1),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+        }
+    }
+
+    /// Reserves room for `b`'s messages and bytes; false when they do not
+    /// fit. A batch heavier than the whole byte bound still fits an empty
+    /// queue, so a small `--queue-bytes` slows nothing to a halt.
+    fn admit(&self, b: &Batch) -> bool {
+        let (n, w) = (b.len(), b.weight);
+        let fits = self
+            .len
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
+                (len + n <= self.cap).then_some(len + n)
+            })
+            .is_ok();
+        if !fits {
+            return false;
+        }
+        let fits = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used == 0 || used + w <= self.max_bytes).then_some(used + w)
+            })
+            .is_ok();
+        if !fits {
+            self.len.fetch_sub(n, Ordering::AcqRel);
+        }
+        fits
+    }
+
+    /// Counts `b` in without checking the bound.
+    fn force(&self, b: &Batch) {
+        self.len.fetch_add(b.len(), Ordering::AcqRel);
+        self.bytes.fetch_add(b.weight, Ordering::AcqRel);
+    }
+
+    /// Returns the room `b` took.
+    fn release(&self, b: &Batch) {
+        self.len.fetch_sub(b.len(), Ordering::AcqRel);
+        self.bytes.fetch_sub(b.weight, Ordering::AcqRel);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{LossInfo, LossPlace};
+    use crate::pipeline::Msg;
     use std::thread;
+
+    fn batch(msgs: usize, weight: usize) -> Batch {
+        let mut b = Batch::default();
+        for _ in 0..msgs {
+            b.msgs.push(Msg::Loss(LossInfo {
+                time: std::time::SystemTime::now(),
+                place: LossPlace::Queue,
+                dropped: 1,
+                total: 1,
+            }));
+        }
+        b.weight = weight;
+        b
+    }
+
+    #[test]
+    fn queue_admits_up_to_its_capacity_in_messages() {
+        let q = Bound::new(10, usize::MAX);
+        assert!(q.admit(&batch(6, 1)));
+        assert!(
+            !q.admit(&batch(5, 1)),
+            "6 + 5 > 10: the whole batch is refused"
+        );
+        assert!(q.admit(&batch(4, 1)));
+        assert!(!q.admit(&batch(1, 1)));
+        q.release(&batch(6, 1));
+        assert!(q.admit(&batch(6, 1)));
+    }
+
+    #[test]
+    fn queue_admits_up_to_its_capacity_in_bytes() {
+        let q = Bound::new(1000, 100);
+        assert!(q.admit(&batch(1, 60)));
+        assert!(!q.admit(&batch(1, 41)), "60 + 41 > 100");
+        // A refused batch leaves no message count behind.
+        assert!(q.admit(&batch(1, 40)));
+        q.release(&batch(1, 60));
+        q.release(&batch(1, 40));
+        assert_eq!(q.len.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Heavier than the bound: only into an empty queue.
+        assert!(q.admit(&batch(1, 500)));
+        assert!(!q.admit(&batch(1, 1)));
+        q.release(&batch(1, 500));
+        assert!(q.admit(&batch(1, 1)));
+    }
 
     #[test]
     fn batches_arrive_in_order_then_disconnect() {
-        let (tx, rx) = handoff();
+        let (tx, rx) = handoff(usize::MAX, usize::MAX);
         let t = thread::spawn(move || {
             for i in 0..100 {
-                tx.send(Batch::with_capacity(i)).unwrap();
+                tx.try_send(Batch::with_capacity(i)).unwrap();
                 if i % 10 == 0 {
                     thread::sleep(Duration::from_millis(1));
                 }
@@ -199,7 +340,7 @@ mod tests {
 
     #[test]
     fn timeout_when_nothing_comes() {
-        let (_tx, rx) = handoff();
+        let (_tx, rx) = handoff(usize::MAX, usize::MAX);
         let t0 = Instant::now();
         assert_eq!(
             rx.recv_timeout(Duration::from_millis(30)).err(),
@@ -211,20 +352,20 @@ mod tests {
 
     #[test]
     fn a_sleeping_receiver_is_woken_by_send() {
-        let (tx, rx) = handoff();
+        let (tx, rx) = handoff(usize::MAX, usize::MAX);
         let t = thread::spawn(move || rx.recv_timeout(Duration::from_secs(30)).map(|b| b.len()));
         thread::sleep(Duration::from_millis(50));
-        tx.send(Batch::default()).unwrap();
+        tx.try_send(Batch::default()).unwrap();
         assert_eq!(t.join().unwrap(), Ok(0));
     }
 
     #[test]
     fn emptied_batches_are_reused() {
-        let (tx, rx) = handoff();
+        let (tx, rx) = handoff(usize::MAX, usize::MAX);
         let b = tx.empty_batch(64);
         assert!(b.msgs.capacity() >= 64);
         let ptr = b.msgs.as_ptr();
-        tx.send(b).unwrap();
+        tx.try_send(b).unwrap();
         let got = rx.recv_timeout(Duration::from_secs(1)).unwrap();
         rx.recycle(got);
         let again = tx.empty_batch(64);
@@ -233,9 +374,27 @@ mod tests {
     }
 
     #[test]
+    fn receiving_frees_the_room_a_batch_took() {
+        let (tx, rx) = handoff(3, usize::MAX);
+        tx.try_send(batch(2, 1)).unwrap();
+        match tx.try_send(batch(2, 1)) {
+            Err(SendError::Full(b)) => assert_eq!(b.len(), 2, "handed back whole"),
+            other => panic!("a batch past the bound was queued: {other:?}"),
+        }
+        assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().len(), 2);
+        tx.try_send(batch(3, 1)).unwrap();
+        // The last batch goes past the bound, and its receipt balances.
+        tx.send_past_bound(batch(2, 1)).unwrap();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().len(), 3);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().len(), 2);
+        assert_eq!(rx.0.bound.len.load(Ordering::SeqCst), 0);
+        assert_eq!(rx.0.bound.bytes.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
     fn send_fails_once_the_receiver_is_gone() {
-        let (tx, rx) = handoff();
+        let (tx, rx) = handoff(usize::MAX, usize::MAX);
         drop(rx);
-        assert!(tx.send(Batch::default()).is_err());
+        assert!(tx.try_send(Batch::default()).is_err());
     }
 }

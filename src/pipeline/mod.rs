@@ -9,7 +9,7 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -121,65 +121,6 @@ fn msg_heap(m: &Msg) -> usize {
             .iter()
             .map(|i| i.reason.capacity() + 32)
             .sum::<usize>()
-}
-
-/// The bound on the reader → writer queue, in messages and in bytes
-/// (batches vary in size, so the channel itself is unbounded and this
-/// counts).
-pub struct Queue {
-    len: AtomicUsize,
-    cap: usize,
-    bytes: AtomicUsize,
-    max_bytes: usize,
-}
-
-impl Queue {
-    fn new(cap: usize, max_bytes: usize) -> Self {
-        Queue {
-            len: AtomicUsize::new(0),
-            cap: cap.max(1),
-            bytes: AtomicUsize::new(0),
-            max_bytes,
-        }
-    }
-
-    /// Reserves room for `b`'s messages and bytes; false when they do not
-    /// fit. A batch heavier than the whole byte bound still fits an empty
-    /// queue, so a small `--queue-bytes` slows nothing to a halt.
-    fn admit(&self, b: &Batch) -> bool {
-        let (n, w) = (b.len(), b.weight);
-        let fits = self
-            .len
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |len| {
-                (len + n <= self.cap).then_some(len + n)
-            })
-            .is_ok();
-        if !fits {
-            return false;
-        }
-        let fits = self
-            .bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                (used == 0 || used + w <= self.max_bytes).then_some(used + w)
-            })
-            .is_ok();
-        if !fits {
-            self.len.fetch_sub(n, Ordering::AcqRel);
-        }
-        fits
-    }
-
-    /// Counts `b` in without checking the bound.
-    fn force(&self, b: &Batch) {
-        self.len.fetch_add(b.len(), Ordering::AcqRel);
-        self.bytes.fetch_add(b.weight, Ordering::AcqRel);
-    }
-
-    /// Returns the room `b` took.
-    fn release(&self, b: &Batch) {
-        self.len.fetch_sub(b.len(), Ordering::AcqRel);
-        self.bytes.fetch_sub(b.weight, Ordering::AcqRel);
-    }
 }
 
 /// What the reader hands the writer, in kernel order: the source's items
@@ -327,16 +268,14 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     // Where the source allows it, records are decoded on the writer's
     // thread (see `source::Decoder`).
     let decoder = source.decoder();
-    let (tx, rx) = handoff::handoff();
-    let queue = Arc::new(Queue::new(cfg.queue_len, cfg.queue_bytes));
+    let (tx, rx) = handoff::handoff(cfg.queue_len, cfg.queue_bytes);
     let reader = {
         let stop = Arc::clone(&stop);
-        let queue = Arc::clone(&queue);
         let (poll, pause) = (cfg.poll, cfg.pause_reader);
         let raw = decoder.is_some();
         thread::Builder::new()
             .name("procwatch-reader".into())
-            .spawn(move || read_loop(source, raw, tx, queue, &stop, poll, pause))?
+            .spawn(move || read_loop(source, raw, tx, &stop, poll, pause))?
     };
 
     let deadline = cfg.duration.map(|d| Instant::now() + d);
@@ -345,7 +284,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     writer.output = Some(output.clone());
     writer.start = Some(start);
     if written_ok {
-        written_ok = writer.run(&rx, &queue, &stop, deadline);
+        written_ok = writer.run(&rx, &stop, deadline);
     }
     // Unblock the reader if we stopped writing early (broken pipe).
     drop(rx);
@@ -428,53 +367,7 @@ fn read_trimmed(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Batch, Msg, Queue};
-    use crate::event::LossInfo;
-
-    fn batch(msgs: usize, weight: usize) -> Batch {
-        let mut b = Batch::default();
-        for _ in 0..msgs {
-            b.msgs.push(Msg::Loss(LossInfo {
-                time: std::time::SystemTime::now(),
-                place: crate::event::LossPlace::Queue,
-                dropped: 1,
-                total: 1,
-            }));
-        }
-        b.weight = weight;
-        b
-    }
-
-    #[test]
-    fn queue_admits_up_to_its_capacity_in_messages() {
-        let q = Queue::new(10, usize::MAX);
-        assert!(q.admit(&batch(6, 1)));
-        assert!(
-            !q.admit(&batch(5, 1)),
-            "6 + 5 > 10: the whole batch is refused"
-        );
-        assert!(q.admit(&batch(4, 1)));
-        assert!(!q.admit(&batch(1, 1)));
-        q.release(&batch(6, 1));
-        assert!(q.admit(&batch(6, 1)));
-    }
-
-    #[test]
-    fn queue_admits_up_to_its_capacity_in_bytes() {
-        let q = Queue::new(1000, 100);
-        assert!(q.admit(&batch(1, 60)));
-        assert!(!q.admit(&batch(1, 41)), "60 + 41 > 100");
-        // A refused batch leaves no message count behind.
-        assert!(q.admit(&batch(1, 40)));
-        q.release(&batch(1, 60));
-        q.release(&batch(1, 40));
-        assert_eq!(q.len.load(std::sync::atomic::Ordering::SeqCst), 0);
-        // Heavier than the bound: only into an empty queue.
-        assert!(q.admit(&batch(1, 500)));
-        assert!(!q.admit(&batch(1, 1)));
-        q.release(&batch(1, 500));
-        assert!(q.admit(&batch(1, 1)));
-    }
+    use super::{Batch, Msg};
 
     #[test]
     fn weight_counts_raw_bytes_and_decoded_argv() {

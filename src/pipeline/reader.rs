@@ -1,8 +1,9 @@
-//! The reader thread: drains the source into the queue as fast as it can and
-//! never blocks on output. The queue holds at most `--queue-len` messages
-//! and `--queue-bytes` bytes (counted in `Queue`); a batch that does not fit is dropped and every
-//! message in it counted; drops (the kernel's and the queue's) are reported
-//! in-band by `loss` events as soon as there is room.
+//! The reader thread: drains the source into the hand-off as fast as it can
+//! and never blocks on output. The hand-off holds at most `--queue-len`
+//! messages and `--queue-bytes` bytes (its bound, see `handoff`); a batch
+//! that does not fit is dropped and every message in it counted. Losses at
+//! each of the seven places (see [`LossPlace`]) are reported in-band by
+//! `loss` events in a later batch that fits.
 //!
 //! Messages travel in batches (one per drain of the source): handing them
 //! over one by one woke the writer for each, and those context switches
@@ -12,11 +13,10 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::handoff::Sender;
-use super::{Batch, Msg, Queue, STOP_ERROR, Stop};
+use super::handoff::{SendError, Sender};
+use super::{Batch, Msg, STOP_ERROR, Stop};
 use crate::event::{Counters, LossInfo, LossPlace};
 use crate::source::{Item, KernelCounters, RecordKind, Source};
 
@@ -62,7 +62,6 @@ pub fn read_loop(
     mut source: Box<dyn Source>,
     raw: bool,
     tx: Sender,
-    queue: Arc<Queue>,
     stop: &Stop,
     poll: Duration,
     pause: Duration,
@@ -70,7 +69,6 @@ pub fn read_loop(
     let batch = tx.empty_batch(BATCH_MAX);
     let mut r = Reader {
         tx,
-        queue,
         batch,
         totals: ReaderTotals::default(),
         reported: [0; 7],
@@ -108,7 +106,7 @@ pub fn read_loop(
     {
         r.totals.error = Some(e);
     }
-    // The last batch waits for room, so nothing in it is dropped.
+    // The last batch goes past the bound, so nothing in it is dropped.
     r.report_losses(source.as_ref());
     r.send(true);
     r.totals
@@ -116,11 +114,11 @@ pub fn read_loop(
 
 struct Reader {
     tx: Sender,
-    queue: Arc<Queue>,
     batch: Batch,
     totals: ReaderTotals,
-    /// Drops already reported, per place: kernel, kernel aux, queue,
-    /// undecodable.
+    /// Drops already reported, per place (in [`Reader::place_index`]
+    /// order): kernel, kernel aux, queue, undecodable, netlink overrun,
+    /// `/proc` read failure, too late.
     reported: [u64; 7],
     /// A `Msg::Stats` did not fit in the queue.
     stats_refused: bool,
@@ -169,24 +167,23 @@ impl Reader {
         }
     }
 
-    /// Hands the batch to the writer. Normally only tries: a full queue
+    /// Hands the batch to the writer. Normally only tries: a full hand-off
     /// drops the batch and counts what was in it (loss events in a later
-    /// batch report it). At the end it waits for room.
-    fn send(&mut self, wait: bool) {
+    /// batch report it). The last batch (`last`) is queued past the bound
+    /// instead, since no later batch could report its loss.
+    fn send(&mut self, last: bool) {
         if self.batch.is_empty() {
             return;
         }
         let mut batch = std::mem::replace(&mut self.batch, self.tx.empty_batch(BATCH_MAX));
         batch.weigh();
-        if wait {
-            // The last batch: counted past the bound, so that the writer's
-            // release of it balances.
-            self.queue.force(&batch);
-        }
-        if wait || self.queue.admit(&batch) {
-            // The writer may be gone (broken pipe); then nobody needs it.
-            let _ = self.tx.send(batch);
+        let sent = if last {
+            self.tx.send_past_bound(batch)
         } else {
+            self.tx.try_send(batch)
+        };
+        // The writer may be gone (broken pipe); then nobody needs it.
+        if let Err(SendError::Full(mut batch)) = sent {
             for msg in batch.msgs.drain(..) {
                 match msg {
                     Msg::Item(Item::Exec { .. })

@@ -7,7 +7,7 @@ use std::io;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handoff::{Receiver, RecvError};
-use super::{Batch, Config, Msg, Queue, STOP_DURATION, Stop, io_or_stop};
+use super::{Batch, Config, Msg, STOP_DURATION, Stop, io_or_stop};
 use crate::enrich::Enricher;
 use crate::enrich::hash_pool::HashService;
 use crate::enrich::hijack_pool::HijackService;
@@ -104,13 +104,7 @@ impl<'a> Writer<'a> {
 
     /// Handles messages until the reader is done. Returns false if the
     /// output failed (broken pipe: a clean end; anything else: an error).
-    pub fn run(
-        &mut self,
-        rx: &Receiver,
-        queue: &Queue,
-        stop: &Stop,
-        deadline: Option<Instant>,
-    ) -> bool {
+    pub fn run(&mut self, rx: &Receiver, stop: &Stop, deadline: Option<Instant>) -> bool {
         let mut last_maintenance = Instant::now();
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -135,10 +129,7 @@ impl<'a> Writer<'a> {
                     .clamp(Duration::from_millis(1), idle)
             });
             let mut batch = match rx.recv_timeout(wait) {
-                Ok(batch) => {
-                    queue.release(&batch);
-                    batch
-                }
+                Ok(batch) => batch,
                 // Idle: retry what a failing output could not take, and
                 // write the hashes that have come in since.
                 Err(RecvError::Timeout) => {
