@@ -1,0 +1,312 @@
+//! Hijackable executions: a privileged process running a file that a
+//! non-root user can change.
+//!
+//! The files of an exec are the binary, the `#!` script, and a script given
+//! to a known interpreter (`sh x.sh`, `python3 -u x.py`). A non-root user can
+//! change what runs when they can write the file, replace a directory entry
+//! on its path, or redirect a symlink the path goes through. The walk (`walk`)
+//! resolves the path one component at a time with `lstat`/`readlink`, like
+//! the kernel would, and asks at every step who other than root could
+//! modify that step.
+//!
+//! Only mode bits and owners are read: POSIX ACLs, read-only mounts, LSMs and
+//! group membership are not, so the answer errs on the side of reporting.
+//!
+//! Verdicts are cached per path and keyed by the file's (dev, inode, mtime,
+//! ctime), so a hit costs one `lstat`, or none for the binary itself when
+//! the kernel reported its identity (`exe_stamp`); a short TTL bounds how long a change
+//! elsewhere on the path (a directory's mode, a symlink further up) can go
+//! unnoticed.
+
+mod interp;
+#[cfg(test)]
+mod tests;
+mod walk;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::enrich::mounts::FuseMounts;
+use crate::linux::clock::coarse_now;
+use crate::linux::file_key::FileKey;
+
+use crate::enrich::names::NameCache;
+use crate::event::{ExecEvent, Hijack, HijackRole};
+use interp::interpreter_arg;
+use walk::{Found, Writer, absolute, lstat, walk};
+
+/// How long a verdict is trusted while the file itself is unchanged. Short,
+/// because a directory or symlink higher up may change without touching the
+/// file's own inode.
+const DEFAULT_TTL: Duration = Duration::from_secs(2);
+/// Cached verdicts at most; a storm of distinct paths cannot grow memory.
+const MAX_ENTRIES: usize = 4096;
+
+#[derive(Debug)]
+struct Verdict {
+    /// The file as it was when walked.
+    id: FileKey,
+    /// When the walk was done ([`coarse_now`]).
+    at: Duration,
+    found: Vec<Found>,
+}
+
+/// Decides, per exec, whether a privileged process runs something a non-root
+/// user can modify, and fills [`ExecEvent::hijackable`].
+///
+/// Keeps a verdict cache and a name cache, so one checker should live for
+/// the whole run. [`HijackChecker::sharing`] makes another one with the same
+/// verdict cache, for a thread of its own (`hijack_pool`); the cache's lock
+/// is never held across I/O.
+#[derive(Debug)]
+pub struct HijackChecker {
+    names: NameCache,
+    cache: Arc<Mutex<HashMap<Vec<u8>, Verdict>>>,
+    ttl: Duration,
+    /// Full path walks done (cache misses); read by tests and benchmarks.
+    walks: Arc<AtomicU64>,
+    /// Paths on FUSE are never looked at (see `mounts`).
+    mounts: FuseMounts,
+}
+
+/// The files of one exec with their cached or fresh verdicts.
+type Verdicts<'a> = Vec<(Cow<'a, [u8]>, HijackRole, Vec<Found>)>;
+
+impl Default for HijackChecker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HijackChecker {
+    /// A checker with empty caches and the default 2 s verdict TTL.
+    pub fn new() -> Self {
+        Self::with_ttl(DEFAULT_TTL)
+    }
+
+    /// A checker whose verdicts expire after `ttl` (zero: never reused).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        HijackChecker {
+            names: NameCache::new(),
+            cache: Arc::default(),
+            ttl,
+            walks: Arc::default(),
+            mounts: FuseMounts::default(),
+        }
+    }
+
+    /// A checker sharing this one's verdict cache (and walk count), with a
+    /// name cache of its own.
+    pub fn sharing(&self) -> Self {
+        HijackChecker {
+            names: NameCache::new(),
+            cache: Arc::clone(&self.cache),
+            ttl: self.ttl,
+            walks: Arc::clone(&self.walks),
+            mounts: FuseMounts::default(),
+        }
+    }
+
+    /// How many full path walks (cache misses) this checker has done.
+    pub fn walks(&self) -> u64 {
+        self.walks.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Verdict>> {
+        // Nothing panics while holding it; the map stays consistent.
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Like [`check`](Self::check), but only from the cache and without any
+    /// syscall: true when the exec is answered (not privileged, or every
+    /// file it runs is the binary with the kernel's identity and a fresh
+    /// verdict); false, with `ev` untouched, when answering needs I/O.
+    pub fn check_cached(&mut self, ev: &mut ExecEvent) -> bool {
+        if !privileged(ev) {
+            return true;
+        }
+        let exe_id = FileKey::of_exe(ev);
+        let now = coarse_now();
+        let mut verdicts = Vec::new();
+        for (path, role) in candidates(ev) {
+            let Some(id) = exe_id.filter(|_| role == HijackRole::Binary) else {
+                return false;
+            };
+            match self.cached(&path, id, now) {
+                Some(found) => verdicts.push((path, role, found)),
+                None => return false,
+            }
+        }
+        let out = self.describe_all(verdicts);
+        ev.hijackable = out;
+        true
+    }
+
+    /// A fresh cached verdict for `path` as the file `id`.
+    fn cached(&self, path: &[u8], id: FileKey, now: Duration) -> Option<Vec<Found>> {
+        self.lock()
+            .get(path)
+            .filter(|v| v.id == id && now.saturating_sub(v.at) < self.ttl)
+            .map(|v| v.found.clone())
+    }
+
+    fn describe_all(&mut self, verdicts: Verdicts<'_>) -> Vec<Hijack> {
+        let mut out = Vec::new();
+        for (path, role, found) in verdicts {
+            for f in found {
+                let writers = f
+                    .writers
+                    .iter()
+                    .map(|w| describe(&mut self.names, *w))
+                    .collect();
+                out.push(Hijack {
+                    path: path.to_vec(),
+                    role,
+                    writable: f.writable,
+                    writers,
+                });
+            }
+        }
+        out
+    }
+
+    /// Sets `ev.hijackable` when the exec is privileged (euid 0 or any
+    /// effective capability): one [`Hijack`] per modifiable step of each
+    /// file the exec runs, empty when there is none. An exec without known
+    /// privileges, or an unprivileged one, is left untouched.
+    ///
+    /// Files that cannot be checked (relative path without a cwd, pseudo
+    /// paths, paths that no longer resolve) give no finding: a finding is
+    /// only reported when it was seen.
+    pub fn check(&mut self, ev: &mut ExecEvent) {
+        if !privileged(ev) {
+            return;
+        }
+        // The executed file's identity as the kernel saw it at the exec:
+        // for the binary it stands in for an `lstat` of the path.
+        let exe_id = FileKey::of_exe(ev);
+        let mut verdicts = Vec::new();
+        let mut on_fuse = Vec::new();
+        for (path, role) in candidates(ev) {
+            let known = exe_id.filter(|_| role == HijackRole::Binary);
+            if known.is_some_and(|k| self.mounts.dev_is_fuse(k.dev))
+                || self.mounts.fuse_point_of(&path).is_some()
+            {
+                on_fuse.push(String::from_utf8_lossy(&path).into_owned());
+                continue;
+            }
+            let found = self.verdict(&path, known);
+            verdicts.push((path, role, found));
+        }
+        let out = self.describe_all(verdicts);
+        ev.hijackable = out;
+        if !on_fuse.is_empty() {
+            ev.mark_incomplete(
+                "hijackable",
+                format!(
+                    "not checked: {} on a FUSE filesystem, whose server could stall procwatch",
+                    on_fuse.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// The modifiable steps of `path` (absolute), from the cache when the
+    /// file's identity is unchanged and the verdict is younger than the TTL.
+    /// `known` is the file's identity when the kernel reported it (no
+    /// `lstat` needed).
+    fn verdict(&mut self, path: &[u8], known: Option<FileKey>) -> Vec<Found> {
+        let id = match known {
+            Some(id) => id,
+            None => match lstat(path) {
+                Some(meta) => FileKey::of(&meta),
+                None => return Vec::new(),
+            },
+        };
+        let now = coarse_now();
+        if let Some(found) = self.cached(path, id, now) {
+            return found;
+        }
+        self.walks.fetch_add(1, Ordering::Relaxed);
+        // A path that stops resolving half-way is not reported; the empty
+        // verdict is cached like any other so a storm of them stays cheap.
+        let found = walk(path).unwrap_or_default();
+        let ttl = self.ttl;
+        let mut cache = self.lock();
+        if cache.len() >= MAX_ENTRIES && !cache.contains_key(path) {
+            cache.retain(|_, v| now.saturating_sub(v.at) < ttl);
+            if cache.len() >= MAX_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            path.to_vec(),
+            Verdict {
+                id,
+                at: now,
+                found: found.clone(),
+            },
+        );
+        found
+    }
+}
+
+/// Euid 0 or any effective capability; false when unknown.
+fn privileged(ev: &ExecEvent) -> bool {
+    match (ev.linux_creds(), ev.linux_caps()) {
+        (Some(creds), Some(caps)) => creds.euid == 0 || caps.effective != 0,
+        _ => false,
+    }
+}
+
+/// `"user alice"`, `"group staff"`, `"others"`; ids when unnamed.
+fn describe(names: &mut NameCache, w: Writer) -> String {
+    match w {
+        Writer::User(uid) => match names.user(uid) {
+            Some(n) => format!("user {n}"),
+            None => format!("user {uid}"),
+        },
+        Writer::Group(gid) => match names.group(gid) {
+            Some(n) => format!("group {n}"),
+            None => format!("group {gid}"),
+        },
+        Writer::Others => "others".to_string(),
+    }
+}
+
+/// The files this exec runs, absolute, each once, with the role it plays.
+fn candidates<'a>(ev: &'a ExecEvent) -> Vec<(Cow<'a, [u8]>, HijackRole)> {
+    let cwd = ev.cwd.as_deref();
+    let mut out: Vec<(Cow<'a, [u8]>, HijackRole)> = Vec::with_capacity(2);
+    let mut add = |p: Option<Cow<'a, [u8]>>, role| {
+        if let Some(p) = p
+            && !out.iter().any(|(q, _)| *q == p)
+        {
+            out.push((p, role));
+        }
+    };
+    // A truncated exe lost its leading components: another file's path.
+    if let Some(exe) = ev.exe.as_deref()
+        && !ev.exe_truncated
+        && !is_pseudo_exe(exe)
+    {
+        add(absolute(exe, cwd), HijackRole::Binary);
+    }
+    if ev.interpreter.is_some()
+        && let Some(script) = ev.filename.as_deref()
+    {
+        add(absolute(script, cwd), HijackRole::Script);
+    }
+    if let Some(arg) = interpreter_arg(ev) {
+        add(absolute(arg, cwd), HijackRole::InterpreterArg);
+    }
+    out
+}
+
+/// memfd and deleted files have no path anyone could modify.
+fn is_pseudo_exe(exe: &[u8]) -> bool {
+    exe.starts_with(b"/memfd:") || exe.ends_with(b" (deleted)")
+}
