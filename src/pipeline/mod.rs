@@ -231,8 +231,15 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         cfg.exit_on_write_error,
     )
     .map_err(RunError::Output)?;
-    let source =
-        source::open(cfg.source, &cfg.ebpf, &cfg.late, &cfg.windows).map_err(RunError::Attach)?;
+    let source = source::open(
+        cfg.source,
+        &source::Settings {
+            ebpf: &cfg.ebpf,
+            late: &cfg.late,
+            windows: &cfg.windows,
+        },
+    )
+    .map_err(RunError::Attach)?;
     let info = source.info().clone();
     let mut sink = sink::make_sink(
         cfg.format,

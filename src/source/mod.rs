@@ -189,76 +189,91 @@ impl Default for LateOptions {
 /// fallback on machines where eBPF works.
 pub const DISABLE_EBPF_ENV: &str = "PROCWATCH_DISABLE_EBPF";
 
-/// Opens the chosen source. `auto` tries eBPF, then netlink, then the /proc
-/// scanner, and says on stderr which one it chose, why the better ones were
-/// unavailable, and what the chosen one can miss.
-pub fn open(
-    choice: Choice,
-    opts: &ebpf::Options,
-    late: &LateOptions,
-    win: &windows::Options,
-) -> Result<Box<dyn Source>, AttachError> {
-    if matches!(choice, Choice::Wmi | Choice::Etw | Choice::Snapshot) || cfg!(windows) {
-        return open_windows(choice, win);
-    }
-    open_linux(choice, opts, late)
+/// What the sources' constructors read: each takes the part it needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub ebpf: &'a ebpf::Options,
+    pub late: &'a LateOptions,
+    pub windows: &'a windows::Options,
 }
 
+/// One Linux source: the `--source` value that names it, and how to attach
+/// it. A new source is its module plus one line in [`REGISTRY`].
+#[derive(Clone, Copy)]
+pub struct Entry {
+    pub choice: Choice,
+    /// The name `auto` reports when this source cannot be attached.
+    pub name: &'static str,
+    pub attach: fn(&Settings) -> Result<Box<dyn Source>, AttachError>,
+}
+
+/// The Linux sources, best first: `auto` tries them in this order.
 #[cfg(target_os = "linux")]
-fn open_linux(
-    choice: Choice,
-    opts: &ebpf::Options,
-    late: &LateOptions,
-) -> Result<Box<dyn Source>, AttachError> {
-    match choice {
-        Choice::Netlink => Ok(Box::new(netlink::NetlinkSource::attach(late)?)),
-        Choice::Procfs => Ok(Box::new(procfs::ProcfsSource::attach(late)?)),
-        Choice::Auto => open_auto(opts, late),
-        _ => Ok(Box::new(ebpf::EbpfSource::attach(opts)?)),
-    }
-}
+pub const REGISTRY: &[Entry] = &[
+    Entry {
+        choice: Choice::Ebpf,
+        name: "ebpf",
+        attach: |s| Ok(Box::new(ebpf::EbpfSource::attach(s.ebpf)?)),
+    },
+    Entry {
+        choice: Choice::Netlink,
+        name: "netlink",
+        attach: |s| Ok(Box::new(netlink::NetlinkSource::attach(s.late)?)),
+    },
+    Entry {
+        choice: Choice::Procfs,
+        name: "procfs",
+        attach: |s| Ok(Box::new(procfs::ProcfsSource::attach(s.late)?)),
+    },
+];
 
-/// The Linux sources exist only on Linux.
+/// No Linux sources elsewhere.
 #[cfg(not(target_os = "linux"))]
-fn open_linux(
-    choice: Choice,
-    _: &ebpf::Options,
-    _: &LateOptions,
-) -> Result<Box<dyn Source>, AttachError> {
-    Err(AttachError {
-        what: format!("source {choice:?} is only available on Linux"),
-        hint: "use --source auto, wmi or etw".into(),
-    })
+pub const REGISTRY: &[Entry] = &[];
+
+/// Opens the chosen source. `auto` tries the [`REGISTRY`] in order (eBPF,
+/// then netlink, then the /proc scanner), and says on stderr which one it
+/// chose, why the better ones were unavailable, and what the chosen one can
+/// miss. On Windows the Windows sources choose among themselves.
+pub fn open(choice: Choice, settings: &Settings) -> Result<Box<dyn Source>, AttachError> {
+    if matches!(choice, Choice::Wmi | Choice::Etw | Choice::Snapshot) || cfg!(windows) {
+        return open_windows(choice, settings.windows);
+    }
+    if choice == Choice::Auto && cfg!(target_os = "linux") {
+        return open_auto(settings);
+    }
+    match REGISTRY.iter().find(|e| e.choice == choice) {
+        Some(e) => (e.attach)(settings),
+        None => Err(AttachError {
+            what: format!("source {choice:?} is only available on Linux"),
+            hint: "use --source auto, wmi or etw".into(),
+        }),
+    }
 }
 
-#[cfg(target_os = "linux")]
-fn open_auto(opts: &ebpf::Options, late: &LateOptions) -> Result<Box<dyn Source>, AttachError> {
+fn open_auto(settings: &Settings) -> Result<Box<dyn Source>, AttachError> {
     let mut why_not = Vec::new();
     let disabled =
-        late.disable_ebpf || std::env::var_os(DISABLE_EBPF_ENV).is_some_and(|v| v == "1");
-    let source: Box<dyn Source> = 'found: {
-        if disabled {
+        settings.late.disable_ebpf || std::env::var_os(DISABLE_EBPF_ENV).is_some_and(|v| v == "1");
+    let mut found = None;
+    for e in REGISTRY {
+        if e.choice == Choice::Ebpf && disabled {
             why_not.push(format!("ebpf: disabled ({DISABLE_EBPF_ENV}=1)"));
-        } else {
-            match ebpf::EbpfSource::attach(opts) {
-                Ok(s) => break 'found Box::new(s),
-                Err(e) => why_not.push(format!("ebpf: {}", e.what)),
+            continue;
+        }
+        match (e.attach)(settings) {
+            Ok(s) => {
+                found = Some(s);
+                break;
             }
+            Err(err) => why_not.push(format!("{}: {}", e.name, err.what)),
         }
-        match netlink::NetlinkSource::attach(late) {
-            Ok(s) => break 'found Box::new(s),
-            Err(e) => why_not.push(format!("netlink: {}", e.what)),
-        }
-        match procfs::ProcfsSource::attach(late) {
-            Ok(s) => Box::new(s),
-            Err(e) => {
-                why_not.push(format!("procfs: {}", e.what));
-                return Err(AttachError {
-                    what: format!("no event source could be attached: {}", why_not.join("; ")),
-                    hint: "run as root for eBPF, or make /proc readable".into(),
-                });
-            }
-        }
+    }
+    let Some(source) = found else {
+        return Err(AttachError {
+            what: format!("no event source could be attached: {}", why_not.join("; ")),
+            hint: "run as root for eBPF, or make /proc readable".into(),
+        });
     };
     let info = source.info();
     eprintln!(
@@ -286,4 +301,22 @@ fn open_windows(choice: Choice, _: &windows::Options) -> Result<Box<dyn Source>,
         what: format!("source {choice:?} is only available on Windows"),
         hint: "use --source auto or --source ebpf".into(),
     })
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::{Choice, REGISTRY};
+
+    #[test]
+    fn registry_names_each_source_once_best_first() {
+        let order: Vec<_> = REGISTRY.iter().map(|e| (e.choice, e.name)).collect();
+        assert_eq!(
+            order,
+            [
+                (Choice::Ebpf, "ebpf"),
+                (Choice::Netlink, "netlink"),
+                (Choice::Procfs, "procfs")
+            ]
+        );
+    }
 }
