@@ -219,5 +219,3 @@ pub struct StatsInfo {
     pub time: SystemTime,
     pub counters: Counters,
 }
-
-// ---- Windows token data (issue 5) ------------------------------------------

@@ -23,8 +23,8 @@ pub struct WinPrivilege {
 
 impl WinPrivilege {
     /// `enabled`: the ENABLED bit is set. Tested as a bit, not by comparing
-    /// the whole word: the seed's `== ENABLED|ENABLED_BY_DEFAULT` dropped
-    /// privileges enabled at run time (and any with USED_FOR_ACCESS set).
+    /// the whole word: `== ENABLED|ENABLED_BY_DEFAULT` would drop privileges
+    /// enabled at run time (and any with USED_FOR_ACCESS set).
     pub fn enabled(&self) -> bool {
         self.attributes & SE_PRIVILEGE_ENABLED != 0
     }
@@ -180,9 +180,9 @@ mod tests {
         }
     }
 
-    /// What the seed computed: enabled only if the word equals exactly
-    /// ENABLED|ENABLED_BY_DEFAULT.
-    fn seed_enabled(attributes: u32) -> bool {
+    /// The whole-word test [`WinPrivilege::enabled`] must not be: enabled
+    /// only if the word equals exactly ENABLED|ENABLED_BY_DEFAULT.
+    fn equality_enabled(attributes: u32) -> bool {
         attributes == SE_PRIVILEGE_ENABLED | SE_PRIVILEGE_ENABLED_BY_DEFAULT
     }
 
@@ -208,29 +208,29 @@ mod tests {
     }
 
     #[test]
-    fn the_seeds_equality_test_would_have_been_caught() {
+    fn an_equality_test_of_the_word_would_drop_privileges() {
         // Enabled at run time (AdjustTokenPrivileges) without being on by
-        // default: enabled, yet the seed's test drops it.
+        // default: enabled, yet the equality test drops it.
         let runtime = SE_PRIVILEGE_ENABLED;
         assert!(privilege(runtime).enabled());
-        assert!(!seed_enabled(runtime), "the seed missed this one");
+        assert!(!equality_enabled(runtime), "equality misses this one");
         // Enabled by default and then used: USED_FOR_ACCESS breaks equality.
         let used =
             SE_PRIVILEGE_ENABLED | SE_PRIVILEGE_ENABLED_BY_DEFAULT | SE_PRIVILEGE_USED_FOR_ACCESS;
         assert!(privilege(used).enabled());
-        assert!(!seed_enabled(used));
-        // And the seed's own case still counts.
+        assert!(!equality_enabled(used));
+        // And the equality test's own case still counts.
         assert!(privilege(SE_PRIVILEGE_ENABLED | SE_PRIVILEGE_ENABLED_BY_DEFAULT).enabled());
         // Enabled by default but disabled now: not enabled (both agree).
         assert!(!privilege(SE_PRIVILEGE_ENABLED_BY_DEFAULT).enabled());
-        // Every disagreement between the two is a privilege the seed dropped.
+        // Every disagreement between the two is a privilege equality drops.
         let dropped = (0u32..16)
             .map(|c| {
                 (0..4)
                     .filter(|i| c & (1 << i) != 0)
                     .fold(0, |a, i| a | FLAGS[i])
             })
-            .filter(|&a| privilege(a).enabled() != seed_enabled(a))
+            .filter(|&a| privilege(a).enabled() != equality_enabled(a))
             .inspect(|&a| assert!(privilege(a).enabled(), "{a:#x}"))
             .count();
         assert_eq!(dropped, 7);

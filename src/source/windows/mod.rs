@@ -41,7 +41,8 @@ pub struct Options {
     pub interval: Option<Duration>,
 }
 
-/// WMI polling's default period: the seed's `WITHIN 1`.
+/// WMI polling's default period (`WITHIN 1`); processes that live
+/// shorter than one period can be missed.
 pub const WMI_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The snapshot source's default period: a Toolhelp list is cheap, and
 /// anything shorter than this is missed.

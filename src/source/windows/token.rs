@@ -1,8 +1,7 @@
 //! Reads a new process's token and image the moment its start is reported.
 //!
-//! Fixes the seed's flaws: the process is opened with
-//! `PROCESS_QUERY_LIMITED_INFORMATION` (granted for far more processes than
-//! `PROCESS_QUERY_INFORMATION`), every privilege is kept with its state
+//! The process is opened with `PROCESS_QUERY_LIMITED_INFORMATION` (granted
+//! for far more processes than `PROCESS_QUERY_INFORMATION`), every privilege is kept with its state
 //! (enabled is one bit, not an equality), and nothing fails silently: each
 //! part that cannot be read is listed in `incomplete` with the reason.
 //!
@@ -378,7 +377,7 @@ mod tests {
                 ("LUID 0x1:0x99", SE_PRIVILEGE_ENABLED_BY_DEFAULT),
             ]
         );
-        // The runtime-enabled ones are kept (the seed dropped both).
+        // The runtime-enabled ones are kept (an equality test drops both).
         assert_eq!(
             t.enabled_names(),
             [

@@ -193,7 +193,8 @@ fn event_time(event: &IWbemClassObject, raw: &mut RawStart) {
     }
 }
 
-/// The seed's fields of a `Win32_Process` instance.
+/// The fields of a `Win32_Process` instance that every WMI event carries:
+/// pid, parent, command line, exe and creation time.
 fn process_fields(p: &IWbemClassObject) -> RawStart {
     let mut raw = RawStart {
         pid: variant::u32_of(p, "ProcessId").unwrap_or(0),

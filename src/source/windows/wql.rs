@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-/// Polling query: WMI compares `Win32_Process` snapshots every `interval`
-/// (the seed's query). Processes that start and exit between two snapshots
+/// Polling query: WMI compares `Win32_Process` snapshots every `interval`.
+/// Processes that start and exit between two snapshots
 /// are never seen, which is why the source says so on start.
 pub fn creation_poll(interval: Duration) -> String {
     format!(
@@ -46,7 +46,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn poll_query_is_the_seeds() {
+    fn poll_query_text() {
         assert_eq!(
             creation_poll(Duration::from_secs(1)),
             "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'"

@@ -3,8 +3,8 @@
 //! On non-Windows targets `windows-sys` declares its imports without a
 //! library, so these `#[no_mangle] extern "system"` definitions are what the
 //! test binary links against. They model one machine with a few processes
-//! whose tokens are known, and check the arguments the seed got wrong
-//! (process access right, token access right).
+//! whose tokens are known, and check the arguments that are easy to get
+//! wrong (process access right, token access right).
 // Win32 spells its functions and constants this way; the bodies are small
 // enough that per-operation `unsafe` blocks would only add noise.
 #![allow(non_snake_case, non_upper_case_globals, unsafe_op_in_unsafe_fn)]
@@ -168,7 +168,7 @@ extern "system" fn GetLastError() -> WIN32_ERROR {
 
 #[unsafe(no_mangle)]
 extern "system" fn OpenProcess(access: u32, inherit: BOOL, pid: u32) -> HANDLE {
-    // The seed used PROCESS_QUERY_INFORMATION, refused for many processes.
+    // Not PROCESS_QUERY_INFORMATION, which is refused for many processes.
     assert_eq!(access, PROCESS_QUERY_LIMITED_INFORMATION);
     assert_eq!(inherit, 0);
     if pid == EXITED_PID {
