@@ -200,26 +200,13 @@ fn check_input(ev: &ExecEvent) -> ExecEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CapSets, Credentials, FileStamp, Privileges};
+    use crate::event::FileStamp;
     use std::fs;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    use std::time::SystemTime;
 
     fn root_exec(exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
-        let mut ev = ExecEvent::new(SystemTime::now(), 4242, Some(1), "4242:1".into());
-        ev.exe = Some(exe.to_vec());
-        ev.filename = Some(exe.to_vec());
-        ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());
-        ev.cwd = Some(b"/".to_vec());
-        ev.privileges = Some(Privileges::Linux {
-            creds: Credentials::default(),
-            caps: CapSets::default(),
-            secureexec: None,
-            file: None,
-            raised: None,
-        });
-        ev
+        crate::enrich::hijack::tests::exec(0, 0, exe, argv)
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 mod interp;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod walk;
 
 use std::borrow::Cow;

@@ -53,7 +53,9 @@ fn dir(p: &Path, mode: u32, uid: u32, gid: u32) {
     chown(p, Some(uid), Some(gid)).unwrap();
 }
 
-fn exec(euid: u32, effective: u64, exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
+/// An exec of `exe` with `argv` in `/`, by `euid` with `effective`
+/// capabilities.
+pub(crate) fn exec(euid: u32, effective: u64, exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
     let mut ev = ExecEvent::new(SystemTime::now(), 4242, Some(1), "4242:1".into());
     ev.exe = Some(exe.to_vec());
     ev.filename = Some(exe.to_vec());
