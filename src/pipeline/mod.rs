@@ -1,10 +1,10 @@
-//! The running monitor: a reader thread (reader.rs) drains the source into a
-//! bounded queue; the calling thread (writer.rs) keeps the process table,
-//! enriches, filters, renders and writes.
+//! The running monitor: a reader thread (reader.rs) drains the source into
+//! the bounded hand-off (handoff.rs); the calling thread (writer.rs) keeps
+//! the process table, enriches, filters, renders and writes.
 //!
-//! The reader never blocks on output: when the queue is full the event is
-//! dropped, counted, and reported in-band by a `loss` event as soon as there
-//! is room again. Kernel-side drops are reported the same way.
+//! The reader never blocks on output: when the hand-off is full the batch is
+//! dropped, counted, and reported in-band by a `loss` event in a later batch
+//! that fits. Kernel-side drops are reported the same way.
 
 use std::io;
 use std::path::PathBuf;

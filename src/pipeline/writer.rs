@@ -1,4 +1,4 @@
-//! The writer side: takes messages from the queue in kernel order, keeps the
+//! The writer side: takes messages from the hand-off in kernel order, keeps the
 //! process table current, enriches each exec (names, parent, privilege
 //! change, hijackable check, exe hash), applies the filters and hands what
 //! is shown to the sink.
