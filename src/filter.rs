@@ -1,6 +1,7 @@
 //! Which exec events are shown.
 //!
-//! The filters come from the command line and combine with AND; several
+//! The filters come from plain values ([`FilterSpec`], filled from the
+//! command line) and combine with AND; several
 //! values of one kind (`--uid 0 --uid 1000`, `--exe A --exe B`) combine with
 //! OR. `--uid` and `--user` are two spellings of the same filter, so their
 //! values form one set. Events a filter hides are still counted (the
@@ -13,10 +14,28 @@
 //! (`--exclude-exe`), because a monitor must not hide what it cannot
 //! identify.
 
-use crate::cli::Cli;
 use crate::event::{ExecEvent, Privileges};
 
-/// The event filter built from the command line.
+/// What to show, as plain values: one field per filter flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterSpec {
+    /// `--uid`.
+    pub uids: Vec<u32>,
+    /// `--user`: names, resolved when the filter is built.
+    pub users: Vec<String>,
+    /// `--exe`: globs.
+    pub exe: Vec<String>,
+    /// `--exclude-exe`: globs.
+    pub exclude_exe: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--raised`.
+    pub raised: bool,
+    /// `--hijackable`.
+    pub hijackable: bool,
+}
+
+/// The event filter built from a [`FilterSpec`].
 ///
 /// An empty filter (no filter flag given) matches every event.
 #[derive(Debug, Clone, Default)]
@@ -39,22 +58,22 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Builds the filter from the command line, resolving `--user` names
-    /// through NSS (so LDAP/sssd users work). Fails with a message for the
-    /// user when a name is unknown or a glob is malformed.
-    pub fn from_cli(cli: &Cli) -> Result<Filter, String> {
-        Self::from_cli_with(cli, lookup_uid)
+    /// Builds the filter, resolving `--user` names through NSS (so
+    /// LDAP/sssd users work). Fails with a message for the user when a name
+    /// is unknown or a glob is malformed.
+    pub fn new(spec: &FilterSpec) -> Result<Filter, String> {
+        Self::with_lookup(spec, lookup_uid)
     }
 
-    /// As [`Filter::from_cli`], with the name lookup supplied (for tests).
+    /// As [`Filter::new`], with the name lookup supplied (for tests).
     /// `lookup` returns `Ok(Some(uid))`, `Ok(None)` for "no such user", or
     /// `Err` when the lookup itself failed.
-    pub fn from_cli_with(
-        cli: &Cli,
+    pub fn with_lookup(
+        spec: &FilterSpec,
         lookup: impl Fn(&str) -> Result<Option<u32>, String>,
     ) -> Result<Filter, String> {
-        let mut uids = cli.uid.clone();
-        for name in &cli.user {
+        let mut uids = spec.uids.clone();
+        for name in &spec.users {
             uids.push(resolve_user(name, &lookup)?);
         }
         let compile = |pats: &[String], flag: &str| {
@@ -64,11 +83,11 @@ impl Filter {
         };
         Ok(Filter {
             uids,
-            exe: compile(&cli.exe, "--exe")?,
-            exclude_exe: compile(&cli.exclude_exe, "--exclude-exe")?,
-            privileged: cli.privileged,
-            raised: cli.raised,
-            hijackable: cli.hijackable,
+            exe: compile(&spec.exe, "--exe")?,
+            exclude_exe: compile(&spec.exclude_exe, "--exclude-exe")?,
+            privileged: spec.privileged,
+            raised: spec.raised,
+            hijackable: spec.hijackable,
         })
     }
 
@@ -393,7 +412,6 @@ mod tests {
     use super::*;
     use crate::event::{PrivilegeRaise, Privileges};
     use crate::sink::testutil::{exec_event, hijack_dir, setuid_change};
-    use clap::Parser;
 
     fn glob(p: &str) -> Glob {
         Glob::new(p).unwrap()
@@ -495,8 +513,25 @@ mod tests {
         assert!(!m(&p, s.as_bytes()));
     }
 
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied())).unwrap()
+    /// The spec the filter flags in `args` ask for (spelled as on the
+    /// command line, for readability).
+    fn spec(args: &[&str]) -> FilterSpec {
+        let mut s = FilterSpec::default();
+        let mut it = args.iter();
+        while let Some(&flag) = it.next() {
+            let mut value = || (*it.next().expect("a value")).to_owned();
+            match flag {
+                "--uid" => s.uids.push(value().parse().unwrap()),
+                "--user" => s.users.push(value()),
+                "--exe" => s.exe.push(value()),
+                "--exclude-exe" => s.exclude_exe.push(value()),
+                "--privileged" => s.privileged = true,
+                "--raised" => s.raised = true,
+                "--hijackable" => s.hijackable = true,
+                _ => panic!("not a filter flag: {flag}"),
+            }
+        }
+        s
     }
 
     /// Knows alice (1000) and root (0); fails for "broken".
@@ -511,7 +546,7 @@ mod tests {
     }
 
     fn filter(args: &[&str]) -> Filter {
-        Filter::from_cli_with(&cli(args), fake_lookup).unwrap()
+        Filter::with_lookup(&spec(args), fake_lookup).unwrap()
     }
 
     fn set_ids(ev: &mut ExecEvent, uid: u32, euid: u32) {
@@ -588,21 +623,21 @@ mod tests {
         let f = filter(&["--user", "alice", "--user", "4242", "--user", "2000"]);
         // A numeric name resolves to its own uid before the number.
         assert_eq!(f.uids, vec![1000, 4242, 3000]);
-        let e = Filter::from_cli_with(&cli(&["--user", "nosuchuser"]), fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--user", "nosuchuser"]), fake_lookup).unwrap_err();
         assert!(
             e.contains("no such user") && e.contains("nosuchuser"),
             "{e}"
         );
-        let e = Filter::from_cli_with(&cli(&["--user", "broken"]), fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--user", "broken"]), fake_lookup).unwrap_err();
         assert!(e.contains("directory down"), "{e}");
     }
 
     #[test]
     #[cfg(unix)]
     fn user_resolution_through_nss() {
-        let f = Filter::from_cli(&cli(&["--user", "root", "--user", "7"])).unwrap();
+        let f = Filter::new(&spec(&["--user", "root", "--user", "7"])).unwrap();
         assert_eq!(f.uids, vec![0, 7]);
-        let e = Filter::from_cli(&cli(&["--user", "procwatch-no-such-user"])).unwrap_err();
+        let e = Filter::new(&spec(&["--user", "procwatch-no-such-user"])).unwrap_err();
         assert!(e.contains("no such user"), "{e}");
         assert_eq!(lookup_uid("a\0b"), Ok(None));
     }
@@ -635,15 +670,11 @@ mod tests {
 
     #[test]
     fn bad_glob_is_an_error() {
-        // The command-line parser already rejects these; a Cli built in
+        // The command-line parser already rejects these; a spec built in
         // code is checked again here.
-        let mut c = cli(&[]);
-        c.exe = vec!["/tmp/[x".to_owned()];
-        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--exe", "/tmp/[x"]), fake_lookup).unwrap_err();
         assert!(e.starts_with("--exe \"/tmp/[x\": unterminated"), "{e}");
-        let mut c = cli(&[]);
-        c.exclude_exe = vec!["a\\".to_owned()];
-        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--exclude-exe", "a\\"]), fake_lookup).unwrap_err();
         assert!(e.contains("--exclude-exe"), "{e}");
     }
 

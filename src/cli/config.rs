@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Cli;
 use super::args::{ColorArg, CsvColumnArg, FormatArg, SourceArg};
+use crate::filter::{Filter, FilterSpec};
 use crate::sink::{CsvColumn, SinkOptions};
 
 impl From<FormatArg> for crate::sink::Format {
@@ -78,6 +79,19 @@ impl Cli {
         )
     }
 
+    /// The filter flags as plain values.
+    pub fn filter_spec(&self) -> FilterSpec {
+        FilterSpec {
+            uids: self.uid.clone(),
+            users: self.user.clone(),
+            exe: self.exe.clone(),
+            exclude_exe: self.exclude_exe.clone(),
+            privileged: self.privileged,
+            raised: self.raised,
+            hijackable: self.hijackable,
+        }
+    }
+
     /// The sink options this command line asks for.
     pub fn sink_options(&self) -> SinkOptions {
         SinkOptions {
@@ -138,7 +152,7 @@ impl Cli {
             queue_bytes: usize::try_from(self.queue_bytes).unwrap_or(usize::MAX),
             pause_reader: std::time::Duration::from_millis(self.debug_pause_reader_ms),
             exits: self.exits,
-            filter: crate::filter::Filter::from_cli(self)?,
+            filter: Filter::new(&self.filter_spec())?,
             sink_options: self.sink_options(),
             hash: (!self.no_hash).then_some(crate::enrich::hash_pool::HashOptions {
                 max_size: self.hash_max_size,

@@ -243,6 +243,18 @@ fn filter_flags_repeat() {
     assert_eq!(cli.exe, vec!["/usr/*", "bash"]);
     assert_eq!(cli.exclude_exe, vec!["/usr/lib/*"]);
     assert!(cli.privileged && cli.raised && cli.hijackable);
+    assert_eq!(
+        cli.filter_spec(),
+        crate::filter::FilterSpec {
+            uids: vec![0, 1000],
+            users: vec!["alice".into(), "bob".into()],
+            exe: vec!["/usr/*".into(), "bash".into()],
+            exclude_exe: vec!["/usr/lib/*".into()],
+            privileged: true,
+            raised: true,
+            hijackable: true,
+        }
+    );
     assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
     assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
     assert_eq!(
