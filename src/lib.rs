@@ -3,6 +3,7 @@
 //! The pipeline is `source → Event → enrich → sink`; each stage is a module.
 
 pub mod cli;
+pub mod config;
 pub mod enrich;
 pub mod event;
 pub mod filter;

@@ -1,6 +1,6 @@
 //! The command line as clap declares it: every flag, its help text, its
 //! value parser and its default. Turning it into plain values is
-//! config.rs's job.
+//! convert.rs's job.
 
 use std::path::PathBuf;
 

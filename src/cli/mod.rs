@@ -1,6 +1,6 @@
 //! The command-line contract, in two steps as in ripgrep: flags (args.rs,
 //! with the value parsers of parsers.rs) become plain values
-//! ([`crate::pipeline::Config`], config.rs), from which the pipeline builds
+//! ([`crate::config::Config`], convert.rs), from which the pipeline builds
 //! its matchers and sinks.
 //!
 //! Everything a user can pass is declared, validated and typed here, so
@@ -9,7 +9,7 @@
 //! documented exit-code contract below.
 
 mod args;
-mod config;
+mod convert;
 mod parsers;
 #[cfg(test)]
 mod tests;
@@ -17,7 +17,7 @@ mod tests;
 use clap::{CommandFactory, Parser, ValueEnum};
 
 pub use args::{AttachArg, Cli, ColorArg, CsvColumnArg, FormatArg, SourceArg};
-pub use config::{DEFAULT_INTERVAL, DEFAULT_PROCFS_INTERVAL, color_enabled};
+pub use convert::{DEFAULT_INTERVAL, DEFAULT_PROCFS_INTERVAL, color_enabled};
 pub use parsers::{page_size, parse_ring_size, parse_size};
 
 /// Exit status: clean end (signal, `--duration` elapsed, broken pipe).

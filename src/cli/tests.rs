@@ -423,3 +423,23 @@ fn exit_codes_are_distinct() {
     let codes = [EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_ATTACH];
     assert_eq!(codes, [0, 1, 2, 3]);
 }
+
+#[test]
+fn config_default_is_the_command_line_without_flags() {
+    // `--color never`: `auto` depends on whether the test's stdout is a
+    // terminal; the default is the uncoloured output of a file or pipe.
+    let cfg = parse(&["--color", "never"]).unwrap().config().unwrap();
+    assert_eq!(
+        format!("{cfg:?}"),
+        format!("{:?}", crate::config::Config::default())
+    );
+    // And the comparison sees a difference.
+    let other = parse(&["--color", "never", "--queue-len", "7"])
+        .unwrap()
+        .config()
+        .unwrap();
+    assert_ne!(
+        format!("{other:?}"),
+        format!("{:?}", crate::config::Config::default())
+    );
+}
