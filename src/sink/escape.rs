@@ -14,8 +14,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-
 /// Characters that must never reach a terminal raw.
 ///
 /// C0/C1 controls and DEL drive the terminal; the Unicode format and
@@ -383,26 +381,10 @@ pub(crate) fn time_hms_millis(t: SystemTime) -> String {
     )
 }
 
-/// Lossless JSON encoding of a byte string.
-///
-/// Valid UTF-8 becomes a JSON string (serde_json escapes controls, and the
-/// JSONL sink escapes the remaining terminal-unsafe characters). Anything
-/// else becomes `{"base64": "<standard base64, padded, of the exact
-/// bytes>", "lossy": "<UTF-8 with U+FFFD replacements, for humans>"}`, so
-/// consumers never silently get altered bytes.
-pub fn json_bytes(b: &[u8]) -> serde_json::Value {
-    match std::str::from_utf8(b) {
-        Ok(s) => serde_json::Value::String(s.to_owned()),
-        Err(_) => serde_json::json!({
-            "base64": base64::engine::general_purpose::STANDARD.encode(b),
-            "lossy": String::from_utf8_lossy(b),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
     #[cfg(unix)]
     use std::process::Command;
     use std::time::Duration;
@@ -729,20 +711,27 @@ mod tests {
         assert_eq!(time_hms_millis(at(86_399, 999_999_999)), "23:59:59.999");
     }
 
+    /// A byte string as the JSON encoder writes it, and parsed back.
+    fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
+        let mut text = String::new();
+        crate::sink::json_writer::push_bytes(&mut text, b);
+        let v = serde_json::from_str(&text).unwrap();
+        (text, v)
+    }
+
     #[test]
     fn json_bytes_utf8_is_a_string() {
-        assert_eq!(json_bytes(b"/bin/ls"), serde_json::json!("/bin/ls"));
-        assert_eq!(json_bytes(b""), serde_json::json!(""));
-        let v = json_bytes(b"a\x1b\n");
+        assert_eq!(json_bytes(b"/bin/ls").1, serde_json::json!("/bin/ls"));
+        assert_eq!(json_bytes(b"").1, serde_json::json!(""));
+        let (text, v) = json_bytes(b"a\x1b\n");
         assert_eq!(v.as_str(), Some("a\x1b\n"));
-        let text = serde_json::to_string(&v).unwrap();
         assert_eq!(text, "\"a\\u001b\\n\"");
     }
 
     #[test]
     fn json_bytes_non_utf8_round_trips_via_base64() {
         for input in nasty_inputs() {
-            let v = json_bytes(&input);
+            let (_, v) = json_bytes(&input);
             let back = match &v {
                 serde_json::Value::String(s) => s.as_bytes().to_vec(),
                 serde_json::Value::Object(o) => {
@@ -757,7 +746,7 @@ mod tests {
             };
             assert_eq!(back, input);
         }
-        let v = json_bytes(b"\xff\xfe");
+        let (_, v) = json_bytes(b"\xff\xfe");
         assert_eq!(
             v,
             serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})

@@ -1,7 +1,7 @@
-//! A small, fast JSON object writer for the hot path (one exec line).
+//! The JSON encoder of every JSONL line: a small, fast object writer.
 //!
-//! Building a `serde_json::Value` tree per event cost ~18 µs; writing the
-//! text directly costs a small fraction of that. Strings are escaped so the
+//! Building a `serde_json::Value` tree per exec line cost ~18 µs; writing
+//! the text directly costs a small fraction of that. Strings are escaped so the
 //! output is both valid JSON and terminal-safe: besides what JSON requires,
 //! characters a terminal would act on (DEL, C1 controls, bidi and invisible
 //! format characters; see [`needs_escape`]) are written as `\uXXXX`, which

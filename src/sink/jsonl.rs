@@ -1,38 +1,32 @@
 //! JSON Lines sink: one object per event per line, every field, lossless.
 //!
-//! Field names are those documented in [`crate::event`]. Objects are built
-//! with `serde_json::json!`, in the documented order; without serde_json's
-//! `preserve_order` feature the keys come out sorted alphabetically, which
-//! consumers must not depend on either way.
+//! Field names are those documented in [`crate::event`]. Every line is
+//! written by the one JSON encoder, [`super::json_writer`], straight into
+//! a reused buffer. An exec line lists its members in the documented order;
+//! the other lines list theirs alphabetically. Consumers must not depend on
+//! the order either way.
 //!
 //! Encoding rules:
 //! * times are RFC 3339 UTC strings with microseconds;
-//! * byte strings (argv, paths, comm) go through [`json_bytes`]: a string
-//!   when valid UTF-8, otherwise `{"base64": ..., "lossy": ...}` holding the
-//!   exact bytes;
-//! * optional values are `null`, never omitted, so every exec line has the
-//!   same keys;
-//! * characters that serde_json leaves raw but a terminal would act on (DEL,
-//!   C1 controls, bidi and other invisible format characters) are written as
-//!   `\uXXXX` escapes, so `tail -f events.jsonl` is as safe as the text
+//! * byte strings (argv, paths, comm) are a string when valid UTF-8,
+//!   otherwise `{"base64": ..., "lossy": ...}` holding the exact bytes;
+//! * optional values are `null`, never omitted, so every line of a kind
+//!   has the same keys;
+//! * besides what JSON requires, characters a terminal would act on (DEL,
+//!   C1 controls, bidi and other invisible format characters) are written
+//!   as `\uXXXX` escapes, so `tail -f events.jsonl` is as safe as the text
 //!   format. This changes only the JSON spelling, not the decoded value.
 
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
-
 use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
 use crate::event::{
-    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, Privileges, StartInfo, StopInfo,
-    WindowsToken,
+    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, Privileges, StartInfo, WindowsToken,
 };
 
-use super::escape::{
-    join_cmdline, join_cmdline_into, json_bytes, needs_escape, push_digits, push_rfc3339,
-    time_rfc3339,
-};
+use super::escape::{join_cmdline, join_cmdline_into, push_digits, push_rfc3339};
 use super::json_writer::{Obj, push_bytes, push_hex, push_int, push_str};
 use super::{Sink, escape};
 
@@ -71,37 +65,22 @@ impl JsonlSink {
     }
 }
 
-fn time(t: SystemTime) -> Value {
-    Value::String(time_rfc3339(t))
+/// Appends a capability mask as the array of its names, as in
+/// `/usr/include/linux/capability.h` (unknown bits as their number).
+fn push_cap_names(out: &mut String, mask: u64) {
+    push_str_array(out, cap_names(mask).iter().map(|n| n.as_ref()));
 }
 
-/// Capability names, as in `/usr/include/linux/capability.h`.
-fn names(mask: u64) -> Value {
-    Value::Array(
-        cap_names(mask)
-            .into_iter()
-            .map(|n| Value::String(n.into_owned()))
-            .collect(),
-    )
-}
-
-fn start_json(s: &StartInfo) -> Value {
-    json!({
-        "event": "start",
-        "time": time(s.time),
-        "source": s.source,
-        "attach": s.attach,
-        "version": s.version,
-        "hostname": s.hostname,
-        "boot_id": s.boot_id,
-        "guarantees": s.guarantees,
-        "can_miss": s.can_miss,
-        "pid": s.pid,
-        "short_lived_complete": s.coverage.short_lived_complete,
-        "poll_interval_ms": s.coverage.poll_interval_ms,
-        "unavailable": s.coverage.unavailable,
-        "continuation": s.continuation,
-    })
+/// Appends `["a","b",...]`.
+fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
+    out.push('[');
+    for (i, s) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_str(out, s);
+    }
+    out.push(']');
 }
 
 /// Rendered pieces reused across lines. Capability-name arrays, by mask:
@@ -156,9 +135,11 @@ impl RenderCache {
         if self.names.len() >= Self::MAX && !self.names.contains_key(&mask) {
             self.names.clear();
         }
-        self.names
-            .entry(mask)
-            .or_insert_with(|| names(mask).to_string())
+        self.names.entry(mask).or_insert_with(|| {
+            let mut json = String::new();
+            push_cap_names(&mut json, mask);
+            json
+        })
     }
 }
 
@@ -268,7 +249,6 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
     }
 }
 
-/// Writes a byte-string array (argv, ancestors), or null.
 /// `major:minor` of a Linux `dev_t` in glibc's encoding (what `stat(2)`
 /// reports); spelled out because libc has no `major` on Windows builds.
 fn push_dev(out: &mut String, dev: u64) {
@@ -279,6 +259,7 @@ fn push_dev(out: &mut String, dev: u64) {
     push_int(out, minor);
 }
 
+/// Writes a byte-string array (argv), or null.
 fn write_argv(o: &mut Obj, key: &'static str, argv: Option<&[Vec<u8>]>) {
     match argv {
         Some(argv) => {
@@ -485,120 +466,137 @@ fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     o.close();
 }
 
-fn exit_json(x: &ExitEvent) -> Value {
-    json!({
-        "event": "exit",
-        "time": time(x.time),
-        "pid": x.pid,
-        "ppid": x.ppid,
-        "exec_id": x.exec_id,
-        "exit_code": x.exit_code,
-        "signal": x.signal,
-        "core_dumped": x.core_dumped,
-        "lifetime_ms": x.lifetime.map(|d| d.as_secs_f64() * 1000.0),
-        "comm": x.comm.as_deref().map(json_bytes),
-    })
+/// Writes `key` as a quoted RFC 3339 time.
+fn time(o: &mut Obj, key: &'static str, t: SystemTime, cache: &mut TimeCache) {
+    let buf = o.key(key);
+    buf.push('"');
+    cache.push(buf, t);
+    buf.push('"');
 }
 
-fn loss_json(l: &LossInfo) -> Value {
-    json!({
-        "event": "loss",
-        "time": time(l.time),
-        "place": l.place.as_str(),
-        "dropped": l.dropped,
-        "total": l.total,
-    })
+// The lines other than exec list their members in alphabetical order, a
+// stable order consumers must still not depend on.
+
+fn write_start(out: &mut String, s: &StartInfo, cache: &mut TimeCache) {
+    let mut o = Obj::open(out);
+    o.str("attach", &s.attach);
+    o.str("boot_id", &s.boot_id);
+    o.str("can_miss", &s.can_miss);
+    o.bool("continuation", s.continuation);
+    o.str("event", "start");
+    o.str("guarantees", &s.guarantees);
+    o.str("hostname", &s.hostname);
+    o.num("pid", s.pid);
+    o.opt_num("poll_interval_ms", s.coverage.poll_interval_ms);
+    o.bool("short_lived_complete", s.coverage.short_lived_complete);
+    o.str("source", &s.source);
+    time(&mut o, "time", s.time, cache);
+    push_str_array(o.key("unavailable"), s.coverage.unavailable.iter().copied());
+    o.str("version", &s.version);
+    o.close();
 }
 
-fn hash_json(h: &HashInfo) -> Value {
-    json!({
-        "event": "hash",
-        "time": time(h.time),
-        "exec_id": h.exec_id,
-        "pid": h.pid,
-        "exe_sha256": h.exe_sha256,
-        "reason": h.reason,
-    })
+fn write_exit(out: &mut String, x: &ExitEvent, cache: &mut TimeCache) {
+    let mut o = Obj::open(out);
+    o.opt_bytes("comm", x.comm.as_deref());
+    o.bool("core_dumped", x.core_dumped);
+    o.str("event", "exit");
+    o.opt_str("exec_id", x.exec_id.as_deref());
+    o.opt_num("exit_code", x.exit_code);
+    // Milliseconds as a float, spelled as serde_json spells an f64 (ryu,
+    // shortest round-trip form; never non-finite for a `Duration`).
+    match x.lifetime {
+        Some(d) => o.raw(
+            "lifetime_ms",
+            ryu::Buffer::new().format_finite(d.as_secs_f64() * 1000.0),
+        ),
+        None => o.null("lifetime_ms"),
+    }
+    o.num("pid", x.pid);
+    o.num("ppid", x.ppid);
+    o.opt_num("signal", x.signal);
+    time(&mut o, "time", x.time, cache);
+    o.close();
 }
 
-fn stop_json(s: &StopInfo) -> Value {
-    let mut v = counters_json("stop", s.time, &s.counters);
-    v["reason"] = json!(s.reason);
-    v
+fn write_loss(out: &mut String, l: &LossInfo, cache: &mut TimeCache) {
+    let mut o = Obj::open(out);
+    o.num("dropped", l.dropped);
+    o.str("event", "loss");
+    o.str("place", l.place.as_str());
+    time(&mut o, "time", l.time, cache);
+    o.num("total", l.total);
+    o.close();
 }
 
-/// A `stop` or `stats` line: the same counters, the same JSON types.
-fn counters_json(event: &str, t: std::time::SystemTime, c: &Counters) -> Value {
-    json!({
-        "event": event,
-        "time": time(t),
-        "seen": c.seen,
-        "emitted": c.emitted,
-        "dropped": c.dropped,
-        "truncated": c.truncated,
-        "received": c.received,
-        "queue_dropped": c.queue_dropped,
-        "aux_dropped": c.aux_dropped,
-        "written": c.written,
-        "filtered": c.filtered,
-        "netlink_enobufs": c.netlink_enobufs,
-        "proc_read_failures": c.proc_read_failures,
-        "too_late": c.too_late,
-        "write_errors": c.write_errors,
-        "output_dropped": c.output_dropped,
-    })
+fn write_hash(out: &mut String, h: &HashInfo, cache: &mut TimeCache) {
+    let mut o = Obj::open(out);
+    o.str("event", "hash");
+    o.opt_str("exe_sha256", h.exe_sha256.as_deref());
+    o.str("exec_id", &h.exec_id);
+    o.num("pid", h.pid);
+    o.opt_str("reason", h.reason.as_deref());
+    time(&mut o, "time", h.time, cache);
+    o.close();
 }
 
-/// The JSON value for any event (exposed for callers that embed events in
-/// other JSON, e.g. tests or a future socket sink).
-pub fn event_json(ev: &Event) -> Value {
+/// A `stop` or `stats` line: the same counters, the same JSON types; only
+/// `stop` has a `reason`.
+fn write_counters(
+    out: &mut String,
+    event: &'static str,
+    t: SystemTime,
+    c: &Counters,
+    reason: Option<&str>,
+    cache: &mut TimeCache,
+) {
+    let mut o = Obj::open(out);
+    o.num("aux_dropped", c.aux_dropped);
+    o.num("dropped", c.dropped);
+    o.num("emitted", c.emitted);
+    o.str("event", event);
+    o.num("filtered", c.filtered);
+    o.num("netlink_enobufs", c.netlink_enobufs);
+    o.num("output_dropped", c.output_dropped);
+    o.num("proc_read_failures", c.proc_read_failures);
+    o.num("queue_dropped", c.queue_dropped);
+    if let Some(r) = reason {
+        o.str("reason", r);
+    }
+    o.num("received", c.received);
+    o.num("seen", c.seen);
+    time(&mut o, "time", t, cache);
+    o.num("too_late", c.too_late);
+    o.num("truncated", c.truncated);
+    o.num("write_errors", c.write_errors);
+    o.num("written", c.written);
+    o.close();
+}
+
+/// Writes one line for any event (without the newline) into `out`.
+fn write_line(out: &mut String, ev: &Event, cache: &mut RenderCache) {
     match ev {
-        Event::Start(s) => start_json(s),
-        Event::Exec(e) => {
-            let mut text = String::new();
-            write_exec(&mut text, e, &mut RenderCache::default());
-            serde_json::from_str(&text).expect("write_exec writes valid JSON")
-        }
-        Event::Exit(x) => exit_json(x),
-        Event::Loss(l) => loss_json(l),
-        Event::Hash(h) => hash_json(h),
-        Event::Stop(s) => stop_json(s),
-        Event::Stats(s) => counters_json("stats", s.time, &s.counters),
+        Event::Start(s) => write_start(out, s, &mut cache.time),
+        Event::Exec(e) => write_exec(out, e, cache),
+        Event::Exit(x) => write_exit(out, x, &mut cache.time),
+        Event::Loss(l) => write_loss(out, l, &mut cache.time),
+        Event::Hash(h) => write_hash(out, h, &mut cache.time),
+        Event::Stop(s) => write_counters(
+            out,
+            "stop",
+            s.time,
+            &s.counters,
+            Some(&s.reason),
+            &mut cache.time,
+        ),
+        Event::Stats(s) => write_counters(out, "stats", s.time, &s.counters, None, &mut cache.time),
     }
-}
-
-/// Rewrites terminal-unsafe characters that serde_json leaves raw as
-/// `\uXXXX` (surrogate pairs above U+FFFF). In serialized JSON such
-/// characters can only occur inside strings, where the escape decodes to the
-/// same character, so the value is unchanged.
-fn escape_unsafe(s: String) -> String {
-    if !s.chars().any(needs_escape) {
-        return s;
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if needs_escape(c) {
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{u:04x}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// One serialized line, including the trailing `\n`.
 impl Sink for JsonlSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
-        match ev {
-            Event::Exec(e) => write_exec(&mut self.lines, e, &mut self.caps),
-            other => {
-                let text = serde_json::to_string(&event_json(other)).map_err(io::Error::other)?;
-                self.lines.push_str(&escape_unsafe(text));
-            }
-        }
+        write_line(&mut self.lines, ev, &mut self.caps);
         self.lines.push('\n');
         if self.lines.len() >= LINES_MAX {
             self.write_lines()?;
@@ -667,8 +665,10 @@ mod dev_tests {
 mod tests {
     use super::*;
     use crate::event::{CapSets, FileInfo, LossPlace, PrivilegeRaise};
+    use crate::sink::escape::needs_escape;
     use crate::sink::testutil::*;
     use base64::Engine as _;
+    use serde_json::{Value, json};
 
     fn render(ev: &Event) -> (String, Value) {
         let buf = SharedBuf::default();
@@ -988,13 +988,83 @@ mod tests {
     }
 
     #[test]
-    fn escape_unsafe_handles_astral_chars() {
-        let s = serde_json::to_string(&json!("a\u{e0041}b\u{2066}")).unwrap();
-        let e = escape_unsafe(s);
-        assert_eq!(e, "\"a\\udb40\\udc41b\\u2066\"");
-        let back: Value = serde_json::from_str(&e).unwrap();
-        assert_eq!(back, "a\u{e0041}b\u{2066}");
-        assert_eq!(escape_unsafe("\"plain é\"".to_owned()), "\"plain é\"");
+    fn astral_unsafe_chars_are_surrogate_pairs() {
+        let mut start = start_info();
+        start.hostname = "a\u{e0041}b\u{2066}".to_owned();
+        let (text, v) = render(&Event::Start(start));
+        assert!(text.contains("\"a\\udb40\\udc41b\\u2066\""), "{text}");
+        assert_eq!(v["hostname"], "a\u{e0041}b\u{2066}");
+        let mut start = start_info();
+        start.hostname = "plain é".to_owned();
+        assert!(render(&Event::Start(start)).0.contains("\"plain é\""));
+    }
+
+    /// The lines other than exec keep their members in alphabetical order.
+    #[test]
+    fn other_lines_list_members_alphabetically() {
+        let exit = ExitEvent {
+            time: t0(),
+            pid: 1,
+            ppid: 2,
+            exec_id: Some("1:2".into()),
+            exit_code: Some(0),
+            signal: None,
+            core_dumped: false,
+            lifetime: Some(std::time::Duration::from_micros(1500)),
+            comm: Some(b"x".to_vec()),
+        };
+        for ev in [
+            Event::Start(start_info()),
+            Event::Exit(Box::new(exit)),
+            Event::Loss(loss_info()),
+            Event::Stop(stop_info()),
+            Event::Stats(crate::event::StatsInfo {
+                time: t0(),
+                counters: stop_info().counters,
+            }),
+            Event::Hash(HashInfo {
+                time: t0(),
+                exec_id: "1:2".into(),
+                pid: 1,
+                exe_sha256: None,
+                reason: Some("r".into()),
+            }),
+        ] {
+            let (text, v) = render(&ev);
+            let mut at: Vec<(usize, &str)> = keys(&v)
+                .into_iter()
+                .map(|k| (text.find(&format!("\"{k}\":")).unwrap(), k))
+                .collect();
+            at.sort_unstable();
+            let order: Vec<&str> = at.iter().map(|(_, k)| *k).collect();
+            assert_eq!(order, keys(&v), "{text}");
+        }
+    }
+
+    #[test]
+    fn exit_lifetime_is_a_float_in_milliseconds() {
+        let mut exit = ExitEvent {
+            time: t0(),
+            pid: 1,
+            ppid: 2,
+            exec_id: None,
+            exit_code: None,
+            signal: Some(9),
+            core_dumped: true,
+            lifetime: Some(std::time::Duration::from_micros(1500)),
+            comm: Some(b"a\xffb".to_vec()),
+        };
+        let (text, v) = render(&Event::Exit(Box::new(exit.clone())));
+        assert!(text.contains("\"lifetime_ms\":1.5,"), "{text}");
+        assert_eq!(v["comm"]["base64"], "Yf9i");
+        exit.lifetime = Some(std::time::Duration::from_secs(2));
+        let (text, _) = render(&Event::Exit(Box::new(exit.clone())));
+        assert!(text.contains("\"lifetime_ms\":2000.0,"), "{text}");
+        exit.lifetime = None;
+        assert_eq!(
+            render(&Event::Exit(Box::new(exit))).1["lifetime_ms"],
+            Value::Null
+        );
     }
 
     #[test]
