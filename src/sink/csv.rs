@@ -25,11 +25,12 @@
 use std::io::{self, Write};
 
 use crate::enrich::caps::cap_names;
-use crate::event::{Counters, Event, ExecEvent, LossInfo, Privileges, StopInfo};
+use crate::event::{Event, ExecEvent, Privileges, StopInfo};
 
+use super::Sink;
 pub use super::csv_columns::CsvColumn;
+use super::describe::{self, Style, cmdline_of, user_display};
 use super::escape::{csv_cell, csv_cmdline, display_bytes, time_rfc3339};
-use super::{Sink, cmdline_of, user_display};
 
 /// The header line, without the line ending.
 pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
@@ -149,40 +150,10 @@ fn command_line_cell(ev: &ExecEvent) -> String {
 /// The start of the marker ending a truncated CommandLine.
 pub const TRUNCATED_MARK: &str = "…[truncated ";
 
-/// The stderr line for a loss event in CSV mode.
-fn loss_message(l: &LossInfo) -> String {
-    format!(
-        "procwatch: {} ({}, total {})",
-        l.place.describe(l.dropped),
-        l.place.as_str(),
-        l.total
-    )
-}
-
 /// The stderr line for a stop event in CSV mode (and for the counters of
 /// a run whose output could not take its stop event).
 pub(crate) fn stop_message(s: &StopInfo) -> String {
-    format!(
-        "procwatch: stop ({}): {}",
-        display_bytes(s.reason.as_bytes()),
-        counters_message(&s.counters)
-    )
-}
-
-fn counters_message(c: &Counters) -> String {
-    format!(
-        "seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, written {}, \
-         write_errors {}, output_dropped {}",
-        c.seen,
-        c.emitted,
-        c.dropped,
-        c.truncated,
-        c.received,
-        c.queue_dropped,
-        c.written,
-        c.write_errors,
-        c.output_dropped
-    )
+    format!("procwatch: {}", describe::stop(s, Style::Csv))
 }
 
 impl Sink for CsvSink {
@@ -206,15 +177,15 @@ impl Sink for CsvSink {
                 line.push('\n');
                 self.out.write_all(line.as_bytes())
             }
-            Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
+            Event::Loss(l) => writeln!(self.diag, "procwatch: {}", describe::loss(l, Style::Csv)),
             Event::Stats(s) => writeln!(
                 self.diag,
-                "procwatch: stats: {}",
-                counters_message(&s.counters)
+                "procwatch: {}",
+                describe::stats(&s.counters, Style::Csv)
             ),
             // Only when the rows carry hashes (the SHA256 column).
             Event::Hash(h) if self.columns.contains(&CsvColumn::Sha256) => {
-                writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h))
+                writeln!(self.diag, "procwatch: {}", describe::hash_notice(h))
             }
             Event::Hash(_) => Ok(()),
             Event::Stop(s) => {

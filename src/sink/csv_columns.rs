@@ -2,8 +2,8 @@
 
 use crate::event::ExecEvent;
 
+use super::describe::{Style, hijack_reason, privilege_change_summary};
 use super::escape::{csv_cell, csv_cmdline, display_bytes, shell_quote};
-use super::{Style, hijack_reason, privilege_change_summary};
 
 /// A column that can be added after the standard seven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

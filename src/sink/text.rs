@@ -16,15 +16,14 @@
 
 use std::io::{self, Write};
 
-use crate::event::{
-    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, StartInfo, StopInfo,
-};
+use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo};
 
+use super::Sink;
 use super::cmdline_of;
-use super::escape::{display_bytes, shell_quote, time_hms_millis};
-use super::{
-    Sink, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
+use super::describe::{
+    self, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
 };
+use super::escape::{display_bytes, shell_quote, time_hms_millis};
 
 /// SGR sequences, the only escapes this sink ever writes. Each coloured
 /// span ends with [`RESET`], so nothing leaks into the next field.
@@ -219,54 +218,11 @@ fn start_line(s: &StartInfo) -> String {
 }
 
 fn loss_line(l: &LossInfo, color: bool) -> String {
-    let text = format!(
-        "# {} ({}), total {}",
-        l.place.describe(l.dropped),
-        l.place.as_str(),
-        l.total
-    );
-    paint(color, ALARM, &text) + "\n"
-}
-
-/// `hash <exec_id> (pid N): <sha256>`, or `none (<reason>)`: a late hash,
-/// terminal-safe (the reason may quote a user's path), for CSV's stderr.
-pub(crate) fn hash_notice(h: &HashInfo) -> String {
-    let what = match (&h.exe_sha256, &h.reason) {
-        (Some(sha), _) => display_bytes(sha.as_bytes()),
-        (None, why) => format!(
-            "none ({})",
-            display_bytes(why.as_deref().unwrap_or("unknown").as_bytes())
-        ),
-    };
-    format!(
-        "hash {} (pid {}): {what}",
-        display_bytes(h.exec_id.as_bytes()),
-        h.pid
-    )
-}
-
-fn stop_line(s: &StopInfo) -> String {
-    format!(
-        "# stop ({}): {}\n",
-        display_bytes(s.reason.as_bytes()),
-        counters_text(&s.counters)
-    )
-}
-
-/// The counters of a stop or stats line; the output's failures only when
-/// there were any.
-pub(crate) fn counters_text(c: &Counters) -> String {
-    let mut t = format!(
-        "seen {}, emitted {}, dropped {}, queue_dropped {}, written {}",
-        c.seen, c.emitted, c.dropped, c.queue_dropped, c.written
-    );
-    if c.write_errors > 0 || c.output_dropped > 0 {
-        t.push_str(&format!(
-            ", write_errors {}, output_dropped {}",
-            c.write_errors, c.output_dropped
-        ));
-    }
-    t
+    paint(
+        color,
+        ALARM,
+        &format!("# {}", describe::loss(l, Style::Text)),
+    ) + "\n"
 }
 
 impl Sink for TextSink {
@@ -278,8 +234,8 @@ impl Sink for TextSink {
             Event::Loss(l) => loss_line(l, self.color),
             // The text view shows no hashes, so neither late ones.
             Event::Hash(_) => return Ok(()),
-            Event::Stop(s) => stop_line(s),
-            Event::Stats(s) => format!("# stats: {}\n", counters_text(&s.counters)),
+            Event::Stop(s) => format!("# {}\n", describe::stop(s, Style::Text)),
+            Event::Stats(s) => format!("# {}\n", describe::stats(&s.counters, Style::Text)),
         };
         self.out.write_all(line.as_bytes())
     }
