@@ -6,7 +6,6 @@
 //! framing (a CSV row, a JSON line) or lose bytes silently.
 
 pub mod csv;
-mod csv_columns;
 mod describe;
 pub mod escape;
 pub mod json_writer;
@@ -51,14 +50,14 @@ pub trait Sink: Send {
 pub enum Format {
     /// One aligned line per exec, for a terminal.
     Text,
-    /// The seed's CSV columns, one row per exec.
+    /// Seven standard CSV columns (and any extra ones), one row per exec.
     Csv,
     /// One JSON object per line, every field, lossless.
     Jsonl,
 }
 
-/// Rendering choices beyond the format. The default is what the seed
-/// produced: no colour, the standard CSV columns only.
+/// Rendering choices beyond the format. The default: no colour, the
+/// standard CSV columns only.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SinkOptions {
     /// Text only: emphasise users, privilege raises, hijackable execs and
