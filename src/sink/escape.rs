@@ -643,7 +643,7 @@ mod tests {
     /// A byte string as the JSON encoder writes it, and parsed back.
     fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
         let mut text = String::new();
-        crate::sink::json_writer::push_bytes(&mut text, b);
+        crate::sink::jsonl::encode::push_bytes(&mut text, b);
         let v = serde_json::from_str(&text).unwrap();
         (text, v)
     }

@@ -8,7 +8,6 @@
 pub mod csv;
 mod describe;
 pub mod escape;
-pub mod json_writer;
 pub mod jsonl;
 pub mod output;
 #[cfg(unix)]

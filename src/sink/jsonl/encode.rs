@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::escape::needs_escape;
+use crate::sink::escape::needs_escape;
 
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
