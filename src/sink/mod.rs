@@ -67,21 +67,30 @@ pub struct SinkOptions {
     pub csv_columns: Vec<CsvColumn>,
 }
 
-/// Builds the sink for a format. `header_needed` is only meaningful for CSV
-/// (true when the destination is new or empty).
+/// What every sink module provides: its sink over `out`. `header_needed`:
+/// the destination is new or empty (a CSV header is due); each sink takes
+/// from the options what applies to it.
+pub type Build =
+    fn(out: Box<dyn Write + Send>, header_needed: bool, opts: SinkOptions) -> Box<dyn Sink>;
+
+/// The registry: which module builds each format. A new sink is its file
+/// (with a `build`), its [`Format`] variant, and one line here.
+fn builder(format: Format) -> Build {
+    match format {
+        Format::Text => text::build,
+        Format::Csv => csv::build,
+        Format::Jsonl => jsonl::build,
+    }
+}
+
+/// Builds the sink for a format (see [`Build`]).
 pub fn make_sink(
     format: Format,
     out: Box<dyn Write + Send>,
     header_needed: bool,
     opts: SinkOptions,
 ) -> Box<dyn Sink> {
-    match format {
-        Format::Text => Box::new(text::TextSink::with_color(out, opts.color)),
-        Format::Csv => {
-            Box::new(csv::CsvSink::new(out, header_needed).with_columns(opts.csv_columns))
-        }
-        Format::Jsonl => Box::new(jsonl::JsonlSink::new(out)),
-    }
+    builder(format)(out, header_needed, opts)
 }
 
 #[cfg(test)]

@@ -18,12 +18,12 @@ use std::io::{self, Write};
 
 use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo};
 
-use super::Sink;
 use super::cmdline_of;
 use super::describe::{
     self, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
 };
 use super::escape::{display_bytes, shell_quote, time_hms_millis};
+use super::{Sink, SinkOptions};
 
 /// SGR sequences, the only escapes this sink ever writes. Each coloured
 /// span ends with [`RESET`], so nothing leaks into the next field.
@@ -223,6 +223,12 @@ fn loss_line(l: &LossInfo, color: bool) -> String {
         ALARM,
         &format!("# {}", describe::loss(l, Style::Text)),
     ) + "\n"
+}
+
+/// The text sink of the registry (see [`super::Build`]): coloured when
+/// asked.
+pub fn build(out: Box<dyn Write + Send>, _header_needed: bool, opts: SinkOptions) -> Box<dyn Sink> {
+    Box::new(TextSink::with_color(out, opts.color))
 }
 
 impl Sink for TextSink {

@@ -39,9 +39,9 @@ mod columns;
 
 pub use columns::CsvColumn;
 
-use super::Sink;
 use super::describe::{self, Style, cmdline_of, user_display};
 use super::escape::{display_bytes, time_rfc3339};
+use super::{Sink, SinkOptions};
 use cell::{csv_cell, csv_cmdline, quote_field};
 
 /// The header line, without the line ending.
@@ -148,6 +148,12 @@ pub const TRUNCATED_MARK: &str = "…[truncated ";
 /// a run whose output could not take its stop event).
 pub(crate) fn stop_message(s: &StopInfo) -> String {
     format!("procwatch: {}", describe::stop(s, Style::Csv))
+}
+
+/// The CSV sink of the registry (see [`super::Build`]): a header when the
+/// destination needs one, the extra columns asked for.
+pub fn build(out: Box<dyn Write + Send>, header_needed: bool, opts: SinkOptions) -> Box<dyn Sink> {
+    Box::new(CsvSink::new(out, header_needed).with_columns(opts.csv_columns))
 }
 
 impl Sink for CsvSink {

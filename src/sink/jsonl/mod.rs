@@ -29,7 +29,7 @@ use std::io::{self, Write};
 
 use crate::event::Event;
 
-use super::Sink;
+use super::{Sink, SinkOptions};
 use cache::RenderCache;
 use events::{write_counters, write_exit, write_hash, write_loss, write_start};
 use exec::write_exec;
@@ -89,7 +89,17 @@ fn write_line(out: &mut String, ev: &Event, cache: &mut RenderCache) {
     }
 }
 
-/// One serialized line, including the trailing `\n`.
+/// The JSONL sink of the registry (see [`super::Build`]): every field
+/// always, so it takes no option.
+pub fn build(
+    out: Box<dyn Write + Send>,
+    _header_needed: bool,
+    _opts: SinkOptions,
+) -> Box<dyn Sink> {
+    Box::new(JsonlSink::new(out))
+}
+
+/// One serialized line per event, each ending with `\n`.
 impl Sink for JsonlSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         write_line(&mut self.lines, ev, &mut self.caps);
