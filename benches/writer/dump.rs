@@ -6,8 +6,7 @@
 //! result depends on timing (the hash and hijack pools) are off for the
 //! replay, and their fields are set by hand on extra events that go to the
 //! sink directly, with the other event kinds (start, loss, hash, stats,
-//! stop) and hostile bytes in every string. Text times are local: run
-//! both builds with the same `TZ`.
+//! stop) and hostile bytes in every string.
 
 // `..Default::default()` on structs whose fields are all set today keeps
 // this building when the event model gains a field.

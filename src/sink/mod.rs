@@ -15,6 +15,7 @@ pub mod output_file;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod text;
+mod time;
 #[cfg(test)]
 mod windows_tests;
 

@@ -22,7 +22,8 @@ use super::cmdline_of;
 use super::describe::{
     self, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
 };
-use super::escape::{display_bytes, shell_quote, time_hms_millis};
+use super::escape::{display_bytes, shell_quote};
+use super::time::time_hms_millis;
 use super::{Sink, SinkOptions};
 
 /// SGR sequences, the only escapes this sink ever writes. Each coloured

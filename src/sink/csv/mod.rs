@@ -40,7 +40,8 @@ mod columns;
 pub use columns::CsvColumn;
 
 use super::describe::{self, Style, cmdline_of, user_display};
-use super::escape::{display_bytes, time_rfc3339};
+use super::escape::display_bytes;
+use super::time::time_rfc3339;
 use super::{Sink, SinkOptions};
 use cell::{csv_cell, csv_cmdline, quote_field};
 

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
-use crate::sink::escape::{push_digits, push_rfc3339};
+use crate::sink::time::{push_digits, push_rfc3339};
 
 use super::encode::push_str;
 
