@@ -8,8 +8,9 @@
 //! line up), pid and ppid right-aligned to 7, effective user left-aligned to
 //! 10, privilege summary ([`privileges_summary`]), then the command line in
 //! shell syntax. Non-exec events are lines starting with `#`, which a shell
-//! command line rendered by [`join_cmdline`] can never start with (a leading
-//! `#` is always quoted), so they cannot be faked through argv.
+//! command line rendered by [`super::escape::join_cmdline`] can never start
+//! with (a leading `#` is always quoted), so they cannot be faked through
+//! argv.
 //!
 //! Everything variable goes through [`super::escape`], so no line can carry
 //! a terminal escape or a raw newline.
