@@ -287,15 +287,6 @@ pub enum AttachArg {
     Tracepoint,
 }
 
-impl From<AttachArg> for crate::source::ebpf::Attach {
-    fn from(a: AttachArg) -> Self {
-        match a {
-            AttachArg::Auto => Self::Auto,
-            AttachArg::Tracepoint => Self::Tracepoint,
-        }
-    }
-}
-
 /// When the text format uses colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {

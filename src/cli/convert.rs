@@ -1,12 +1,21 @@
-//! The command line turned into the pipeline's plain configuration: no
-//! clap type goes past this file.
+//! The command line turned into plain values ([`crate::config::Config`]):
+//! no clap type goes past this file.
 
 use std::time::Duration;
 
 use super::Cli;
-use super::args::{ColorArg, CsvColumnArg, FormatArg, SourceArg};
+use super::args::{AttachArg, ColorArg, CsvColumnArg, FormatArg, SourceArg};
 use crate::filter::{Filter, FilterSpec};
 use crate::sink::{CsvColumn, SinkOptions};
+
+impl From<AttachArg> for crate::source::ebpf::Attach {
+    fn from(a: AttachArg) -> Self {
+        match a {
+            AttachArg::Auto => Self::Auto,
+            AttachArg::Tracepoint => Self::Tracepoint,
+        }
+    }
+}
 
 impl From<FormatArg> for crate::sink::Format {
     fn from(f: FormatArg) -> Self {
@@ -121,8 +130,8 @@ pub fn color_enabled(
 impl Cli {
     /// Turns the validated command line into the pipeline's configuration;
     /// fails on what only resolves at run time (an unknown `--user`).
-    pub fn config(&self) -> Result<crate::pipeline::Config, String> {
-        Ok(crate::pipeline::Config {
+    pub fn config(&self) -> Result<crate::config::Config, String> {
+        Ok(crate::config::Config {
             source: self.source.into(),
             ebpf: crate::source::ebpf::Options {
                 ring_size: self.ring_size,
