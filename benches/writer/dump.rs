@@ -16,7 +16,7 @@ use std::fs;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
@@ -36,20 +36,6 @@ const PARENT_PID: u32 = 3_100_000;
 /// 2026-11-26T05:26:10.123456789Z, and `ms` milliseconds after.
 fn at(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::new(1_795_670_770, 123_456_789) + Duration::from_millis(ms)
-}
-
-/// A `Write` whose bytes the caller keeps after the sink is dropped.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn exec_item(pid: u32, start_ns: u64, ppid: u32, i: u64, argv: &[&[u8]]) -> Item {
@@ -393,13 +379,9 @@ pub fn dump(dir: &Path) {
             .expect("dump arguments")
             .config()
             .expect("dump configuration");
-        let buf = Shared::default();
-        let mut sink = make_sink(
-            cfg.format,
-            Box::new(buf.clone()),
-            true,
-            cfg.sink_options.clone(),
-        );
+        let path = dir.join(name);
+        let out = fs::File::create(&path).expect("create the dump file");
+        let mut sink = make_sink(cfg.format, Box::new(out), true, cfg.sink_options.clone());
         // CSV writes its summaries to stderr: into a file beside the
         // output for the duration of the case.
         let err_path = dir.join(format!("{name}.stderr"));
@@ -424,8 +406,6 @@ pub fn dump(dir: &Path) {
             libc::dup2(saved, 2);
             libc::close(saved);
         }
-        let path = dir.join(name);
-        fs::write(&path, buf.0.lock().unwrap().as_slice()).expect("write the dump");
         println!("wrote {}", path.display());
     }
 }

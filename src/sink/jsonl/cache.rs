@@ -6,7 +6,7 @@ use crate::enrich::caps::cap_names;
 use crate::enrich::id_hash::IdMap;
 use crate::sink::time::{push_digits, push_rfc3339};
 
-use super::encode::push_str;
+use super::encode::{Obj, push_array, push_str};
 
 /// Appends a capability mask as the array of its names, as in
 /// `/usr/include/linux/capability.h` (unknown bits as their number).
@@ -16,14 +16,7 @@ pub(super) fn push_cap_names(out: &mut String, mask: u64) {
 
 /// Appends `["a","b",...]`.
 pub(super) fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a str>) {
-    out.push('[');
-    for (i, s) in items.into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str(out, s);
-    }
-    out.push(']');
+    push_array(out, items, push_str);
 }
 
 /// Rendered pieces reused across lines. Capability-name arrays, by mask:
@@ -69,6 +62,14 @@ impl TimeCache {
         push_digits(out, d.subsec_micros(), 6);
         out.push('Z');
     }
+}
+
+/// Writes `key` as a quoted RFC 3339 time.
+pub(super) fn time(o: &mut Obj, key: &'static str, t: SystemTime, cache: &mut TimeCache) {
+    let buf = o.key(key);
+    buf.push('"');
+    cache.push(buf, t);
+    buf.push('"');
 }
 
 impl RenderCache {

@@ -85,6 +85,23 @@ pub fn push_bytes(out: &mut String, b: &[u8]) {
     }
 }
 
+/// Appends `[a,b,...]`, each item written by `each`.
+#[inline]
+pub fn push_array<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
+}
+
 /// Appends an integer in decimal (itoa: no `fmt` machinery).
 #[inline]
 pub fn push_int(out: &mut String, v: impl itoa::Integer) {

@@ -4,16 +4,8 @@ use std::time::SystemTime;
 
 use crate::event::{Counters, ExitEvent, HashInfo, LossInfo, StartInfo};
 
-use super::cache::{TimeCache, push_str_array};
+use super::cache::{TimeCache, push_str_array, time};
 use super::encode::Obj;
-
-/// Writes `key` as a quoted RFC 3339 time.
-fn time(o: &mut Obj, key: &'static str, t: SystemTime, cache: &mut TimeCache) {
-    let buf = o.key(key);
-    buf.push('"');
-    cache.push(buf, t);
-    buf.push('"');
-}
 
 // The lines other than exec list their members in alphabetical order, a
 // stable order consumers must still not depend on.

@@ -4,8 +4,8 @@
 use crate::event::{ExecEvent, Privileges, WindowsToken};
 use crate::sink::escape::{self, join_cmdline, join_cmdline_into};
 
-use super::cache::RenderCache;
-use super::encode::{Obj, push_bytes, push_hex, push_int, push_str};
+use super::cache::{RenderCache, time};
+use super::encode::{Obj, push_array, push_bytes, push_hex, push_int, push_str};
 
 /// The fields enrichment adds: parent, ancestry, privilege change,
 /// hijackable findings, the exe's hash and identity.
@@ -33,18 +33,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
         }
         None => o.null("parent"),
     }
-    let buf = o.key("ancestors");
-    buf.push('[');
-    for (i, a) in e.ancestors.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        match &a.exe {
-            Some(exe) => push_bytes(buf, exe),
-            None => buf.push_str("null"),
-        }
-    }
-    buf.push(']');
+    push_array(o.key("ancestors"), &e.ancestors, |buf, a| match &a.exe {
+        Some(exe) => push_bytes(buf, exe),
+        None => buf.push_str("null"),
+    });
     o.opt_str("exe_sha256", e.exe_sha256.as_deref());
     match e.exe_dev_ino {
         Some((dev, ino)) => {
@@ -88,28 +80,14 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
     if e.hijackable.is_empty() {
         o.null("hijackable");
     } else {
-        let buf = o.key("hijackable");
-        buf.push('[');
-        for (i, h) in e.hijackable.iter().enumerate() {
-            if i > 0 {
-                buf.push(',');
-            }
+        push_array(o.key("hijackable"), &e.hijackable, |buf, h| {
             let mut ho = Obj::open(buf);
             ho.bytes("path", &h.path);
             ho.str("role", h.role.as_str());
             ho.bytes("writable", &h.writable);
-            let w = ho.key("writers");
-            w.push('[');
-            for (j, who) in h.writers.iter().enumerate() {
-                if j > 0 {
-                    w.push(',');
-                }
-                push_str(w, who);
-            }
-            w.push(']');
+            push_array(ho.key("writers"), &h.writers, |w, who| push_str(w, who));
             ho.close();
-        }
-        buf.push(']');
+        });
     }
 }
 
@@ -126,17 +104,7 @@ fn push_dev(out: &mut String, dev: u64) {
 /// Writes a byte-string array (argv), or null.
 fn write_argv(o: &mut Obj, key: &'static str, argv: Option<&[Vec<u8>]>) {
     match argv {
-        Some(argv) => {
-            let buf = o.key(key);
-            buf.push('[');
-            for (i, a) in argv.iter().enumerate() {
-                if i > 0 {
-                    buf.push(',');
-                }
-                push_bytes(buf, a);
-            }
-            buf.push(']');
-        }
+        Some(argv) => push_array(o.key(key), argv, |buf, a| push_bytes(buf, a)),
         None => o.null(key),
     }
 }
@@ -166,24 +134,16 @@ const LINUX_PRIVILEGE_KEYS: [&str; 15] = [
 /// read are null and listed in `incomplete` as `token.<name>`.
 fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
     match &token.privileges {
-        Some(list) => {
-            let buf = t.key("privileges");
-            buf.push('[');
-            for (i, p) in list.iter().enumerate() {
-                if i > 0 {
-                    buf.push(',');
-                }
-                let mut po = Obj::open(buf);
-                po.str("name", &p.name);
-                po.bool("enabled", p.enabled());
-                po.bool("enabled_by_default", p.enabled_by_default());
-                po.bool("removed", p.removed());
-                po.bool("used_for_access", p.used_for_access());
-                po.str("attributes", &format!("0x{:08x}", p.attributes));
-                po.close();
-            }
-            buf.push(']');
-        }
+        Some(list) => push_array(t.key("privileges"), list, |buf, p| {
+            let mut po = Obj::open(buf);
+            po.str("name", &p.name);
+            po.bool("enabled", p.enabled());
+            po.bool("enabled_by_default", p.enabled_by_default());
+            po.bool("removed", p.removed());
+            po.bool("used_for_access", p.used_for_access());
+            po.str("attributes", &format!("0x{:08x}", p.attributes));
+            po.close();
+        }),
         None => t.null("privileges"),
     }
     t.opt_str("integrity", token.integrity.map(|i| i.name()).as_deref());
@@ -198,22 +158,14 @@ fn write_token(mut t: Obj<'_>, token: &WindowsToken) {
 pub(super) fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCache) {
     let mut o = Obj::open(out);
     o.str("event", "exec");
-    let buf = o.key("time");
-    buf.push('"');
-    cache.time.push(buf, e.time);
-    buf.push('"');
+    time(&mut o, "time", e.time, &mut cache.time);
     o.num("pid", e.pid);
     o.opt_num("tid", e.tid);
     o.opt_num("exec_tid", e.exec_tid);
     o.opt_num("ppid", e.ppid);
     o.str("exec_id", &e.exec_id);
     match e.process_start {
-        Some(t) => {
-            let buf = o.key("process_start");
-            buf.push('"');
-            cache.time.push(buf, t);
-            buf.push('"');
-        }
+        Some(t) => time(&mut o, "process_start", t, &mut cache.time),
         None => o.null("process_start"),
     }
     o.opt_bytes("exe", e.exe.as_deref());
@@ -238,15 +190,9 @@ pub(super) fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCach
     o.opt_str("user", e.user.as_deref());
     o.opt_str("group", e.group.as_deref());
     o.opt_str("login_user", e.login_user.as_deref());
-    let buf = o.key("incomplete");
-    buf.push('[');
-    for (i, inc) in e.incomplete.iter().enumerate() {
-        if i > 0 {
-            buf.push(',');
-        }
-        push_str(buf, inc.field);
-    }
-    buf.push(']');
+    push_array(o.key("incomplete"), &e.incomplete, |buf, inc| {
+        push_str(buf, inc.field)
+    });
     let mut reasons = Obj::open(o.key("incomplete_reasons"));
     for inc in &e.incomplete {
         reasons.str(inc.field, &inc.reason);
