@@ -226,7 +226,7 @@ pub fn display_bytes(s: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::Engine as _;
+    use crate::sink::testutil::nasty_inputs;
     #[cfg(unix)]
     use std::process::Command;
 
@@ -235,77 +235,6 @@ mod tests {
         for c in s.chars() {
             assert!(!needs_escape(c), "raw unsafe char {c:?} in {s:?}");
         }
-    }
-
-    /// The nasty inputs used for round trips: every single byte, invalid
-    /// UTF-8, shell syntax, bidi and invisible characters.
-    fn nasty_inputs() -> Vec<Vec<u8>> {
-        let mut v: Vec<Vec<u8>> = (1u8..=255).map(|b| vec![b]).collect();
-        let strs: &[&[u8]] = &[
-            b"",
-            b"'",
-            b"''",
-            b"\"",
-            b"a'b\"c",
-            b"$(id)",
-            b"`id`",
-            b"${HOME}",
-            b"$HOME",
-            b"*",
-            b"?",
-            b"[a-z]",
-            b"~",
-            b"~root",
-            b"#comment",
-            b"!",
-            b"!!",
-            b"!-1",
-            b"-rf",
-            b"--",
-            b"-",
-            b"a b",
-            b" leading",
-            b"trailing ",
-            b"a\nb",
-            b"a\r\nb",
-            b"\x1b[31mred\x1b[0m",
-            b"\x1b]0;title\x07",
-            b"tab\there",
-            b"back\\slash",
-            b"\\x41",
-            b"\\'",
-            b"\x01a",
-            b"\x1bF",
-            b"\xff\xfe",
-            b"\xc3",
-            b"\xc3(",
-            b"\xe2\x82",
-            b"\xed\xa0\x80",
-            b"\xf4\x90\x80\x80",
-            b"\xc0\xaf",
-            "caf\u{e9}".as_bytes(),
-            "\u{202e}gnp.exe".as_bytes(),
-            "a\u{2028}b\u{2029}c".as_bytes(),
-            "\u{2066}x\u{2069}".as_bytes(),
-            "zero\u{200b}width".as_bytes(),
-            "\u{85}next".as_bytes(),
-            "\u{9b}31m".as_bytes(),
-            "nb\u{a0}sp".as_bytes(),
-            "\u{e0041}tag".as_bytes(),
-            "\u{1f600}".as_bytes(),
-            b"a=b",
-            b"%1",
-            b"{a,b}",
-            b"a;b|c&d>e<f",
-            b"(sub)",
-        ];
-        v.extend(strs.iter().map(|s| s.to_vec()));
-        let mut big = Vec::new();
-        for i in 0..20_000u32 {
-            big.push((i % 255 + 1) as u8);
-        }
-        v.push(big);
-        v
     }
 
     /// Runs `printf '%s\0' <words>` in bash under `locale` and splits the
@@ -449,47 +378,5 @@ mod tests {
         hostile.push(0xff);
         let q = shell_quote(&hostile);
         assert_eq!(q.len(), 3 + 4 * hostile.len());
-    }
-
-    /// A byte string as the JSON encoder writes it, and parsed back.
-    fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
-        let mut text = String::new();
-        crate::sink::jsonl::encode::push_bytes(&mut text, b);
-        let v = serde_json::from_str(&text).unwrap();
-        (text, v)
-    }
-
-    #[test]
-    fn json_bytes_utf8_is_a_string() {
-        assert_eq!(json_bytes(b"/bin/ls").1, serde_json::json!("/bin/ls"));
-        assert_eq!(json_bytes(b"").1, serde_json::json!(""));
-        let (text, v) = json_bytes(b"a\x1b\n");
-        assert_eq!(v.as_str(), Some("a\x1b\n"));
-        assert_eq!(text, "\"a\\u001b\\n\"");
-    }
-
-    #[test]
-    fn json_bytes_non_utf8_round_trips_via_base64() {
-        for input in nasty_inputs() {
-            let (_, v) = json_bytes(&input);
-            let back = match &v {
-                serde_json::Value::String(s) => s.as_bytes().to_vec(),
-                serde_json::Value::Object(o) => {
-                    assert!(std::str::from_utf8(&input).is_err());
-                    assert_eq!(o.len(), 2);
-                    assert_eq!(o["lossy"], String::from_utf8_lossy(&input).as_ref());
-                    base64::engine::general_purpose::STANDARD
-                        .decode(o["base64"].as_str().unwrap())
-                        .unwrap()
-                }
-                other => panic!("unexpected {other:?}"),
-            };
-            assert_eq!(back, input);
-        }
-        let (_, v) = json_bytes(b"\xff\xfe");
-        assert_eq!(
-            v,
-            serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})
-        );
     }
 }

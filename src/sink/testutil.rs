@@ -161,3 +161,74 @@ pub fn stop_info() -> StopInfo {
         },
     }
 }
+
+/// The nasty inputs used for round trips: every single byte, invalid
+/// UTF-8, shell syntax, bidi and invisible characters.
+pub fn nasty_inputs() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = (1u8..=255).map(|b| vec![b]).collect();
+    let strs: &[&[u8]] = &[
+        b"",
+        b"'",
+        b"''",
+        b"\"",
+        b"a'b\"c",
+        b"$(id)",
+        b"`id`",
+        b"${HOME}",
+        b"$HOME",
+        b"*",
+        b"?",
+        b"[a-z]",
+        b"~",
+        b"~root",
+        b"#comment",
+        b"!",
+        b"!!",
+        b"!-1",
+        b"-rf",
+        b"--",
+        b"-",
+        b"a b",
+        b" leading",
+        b"trailing ",
+        b"a\nb",
+        b"a\r\nb",
+        b"\x1b[31mred\x1b[0m",
+        b"\x1b]0;title\x07",
+        b"tab\there",
+        b"back\\slash",
+        b"\\x41",
+        b"\\'",
+        b"\x01a",
+        b"\x1bF",
+        b"\xff\xfe",
+        b"\xc3",
+        b"\xc3(",
+        b"\xe2\x82",
+        b"\xed\xa0\x80",
+        b"\xf4\x90\x80\x80",
+        b"\xc0\xaf",
+        "caf\u{e9}".as_bytes(),
+        "\u{202e}gnp.exe".as_bytes(),
+        "a\u{2028}b\u{2029}c".as_bytes(),
+        "\u{2066}x\u{2069}".as_bytes(),
+        "zero\u{200b}width".as_bytes(),
+        "\u{85}next".as_bytes(),
+        "\u{9b}31m".as_bytes(),
+        "nb\u{a0}sp".as_bytes(),
+        "\u{e0041}tag".as_bytes(),
+        "\u{1f600}".as_bytes(),
+        b"a=b",
+        b"%1",
+        b"{a,b}",
+        b"a;b|c&d>e<f",
+        b"(sub)",
+    ];
+    v.extend(strs.iter().map(|s| s.to_vec()));
+    let mut big = Vec::new();
+    for i in 0..20_000u32 {
+        big.push((i % 255 + 1) as u8);
+    }
+    v.push(big);
+    v
+}

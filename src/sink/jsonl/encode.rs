@@ -223,6 +223,7 @@ impl<'a> Obj<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::testutil::nasty_inputs;
 
     fn parse(s: &str) -> serde_json::Value {
         serde_json::from_str(s).unwrap_or_else(|e| panic!("invalid JSON {s:?}: {e}"))
@@ -269,5 +270,47 @@ mod tests {
         assert_eq!(v["ob"], false);
         assert_eq!(v["r"], serde_json::json!([1, 2]));
         assert_eq!(v["y"]["base64"], "/g==");
+    }
+
+    /// A byte string as the JSON encoder writes it, and parsed back.
+    fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
+        let mut text = String::new();
+        push_bytes(&mut text, b);
+        let v = serde_json::from_str(&text).unwrap();
+        (text, v)
+    }
+
+    #[test]
+    fn json_bytes_utf8_is_a_string() {
+        assert_eq!(json_bytes(b"/bin/ls").1, serde_json::json!("/bin/ls"));
+        assert_eq!(json_bytes(b"").1, serde_json::json!(""));
+        let (text, v) = json_bytes(b"a\x1b\n");
+        assert_eq!(v.as_str(), Some("a\x1b\n"));
+        assert_eq!(text, "\"a\\u001b\\n\"");
+    }
+
+    #[test]
+    fn json_bytes_non_utf8_round_trips_via_base64() {
+        for input in nasty_inputs() {
+            let (_, v) = json_bytes(&input);
+            let back = match &v {
+                serde_json::Value::String(s) => s.as_bytes().to_vec(),
+                serde_json::Value::Object(o) => {
+                    assert!(std::str::from_utf8(&input).is_err());
+                    assert_eq!(o.len(), 2);
+                    assert_eq!(o["lossy"], String::from_utf8_lossy(&input).as_ref());
+                    base64::engine::general_purpose::STANDARD
+                        .decode(o["base64"].as_str().unwrap())
+                        .unwrap()
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(back, input);
+        }
+        let (_, v) = json_bytes(b"\xff\xfe");
+        assert_eq!(
+            v,
+            serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})
+        );
     }
 }
