@@ -38,7 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
 /// its own branch (`filter` taking plain values instead of the clap struct;
 /// `enrich::raise` deciding the privilege raise for every source). Delete a
 /// line once its import is gone; a stale line fails the test.
-const KNOWN: &[(&str, &str)] = &[("filter", "cli"), ("source", "enrich")];
+const KNOWN: &[(&str, &str)] = &[("source", "enrich")];
 
 fn layer(module: &str) -> Option<u8> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)

@@ -5,6 +5,7 @@
 //! `ARCHITECTURE.md` draws it; the import rules are checked by `layers`.
 
 pub mod cli;
+pub mod config;
 pub mod enrich;
 pub mod event;
 pub mod filter;

@@ -11,6 +11,10 @@
 //! in the same run.
 //! The end-to-end figure (reader thread and kernel included) comes from
 //! `bench/exec_storm.py`.
+//!
+//! `cargo bench --bench writer -- --dump DIR` measures nothing: it writes
+//! a small fixed storm in every format to DIR (see dump.rs), to compare
+//! two builds' output byte for byte.
 
 // The process table's seeding, the hash and the hijack check are Linux
 // code (src/enrich/mod.rs); elsewhere this bench does nothing.
@@ -18,9 +22,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 #[cfg(target_os = "linux")]
+mod dump;
+#[cfg(target_os = "linux")]
 mod linux;
 
 fn main() {
     #[cfg(target_os = "linux")]
-    linux::main();
+    {
+        let args: Vec<String> = std::env::args().collect();
+        match args.iter().position(|a| a == "--dump") {
+            Some(i) => dump::dump(std::path::Path::new(args.get(i + 1).expect("--dump DIR"))),
+            None => linux::main(),
+        }
+    }
 }

@@ -7,50 +7,15 @@
 //! that fits. Kernel-side drops are reported the same way.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
+pub use crate::config::Config;
 use crate::event::{Counters, Event, LossInfo, StartInfo, StopInfo};
-use crate::filter::Filter;
 use crate::sink::{self, Format};
-use crate::source::{self, AttachError, Choice, Item, RecordKind};
-
-/// Everything `run` needs, already validated by the CLI.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub source: Choice,
-    pub ebpf: source::ebpf::Options,
-    /// Settings of the netlink and /proc sources.
-    pub late: source::LateOptions,
-    /// Windows sources' settings (`--interval`).
-    pub windows: source::windows::Options,
-    pub format: Format,
-    pub output: Option<PathBuf>,
-    /// `--force-output`: accept an output file (or its directory) owned by
-    /// another user or open to group and others.
-    pub force_output: bool,
-    /// `--exit-on-write-error`: end the run at the first failed write.
-    pub exit_on_write_error: bool,
-    pub duration: Option<Duration>,
-    pub poll: Duration,
-    pub queue_len: usize,
-    /// The same queue's bound in bytes (see [`Batch::weight`]).
-    pub queue_bytes: usize,
-    /// Test hook: the reader waits this long before its first drain.
-    pub pause_reader: Duration,
-    /// Emit exit events.
-    pub exits: bool,
-    /// Which execs are shown (all are counted).
-    pub filter: Filter,
-    pub sink_options: sink::SinkOptions,
-    /// How to hash executed files; `None`: no hashing.
-    pub hash: Option<crate::enrich::hash_pool::HashOptions>,
-    /// Run the hijackable check.
-    pub hijack_check: bool,
-}
+use crate::source::{self, AttachError, Item, RecordKind};
 
 /// Messages as the reader hands them over: one batch per drain. Raw
 /// records are copied into `bytes` (one block per batch, reused), so the

@@ -15,7 +15,42 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 #[cfg(unix)]
-pub use super::output_file::{OutputError, open_checked};
+pub use super::output_file::open_checked;
+
+/// An output file that was refused, with the path and the reason.
+#[derive(Debug)]
+pub struct OutputError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for OutputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // On Unix the path is bytes the watched user may have chosen,
+        // shown escaped; a Windows path is shown as it is.
+        #[cfg(unix)]
+        let path = {
+            use std::os::unix::ffi::OsStrExt;
+            super::escape::display_bytes(self.path.as_os_str().as_bytes())
+        };
+        #[cfg(not(unix))]
+        let path = self.path.display();
+        write!(f, "output file {path}: {}", self.reason)
+    }
+}
+
+impl std::error::Error for OutputError {}
+
+/// A file opened and checked for appending.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: std::fs::File,
+    /// The file was empty (a CSV header is due).
+    pub empty: bool,
+    /// The file is not empty and its last byte is not a newline: a newline
+    /// must come before anything is appended.
+    pub needs_newline: bool,
+}
 
 /// Buffer size: large enough that a burst of execs costs few syscalls.
 /// The caller flushes whenever its queue runs dry, so latency stays low.
@@ -152,7 +187,7 @@ impl Output {
 }
 
 #[cfg(unix)]
-fn open_file(path: &Path, force: bool) -> Result<super::output_file::Opened, OutputError> {
+fn open_file(path: &Path, force: bool) -> Result<Opened, OutputError> {
     open_checked(path, force)
 }
 
@@ -297,29 +332,10 @@ pub fn open_output(path: Option<&Path>) -> io::Result<(Box<dyn Write + Send>, bo
 /// a new file inherits its directory's ACL (README, Windows).
 #[cfg(not(unix))]
 mod plain {
-    use std::fmt;
-    use std::fs::{File, OpenOptions};
-    use std::path::{Path, PathBuf};
+    use std::fs::OpenOptions;
+    use std::path::Path;
 
-    #[derive(Debug)]
-    pub struct OutputError {
-        pub path: PathBuf,
-        pub reason: String,
-    }
-
-    impl fmt::Display for OutputError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            write!(f, "output file {}: {}", self.path.display(), self.reason)
-        }
-    }
-
-    impl std::error::Error for OutputError {}
-
-    pub struct Opened {
-        pub file: File,
-        pub empty: bool,
-        pub needs_newline: bool,
-    }
+    use super::{Opened, OutputError};
 
     pub fn open_checked(path: &Path, _force: bool) -> Result<Opened, OutputError> {
         let file = OpenOptions::new()
@@ -340,10 +356,10 @@ mod plain {
 }
 
 #[cfg(not(unix))]
-pub use plain::{OutputError, open_checked};
+pub use plain::open_checked;
 
 #[cfg(not(unix))]
-fn open_file(path: &Path, force: bool) -> Result<plain::Opened, OutputError> {
+fn open_file(path: &Path, force: bool) -> Result<Opened, OutputError> {
     open_checked(path, force)
 }
 

@@ -25,43 +25,13 @@
 //! directory are refused always.
 
 use std::ffi::{CString, OsStr};
-use std::fmt;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-/// An output file that was refused, with the path and the reason.
-#[derive(Debug)]
-pub struct OutputError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-impl fmt::Display for OutputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "output file {}: {}",
-            super::escape::display_bytes(self.path.as_os_str().as_bytes()),
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for OutputError {}
-
-/// A file opened and checked for appending.
-#[derive(Debug)]
-pub struct Opened {
-    pub file: File,
-    /// The file was empty (a CSV header is due).
-    pub empty: bool,
-    /// The file is not empty and its last byte is not a newline: a newline
-    /// must come before anything is appended.
-    pub needs_newline: bool,
-}
+use super::output::{Opened, OutputError};
 
 /// Opens `path` for appending under the rules above.
 pub fn open_checked(path: &Path, force: bool) -> Result<Opened, OutputError> {

@@ -8,24 +8,25 @@
 //! line up), pid and ppid right-aligned to 7, effective user left-aligned to
 //! 10, privilege summary ([`privileges_summary`]), then the command line in
 //! shell syntax. Non-exec events are lines starting with `#`, which a shell
-//! command line rendered by [`join_cmdline`] can never start with (a leading
-//! `#` is always quoted), so they cannot be faked through argv.
+//! command line rendered by [`super::escape::join_cmdline`] can never start
+//! with (a leading `#` is always quoted), so they cannot be faked through
+//! argv.
 //!
 //! Everything variable goes through [`super::escape`], so no line can carry
 //! a terminal escape or a raw newline.
 
 use std::io::{self, Write};
 
-use crate::event::{
-    Counters, Event, ExecEvent, ExitEvent, HashInfo, LossInfo, StartInfo, StopInfo,
-};
+use crate::event::{Event, ExecEvent, ExitEvent, LossInfo, StartInfo};
+use crate::linux::path::basename;
 
 use super::cmdline_of;
-use super::escape::{display_bytes, shell_quote, time_hms_millis};
-use super::{
-    Sink, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
+use super::describe::{
+    self, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
 };
-use crate::linux::path::basename;
+use super::escape::{display_bytes, shell_quote};
+use super::time::time_hms_millis;
+use super::{Sink, SinkOptions};
 
 /// SGR sequences, the only escapes this sink ever writes. Each coloured
 /// span ends with [`RESET`], so nothing leaks into the next field.
@@ -212,54 +213,17 @@ fn start_line(s: &StartInfo) -> String {
 }
 
 fn loss_line(l: &LossInfo, color: bool) -> String {
-    let text = format!(
-        "# {} ({}), total {}",
-        l.place.describe(l.dropped),
-        l.place.as_str(),
-        l.total
-    );
-    paint(color, ALARM, &text) + "\n"
+    paint(
+        color,
+        ALARM,
+        &format!("# {}", describe::loss(l, Style::Text)),
+    ) + "\n"
 }
 
-/// `hash <exec_id> (pid N): <sha256>`, or `none (<reason>)`: a late hash,
-/// terminal-safe (the reason may quote a user's path), for CSV's stderr.
-pub(crate) fn hash_notice(h: &HashInfo) -> String {
-    let what = match (&h.exe_sha256, &h.reason) {
-        (Some(sha), _) => display_bytes(sha.as_bytes()),
-        (None, why) => format!(
-            "none ({})",
-            display_bytes(why.as_deref().unwrap_or("unknown").as_bytes())
-        ),
-    };
-    format!(
-        "hash {} (pid {}): {what}",
-        display_bytes(h.exec_id.as_bytes()),
-        h.pid
-    )
-}
-
-fn stop_line(s: &StopInfo) -> String {
-    format!(
-        "# stop ({}): {}\n",
-        display_bytes(s.reason.as_bytes()),
-        counters_text(&s.counters)
-    )
-}
-
-/// The counters of a stop or stats line; the output's failures only when
-/// there were any.
-pub(crate) fn counters_text(c: &Counters) -> String {
-    let mut t = format!(
-        "seen {}, emitted {}, dropped {}, queue_dropped {}, written {}",
-        c.seen, c.emitted, c.dropped, c.queue_dropped, c.written
-    );
-    if c.write_errors > 0 || c.output_dropped > 0 {
-        t.push_str(&format!(
-            ", write_errors {}, output_dropped {}",
-            c.write_errors, c.output_dropped
-        ));
-    }
-    t
+/// The text sink of the registry (see [`super::Build`]): coloured when
+/// asked.
+pub fn build(out: Box<dyn Write + Send>, _header_needed: bool, opts: SinkOptions) -> Box<dyn Sink> {
+    Box::new(TextSink::with_color(out, opts.color))
 }
 
 impl Sink for TextSink {
@@ -271,8 +235,8 @@ impl Sink for TextSink {
             Event::Loss(l) => loss_line(l, self.color),
             // The text view shows no hashes, so neither late ones.
             Event::Hash(_) => return Ok(()),
-            Event::Stop(s) => stop_line(s),
-            Event::Stats(s) => format!("# stats: {}\n", counters_text(&s.counters)),
+            Event::Stop(s) => format!("# {}\n", describe::stop(s, Style::Text)),
+            Event::Stats(s) => format!("# {}\n", describe::stats(&s.counters, Style::Text)),
         };
         self.out.write_all(line.as_bytes())
     }

@@ -1,4 +1,4 @@
-//! Rendering of Windows exec events in every format (issue 5). Built through
+//! Rendering of Windows exec events in every format. Built through
 //! the same assembly code the Windows sources use, so the test covers what
 //! a real event looks like.
 
@@ -64,7 +64,7 @@ fn render(format: Format, ev: &Event) -> String {
 }
 
 #[test]
-fn csv_has_the_seed_columns_with_enabled_privileges() {
+fn csv_has_the_standard_columns_with_enabled_privileges() {
     let out = render(Format::Csv, &windows_event("cmd.exe /c \"dir, x\""));
     let rows: Vec<Vec<String>> = ::csv::Reader::from_reader(out.as_bytes())
         .records()

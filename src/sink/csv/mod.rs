@@ -1,4 +1,11 @@
-//! CSV sink: the seed's columns, one row per exec.
+//! CSV sink: one row per exec, seven standard columns then the extra ones
+//! asked for. The seven are what a reader scans first (the command line
+//! and when, the program, parent and pid, then who ran it with which
+//! privileges); they never change, so scripts can index them.
+//!
+//! The pieces: this file (the sink: header, rows, stderr messages),
+//! `columns` (the extra columns) and `cell` (formula guard and RFC 4180
+//! quoting of one cell).
 //!
 //! Format choices, all deliberate:
 //! * header `CommandLine,Time,Executable,Parent PID,PID,User,Privileges`,
@@ -10,11 +17,11 @@
 //! * records end with `\n`, not RFC 4180's `\r\n`: this is a Unix tool,
 //!   line-oriented tools (`wc -l`, `tail -f`, `grep`) expect `\n`, and every
 //!   CSV reader accepts it;
-//! * every cell is passed through [`csv_cell`] so spreadsheets never
+//! * every cell is passed through `cell::csv_cell` so spreadsheets never
 //!   evaluate an attacker's argv as a formula.
 //!
 //! Extra columns ([`CsvColumn`], `--csv-columns`) come after the seven, in
-//! the order asked for, so readers that index the seed's columns keep
+//! the order asked for, so readers that index the standard seven keep
 //! working.
 //!
 //! Only exec events become rows. Loss and stop events must not vanish, but
@@ -24,12 +31,19 @@
 
 use std::io::{self, Write};
 
-use crate::event::{Counters, Event, ExecEvent, LossInfo, Privileges, StopInfo};
+use crate::event::{Event, ExecEvent, Privileges, StopInfo};
 use crate::linux::caps::cap_names;
 
-pub use super::csv_columns::CsvColumn;
-use super::escape::{csv_cell, csv_cmdline, display_bytes, time_rfc3339};
-use super::{Sink, cmdline_of, user_display};
+mod cell;
+mod columns;
+
+pub use columns::CsvColumn;
+
+use super::describe::{self, Style, cmdline_of, user_display};
+use super::escape::display_bytes;
+use super::time::time_rfc3339;
+use super::{Sink, SinkOptions};
+use cell::{csv_cell, csv_cmdline, quote_field};
 
 /// The header line, without the line ending.
 pub const HEADER: &str = "CommandLine,Time,Executable,Parent PID,PID,User,Privileges";
@@ -87,30 +101,12 @@ impl CsvSink {
     }
 }
 
-/// RFC 4180 quoting of one field.
-fn quote_field(s: &str) -> std::borrow::Cow<'_, str> {
-    let needs = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
-    if needs {
-        let mut q = String::with_capacity(s.len() + 2);
-        q.push('"');
-        for c in s.chars() {
-            if c == '"' {
-                q.push('"');
-            }
-            q.push(c);
-        }
-        q.push('"');
-        q.into()
-    } else {
-        s.into()
-    }
-}
-
 /// The seven cells of an exec row, before RFC 4180 quoting.
 fn row_cells(ev: &ExecEvent) -> [String; 7] {
     let privs = match &ev.privileges {
         Some(Privileges::Linux { caps, .. }) => cap_names(caps.effective).join("|"),
-        // The seed's column: enabled privilege names joined with `|`.
+        // Enabled privilege names joined with `|`, like the Linux
+        // capability names.
         Some(Privileges::Windows(token)) => {
             csv_cell(&display_bytes(token.enabled_names().join("|").as_bytes()))
         }
@@ -149,47 +145,23 @@ fn command_line_cell(ev: &ExecEvent) -> String {
 /// The start of the marker ending a truncated CommandLine.
 pub const TRUNCATED_MARK: &str = "…[truncated ";
 
-/// The stderr line for a loss event in CSV mode.
-fn loss_message(l: &LossInfo) -> String {
-    format!(
-        "procwatch: {} ({}, total {})",
-        l.place.describe(l.dropped),
-        l.place.as_str(),
-        l.total
-    )
-}
-
 /// The stderr line for a stop event in CSV mode (and for the counters of
 /// a run whose output could not take its stop event).
 pub(crate) fn stop_message(s: &StopInfo) -> String {
-    format!(
-        "procwatch: stop ({}): {}",
-        display_bytes(s.reason.as_bytes()),
-        counters_message(&s.counters)
-    )
+    format!("procwatch: {}", describe::stop(s, Style::Csv))
 }
 
-fn counters_message(c: &Counters) -> String {
-    format!(
-        "seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, written {}, \
-         write_errors {}, output_dropped {}",
-        c.seen,
-        c.emitted,
-        c.dropped,
-        c.truncated,
-        c.received,
-        c.queue_dropped,
-        c.written,
-        c.write_errors,
-        c.output_dropped
-    )
+/// The CSV sink of the registry (see [`super::Build`]): a header when the
+/// destination needs one, the extra columns asked for.
+pub fn build(out: Box<dyn Write + Send>, header_needed: bool, opts: SinkOptions) -> Box<dyn Sink> {
+    Box::new(CsvSink::new(out, header_needed).with_columns(opts.csv_columns))
 }
 
 impl Sink for CsvSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         self.ensure_header()?;
         match ev {
-            // The seed's CSV has one row per new process; exits are only in
+            // One row per new process: exits are only in
             // the text and JSONL formats.
             Event::Start(_) | Event::Exit(_) => Ok(()),
             Event::Exec(e) => {
@@ -206,15 +178,15 @@ impl Sink for CsvSink {
                 line.push('\n');
                 self.out.write_all(line.as_bytes())
             }
-            Event::Loss(l) => writeln!(self.diag, "{}", loss_message(l)),
+            Event::Loss(l) => writeln!(self.diag, "procwatch: {}", describe::loss(l, Style::Csv)),
             Event::Stats(s) => writeln!(
                 self.diag,
-                "procwatch: stats: {}",
-                counters_message(&s.counters)
+                "procwatch: {}",
+                describe::stats(&s.counters, Style::Csv)
             ),
             // Only when the rows carry hashes (the SHA256 column).
             Event::Hash(h) if self.columns.contains(&CsvColumn::Sha256) => {
-                writeln!(self.diag, "procwatch: {}", super::text::hash_notice(h))
+                writeln!(self.diag, "procwatch: {}", describe::hash_notice(h))
             }
             Event::Hash(_) => Ok(()),
             Event::Stop(s) => {
@@ -454,7 +426,7 @@ mod tests {
         let rows = read_all(&text, true);
         let r = &rows[0];
         assert_eq!(r.len(), 15);
-        // The seed's seven are unchanged.
+        // The standard seven are unchanged.
         assert_eq!(
             r[..7],
             [

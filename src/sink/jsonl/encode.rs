@@ -1,7 +1,7 @@
-//! A small, fast JSON object writer for the hot path (one exec line).
+//! The JSON encoder of every JSONL line: a small, fast object writer.
 //!
-//! Building a `serde_json::Value` tree per event cost ~18 µs; writing the
-//! text directly costs a small fraction of that. Strings are escaped so the
+//! Building a `serde_json::Value` tree per exec line cost ~18 µs; writing
+//! the text directly costs a small fraction of that. Strings are escaped so the
 //! output is both valid JSON and terminal-safe: besides what JSON requires,
 //! characters a terminal would act on (DEL, C1 controls, bidi and invisible
 //! format characters; see [`needs_escape`]) are written as `\uXXXX`, which
@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use super::escape::needs_escape;
+use crate::sink::escape::needs_escape;
 
 /// Appends `s` as a JSON string literal.
 pub fn push_str(out: &mut String, s: &str) {
@@ -83,6 +83,23 @@ pub fn push_bytes(out: &mut String, b: &[u8]) {
             out.push('}');
         }
     }
+}
+
+/// Appends `[a,b,...]`, each item written by `each`.
+#[inline]
+pub fn push_array<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    mut each: impl FnMut(&mut String, T),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item);
+    }
+    out.push(']');
 }
 
 /// Appends an integer in decimal (itoa: no `fmt` machinery).
@@ -206,6 +223,7 @@ impl<'a> Obj<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::testutil::nasty_inputs;
 
     fn parse(s: &str) -> serde_json::Value {
         serde_json::from_str(s).unwrap_or_else(|e| panic!("invalid JSON {s:?}: {e}"))
@@ -252,5 +270,47 @@ mod tests {
         assert_eq!(v["ob"], false);
         assert_eq!(v["r"], serde_json::json!([1, 2]));
         assert_eq!(v["y"]["base64"], "/g==");
+    }
+
+    /// A byte string as the JSON encoder writes it, and parsed back.
+    fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
+        let mut text = String::new();
+        push_bytes(&mut text, b);
+        let v = serde_json::from_str(&text).unwrap();
+        (text, v)
+    }
+
+    #[test]
+    fn json_bytes_utf8_is_a_string() {
+        assert_eq!(json_bytes(b"/bin/ls").1, serde_json::json!("/bin/ls"));
+        assert_eq!(json_bytes(b"").1, serde_json::json!(""));
+        let (text, v) = json_bytes(b"a\x1b\n");
+        assert_eq!(v.as_str(), Some("a\x1b\n"));
+        assert_eq!(text, "\"a\\u001b\\n\"");
+    }
+
+    #[test]
+    fn json_bytes_non_utf8_round_trips_via_base64() {
+        for input in nasty_inputs() {
+            let (_, v) = json_bytes(&input);
+            let back = match &v {
+                serde_json::Value::String(s) => s.as_bytes().to_vec(),
+                serde_json::Value::Object(o) => {
+                    assert!(std::str::from_utf8(&input).is_err());
+                    assert_eq!(o.len(), 2);
+                    assert_eq!(o["lossy"], String::from_utf8_lossy(&input).as_ref());
+                    base64::engine::general_purpose::STANDARD
+                        .decode(o["base64"].as_str().unwrap())
+                        .unwrap()
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(back, input);
+        }
+        let (_, v) = json_bytes(b"\xff\xfe");
+        assert_eq!(
+            v,
+            serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Which exec events are shown.
 //!
-//! The filters come from the command line and combine with AND; several
+//! The filters come from plain values ([`FilterSpec`], filled from the
+//! command line) and combine with AND; several
 //! values of one kind (`--uid 0 --uid 1000`, `--exe A --exe B`) combine with
 //! OR. `--uid` and `--user` are two spellings of the same filter, so their
 //! values form one set. Events a filter hides are still counted (the
@@ -13,10 +14,32 @@
 //! (`--exclude-exe`), because a monitor must not hide what it cannot
 //! identify.
 
-use crate::cli::Cli;
+mod glob;
+
+pub use glob::Glob;
+
 use crate::event::{ExecEvent, Privileges};
 
-/// The event filter built from the command line.
+/// What to show, as plain values: one field per filter flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterSpec {
+    /// `--uid`.
+    pub uids: Vec<u32>,
+    /// `--user`: names, resolved when the filter is built.
+    pub users: Vec<String>,
+    /// `--exe`: globs.
+    pub exe: Vec<String>,
+    /// `--exclude-exe`: globs.
+    pub exclude_exe: Vec<String>,
+    /// `--privileged`.
+    pub privileged: bool,
+    /// `--raised`.
+    pub raised: bool,
+    /// `--hijackable`.
+    pub hijackable: bool,
+}
+
+/// The event filter built from a [`FilterSpec`].
 ///
 /// An empty filter (no filter flag given) matches every event.
 #[derive(Debug, Clone, Default)]
@@ -39,22 +62,22 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Builds the filter from the command line, resolving `--user` names
-    /// through NSS (so LDAP/sssd users work). Fails with a message for the
-    /// user when a name is unknown or a glob is malformed.
-    pub fn from_cli(cli: &Cli) -> Result<Filter, String> {
-        Self::from_cli_with(cli, lookup_uid)
+    /// Builds the filter, resolving `--user` names through NSS (so
+    /// LDAP/sssd users work). Fails with a message for the user when a name
+    /// is unknown or a glob is malformed.
+    pub fn new(spec: &FilterSpec) -> Result<Filter, String> {
+        Self::with_lookup(spec, lookup_uid)
     }
 
-    /// As [`Filter::from_cli`], with the name lookup supplied (for tests).
+    /// As [`Filter::new`], with the name lookup supplied (for tests).
     /// `lookup` returns `Ok(Some(uid))`, `Ok(None)` for "no such user", or
     /// `Err` when the lookup itself failed.
-    pub fn from_cli_with(
-        cli: &Cli,
+    pub fn with_lookup(
+        spec: &FilterSpec,
         lookup: impl Fn(&str) -> Result<Option<u32>, String>,
     ) -> Result<Filter, String> {
-        let mut uids = cli.uid.clone();
-        for name in &cli.user {
+        let mut uids = spec.uids.clone();
+        for name in &spec.users {
             uids.push(resolve_user(name, &lookup)?);
         }
         let compile = |pats: &[String], flag: &str| {
@@ -64,11 +87,11 @@ impl Filter {
         };
         Ok(Filter {
             uids,
-            exe: compile(&cli.exe, "--exe")?,
-            exclude_exe: compile(&cli.exclude_exe, "--exclude-exe")?,
-            privileged: cli.privileged,
-            raised: cli.raised,
-            hijackable: cli.hijackable,
+            exe: compile(&spec.exe, "--exe")?,
+            exclude_exe: compile(&spec.exclude_exe, "--exclude-exe")?,
+            privileged: spec.privileged,
+            raised: spec.raised,
+            hijackable: spec.hijackable,
         })
     }
 
@@ -206,297 +229,31 @@ fn lookup_uid(name: &str) -> Result<Option<u32>, String> {
     }
 }
 
-/// One piece of a compiled glob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    /// This character exactly.
-    Char(char),
-    /// `?`: any one character (or one byte that is not valid UTF-8).
-    Any,
-    /// `*`: any run, including `/` and the empty run.
-    Star,
-    /// `[...]`: inclusive ranges; `negated` for `[!...]` / `[^...]`.
-    Class {
-        negated: bool,
-        ranges: Vec<(char, char)>,
-    },
-}
-
-/// A unit of the subject: paths need not be UTF-8, so a byte that does not
-/// start a valid character stands alone.
-#[derive(Debug, Clone, Copy)]
-enum Unit {
-    Char(char),
-    Byte,
-}
-
-impl Token {
-    fn matches(&self, u: Unit) -> bool {
-        match (self, u) {
-            (Token::Star, _) => true,
-            (Token::Any, _) => true,
-            (Token::Char(c), Unit::Char(d)) => *c == d,
-            (Token::Char(_), Unit::Byte) => false,
-            (Token::Class { negated, ranges }, u) => {
-                let inside = match u {
-                    Unit::Char(d) => ranges.iter().any(|&(lo, hi)| lo <= d && d <= hi),
-                    Unit::Byte => false,
-                };
-                inside != *negated
-            }
-        }
-    }
-}
-
-/// The unit starting at byte `i` of `s`, and its length in bytes.
-fn unit_at(s: &[u8], i: usize) -> (Unit, usize) {
-    let len = match s[i] {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => return (Unit::Byte, 1),
-    };
-    match s.get(i..i + len).map(std::str::from_utf8) {
-        Some(Ok(t)) => (Unit::Char(t.chars().next().unwrap_or_default()), len),
-        _ => (Unit::Byte, 1),
-    }
-}
-
-/// A shell-style glob over a path: `*` (any run, `/` included), `?`,
-/// `[abc]`, `[a-z]`, `[!a-z]` (or `[^a-z]`), and `\` to take the next
-/// character literally. The whole path must match. A pattern without `/`
-/// is matched against the last path component only, so `--exe bash`
-/// matches `/usr/bin/bash`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Glob {
-    tokens: Vec<Token>,
-    basename_only: bool,
-}
-
-impl Glob {
-    /// Compiles `pattern`; errors on an unterminated `[` or a trailing `\`.
-    pub fn new(pattern: &str) -> Result<Glob, String> {
-        let mut tokens = Vec::new();
-        let mut chars = pattern.chars().peekable();
-        while let Some(c) = chars.next() {
-            tokens.push(match c {
-                '*' => {
-                    // `**` means the same as `*`; one token keeps
-                    // backtracking linear in the number of stars.
-                    if tokens.last() == Some(&Token::Star) {
-                        continue;
-                    }
-                    Token::Star
-                }
-                '?' => Token::Any,
-                '\\' => Token::Char(chars.next().ok_or("trailing backslash")?),
-                '[' => parse_class(&mut chars)?,
-                c => Token::Char(c),
-            });
-        }
-        Ok(Glob {
-            tokens,
-            basename_only: !pattern.contains('/'),
-        })
-    }
-
-    /// Whether the glob matches `path` (its last component for a pattern
-    /// without `/`).
-    pub fn matches_path(&self, path: &[u8]) -> bool {
-        if self.basename_only {
-            let start = path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1);
-            self.matches(&path[start..])
-        } else {
-            self.matches(path)
-        }
-    }
-
-    /// Whether the glob matches all of `s`.
-    ///
-    /// Classic wildcard matching: on a mismatch, retry from the last `*`
-    /// with one more unit swallowed. Only the last star needs revisiting,
-    /// which bounds the work by pattern × subject length.
-    fn matches(&self, s: &[u8]) -> bool {
-        let toks = &self.tokens;
-        let (mut p, mut i) = (0, 0);
-        // (token after the last star, subject position it was tried at)
-        let mut retry: Option<(usize, usize)> = None;
-        loop {
-            if p < toks.len() {
-                if toks[p] == Token::Star {
-                    retry = Some((p + 1, i));
-                    p += 1;
-                    continue;
-                }
-                if i < s.len() {
-                    let (u, n) = unit_at(s, i);
-                    if toks[p].matches(u) {
-                        p += 1;
-                        i += n;
-                        continue;
-                    }
-                }
-            } else if i == s.len() {
-                return true;
-            }
-            match retry {
-                Some((rp, ri)) if ri < s.len() => {
-                    let next = ri + unit_at(s, ri).1;
-                    retry = Some((rp, next));
-                    p = rp;
-                    i = next;
-                }
-                _ => return false,
-            }
-        }
-    }
-}
-
-/// Parses a bracket expression after its `[`. A `]` right after `[` or
-/// `[!` is a member, as is a `-` first or last.
-fn parse_class(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Result<Token, String> {
-    const UNTERMINATED: &str = "unterminated [ (write \\[ for a literal [)";
-    let negated = matches!(chars.peek(), Some('!' | '^'));
-    if negated {
-        chars.next();
-    }
-    let mut ranges = Vec::new();
-    let mut first = true;
-    loop {
-        let c = match chars.next().ok_or(UNTERMINATED)? {
-            ']' if !first => break,
-            '\\' => chars.next().ok_or(UNTERMINATED)?,
-            c => c,
-        };
-        first = false;
-        let mut ahead = chars.clone();
-        if ahead.next() == Some('-') && !matches!(ahead.peek(), Some(']') | None) {
-            chars.next();
-            let hi = match chars.next().ok_or(UNTERMINATED)? {
-                '\\' => chars.next().ok_or(UNTERMINATED)?,
-                h => h,
-            };
-            if hi < c {
-                return Err(format!("empty range {c}-{hi}"));
-            }
-            ranges.push((c, hi));
-        } else {
-            ranges.push((c, c));
-        }
-    }
-    Ok(Token::Class { negated, ranges })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::event::{PrivilegeRaise, Privileges};
     use crate::sink::testutil::{exec_event, hijack_dir, setuid_change};
-    use clap::Parser;
 
-    fn glob(p: &str) -> Glob {
-        Glob::new(p).unwrap()
-    }
-
-    fn m(p: &str, s: &[u8]) -> bool {
-        glob(p).matches_path(s)
-    }
-
-    #[test]
-    fn glob_literals_and_star() {
-        assert!(m("/usr/bin/ls", b"/usr/bin/ls"));
-        assert!(!m("/usr/bin/ls", b"/usr/bin/lsx"));
-        assert!(!m("/usr/bin/ls", b"/usr/bin/l"));
-        assert!(m("/usr/*", b"/usr/bin/ls"), "* crosses /");
-        assert!(m("/usr/*", b"/usr/"));
-        assert!(!m("/usr/*", b"/usr"));
-        assert!(m("*", b"/anything/at/all"));
-        assert!(m("/tmp/*.sh", b"/tmp/a/b/c.sh"));
-        assert!(!m("/tmp/*.sh", b"/tmp/a.shx"));
-        assert!(m("/*/bin/*sh", b"/usr/bin/bash"));
-        assert!(m("/a*b*c", b"/aXbYbZc"));
-        assert!(!m("/a*b*c", b"/aXbYbZ"));
-        assert!(m("/**", b"/x"));
-        assert!(m("", b""));
-        assert!(!m("/x", b""));
-    }
-
-    #[test]
-    fn glob_without_slash_matches_basename() {
-        assert!(m("bash", b"/usr/bin/bash"));
-        assert!(m("python3*", b"/usr/bin/python3.12"));
-        assert!(!m("bash", b"/usr/bin/rbash"));
-        assert!(!m("bin", b"/usr/bin/bash"));
-        assert!(m("ls", b"ls"));
-        // With a slash the whole path must match.
-        assert!(!m("bin/bash", b"/usr/bin/bash"));
-        assert!(m("*/bin/bash", b"/usr/bin/bash"));
-    }
-
-    #[test]
-    fn glob_question_mark_is_one_character() {
-        assert!(m("/bin/?s", b"/bin/ls"));
-        assert!(!m("/bin/?s", b"/bin/s"));
-        assert!(!m("/bin/?s", b"/bin/lls"));
-        // One character even when it takes several bytes, and one byte
-        // when the bytes are not UTF-8.
-        assert!(m("/tmp/?", "/tmp/é".as_bytes()));
-        assert!(m("/tmp/?", b"/tmp/\xff"));
-        assert!(!m("/tmp/?", b"/tmp/\xff\xfe"));
-        assert!(m("/tmp/??", b"/tmp/\xff\xfe"));
-        assert!(m("/tmp/?x", b"/tmp/\xc3x"), "truncated sequence is a byte");
-    }
-
-    #[test]
-    fn glob_classes() {
-        assert!(m("/bin/[abc]sh", b"/bin/bsh"));
-        assert!(!m("/bin/[abc]sh", b"/bin/zsh"));
-        assert!(m("/v[0-9]", b"/v7"));
-        assert!(!m("/v[0-9]", b"/vx"));
-        assert!(m("/v[!0-9]", b"/vx"));
-        assert!(!m("/v[!0-9]", b"/v5"));
-        assert!(m("/v[^0-9]", b"/vx"));
-        assert!(m("/v[!0-9]", b"/v\xff"), "a raw byte is outside any class");
-        assert!(!m("/v[\u{0}-\u{10ffff}]", b"/v\xff"));
-        assert!(m("/[]]", b"/]"));
-        assert!(m("/[!]]", b"/a"));
-        assert!(!m("/[!]]", b"/]"));
-        assert!(m("/[a-]", b"/-"));
-        assert!(m("/[-a]", b"/-"));
-        assert!(m("/[\\]x]", b"/]"));
-        assert!(m("/[é-ë]", "/ê".as_bytes()));
-        assert!(m("/[a-cx-z]", b"/y"));
-    }
-
-    #[test]
-    fn glob_escapes() {
-        assert!(m("/tmp/\\*", b"/tmp/*"));
-        assert!(!m("/tmp/\\*", b"/tmp/a"));
-        assert!(m("/tmp/\\?", b"/tmp/?"));
-        assert!(m("/tmp/\\[x]", b"/tmp/[x]"));
-        assert!(m("/tmp/a\\\\b", b"/tmp/a\\b"));
-    }
-
-    #[test]
-    fn glob_errors() {
-        assert!(Glob::new("/tmp/[abc").is_err());
-        assert!(Glob::new("/tmp/[").is_err());
-        assert!(Glob::new("/tmp/[!").is_err());
-        assert!(Glob::new("/tmp/x\\").is_err());
-        assert!(Glob::new("/tmp/[z-a]").is_err());
-        assert!(Glob::new("/tmp/[a-\\").is_err());
-    }
-
-    #[test]
-    fn glob_many_stars_stay_fast() {
-        let p = format!("/{}b", "*a".repeat(50));
-        let s = format!("/{}", "a".repeat(5000));
-        assert!(!m(&p, s.as_bytes()));
-    }
-
-    fn cli(args: &[&str]) -> Cli {
-        Cli::try_parse_from(std::iter::once("procwatch").chain(args.iter().copied())).unwrap()
+    /// The spec the filter flags in `args` ask for (spelled as on the
+    /// command line, for readability).
+    fn spec(args: &[&str]) -> FilterSpec {
+        let mut s = FilterSpec::default();
+        let mut it = args.iter();
+        while let Some(&flag) = it.next() {
+            let mut value = || (*it.next().expect("a value")).to_owned();
+            match flag {
+                "--uid" => s.uids.push(value().parse().unwrap()),
+                "--user" => s.users.push(value()),
+                "--exe" => s.exe.push(value()),
+                "--exclude-exe" => s.exclude_exe.push(value()),
+                "--privileged" => s.privileged = true,
+                "--raised" => s.raised = true,
+                "--hijackable" => s.hijackable = true,
+                _ => panic!("not a filter flag: {flag}"),
+            }
+        }
+        s
     }
 
     /// Knows alice (1000) and root (0); fails for "broken".
@@ -511,7 +268,7 @@ mod tests {
     }
 
     fn filter(args: &[&str]) -> Filter {
-        Filter::from_cli_with(&cli(args), fake_lookup).unwrap()
+        Filter::with_lookup(&spec(args), fake_lookup).unwrap()
     }
 
     fn set_ids(ev: &mut ExecEvent, uid: u32, euid: u32) {
@@ -588,21 +345,21 @@ mod tests {
         let f = filter(&["--user", "alice", "--user", "4242", "--user", "2000"]);
         // A numeric name resolves to its own uid before the number.
         assert_eq!(f.uids, vec![1000, 4242, 3000]);
-        let e = Filter::from_cli_with(&cli(&["--user", "nosuchuser"]), fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--user", "nosuchuser"]), fake_lookup).unwrap_err();
         assert!(
             e.contains("no such user") && e.contains("nosuchuser"),
             "{e}"
         );
-        let e = Filter::from_cli_with(&cli(&["--user", "broken"]), fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--user", "broken"]), fake_lookup).unwrap_err();
         assert!(e.contains("directory down"), "{e}");
     }
 
     #[test]
     #[cfg(unix)]
     fn user_resolution_through_nss() {
-        let f = Filter::from_cli(&cli(&["--user", "root", "--user", "7"])).unwrap();
+        let f = Filter::new(&spec(&["--user", "root", "--user", "7"])).unwrap();
         assert_eq!(f.uids, vec![0, 7]);
-        let e = Filter::from_cli(&cli(&["--user", "procwatch-no-such-user"])).unwrap_err();
+        let e = Filter::new(&spec(&["--user", "procwatch-no-such-user"])).unwrap_err();
         assert!(e.contains("no such user"), "{e}");
         assert_eq!(lookup_uid("a\0b"), Ok(None));
     }
@@ -635,15 +392,11 @@ mod tests {
 
     #[test]
     fn bad_glob_is_an_error() {
-        // The command-line parser already rejects these; a Cli built in
+        // The command-line parser already rejects these; a spec built in
         // code is checked again here.
-        let mut c = cli(&[]);
-        c.exe = vec!["/tmp/[x".to_owned()];
-        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--exe", "/tmp/[x"]), fake_lookup).unwrap_err();
         assert!(e.starts_with("--exe \"/tmp/[x\": unterminated"), "{e}");
-        let mut c = cli(&[]);
-        c.exclude_exe = vec!["a\\".to_owned()];
-        let e = Filter::from_cli_with(&c, fake_lookup).unwrap_err();
+        let e = Filter::with_lookup(&spec(&["--exclude-exe", "a\\"]), fake_lookup).unwrap_err();
         assert!(e.contains("--exclude-exe"), "{e}");
     }
 

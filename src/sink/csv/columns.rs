@@ -1,9 +1,10 @@
-//! The extra CSV columns (`--csv-columns`), after the seed's seven.
+//! The extra CSV columns (`--csv-columns`), after the standard seven.
 
 use crate::event::ExecEvent;
 
-use super::escape::{csv_cell, csv_cmdline, display_bytes, shell_quote};
-use super::{Style, hijack_reason, privilege_change_summary};
+use super::cell::{csv_cell, csv_cmdline};
+use crate::sink::describe::{Style, hijack_reason, privilege_change_summary};
+use crate::sink::escape::{display_bytes, shell_quote};
 
 /// A column that can be added after the standard seven.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +43,8 @@ impl CsvColumn {
         CsvColumn::ArgvSize,
     ];
 
-    /// The header cell, in the style of the seed's header.
+    /// The header cell, in the style of the standard header (words,
+    /// capitalised).
     pub fn header(self) -> &'static str {
         match self {
             CsvColumn::ParentExe => "Parent Executable",
