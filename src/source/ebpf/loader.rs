@@ -1,6 +1,7 @@
 //! Loading, attaching and reading the eBPF program.
 
 use super::Options;
+use super::abi::Counters;
 use super::{attach, record};
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -18,10 +19,6 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!("procwatch.bpf.o");
 
 /// How often the boot-time → wall-time offset is re-measured (NTP).
 const CLOCK_RESYNC: Duration = Duration::from_secs(5);
-
-/// The u64 fields of `struct counters` in procwatch.h, in order: seen,
-/// emitted, dropped, truncated, aux_seen, aux_emitted, aux_dropped.
-const N_COUNTERS: usize = 7;
 
 /// An attached eBPF program and its maps.
 pub struct EbpfSource {
@@ -139,7 +136,7 @@ impl Source for EbpfSource {
     }
 
     fn counters(&self) -> std::io::Result<KernelCounters> {
-        let [
+        let Counters {
             seen,
             emitted,
             dropped,
@@ -147,7 +144,7 @@ impl Source for EbpfSource {
             aux_seen,
             aux_emitted,
             aux_dropped,
-        ] = self.counters.read()?;
+        } = self.counters.read()?;
         Ok(KernelCounters {
             seen,
             emitted,
@@ -235,11 +232,11 @@ impl CounterMap {
             return Err("`counters` is not a per-CPU array".into());
         };
         let info = map.info().map_err(|e| e.to_string())?;
-        if info.value_size() as usize != N_COUNTERS * 8 {
+        if info.value_size() as usize != size_of::<Counters>() {
             return Err(format!(
                 "`counters` values are {} bytes, expected {}",
                 info.value_size(),
-                N_COUNTERS * 8
+                size_of::<Counters>()
             ));
         }
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
@@ -247,7 +244,7 @@ impl CounterMap {
     }
 
     /// Every counter, summed over the CPUs.
-    fn read(&self) -> std::io::Result<[u64; N_COUNTERS]> {
+    fn read(&self) -> std::io::Result<Counters> {
         /// The part of `union bpf_attr` that BPF_MAP_LOOKUP_ELEM reads.
         #[repr(C)]
         struct LookupAttr {
@@ -259,8 +256,10 @@ impl CounterMap {
         }
         const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
         // The kernel writes one value per possible CPU, one after the
-        // other, each rounded up to 8 bytes (56 already is).
-        let mut values = vec![[0u64; N_COUNTERS]; self.cpus];
+        // other, each rounded up to 8 bytes (`Counters` is a multiple of 8,
+        // and so aligned for the kernel's writes).
+        const _: () = assert!(size_of::<Counters>().is_multiple_of(8));
+        let mut values = vec![Counters::default(); self.cpus];
         let key = 0u32;
         let attr = LookupAttr {
             map_fd: self.map.fd().as_fd().as_raw_fd() as u32,
@@ -283,13 +282,17 @@ impl CounterMap {
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let mut sum = [0u64; N_COUNTERS];
-        for cpu in &values {
-            for (s, v) in sum.iter_mut().zip(cpu) {
-                *s = s.wrapping_add(*v);
-            }
-        }
-        Ok(sum)
+        Ok(values
+            .iter()
+            .fold(Counters::default(), |sum, cpu| Counters {
+                seen: sum.seen.wrapping_add(cpu.seen),
+                emitted: sum.emitted.wrapping_add(cpu.emitted),
+                dropped: sum.dropped.wrapping_add(cpu.dropped),
+                truncated: sum.truncated.wrapping_add(cpu.truncated),
+                aux_seen: sum.aux_seen.wrapping_add(cpu.aux_seen),
+                aux_emitted: sum.aux_emitted.wrapping_add(cpu.aux_emitted),
+                aux_dropped: sum.aux_dropped.wrapping_add(cpu.aux_dropped),
+            }))
     }
 }
 

@@ -2,7 +2,15 @@
 //! [`ExecEvent`]. Pure code: no kernel, no I/O, unit-tested on hand-built
 //! records.
 
+use std::mem::size_of;
 use std::time::Duration;
+
+use super::abi::{
+    self, ExitRecord, F_ARGV_FAULT, F_ARGV_TRUNC, F_CWD_MISSING, F_EXE_PSEUDO, F_EXE_TRUNC,
+    F_EXE_UNLINKED, F_HAS_AUDIT, F_HAS_INTERP, F_HAS_PRE, F_HAS_STAMP, F_INTERP_UNKNOWN, F_NO_FILE,
+    F_SECUREEXEC, F_SECUREEXEC_UNKNOWN, ForkRecord, K_EXEC, K_EXIT, K_FORK, RECORD_VERSION,
+    RecordHdr, RecordPrefix,
+};
 
 use crate::enrich::clock::BootClock;
 use crate::enrich::raise::privilege_raise;
@@ -11,37 +19,6 @@ use crate::event::{
     Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
 };
 use crate::source::{Item, RecordKind};
-
-/// Must match `RECORD_VERSION` in procwatch.h.
-pub const RECORD_VERSION: u16 = 3;
-/// Record kinds, as in procwatch.h.
-pub const K_EXEC: u16 = 1;
-pub const K_FORK: u16 = 2;
-pub const K_EXIT: u16 = 3;
-/// `sizeof(struct record_hdr)`.
-pub const HDR_LEN: usize = 232;
-/// `sizeof(struct fork_record)`.
-pub const FORK_LEN: usize = 40;
-/// `sizeof(struct exit_record)`.
-pub const EXIT_LEN: usize = 48;
-
-// record_hdr.flags, as in procwatch.h.
-pub const F_ARGV_TRUNC: u32 = 1 << 0;
-pub const F_ARGV_FAULT: u32 = 1 << 1;
-pub const F_FILENAME_TRUNC: u32 = 1 << 2;
-pub const F_HAS_INTERP: u32 = 1 << 3;
-pub const F_INTERP_UNKNOWN: u32 = 1 << 4;
-pub const F_EXE_TRUNC: u32 = 1 << 5;
-pub const F_EXE_PSEUDO: u32 = 1 << 6;
-pub const F_EXE_UNLINKED: u32 = 1 << 7;
-pub const F_CWD_TRUNC: u32 = 1 << 8;
-pub const F_CWD_MISSING: u32 = 1 << 9;
-pub const F_SECUREEXEC: u32 = 1 << 10;
-pub const F_SECUREEXEC_UNKNOWN: u32 = 1 << 11;
-pub const F_HAS_AUDIT: u32 = 1 << 12;
-pub const F_NO_FILE: u32 = 1 << 13;
-pub const F_HAS_PRE: u32 = 1 << 14;
-pub const F_HAS_STAMP: u32 = 1 << 15;
 
 /// Why a record could not be decoded. It never happens with a matching
 /// object; it is counted, not ignored, if it does.
@@ -64,72 +41,52 @@ impl std::fmt::Display for RecordError {
     }
 }
 
-/// Little-endian field reader over the header.
-struct Hdr<'a>(&'a [u8]);
-
-impl Hdr<'_> {
-    fn u16(&self, off: usize) -> u16 {
-        u16::from_le_bytes(self.0[off..off + 2].try_into().unwrap())
-    }
-    fn u32(&self, off: usize) -> u32 {
-        u32::from_le_bytes(self.0[off..off + 4].try_into().unwrap())
-    }
-    fn u64(&self, off: usize) -> u64 {
-        u64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
-    }
-    fn i64(&self, off: usize) -> i64 {
-        i64::from_le_bytes(self.0[off..off + 8].try_into().unwrap())
-    }
-}
-
 /// The audit "unset" id.
 const AUDIT_UNSET: u32 = u32::MAX;
 
-/// The kind of a raw record, from its header alone.
+/// The kind of a raw record, from its prefix alone.
 pub fn kind(rec: &[u8]) -> RecordKind {
-    match rec.get(2..4) {
-        Some(k) if u16::from_le_bytes([k[0], k[1]]) == K_EXEC => RecordKind::Exec,
+    match abi::read::<RecordPrefix>(rec) {
+        Some(p) if p.kind == K_EXEC => RecordKind::Exec,
         _ => RecordKind::Aux,
     }
 }
 
 /// Decodes any record. `clock` turns kernel boot-time stamps into wall time.
 pub fn decode(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
-    if rec.len() < 4 {
-        return Err(RecordError::Short(rec.len()));
+    let prefix = abi::read::<RecordPrefix>(rec).ok_or(RecordError::Short(rec.len()))?;
+    if prefix.version != RECORD_VERSION {
+        return Err(RecordError::Version(prefix.version));
     }
-    let h = Hdr(rec);
-    let version = h.u16(0);
-    if version != RECORD_VERSION {
-        return Err(RecordError::Version(version));
-    }
-    match h.u16(2) {
+    match prefix.kind {
         K_EXEC => decode_exec(rec, clock),
-        K_FORK if rec.len() >= FORK_LEN => Ok(Item::Fork(Fork {
-            child: ProcKey {
-                pid: h.u32(4),
-                start_ns: h.u64(24),
-            },
-            parent: ProcKey {
-                pid: h.u32(8),
-                start_ns: h.u64(32),
-            },
-        })),
-        K_EXIT if rec.len() >= EXIT_LEN => {
-            let (time_ns, start_ns) = (h.u64(16), h.u64(24));
-            Ok(Item::Exit(Exit {
-                key: ProcKey {
-                    pid: h.u32(4),
-                    start_ns,
+        K_FORK => {
+            let r = abi::read::<ForkRecord>(rec).ok_or(RecordError::Short(rec.len()))?;
+            Ok(Item::Fork(Fork {
+                child: ProcKey {
+                    pid: r.pid,
+                    start_ns: r.start_boot_ns,
                 },
-                ppid: h.u32(8),
-                status: h.u32(12),
-                time: clock.to_wall(time_ns),
-                lifetime: Duration::from_nanos(time_ns.saturating_sub(start_ns)),
-                comm: cstr(&rec[32..48]),
+                parent: ProcKey {
+                    pid: r.ppid,
+                    start_ns: r.parent_start_boot_ns,
+                },
             }))
         }
-        K_FORK | K_EXIT => Err(RecordError::Short(rec.len())),
+        K_EXIT => {
+            let r = abi::read::<ExitRecord>(rec).ok_or(RecordError::Short(rec.len()))?;
+            Ok(Item::Exit(Exit {
+                key: ProcKey {
+                    pid: r.pid,
+                    start_ns: r.start_boot_ns,
+                },
+                ppid: r.ppid,
+                status: r.exit_code,
+                time: clock.to_wall(r.time_boot_ns),
+                lifetime: Duration::from_nanos(r.time_boot_ns.saturating_sub(r.start_boot_ns)),
+                comm: cstr(&r.comm),
+            }))
+        }
         k => Err(RecordError::Kind(k)),
     }
 }
@@ -146,45 +103,43 @@ fn user_dev(kdev: u32) -> u64 {
 }
 
 fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
-    if rec.len() < HDR_LEN {
-        return Err(RecordError::Short(rec.len()));
-    }
-    let h = Hdr(&rec[..HDR_LEN]);
-    let flags = h.u32(4);
-    let exec_boot_ns = h.u64(8);
-    let start_boot_ns = h.u64(16);
-    let argv_size = h.u64(24);
+    let h = abi::read::<RecordHdr>(rec).ok_or(RecordError::Short(rec.len()))?;
+    let flags = h.flags;
     let caps = CapSets {
-        effective: h.u64(32),
-        permitted: h.u64(40),
-        inheritable: h.u64(48),
-        ambient: h.u64(56),
+        effective: h.cap_effective,
+        permitted: h.cap_permitted,
+        inheritable: h.cap_inheritable,
+        ambient: h.cap_ambient,
     };
-    let pid = h.u32(64);
     let creds = Credentials {
-        uid: h.u32(80),
-        euid: h.u32(84),
-        suid: h.u32(88),
-        fsuid: h.u32(92),
-        gid: h.u32(96),
-        egid: h.u32(100),
-        sgid: h.u32(104),
-        fsgid: h.u32(108),
-        login_uid: audit_id(flags, h.u32(112)),
-        session_id: audit_id(flags, h.u32(116)),
+        uid: h.uid,
+        euid: h.euid,
+        suid: h.suid,
+        fsuid: h.fsuid,
+        gid: h.gid,
+        egid: h.egid,
+        sgid: h.sgid,
+        fsgid: h.fsgid,
+        login_uid: audit_id(flags, h.loginuid),
+        session_id: audit_id(flags, h.sessionid),
     };
-    let file = (flags & F_NO_FILE == 0).then(|| FileInfo {
-        mode: h.u32(120),
-        uid: h.u32(124),
-        gid: h.u32(128),
+    let file = (flags & F_NO_FILE == 0).then_some(FileInfo {
+        mode: h.file_mode,
+        uid: h.file_uid,
+        gid: h.file_gid,
     });
-    let lens = [h.u16(132), h.u16(134), h.u16(136), h.u16(138), h.u16(140)].map(usize::from);
-    let comm = cstr(&rec[144..160]);
-    let (file_ino, file_dev, parent_start_ns) = (h.u64(160), h.u32(168), h.u64(176));
 
-    let mut data = &rec[HDR_LEN..];
+    // The variable part: the five strings back to back, in this order.
+    let mut data = &rec[size_of::<RecordHdr>()..];
     let mut fields: [&[u8]; 5] = [&[]; 5];
-    for (field, len) in fields.iter_mut().zip(lens) {
+    let lens = [
+        h.argv_len,
+        h.filename_len,
+        h.interp_len,
+        h.exe_len,
+        h.cwd_len,
+    ];
+    for (field, len) in fields.iter_mut().zip(lens.map(usize::from)) {
         if len > data.len() {
             return Err(RecordError::Lengths);
         }
@@ -197,14 +152,14 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     let secureexec = (flags & F_SECUREEXEC_UNKNOWN == 0).then_some(flags & F_SECUREEXEC != 0);
     let raised = privilege_raise(&creds, &caps, file.as_ref(), secureexec);
     let mut ev = ExecEvent::new(
-        clock.to_wall(exec_boot_ns),
-        pid,
-        Some(h.u32(76)),
-        exec_id(pid, exec_boot_ns),
+        clock.to_wall(h.exec_boot_ns),
+        h.pid,
+        Some(h.ppid),
+        exec_id(h.pid, h.exec_boot_ns),
     );
-    ev.tid = Some(h.u32(68));
-    ev.exec_tid = Some(h.u32(72));
-    ev.process_start = Some(clock.to_wall(start_boot_ns));
+    ev.tid = Some(h.tid);
+    ev.exec_tid = Some(h.exec_tid);
+    ev.process_start = Some(clock.to_wall(h.start_boot_ns));
     ev.exe = (flags & F_NO_FILE == 0).then(|| exe_path(exe, flags));
     ev.exe_truncated = flags & F_EXE_TRUNC != 0;
     ev.filename = Some(filename.to_vec());
@@ -217,9 +172,9 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         ev.mark_incomplete("argv", "the kernel could not read the new process's argv");
     }
     ev.argv_truncated = flags & (F_ARGV_TRUNC | F_ARGV_FAULT) != 0;
-    ev.argv_size = Some(argv_size);
+    ev.argv_size = Some(h.argv_size);
     ev.cwd = (flags & F_CWD_MISSING == 0 && !cwd.is_empty()).then(|| cwd.to_vec());
-    ev.comm = Some(comm);
+    ev.comm = Some(cstr(&h.comm));
     ev.privileges = Some(Privileges::Linux {
         creds,
         caps,
@@ -227,21 +182,21 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         file,
         raised,
     });
-    ev.exe_dev_ino = (flags & F_NO_FILE == 0).then(|| (user_dev(file_dev), file_ino));
-    ev.pre_exec = (flags & F_HAS_PRE != 0).then(|| PreExec {
-        uid: h.u32(184),
-        euid: h.u32(188),
-        caps_effective: h.u64(192),
+    ev.exe_dev_ino = (flags & F_NO_FILE == 0).then(|| (user_dev(h.file_dev), h.file_ino));
+    ev.pre_exec = (flags & F_HAS_PRE != 0).then_some(PreExec {
+        uid: h.pre_uid,
+        euid: h.pre_euid,
+        caps_effective: h.pre_cap_effective,
     });
     ev.exe_stamp = (flags & (F_NO_FILE | F_HAS_STAMP) == F_HAS_STAMP).then(|| FileStamp {
-        size: h.u64(200),
-        mtime: (h.i64(208), i64::from(h.u32(224))),
-        ctime: (h.i64(216), i64::from(h.u32(228))),
+        size: h.file_size,
+        mtime: (h.mtime_sec, i64::from(h.mtime_nsec)),
+        ctime: (h.ctime_sec, i64::from(h.ctime_nsec)),
     });
     Ok(Item::Exec {
         ev: Box::new(ev),
-        start_ns: start_boot_ns,
-        parent_start_ns,
+        start_ns: h.start_boot_ns,
+        parent_start_ns: h.parent_start_boot_ns,
     })
 }
 
@@ -329,14 +284,17 @@ mod tests {
     #[test]
     fn decodes_fork_and_exit_records() {
         let clock = BootClock::new().unwrap();
-        let mut f = vec![0u8; FORK_LEN];
-        f[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        f[2..4].copy_from_slice(&K_FORK.to_le_bytes());
-        f[4..8].copy_from_slice(&11u32.to_le_bytes());
-        f[8..12].copy_from_slice(&10u32.to_le_bytes());
-        f[24..32].copy_from_slice(&200u64.to_le_bytes());
-        f[32..40].copy_from_slice(&100u64.to_le_bytes());
-        match decode(&f, &clock).unwrap() {
+        let f = ForkRecord {
+            version: RECORD_VERSION,
+            kind: K_FORK,
+            pid: 11,
+            ppid: 10,
+            time_boot_ns: 300,
+            start_boot_ns: 200,
+            parent_start_boot_ns: 100,
+            ..ForkRecord::default()
+        };
+        match decode(abi::bytes_of(&f), &clock).unwrap() {
             Item::Fork(fk) => {
                 assert_eq!(
                     fk.child,
@@ -355,16 +313,19 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let mut x = vec![0u8; EXIT_LEN];
-        x[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        x[2..4].copy_from_slice(&K_EXIT.to_le_bytes());
-        x[4..8].copy_from_slice(&11u32.to_le_bytes());
-        x[8..12].copy_from_slice(&1u32.to_le_bytes());
-        x[12..16].copy_from_slice(&(3u32 << 8).to_le_bytes());
-        x[16..24].copy_from_slice(&2_000_000_200u64.to_le_bytes());
-        x[24..32].copy_from_slice(&200u64.to_le_bytes());
-        x[32..37].copy_from_slice(b"sleep");
-        match decode(&x, &clock).unwrap() {
+        let mut comm = [0u8; 16];
+        comm[..5].copy_from_slice(b"sleep");
+        let mut x = ExitRecord {
+            version: RECORD_VERSION,
+            kind: K_EXIT,
+            pid: 11,
+            ppid: 1,
+            exit_code: 3 << 8,
+            time_boot_ns: 2_000_000_200,
+            start_boot_ns: 200,
+            comm,
+        };
+        match decode(abi::bytes_of(&x), &clock).unwrap() {
             Item::Exit(e) => {
                 assert_eq!(
                     e.key,
@@ -380,14 +341,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            decode(&x[..20], &clock).unwrap_err(),
+            decode(&abi::bytes_of(&x)[..20], &clock).unwrap_err(),
             RecordError::Short(20)
         );
-        x[2] = 9;
-        assert_eq!(decode(&x, &clock).unwrap_err(), RecordError::Kind(9));
+        x.kind = 9;
+        assert_eq!(
+            decode(abi::bytes_of(&x), &clock).unwrap_err(),
+            RecordError::Kind(9)
+        );
     }
 
-    /// Builds a record the way the BPF program lays it out.
+    /// Builds a record the way the BPF program lays it out: the header,
+    /// then the five strings.
     fn record(
         flags: u32,
         argv: &[u8],
@@ -396,48 +361,71 @@ mod tests {
         exe: &[u8],
         cwd: &[u8],
     ) -> Vec<u8> {
-        let mut r = vec![0u8; HDR_LEN];
-        r[0..2].copy_from_slice(&RECORD_VERSION.to_le_bytes());
-        r[2..4].copy_from_slice(&K_EXEC.to_le_bytes());
-        r[4..8].copy_from_slice(&flags.to_le_bytes());
-        r[8..16].copy_from_slice(&5_000_000_000u64.to_le_bytes());
-        r[16..24].copy_from_slice(&4_000_000_000u64.to_le_bytes());
-        r[24..32].copy_from_slice(&(argv.len() as u64).to_le_bytes());
-        r[32..40].copy_from_slice(&(1u64 << 13).to_le_bytes());
-        r[40..48].copy_from_slice(&(1u64 << 13).to_le_bytes());
-        for (i, v) in [
-            42u32, 42, 7, 1, 1000, 0, 1000, 0, 2000, 0, 2000, 0, 1000, 3, 0o104755, 0, 0,
-        ]
-        .iter()
-        .enumerate()
-        {
-            let o = 64 + 4 * i;
-            r[o..o + 4].copy_from_slice(&v.to_le_bytes());
+        record_from(header(flags), argv, filename, interp, exe, cwd)
+    }
+
+    /// The header of the records below: a uid-1000 process after the exec
+    /// of a setuid-root file.
+    fn header(flags: u32) -> RecordHdr {
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"true");
+        RecordHdr {
+            version: RECORD_VERSION,
+            kind: K_EXEC,
+            flags,
+            exec_boot_ns: 5_000_000_000,
+            start_boot_ns: 4_000_000_000,
+            cap_effective: 1 << 13,
+            cap_permitted: 1 << 13,
+            pid: 42,
+            tid: 42,
+            exec_tid: 7,
+            ppid: 1,
+            uid: 1000,
+            euid: 0,
+            suid: 1000,
+            fsuid: 0,
+            gid: 2000,
+            egid: 0,
+            sgid: 2000,
+            fsgid: 0,
+            loginuid: 1000,
+            sessionid: 3,
+            file_mode: 0o104755,
+            file_uid: 0,
+            file_gid: 0,
+            comm,
+            file_ino: 777,
+            file_dev: (8 << 20) | 1,
+            parent_start_boot_ns: 3_000_000_000,
+            pre_uid: 1000,
+            pre_euid: 1000,
+            file_size: 39_256,
+            mtime_sec: 1_700_000_000,
+            ctime_sec: 1_700_000_500,
+            mtime_nsec: 123_456_789,
+            ctime_nsec: 999_999_999,
+            ..RecordHdr::default()
         }
-        for (i, l) in [
-            argv.len(),
-            filename.len(),
-            interp.len(),
-            exe.len(),
-            cwd.len(),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let o = 132 + 2 * i;
-            r[o..o + 2].copy_from_slice(&(*l as u16).to_le_bytes());
-        }
-        r[144..148].copy_from_slice(b"true");
-        r[160..168].copy_from_slice(&777u64.to_le_bytes());
-        r[168..172].copy_from_slice(&((8u32 << 20) | 1).to_le_bytes());
-        r[176..184].copy_from_slice(&3_000_000_000u64.to_le_bytes());
-        r[184..188].copy_from_slice(&1000u32.to_le_bytes());
-        r[188..192].copy_from_slice(&1000u32.to_le_bytes());
-        r[200..208].copy_from_slice(&39_256u64.to_le_bytes());
-        r[208..216].copy_from_slice(&1_700_000_000i64.to_le_bytes());
-        r[216..224].copy_from_slice(&1_700_000_500i64.to_le_bytes());
-        r[224..228].copy_from_slice(&123_456_789u32.to_le_bytes());
-        r[228..232].copy_from_slice(&999_999_999u32.to_le_bytes());
+    }
+
+    /// `h` with its lengths and `argv_size` set, followed by the strings.
+    fn record_from(
+        mut h: RecordHdr,
+        argv: &[u8],
+        filename: &[u8],
+        interp: &[u8],
+        exe: &[u8],
+        cwd: &[u8],
+    ) -> Vec<u8> {
+        let len = |b: &[u8]| u16::try_from(b.len()).unwrap();
+        h.argv_size = argv.len() as u64;
+        h.argv_len = len(argv);
+        h.filename_len = len(filename);
+        h.interp_len = len(interp);
+        h.exe_len = len(exe);
+        h.cwd_len = len(cwd);
+        let mut r = abi::bytes_of(&h).to_vec();
         for part in [argv, filename, interp, exe, cwd] {
             r.extend_from_slice(part);
         }
@@ -500,6 +488,19 @@ mod tests {
         assert_eq!(*secureexec, Some(true));
         assert_eq!(ev.exe_dev_ino, Some((libc::makedev(8, 1), 777)));
         assert_eq!(ev.pre_exec, None, "no F_HAS_PRE");
+        let h = RecordHdr {
+            pre_cap_effective: 1 << 21,
+            ..header(F_HAS_PRE)
+        };
+        let pre = exec_of(decode(&record_from(h, b"", b"/x", b"", b"/x", b"/"), &clock).unwrap());
+        assert_eq!(
+            pre.pre_exec,
+            Some(PreExec {
+                uid: 1000,
+                euid: 1000,
+                caps_effective: 1 << 21,
+            })
+        );
         assert_eq!(file.unwrap().mode, 0o104755);
         assert_eq!(
             ev.exe_stamp,
@@ -576,8 +577,11 @@ mod tests {
         let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!((ev.exe_dev_ino, ev.exe_stamp), (None, None));
         // Times before the epoch keep their sign.
-        let mut rec = record(F_HAS_STAMP, b"x\0", b"/x", b"", b"/x", b"/");
-        rec[208..216].copy_from_slice(&(-2i64).to_le_bytes());
+        let h = RecordHdr {
+            mtime_sec: -2,
+            ..header(F_HAS_STAMP)
+        };
+        let rec = record_from(h, b"x\0", b"/x", b"", b"/x", b"/");
         let ev = exec_of(decode(&rec, &clock).unwrap());
         assert_eq!(ev.exe_stamp.unwrap().mtime, (-2, 123_456_789));
     }
@@ -587,9 +591,19 @@ mod tests {
         let clock = BootClock::new().unwrap();
         assert_eq!(decode(&[0; 3], &clock).unwrap_err(), RecordError::Short(3));
         let mut rec = record(0, b"a\0", b"/a", b"", b"/a", b"/");
-        rec.truncate(HDR_LEN + 3);
+        rec.truncate(size_of::<RecordHdr>() + 3);
         assert_eq!(decode(&rec, &clock).unwrap_err(), RecordError::Lengths);
-        rec[0] = 9;
+        let h = RecordHdr {
+            version: 9,
+            ..header(0)
+        };
+        let rec = record_from(h, b"a\0", b"/a", b"", b"/a", b"/");
         assert_eq!(decode(&rec, &clock).unwrap_err(), RecordError::Version(9));
+        let rec = record(0, b"", b"", b"", b"", b"");
+        let short = size_of::<RecordHdr>() - 1;
+        assert_eq!(
+            decode(&rec[..short], &clock).unwrap_err(),
+            RecordError::Short(short)
+        );
     }
 }
