@@ -28,8 +28,9 @@ pub struct EbpfSource {
     bpf: Option<Ebpf>,
     ring: RingBuf<MapData>,
     counters: CounterMap,
-    clock: BootClock,
-    last_resync: Instant,
+    /// Decodes for [`Source::poll`]: the decoder the pipeline gets from
+    /// [`Source::decoder`], kept here for callers that poll on one thread.
+    poll_decoder: EbpfDecoder,
     /// Edge-triggered epoll on the ring: it fires only when the kernel
     /// sends a wakeup (`wakeup_bytes` queued), not whenever a record is
     /// there, which would turn the reader into a busy loop of tiny drains.
@@ -92,8 +93,7 @@ impl EbpfSource {
             bpf: Some(bpf),
             ring,
             counters,
-            clock,
-            last_resync: Instant::now(),
+            poll_decoder: EbpfDecoder::new(clock),
             epoll,
             next_drain: Instant::now(),
         })
@@ -105,22 +105,17 @@ impl Source for EbpfSource {
         &self.info
     }
 
+    /// [`Source::poll_raw`] with each record decoded at once by the same
+    /// decoder as the pipeline's: one decode path, on the caller's thread.
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
-        if self.last_resync.elapsed() >= CLOCK_RESYNC {
-            self.clock.resync();
-            self.last_resync = Instant::now();
-        }
         self.wait_for_drain(timeout)?;
-        self.drain(out);
+        let decoder = &mut self.poll_decoder;
+        drain(&mut self.ring, |rec| out(decoder.decode(rec)));
         Ok(())
     }
 
     fn decoder(&self) -> Option<Box<dyn Decoder>> {
-        Some(Box::new(EbpfDecoder {
-            clock: self.clock,
-            last_resync: self.last_resync,
-            since_check: 0,
-        }))
+        Some(Box::new(self.poll_decoder.clone()))
     }
 
     fn poll_raw(
@@ -129,9 +124,7 @@ impl Source for EbpfSource {
         out: &mut dyn FnMut(RecordKind, &[u8]),
     ) -> std::io::Result<()> {
         self.wait_for_drain(timeout)?;
-        while let Some(rec) = self.ring.next() {
-            out(record::kind(&rec), &rec);
-        }
+        drain(&mut self.ring, |rec| out(record::kind(rec), rec));
         Ok(())
     }
 
@@ -179,27 +172,35 @@ impl EbpfSource {
         self.next_drain = Instant::now() + timeout;
         Ok(())
     }
+}
 
-    /// Hands every queued record to `out`. Returns whether there were any.
-    fn drain(&mut self, out: &mut dyn FnMut(Item)) -> bool {
-        let mut any = false;
-        while let Some(rec) = self.ring.next() {
-            any = true;
-            out(record::decode(&rec, &self.clock)
-                .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
-        }
-        any
+/// Hands every queued record to `out`, in ring order.
+fn drain(ring: &mut RingBuf<MapData>, mut out: impl FnMut(&[u8])) {
+    while let Some(rec) = ring.next() {
+        out(&rec);
     }
 }
 
 /// Decodes the records of [`EbpfSource::poll_raw`] (on the writer's
-/// thread), with its own boot-clock offset, kept as fresh as the source's.
+/// thread), with its own boot-clock offset, re-measured every
+/// `CLOCK_RESYNC` (looked at once per 1024 records).
+#[derive(Clone)]
 struct EbpfDecoder {
     clock: BootClock,
     last_resync: Instant,
     /// Records since the last look at the time (reading the clock per
     /// record would cost more than the check is worth).
     since_check: u32,
+}
+
+impl EbpfDecoder {
+    fn new(clock: BootClock) -> Self {
+        EbpfDecoder {
+            clock,
+            last_resync: Instant::now(),
+            since_check: 0,
+        }
+    }
 }
 
 impl Decoder for EbpfDecoder {
