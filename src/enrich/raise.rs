@@ -6,8 +6,28 @@
 //! Only post-exec state is available (the kernel hook runs after the new
 //! credentials are committed), so the decision compares the real ids — which
 //! exec never changes — with the effective ids and the file's owner.
+//!
+//! Sources report only those raw facts; [`decide`] makes the decision for
+//! every source alike, in the enricher.
 
-use crate::event::{CapSets, Credentials, FileInfo, PrivilegeRaise};
+use crate::event::{CapSets, Credentials, ExecEvent, FileInfo, PrivilegeRaise, Privileges};
+
+/// Sets the event's `privilege_raised` from the facts its source reported
+/// (credentials, capability sets, the executed file's mode and owner,
+/// `secureexec`), whatever it held before. Events without Linux privileges
+/// are left alone.
+pub fn decide(ev: &mut ExecEvent) {
+    if let Some(Privileges::Linux {
+        creds,
+        caps,
+        secureexec,
+        file,
+        raised,
+    }) = &mut ev.privileges
+    {
+        *raised = privilege_raise(creds, caps, file.as_ref(), *secureexec);
+    }
+}
 
 /// Set-user-ID mode bit.
 const S_ISUID: u32 = 0o4000;
@@ -340,6 +360,57 @@ mod tests {
         assert_eq!(privilege_raise(&c, &no_caps(), Some(&f), Some(false)), None);
         assert_eq!(privilege_raise(&c, &no_caps(), Some(&f), None), None);
         assert_eq!(privilege_raise(&c, &no_caps(), None, None), None);
+    }
+
+    fn event(privileges: Option<Privileges>) -> ExecEvent {
+        let mut ev = ExecEvent::new(
+            std::time::SystemTime::UNIX_EPOCH,
+            42,
+            Some(1),
+            "42:1".into(),
+        );
+        ev.privileges = privileges;
+        ev
+    }
+
+    fn raised_of(ev: &ExecEvent) -> Option<PrivilegeRaise> {
+        match &ev.privileges {
+            Some(Privileges::Linux { raised, .. }) => *raised,
+            other => panic!("not Linux privileges: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decide_sets_the_field_from_the_events_facts() {
+        let linux = |c: Credentials, f: Option<FileInfo>, secureexec, raised| Privileges::Linux {
+            creds: c,
+            caps: no_caps(),
+            secureexec,
+            file: f,
+            raised,
+        };
+        // The facts of a setuid-root exec, reported without a decision.
+        let mut ev = event(Some(linux(
+            creds(1000, 0, 1000, 1000),
+            Some(file(0o104755, 0, 0)),
+            Some(true),
+            None,
+        )));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), Some(PrivilegeRaise::Setuid));
+        // A decision the facts do not support is replaced, not kept.
+        let mut ev = event(Some(linux(
+            creds(1000, 1000, 1000, 1000),
+            Some(file(0o100755, 0, 0)),
+            None,
+            Some(PrivilegeRaise::FileCaps),
+        )));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), None);
+        // No privileges: nothing to decide.
+        let mut ev = event(None);
+        decide(&mut ev);
+        assert_eq!(ev.privileges, None);
     }
 
     #[test]

@@ -13,7 +13,6 @@ use super::abi::{
 };
 
 use crate::enrich::clock::BootClock;
-use crate::enrich::raise::privilege_raise;
 use crate::enrich::table::{Exit, Fork, ProcKey};
 use crate::event::{
     Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
@@ -150,7 +149,6 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
     let [argv_bytes, filename, interp, exe, cwd] = fields;
 
     let secureexec = (flags & F_SECUREEXEC_UNKNOWN == 0).then_some(flags & F_SECUREEXEC != 0);
-    let raised = privilege_raise(&creds, &caps, file.as_ref(), secureexec);
     let mut ev = ExecEvent::new(
         clock.to_wall(h.exec_boot_ns),
         h.pid,
@@ -180,7 +178,8 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         caps,
         secureexec,
         file,
-        raised,
+        // Decided in the enricher (`enrich::raise::decide`).
+        raised: None,
     });
     ev.exe_dev_ino = (flags & F_NO_FILE == 0).then(|| (user_dev(h.file_dev), h.file_ino));
     ev.pre_exec = (flags & F_HAS_PRE != 0).then_some(PreExec {
@@ -469,11 +468,13 @@ mod tests {
             caps,
             secureexec,
             file,
-            ..
+            raised,
         }) = &ev.privileges
         else {
             unreachable!()
         };
+        // A setuid-root exec, but the enricher decides that, not the decoder.
+        assert_eq!(*raised, None);
         assert_eq!(
             (creds.uid, creds.euid, creds.suid, creds.fsuid),
             (1000, 0, 1000, 0)
