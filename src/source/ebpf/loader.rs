@@ -160,7 +160,7 @@ impl Source for EbpfSource {
 }
 
 impl EbpfSource {
-    /// Waits until the next drain is due (see `poll`).
+    /// Waits until the next drain is due.
     fn wait_for_drain(&mut self, timeout: Duration) -> std::io::Result<()> {
         // Drain once per `timeout`, or sooner when the kernel says that
         // `wakeup_bytes` are queued: batches stay large under load, and an
@@ -317,7 +317,8 @@ fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
     let hint = if denied || !root {
         "run procwatch as root (sudo procwatch), or grant it CAP_BPF and CAP_PERFMON".to_string()
     } else {
-        "the kernel refused the program; run with RUST_LOG=debug or check `dmesg`".to_string()
+        "the kernel refused the object: the error above says why, and `dmesg` may say more"
+            .to_string()
     };
     AttachError {
         what: format!("{what}: {text}"),

@@ -19,7 +19,7 @@
 #define K_FORK 2
 #define K_EXIT 3
 
-/* Capture limits. ARGV_MAX is the 16 KiB; the paths use PATH_MAX. */
+/* Capture limits: argv up to 16 KiB; the paths use PATH_MAX. */
 #define ARGV_MAX 16384
 #define PATH_CAP 4096   /* a path is at most PATH_CAP - 1 bytes */
 #define INTERP_CAP 512  /* `#!` lines are limited to 256 bytes by the kernel */

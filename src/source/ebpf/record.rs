@@ -201,7 +201,7 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
 
 /// `"<pid>:<exec boot ns>"`, built right to left in a stack buffer and
 /// copied into a String of exactly its length: one allocation, where
-/// `format!` grew its String two or three times through the fmt machinery.
+/// `format!` grows its String two or three times through the fmt machinery.
 fn exec_id(pid: u32, ns: u64) -> String {
     // u32::MAX has 10 digits and u64::MAX 20, plus the colon.
     const LEN: usize = 31;
@@ -256,7 +256,8 @@ fn split_argv(block: &[u8], truncated: bool) -> Vec<Bytes> {
         Some((0, rest)) if !truncated => rest,
         _ => block,
     };
-    // Sized exactly: collecting grew the Vec for more than four arguments.
+    // Sized exactly: collecting would grow the Vec for more than four
+    // arguments.
     let mut argv = Vec::with_capacity(1 + body.iter().filter(|&&b| b == 0).count());
     argv.extend(body.split(|&b| b == 0).map(<[u8]>::to_vec));
     argv
