@@ -1,6 +1,8 @@
-//! Decodes one ring-buffer record (the layout of `procwatch.h`) into an
-//! [`ExecEvent`]. Pure code: no kernel, no I/O, unit-tested on hand-built
-//! records.
+//! Decodes one ring-buffer record (the layout of `procwatch.h`, read
+//! through its mirror structs in [`super::abi`]) into an [`ExecEvent`], a
+//! fork or an exit. Only the raw facts: what they mean (such as whether the
+//! exec raised privileges) is decided in `enrich`. Pure code: no kernel, no
+//! I/O, unit-tested on records built from the structs.
 
 use std::mem::size_of;
 use std::time::Duration;
