@@ -16,16 +16,24 @@ use crate::event::{CapSets, Credentials, ExecEvent, FileInfo, PrivilegeRaise, Pr
 /// (credentials, capability sets, the executed file's mode and owner,
 /// `secureexec`), whatever it held before. Events without Linux privileges
 /// are left alone.
+///
+/// A source whose facts cannot rule a raise out (credentials read from
+/// /proc after the exec) marks `privilege_raised` incomplete; when the
+/// facts do show a raise, the field is known and that mark is dropped.
 pub fn decide(ev: &mut ExecEvent) {
-    if let Some(Privileges::Linux {
+    let Some(Privileges::Linux {
         creds,
         caps,
         secureexec,
         file,
         raised,
     }) = &mut ev.privileges
-    {
-        *raised = privilege_raise(creds, caps, file.as_ref(), *secureexec);
+    else {
+        return;
+    };
+    *raised = privilege_raise(creds, caps, file.as_ref(), *secureexec);
+    if raised.is_some() {
+        ev.incomplete.retain(|i| i.field != "privilege_raised");
     }
 }
 
@@ -411,6 +419,47 @@ mod tests {
         let mut ev = event(None);
         decide(&mut ev);
         assert_eq!(ev.privileges, None);
+    }
+
+    #[test]
+    fn decide_drops_the_incomplete_mark_only_for_a_raise_it_finds() {
+        const LATE: &str = "credentials were read after the exec, not at it";
+        let proc_event = |c: Credentials, f: FileInfo| {
+            let mut ev = event(Some(Privileges::Linux {
+                creds: c,
+                caps: no_caps(),
+                secureexec: None,
+                file: Some(f),
+                raised: None,
+            }));
+            ev.mark_incomplete("cwd", "process exited before it was read");
+            ev.mark_incomplete("privilege_raised", LATE);
+            ev.mark_incomplete("secureexec", "not visible in /proc");
+            ev
+        };
+        // A raise shown by the facts: known, so no longer incomplete.
+        let mut ev = proc_event(creds(1000, 0, 1000, 1000), file(0o104755, 0, 0));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), Some(PrivilegeRaise::Setuid));
+        let left: Vec<_> = ev.incomplete.iter().map(|i| i.field).collect();
+        assert_eq!(left, ["cwd", "secureexec"]);
+        // No raise seen: it may have been dropped already, so it stays unknown.
+        let mut ev = proc_event(creds(1000, 1000, 1000, 1000), file(0o100755, 0, 0));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), None);
+        let left: Vec<_> = ev
+            .incomplete
+            .iter()
+            .map(|i| (i.field, i.reason.as_str()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("cwd", "process exited before it was read"),
+                ("privilege_raised", LATE),
+                ("secureexec", "not visible in /proc"),
+            ]
+        );
     }
 
     #[test]
