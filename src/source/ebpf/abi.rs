@@ -45,8 +45,8 @@ pub unsafe trait Plain: Copy {}
 
 /// The `T` at the start of `rec`, or `None` if `rec` is shorter than `T`.
 ///
-/// The copy is unaligned: ring-buffer records are only 8-byte aligned, and
-/// the bytes handed around (raw records, test buffers) not at all.
+/// The copy is unaligned: the ring buffer aligns records to 8 bytes, but
+/// the reader's batches copy raw records to any offset, and so do tests.
 pub fn read<T: Plain>(rec: &[u8]) -> Option<T> {
     if rec.len() < size_of::<T>() {
         return None;
