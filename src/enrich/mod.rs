@@ -57,8 +57,10 @@ impl Enricher {
     /// The effective ids are used because they decide what the program may
     /// do; the login uid tells who is behind it across su/sudo. Fields are
     /// overwritten, and set to `None` when an id has no name, so the result
-    /// depends only on the credentials.
+    /// depends only on the credentials. First, `privilege_raised` is
+    /// decided from the source's raw facts ([`raise::decide`]).
     pub fn enrich(&mut self, ev: &mut ExecEvent) {
+        raise::decide(ev);
         let Some(creds) = ev.linux_creds().cloned() else {
             return;
         };

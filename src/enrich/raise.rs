@@ -6,8 +6,36 @@
 //! Only post-exec state is available (the kernel hook runs after the new
 //! credentials are committed), so the decision compares the real ids — which
 //! exec never changes — with the effective ids and the file's owner.
+//!
+//! Sources report only those raw facts; [`decide`] makes the decision for
+//! every source alike, in the enricher.
 
-use crate::event::{CapSets, Credentials, FileInfo, PrivilegeRaise};
+use crate::event::{CapSets, Credentials, ExecEvent, FileInfo, PrivilegeRaise, Privileges};
+
+/// Sets the event's `privilege_raised` from the facts its source reported
+/// (credentials, capability sets, the executed file's mode and owner,
+/// `secureexec`), whatever it held before. Events without Linux privileges
+/// are left alone.
+///
+/// A source whose facts cannot rule a raise out (credentials read from
+/// /proc after the exec) marks `privilege_raised` incomplete; when the
+/// facts do show a raise, the field is known and that mark is dropped.
+pub fn decide(ev: &mut ExecEvent) {
+    let Some(Privileges::Linux {
+        creds,
+        caps,
+        secureexec,
+        file,
+        raised,
+    }) = &mut ev.privileges
+    else {
+        return;
+    };
+    *raised = privilege_raise(creds, caps, file.as_ref(), *secureexec);
+    if raised.is_some() {
+        ev.incomplete.retain(|i| i.field != "privilege_raised");
+    }
+}
 
 /// Set-user-ID mode bit.
 const S_ISUID: u32 = 0o4000;
@@ -340,6 +368,98 @@ mod tests {
         assert_eq!(privilege_raise(&c, &no_caps(), Some(&f), Some(false)), None);
         assert_eq!(privilege_raise(&c, &no_caps(), Some(&f), None), None);
         assert_eq!(privilege_raise(&c, &no_caps(), None, None), None);
+    }
+
+    fn event(privileges: Option<Privileges>) -> ExecEvent {
+        let mut ev = ExecEvent::new(
+            std::time::SystemTime::UNIX_EPOCH,
+            42,
+            Some(1),
+            "42:1".into(),
+        );
+        ev.privileges = privileges;
+        ev
+    }
+
+    fn raised_of(ev: &ExecEvent) -> Option<PrivilegeRaise> {
+        match &ev.privileges {
+            Some(Privileges::Linux { raised, .. }) => *raised,
+            other => panic!("not Linux privileges: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn decide_sets_the_field_from_the_events_facts() {
+        let linux = |c: Credentials, f: Option<FileInfo>, secureexec, raised| Privileges::Linux {
+            creds: c,
+            caps: no_caps(),
+            secureexec,
+            file: f,
+            raised,
+        };
+        // The facts of a setuid-root exec, reported without a decision.
+        let mut ev = event(Some(linux(
+            creds(1000, 0, 1000, 1000),
+            Some(file(0o104755, 0, 0)),
+            Some(true),
+            None,
+        )));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), Some(PrivilegeRaise::Setuid));
+        // A decision the facts do not support is replaced, not kept.
+        let mut ev = event(Some(linux(
+            creds(1000, 1000, 1000, 1000),
+            Some(file(0o100755, 0, 0)),
+            None,
+            Some(PrivilegeRaise::FileCaps),
+        )));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), None);
+        // No privileges: nothing to decide.
+        let mut ev = event(None);
+        decide(&mut ev);
+        assert_eq!(ev.privileges, None);
+    }
+
+    #[test]
+    fn decide_drops_the_incomplete_mark_only_for_a_raise_it_finds() {
+        const LATE: &str = "credentials were read after the exec, not at it";
+        let proc_event = |c: Credentials, f: FileInfo| {
+            let mut ev = event(Some(Privileges::Linux {
+                creds: c,
+                caps: no_caps(),
+                secureexec: None,
+                file: Some(f),
+                raised: None,
+            }));
+            ev.mark_incomplete("cwd", "process exited before it was read");
+            ev.mark_incomplete("privilege_raised", LATE);
+            ev.mark_incomplete("secureexec", "not visible in /proc");
+            ev
+        };
+        // A raise shown by the facts: known, so no longer incomplete.
+        let mut ev = proc_event(creds(1000, 0, 1000, 1000), file(0o104755, 0, 0));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), Some(PrivilegeRaise::Setuid));
+        let left: Vec<_> = ev.incomplete.iter().map(|i| i.field).collect();
+        assert_eq!(left, ["cwd", "secureexec"]);
+        // No raise seen: it may have been dropped already, so it stays unknown.
+        let mut ev = proc_event(creds(1000, 1000, 1000, 1000), file(0o100755, 0, 0));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), None);
+        let left: Vec<_> = ev
+            .incomplete
+            .iter()
+            .map(|i| (i.field, i.reason.as_str()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("cwd", "process exited before it was read"),
+                ("privilege_raised", LATE),
+                ("secureexec", "not visible in /proc"),
+            ]
+        );
     }
 
     #[test]

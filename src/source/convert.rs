@@ -5,7 +5,6 @@
 //! cannot tell at all (the filename passed to execve, the calling thread,
 //! the kernel's secureexec decision) are always listed.
 
-use crate::enrich::raise::privilege_raise;
 use crate::event::{ExecEvent, Privileges};
 use crate::linux::clock::SyncedClock;
 
@@ -167,22 +166,20 @@ fn fill_from(ev: &mut ExecEvent, s: &Snapshot, cx: &Context) {
     if let Err(f) = &s.file {
         ev.mark_incomplete("file", reason(*f));
     }
-    let raised = privilege_raise(&creds, &status.caps, file.as_ref(), None);
-    if raised.is_none() {
-        // Credentials are read after exec: a program that already dropped
-        // what the exec gave it cannot be recognised, so "none" is unknown.
-        ev.mark_incomplete(
-            "privilege_raised",
-            "credentials were read after the exec, not at it",
-        );
-    }
+    // Credentials are read after exec: a program that already dropped what
+    // the exec gave it cannot be recognised, so "none" is unknown. Enrichment
+    // decides the raise from these facts and drops the mark if it finds one.
+    ev.mark_incomplete(
+        "privilege_raised",
+        "credentials were read after the exec, not at it",
+    );
     ev.mark_incomplete("secureexec", "not visible in /proc");
     ev.privileges = Some(Privileges::Linux {
         creds,
         caps: status.caps,
         secureexec: None,
         file,
-        raised,
+        raised: None,
     });
 }
 

@@ -1,6 +1,7 @@
 //! Loading, attaching and reading the eBPF program.
 
 use super::Options;
+use super::abi::Counters;
 use super::{attach, record};
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -16,10 +17,6 @@ use crate::source::{AttachError, Decoder, Item, KernelCounters, RecordKind, Sour
 /// toolchain. `build.sh` rebuilds it; CI checks the two agree.
 static OBJECT: &[u8] = aya::include_bytes_aligned!("procwatch.bpf.o");
 
-/// The u64 fields of `struct counters` in procwatch.h, in order: seen,
-/// emitted, dropped, truncated, aux_seen, aux_emitted, aux_dropped.
-const N_COUNTERS: usize = 7;
-
 /// An attached eBPF program and its maps.
 pub struct EbpfSource {
     info: SourceInfo,
@@ -28,7 +25,9 @@ pub struct EbpfSource {
     bpf: Option<Ebpf>,
     ring: RingBuf<MapData>,
     counters: CounterMap,
-    clock: SyncedClock,
+    /// Decodes for [`Source::poll`]: the decoder the pipeline gets from
+    /// [`Source::decoder`], kept here for callers that poll on one thread.
+    poll_decoder: EbpfDecoder,
     /// Edge-triggered epoll on the ring: it fires only when the kernel
     /// sends a wakeup (`wakeup_bytes` queued), not whenever a record is
     /// there, which would turn the reader into a busy loop of tiny drains.
@@ -91,7 +90,7 @@ impl EbpfSource {
             bpf: Some(bpf),
             ring,
             counters,
-            clock,
+            poll_decoder: EbpfDecoder::new(clock),
             epoll,
             next_drain: Instant::now(),
         })
@@ -103,18 +102,17 @@ impl Source for EbpfSource {
         &self.info
     }
 
+    /// [`Source::poll_raw`] with each record decoded at once by the same
+    /// decoder as the pipeline's: one decode path, on the caller's thread.
     fn poll(&mut self, timeout: Duration, out: &mut dyn FnMut(Item)) -> std::io::Result<()> {
-        self.clock.resync_if_due();
         self.wait_for_drain(timeout)?;
-        self.drain(out);
+        let decoder = &mut self.poll_decoder;
+        drain(&mut self.ring, |rec| out(decoder.decode(rec)));
         Ok(())
     }
 
     fn decoder(&self) -> Option<Box<dyn Decoder>> {
-        Some(Box::new(EbpfDecoder {
-            clock: self.clock,
-            since_check: 0,
-        }))
+        Some(Box::new(self.poll_decoder.clone()))
     }
 
     fn poll_raw(
@@ -123,14 +121,12 @@ impl Source for EbpfSource {
         out: &mut dyn FnMut(RecordKind, &[u8]),
     ) -> std::io::Result<()> {
         self.wait_for_drain(timeout)?;
-        while let Some(rec) = self.ring.next() {
-            out(record::kind(&rec), &rec);
-        }
+        drain(&mut self.ring, |rec| out(record::kind(rec), rec));
         Ok(())
     }
 
     fn counters(&self) -> std::io::Result<KernelCounters> {
-        let [
+        let Counters {
             seen,
             emitted,
             dropped,
@@ -138,7 +134,7 @@ impl Source for EbpfSource {
             aux_seen,
             aux_emitted,
             aux_dropped,
-        ] = self.counters.read()?;
+        } = self.counters.read()?;
         Ok(KernelCounters {
             seen,
             emitted,
@@ -161,7 +157,7 @@ impl Source for EbpfSource {
 }
 
 impl EbpfSource {
-    /// Waits until the next drain is due (see `poll`).
+    /// Waits until the next drain is due.
     fn wait_for_drain(&mut self, timeout: Duration) -> std::io::Result<()> {
         // Drain once per `timeout`, or sooner when the kernel says that
         // `wakeup_bytes` are queued: batches stay large under load, and an
@@ -173,35 +169,33 @@ impl EbpfSource {
         self.next_drain = Instant::now() + timeout;
         Ok(())
     }
+}
 
-    /// Hands every queued record to `out`. Returns whether there were any.
-    fn drain(&mut self, out: &mut dyn FnMut(Item)) -> bool {
-        let mut any = false;
-        while let Some(rec) = self.ring.next() {
-            any = true;
-            out(record::decode(&rec, self.clock.clock())
-                .unwrap_or_else(|e| Item::Undecodable(e.to_string())));
-        }
-        any
+/// Hands every queued record to `out`, in ring order.
+fn drain(ring: &mut RingBuf<MapData>, mut out: impl FnMut(&[u8])) {
+    while let Some(rec) = ring.next() {
+        out(&rec);
     }
 }
 
 /// Decodes the records of [`EbpfSource::poll_raw`] (on the writer's
-/// thread), with its own boot-clock offset, kept as fresh as the source's.
+/// thread), with its own boot-clock offset. The offset's age is looked at
+/// for every record (one vDSO clock read, a few ns): a count-based check
+/// would leave it stale for hours on a quiet host after an NTP step.
+#[derive(Clone)]
 struct EbpfDecoder {
     clock: SyncedClock,
-    /// Records since the last look at the time (reading the clock per
-    /// record would cost more than the check is worth).
-    since_check: u32,
+}
+
+impl EbpfDecoder {
+    fn new(clock: SyncedClock) -> Self {
+        EbpfDecoder { clock }
+    }
 }
 
 impl Decoder for EbpfDecoder {
     fn decode(&mut self, rec: &[u8]) -> Item {
-        self.since_check += 1;
-        if self.since_check >= 1024 {
-            self.since_check = 0;
-            self.clock.resync_if_due();
-        }
+        self.clock.resync_if_due();
         record::decode(rec, self.clock.clock()).unwrap_or_else(|e| Item::Undecodable(e.to_string()))
     }
 }
@@ -222,11 +216,11 @@ impl CounterMap {
             return Err("`counters` is not a per-CPU array".into());
         };
         let info = map.info().map_err(|e| e.to_string())?;
-        if info.value_size() as usize != N_COUNTERS * 8 {
+        if info.value_size() as usize != size_of::<Counters>() {
             return Err(format!(
                 "`counters` values are {} bytes, expected {}",
                 info.value_size(),
-                N_COUNTERS * 8
+                size_of::<Counters>()
             ));
         }
         let cpus = aya::util::nr_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
@@ -234,7 +228,7 @@ impl CounterMap {
     }
 
     /// Every counter, summed over the CPUs.
-    fn read(&self) -> std::io::Result<[u64; N_COUNTERS]> {
+    fn read(&self) -> std::io::Result<Counters> {
         /// The part of `union bpf_attr` that BPF_MAP_LOOKUP_ELEM reads.
         #[repr(C)]
         struct LookupAttr {
@@ -246,8 +240,10 @@ impl CounterMap {
         }
         const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
         // The kernel writes one value per possible CPU, one after the
-        // other, each rounded up to 8 bytes (56 already is).
-        let mut values = vec![[0u64; N_COUNTERS]; self.cpus];
+        // other, each rounded up to 8 bytes (`Counters` is a multiple of 8,
+        // and so aligned for the kernel's writes).
+        const _: () = assert!(size_of::<Counters>().is_multiple_of(8));
+        let mut values = vec![Counters::default(); self.cpus];
         let key = 0u32;
         let attr = LookupAttr {
             map_fd: self.map.fd().as_fd().as_raw_fd() as u32,
@@ -270,13 +266,17 @@ impl CounterMap {
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let mut sum = [0u64; N_COUNTERS];
-        for cpu in &values {
-            for (s, v) in sum.iter_mut().zip(cpu) {
-                *s = s.wrapping_add(*v);
-            }
-        }
-        Ok(sum)
+        Ok(values
+            .iter()
+            .fold(Counters::default(), |sum, cpu| Counters {
+                seen: sum.seen.wrapping_add(cpu.seen),
+                emitted: sum.emitted.wrapping_add(cpu.emitted),
+                dropped: sum.dropped.wrapping_add(cpu.dropped),
+                truncated: sum.truncated.wrapping_add(cpu.truncated),
+                aux_seen: sum.aux_seen.wrapping_add(cpu.aux_seen),
+                aux_emitted: sum.aux_emitted.wrapping_add(cpu.aux_emitted),
+                aux_dropped: sum.aux_dropped.wrapping_add(cpu.aux_dropped),
+            }))
     }
 }
 
@@ -300,7 +300,8 @@ fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
     let hint = if denied || !root {
         "run procwatch as root (sudo procwatch), or grant it CAP_BPF and CAP_PERFMON".to_string()
     } else {
-        "the kernel refused the program; run with RUST_LOG=debug or check `dmesg`".to_string()
+        "the kernel refused the object: the error above says why, and `dmesg` may say more"
+            .to_string()
     };
     AttachError {
         what: format!("{what}: {text}"),

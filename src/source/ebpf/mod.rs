@@ -6,6 +6,8 @@
 // only on Linux; the options stay so the CLI and config are the same
 // everywhere.
 #[cfg(target_os = "linux")]
+pub mod abi;
+#[cfg(target_os = "linux")]
 mod attach;
 #[cfg(target_os = "linux")]
 mod loader;

@@ -1,5 +1,8 @@
 /* The record layout shared by the BPF program (procwatch.bpf.c) and the Rust
- * parser (record.rs). Change both together, and bump RECORD_VERSION.
+ * decoder (record.rs, through the mirror structs of abi.rs). Change both
+ * together, and bump RECORD_VERSION. Every size and field offset is asserted
+ * below and in abi.rs, and a unit test of abi.rs checks that the two lists
+ * agree, so a change made on one side only fails a build or that test.
  *
  * Every record starts with a u16 version and a u16 kind. An exec record is
  * `struct record_hdr` followed by `data`, which holds, in this order and
@@ -16,7 +19,7 @@
 #define K_FORK 2
 #define K_EXIT 3
 
-/* Capture limits. ARGV_MAX is the 16 KiB; the paths use PATH_MAX. */
+/* Capture limits: argv up to 16 KiB; the paths use PATH_MAX. */
 #define ARGV_MAX 16384
 #define PATH_CAP 4096   /* a path is at most PATH_CAP - 1 bytes */
 #define INTERP_CAP 512  /* `#!` lines are limited to 256 bytes by the kernel */
@@ -124,11 +127,109 @@ struct exit_record {
 	char comm[16];
 };
 
-/* record.rs decodes these layouts by offset: keep them in step. */
-_Static_assert(sizeof(struct record_hdr) == 232, "record_hdr layout changed: update record.rs");
-_Static_assert(__builtin_offsetof(struct record_hdr, file_size) == 200, "record_hdr layout changed: update record.rs");
-_Static_assert(sizeof(struct counters) == 56, "counters layout changed: update loader.rs");
-_Static_assert(sizeof(struct fork_record) == 40, "fork_record layout changed: update record.rs");
-_Static_assert(sizeof(struct exit_record) == 48, "exit_record layout changed: update record.rs");
+/* The start of every record. */
+struct record_prefix {
+	__u16 version;
+	__u16 kind;
+};
+
+/* The layout contract with abi.rs: one line per field, in the form its unit
+ * test reads. A size or offset that changes fails here; change the struct,
+ * this list and abi.rs together. */
+#define PW_SIZE(s, n) _Static_assert(sizeof(struct s) == n, "struct " #s ": size changed, update abi.rs")
+#define PW_OFFSET(s, f, n) \
+	_Static_assert(__builtin_offsetof(struct s, f) == n, "struct " #s ": " #f " moved, update abi.rs")
+
+PW_SIZE(record_prefix, 4);
+PW_OFFSET(record_prefix, version, 0);
+PW_OFFSET(record_prefix, kind, 2);
+
+PW_SIZE(counters, 56);
+PW_OFFSET(counters, seen, 0);
+PW_OFFSET(counters, emitted, 8);
+PW_OFFSET(counters, dropped, 16);
+PW_OFFSET(counters, truncated, 24);
+PW_OFFSET(counters, aux_seen, 32);
+PW_OFFSET(counters, aux_emitted, 40);
+PW_OFFSET(counters, aux_dropped, 48);
+
+PW_SIZE(record_hdr, 232);
+PW_OFFSET(record_hdr, version, 0);
+PW_OFFSET(record_hdr, kind, 2);
+PW_OFFSET(record_hdr, flags, 4);
+PW_OFFSET(record_hdr, exec_boot_ns, 8);
+PW_OFFSET(record_hdr, start_boot_ns, 16);
+PW_OFFSET(record_hdr, argv_size, 24);
+PW_OFFSET(record_hdr, cap_effective, 32);
+PW_OFFSET(record_hdr, cap_permitted, 40);
+PW_OFFSET(record_hdr, cap_inheritable, 48);
+PW_OFFSET(record_hdr, cap_ambient, 56);
+PW_OFFSET(record_hdr, pid, 64);
+PW_OFFSET(record_hdr, tid, 68);
+PW_OFFSET(record_hdr, exec_tid, 72);
+PW_OFFSET(record_hdr, ppid, 76);
+PW_OFFSET(record_hdr, uid, 80);
+PW_OFFSET(record_hdr, euid, 84);
+PW_OFFSET(record_hdr, suid, 88);
+PW_OFFSET(record_hdr, fsuid, 92);
+PW_OFFSET(record_hdr, gid, 96);
+PW_OFFSET(record_hdr, egid, 100);
+PW_OFFSET(record_hdr, sgid, 104);
+PW_OFFSET(record_hdr, fsgid, 108);
+PW_OFFSET(record_hdr, loginuid, 112);
+PW_OFFSET(record_hdr, sessionid, 116);
+PW_OFFSET(record_hdr, file_mode, 120);
+PW_OFFSET(record_hdr, file_uid, 124);
+PW_OFFSET(record_hdr, file_gid, 128);
+PW_OFFSET(record_hdr, argv_len, 132);
+PW_OFFSET(record_hdr, filename_len, 134);
+PW_OFFSET(record_hdr, interp_len, 136);
+PW_OFFSET(record_hdr, exe_len, 138);
+PW_OFFSET(record_hdr, cwd_len, 140);
+PW_OFFSET(record_hdr, pad, 142);
+PW_OFFSET(record_hdr, comm, 144);
+PW_OFFSET(record_hdr, file_ino, 160);
+PW_OFFSET(record_hdr, file_dev, 168);
+PW_OFFSET(record_hdr, pad2, 172);
+PW_OFFSET(record_hdr, parent_start_boot_ns, 176);
+PW_OFFSET(record_hdr, pre_uid, 184);
+PW_OFFSET(record_hdr, pre_euid, 188);
+PW_OFFSET(record_hdr, pre_cap_effective, 192);
+PW_OFFSET(record_hdr, file_size, 200);
+PW_OFFSET(record_hdr, mtime_sec, 208);
+PW_OFFSET(record_hdr, ctime_sec, 216);
+PW_OFFSET(record_hdr, mtime_nsec, 224);
+PW_OFFSET(record_hdr, ctime_nsec, 228);
+
+PW_SIZE(pre_creds, 32);
+PW_OFFSET(pre_creds, task, 0);
+PW_OFFSET(pre_creds, tid, 8);
+PW_OFFSET(pre_creds, uid, 12);
+PW_OFFSET(pre_creds, euid, 16);
+PW_OFFSET(pre_creds, pad, 20);
+PW_OFFSET(pre_creds, cap_effective, 24);
+
+PW_SIZE(fork_record, 40);
+PW_OFFSET(fork_record, version, 0);
+PW_OFFSET(fork_record, kind, 2);
+PW_OFFSET(fork_record, pid, 4);
+PW_OFFSET(fork_record, ppid, 8);
+PW_OFFSET(fork_record, pad, 12);
+PW_OFFSET(fork_record, time_boot_ns, 16);
+PW_OFFSET(fork_record, start_boot_ns, 24);
+PW_OFFSET(fork_record, parent_start_boot_ns, 32);
+
+PW_SIZE(exit_record, 48);
+PW_OFFSET(exit_record, version, 0);
+PW_OFFSET(exit_record, kind, 2);
+PW_OFFSET(exit_record, pid, 4);
+PW_OFFSET(exit_record, ppid, 8);
+PW_OFFSET(exit_record, exit_code, 12);
+PW_OFFSET(exit_record, time_boot_ns, 16);
+PW_OFFSET(exit_record, start_boot_ns, 24);
+PW_OFFSET(exit_record, comm, 32);
+
+#undef PW_SIZE
+#undef PW_OFFSET
 
 #endif
