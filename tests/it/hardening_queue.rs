@@ -2,17 +2,13 @@
 //! procwatch's output is blocked must stay within the queue's byte bound,
 //! with every dropped exec counted and reported in-band.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `VmHWM` (peak) and `VmRSS` of `pid`, in bytes.
 fn rss(pid: u32) -> (u64, u64) {

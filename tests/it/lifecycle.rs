@@ -1,17 +1,12 @@
 //! Lifecycle and accounting: start and stop events, exit codes, output
 //! files, broken pipes, loss reporting, and the error when not permitted.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn u(v: &Value, key: &str) -> u64 {

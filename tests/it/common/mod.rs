@@ -32,8 +32,6 @@
 //! signal), not for a fixed time: the machine may be loaded far beyond
 //! what a sleep assumes, and waiting longer costs nothing when all is well.
 
-#![allow(dead_code)]
-
 use std::ffi::CStr;
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -67,14 +65,6 @@ pub fn require_root() {
         is_root(),
         "run as root: this test needs root (eBPF, setpriv, setcap or /proc of other users)"
     );
-}
-
-/// For tests not yet marked `#[ignore = "needs root: ..."]`: fails them
-/// with "run as root" when not root, so they never pass without checking.
-/// Always returns false.
-pub fn skip_unless_root(_test: &str) -> bool {
-    require_root();
-    false
 }
 
 /// Runs before libtest's `main` (from `.init_array`) in every test binary
@@ -535,11 +525,6 @@ pub fn final_sha256(lines: &[Value], ev: &Value) -> (Value, Value) {
 }
 
 impl Monitor {
-    /// Everything procwatch has written to stdout so far.
-    pub fn stdout_so_far(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
     /// Waits up to `limit` for `needle` to appear on stdout at or after
     /// byte `from`; returns when it was seen (polled every 2 ms) and where
     /// the search may resume.

@@ -3,10 +3,6 @@
 //! file left with a partial line. Rotation and signals are in
 //! hardening_signals.rs.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
@@ -14,8 +10,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::output::*;
-use common::*;
+use crate::common::output::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// procwatch with `-o path` must exit 2 before attaching, naming the path

@@ -10,11 +10,6 @@
 //! Tests keep their processes alive until procwatch has reported them
 //! (waiting in `read`), instead of hoping a sleep is long enough.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -22,7 +17,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const NOBODY: &str = "--reuid=65534";

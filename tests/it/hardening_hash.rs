@@ -4,10 +4,7 @@
 //! rewritten between execs to make every hash a miss, must not delay or
 //! hide any exec, nor keep procwatch from exiting.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-mod fuse;
+use crate::fuse;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -16,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Exec events whose argv holds an argument starting with `prefix`, keyed

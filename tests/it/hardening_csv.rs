@@ -5,17 +5,13 @@
 //! bash; a truncated one ends with ` …[truncated N bytes]`; any other cell
 //! loses one leading `'` if it has one.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use procwatch::event::{Event, ExecEvent};
 use procwatch::sink::CsvColumn;
 use procwatch::sink::csv::CsvSink;

@@ -1,17 +1,13 @@
 //! Log rotation (mv + SIGHUP) and SIGUSR1 against the output file: no
 //! event lost, none written twice.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::fs;
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
 
-use common::output::*;
-use common::*;
+use crate::common::output::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The tagged exec numbers in `lines`.

@@ -2,15 +2,10 @@
 //! PID reuse and privilege changes. Needs root (eBPF, setcap, ns_last_pid);
 //! CI runs it as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn the_exec<'a>(lines: &'a [Value], tag: &str, argv0: &str) -> &'a Value {

@@ -2,15 +2,10 @@
 //! once, with the right argv, parentage, credentials and capabilities.
 //! They need root (to load eBPF); CI runs them as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {

@@ -6,16 +6,12 @@
 //! side and see every tagged exec and exit. The kernel matrix (ci/kernels)
 //! runs the same binary on the kernels that need the variants.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Exec fields that come from the kernel program and must not depend on the

@@ -2,11 +2,6 @@
 //! three procwatch instances (jsonl, csv, text) watch one workload.
 //! Needs root (eBPF, bind mounts); CI runs it as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// An extra assertion on a case's JSON event.
