@@ -465,10 +465,8 @@ fn check_text(text: &str, json: &[Value], case: &Case) {
     assert!(words.contains(&"root"), "{line}");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF, bind-mounts"]
+#[root_test("loads eBPF, bind-mounts")]
 fn awkward_cases_in_all_three_formats() {
-    require_root();
     let dir = open_tempdir();
     let json_mon = Monitor::start(&["--format", "jsonl"]);
     let csv_mon = Monitor::start(&["--format", "csv"]);
@@ -495,10 +493,8 @@ fn awkward_cases_in_all_three_formats() {
     }
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn formula_injection_is_neutralised_in_csv() {
-    require_root();
     let dir = open_tempdir();
     let evil = dir.path().join("=HYPERLINK(1)");
     std::fs::copy("/bin/true", &evil).unwrap();

@@ -142,10 +142,8 @@ fn exits_of<'a>(lines: &'a [Value], exec: &Value) -> Vec<&'a Value> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF and mounts a tmpfs"]
+#[root_test("loads eBPF and mounts a tmpfs")]
 fn legacy_programs_report_the_same_events_across_mounts() {
-    require_root();
     let m = Mounts::new();
     let on_tmpfs = copy_true(&m.path("t/prog"), 0o755);
     let suid = copy_true(&m.path("t/suid"), 0o4755);

@@ -222,10 +222,8 @@ fn csv_rows(stdout: &[u8]) -> Vec<csv::StringRecord> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn real_hostile_execs_round_trip_and_a_cut_argv_is_marked() {
-    require_root();
     let tag = unique_tag("csvguard");
     let argv0s: &[&[u8]] = &[
         b"-bash",

@@ -30,10 +30,8 @@ fn by_arg<'a>(lines: &'a [Value], prefix: &str) -> HashMap<String, &'a Value> {
     out
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and execs as nobody"]
+#[root_test("runs the eBPF monitor and execs as nobody")]
 fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
-    require_root();
     const N: usize = 100;
     let tag = unique_tag("rewrite");
     let dir = open_tempdir();
@@ -114,10 +112,8 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
     );
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and mounts FUSE"]
+#[root_test("runs the eBPF monitor and mounts FUSE")]
 fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
-    require_root();
     let tag = unique_tag("fuse");
     let dir = open_tempdir();
     let mnt = dir.path().join("mnt");
@@ -168,10 +164,8 @@ fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
     assert!(hijack.contains("FUSE"), "{}", ev["incomplete_reasons"]);
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
-    require_root();
     let tag = unique_tag("cost");
     let dir = open_tempdir();
     // /usr/bin/true padded to ~60 MB: still runs, and costs a full read to
@@ -250,10 +244,8 @@ fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
     assert!(big_execs < 5 || budget > 0, "no exec hit the byte budget");
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and mounts FUSE"]
+#[root_test("runs the eBPF monitor and mounts FUSE")]
 fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop() {
-    require_root();
     use std::os::unix::process::CommandExt;
     let tag = unique_tag("fusens");
     let dir = open_tempdir();

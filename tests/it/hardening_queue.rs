@@ -25,10 +25,8 @@ fn rss(pid: u32) -> (u64, u64) {
     (kb("VmHWM:"), kb("VmRSS:"))
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn big_argv_chain_with_a_blocked_writer_stays_within_the_memory_bound() {
-    require_root();
     const LIMIT: u64 = 128 << 20;
     const EXECS_PER_THREAD: usize = 4000;
     let tag = unique_tag("bigargv");

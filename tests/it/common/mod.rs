@@ -7,26 +7,24 @@
 //!
 //! # Tests that need root
 //!
-//! Mark them, and only them, `#[ignore]` with the reason, and start them
-//! with [`require_root`]:
+//! Declare them, and only them, with [`root_test`] and the reason:
 //!
 //! ```ignore
-//! #[test]
-//! #[ignore = "needs root: loads eBPF"]
+//! #[root_test("loads eBPF")]
 //! fn captures_something() {
-//!     require_root();
 //!     // ...
 //! }
 //! ```
 //!
-//! A plain `cargo test` then shows them as `ignored, needs root: ...` when
-//! not run as root, and runs them as root: before libtest starts, a test
-//! binary whose effective uid is 0 re-executes itself with
-//! `--include-ignored` ([`include_root_tests`]). So `#[ignore]` in these
-//! files means "needs root" and nothing else. `cargo test -- --ignored` runs
-//! only the root tests; forcing them as another user fails them with "run
-//! as root". With `CI` set, a run that is not root fails at once instead of
-//! ignoring them: CI must run every test.
+//! That is `#[test]`, `#[ignore = "needs root: loads eBPF"]` and a first
+//! [`require_root`] call. A plain `cargo test` then shows them as
+//! `ignored, needs root: ...` when not run as root, and runs them as root:
+//! before libtest starts, the test binary, if its effective uid is 0,
+//! re-executes itself with `--include-ignored` ([`include_root_tests`]).
+//! So `#[ignore]` in these files means "needs root" and nothing else.
+//! `cargo test -- --ignored` runs only the root tests; forcing them as
+//! another user fails them with "run as root". With `CI` set, a run that is
+//! not root fails at once instead of ignoring them: CI must run every test.
 //!
 //! Wait for a condition (procwatch has reported a process, it caught a
 //! signal), not for a fixed time: the machine may be loaded far beyond
@@ -40,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use root_test::root_test;
 use serde_json::Value;
 
 #[cfg(target_os = "linux")]
@@ -57,9 +56,9 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Fails the calling test unless it runs as root. Root tests are also
-/// `#[ignore]`d (see the module docs), so this fires only when they are
-/// forced to run as another user.
+/// Fails the calling test unless it runs as root. [`root_test`] calls it
+/// first in every root test, which is also ignored when not root (see the
+/// module docs), so it fires only when one is forced as another user.
 pub fn require_root() {
     assert!(
         is_root(),
@@ -67,8 +66,8 @@ pub fn require_root() {
     );
 }
 
-/// Runs before libtest's `main` (from `.init_array`) in every test binary
-/// that includes this module. As root it re-executes the binary with
+/// Runs before libtest's `main` (from `.init_array`), once per run of the
+/// test binary. As root it re-executes the binary with
 /// `--include-ignored`, so the root tests, ignored for everyone else, run.
 /// glibc passes `argc` and `argv` to these functions.
 #[used]
