@@ -2,7 +2,6 @@
 //! once, with the right argv, parentage, credentials and capabilities.
 //! They need root (to load eBPF); CI runs them as root.
 
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use crate::common::*;
@@ -83,14 +82,6 @@ fn sequential_execs_are_all_captured_with_exact_fields() {
         stop["seen"].as_u64().unwrap(),
         stop["emitted"].as_u64().unwrap() + stop["dropped"].as_u64().unwrap()
     );
-}
-
-/// Copies /bin/true into `dir` as `name`, owned by root, with `mode`.
-fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
-    let path = dir.join(name);
-    std::fs::copy("/bin/true", &path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path.to_str().unwrap().to_string()
 }
 
 /// The tagged execs of `program` itself (setpriv's own exec carries the tag

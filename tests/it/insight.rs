@@ -145,13 +145,6 @@ fn reused_pid_does_not_confuse_the_parent() {
     );
 }
 
-fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
-    let path = dir.join(name);
-    std::fs::copy("/bin/true", &path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 #[root_test("loads eBPF, runs setcap and setpriv")]
 fn privilege_changes_name_their_cause() {
     let dir = open_tempdir();

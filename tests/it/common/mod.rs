@@ -423,10 +423,7 @@ impl Monitor {
 impl Finished {
     /// Parses stdout as JSON lines; every line must be valid JSON.
     pub fn json_lines(&self) -> Vec<Value> {
-        let text = std::str::from_utf8(&self.stdout).expect("JSON output is UTF-8");
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect()
+        json_lines(std::str::from_utf8(&self.stdout).expect("JSON output is UTF-8"))
     }
 
     pub fn assert_clean_exit(&self) {
@@ -442,6 +439,13 @@ impl Finished {
             self.stderr
         );
     }
+}
+
+/// Parses `text` as JSON lines; every line must be valid JSON.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
 }
 
 /// The exec events whose argv contains `tag` (as a whole argument).
@@ -498,6 +502,16 @@ pub fn open_tempdir() -> tempfile::TempDir {
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     dir
+}
+
+/// Copies /bin/true into `dir` as `name`, owned by the test's user, with
+/// `mode`; returns its path.
+pub fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::copy("/bin/true", &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
 }
 
 /// Runs a command to completion and insists that it succeeded.
