@@ -1,17 +1,12 @@
 //! Lifecycle and accounting: start and stop events, exit codes, output
 //! files, broken pipes, loss reporting, and the error when not permitted.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn u(v: &Value, key: &str) -> u64 {
@@ -20,10 +15,8 @@ fn u(v: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} missing in {v}"))
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn start_first_stop_last_and_sigint_is_a_clean_end() {
-    require_root();
     let tag = unique_tag("life");
     let mon = Monitor::start(&["--format", "jsonl"]);
     run_ok(Command::new("/bin/true").arg(&tag));
@@ -61,10 +54,8 @@ fn start_first_stop_last_and_sigint_is_a_clean_end() {
     assert_eq!(execs_with_tag(&lines, &tag).len(), 1);
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn duration_ends_the_run_by_itself() {
-    require_root();
     let t0 = Instant::now();
     let mon = Monitor::start(&["--format", "jsonl", "--duration", "1"]);
     let out = mon.wait();
@@ -74,10 +65,8 @@ fn duration_ends_the_run_by_itself() {
     assert_eq!(lines.last().unwrap()["reason"], "duration");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn sigterm_is_a_clean_end_too() {
-    require_root();
     let mon = Monitor::start(&["--format", "jsonl"]);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(mon.pid() as i32, libc::SIGTERM) };
@@ -86,10 +75,8 @@ fn sigterm_is_a_clean_end_too() {
     assert_eq!(out.json_lines().last().unwrap()["event"], "stop");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn broken_pipe_is_a_clean_end() {
-    require_root();
     let mut child = Command::new(PROCWATCH)
         .args(["--format", "text"])
         .stdout(Stdio::piped())
@@ -127,10 +114,8 @@ fn broken_pipe_is_a_clean_end() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn output_file_is_private_and_csv_header_written_once() {
-    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.csv");
     let p = path.to_str().unwrap();
@@ -164,10 +149,8 @@ fn output_file_is_private_and_csv_header_written_once() {
     }
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn kernel_drops_are_counted_and_reported_in_band() {
-    require_root();
     let tag = unique_tag("loss");
     // A one-page ring and a reader that sleeps: the ring must overflow.
     let mut mon = Monitor::start(&[
@@ -215,10 +198,8 @@ fn kernel_drops_are_counted_and_reported_in_band() {
     assert_eq!(execs, emitted, "every emitted event was written");
 }
 
-#[test]
-#[ignore = "needs root: drops to nobody with setpriv"]
+#[root_test("drops to nobody with setpriv")]
 fn unprivileged_run_fails_with_a_clear_message() {
-    require_root();
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -258,10 +239,8 @@ fn usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("power of two"));
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn a_slow_sink_overflows_the_queue_and_it_is_counted() {
-    require_root();
     // Nobody reads stdout for a while: the pipe fills, the writer blocks,
     // and the reader must keep draining the kernel into a small queue.
     let mut child = Command::new(PROCWATCH)
@@ -325,13 +304,11 @@ fn catches(pid: u32, sig: libc::c_int) -> bool {
         .is_some_and(|mask| mask & (1 << (sig - 1)) != 0)
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn sigint_while_attaching_ends_the_run_cleanly_even_if_inherited_ignored() {
     use std::os::unix::process::CommandExt;
     use std::sync::{Arc, Mutex};
 
-    require_root();
     // A shell's background job starts with SIGINT ignored. procwatch must
     // take the signal over before attaching (which loads and verifies the
     // BPF programs), so a SIGINT sent meanwhile still ends the run, after a

@@ -3,10 +3,6 @@
 //! file left with a partial line. Rotation and signals are in
 //! hardening_signals.rs.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
@@ -14,8 +10,8 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::output::*;
-use common::*;
+use crate::common::output::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// procwatch with `-o path` must exit 2 before attaching, naming the path
@@ -97,10 +93,8 @@ fn planted_symlink_fifo_and_open_modes_are_refused_before_attaching() {
     assert_eq!(fs::read(&open_mode).unwrap(), b"");
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor, chowns and mounts test files"]
+#[root_test("runs the eBPF monitor, chowns and mounts test files")]
 fn files_and_directories_of_another_user_are_refused_unless_forced() {
-    require_root();
     let dir = open_tempdir();
     let foreign = dir.path().join("nobody.jsonl");
     fs::write(&foreign, b"").unwrap();
@@ -145,10 +139,8 @@ fn files_and_directories_of_another_user_are_refused_unless_forced() {
     assert_eq!(lines.last().unwrap()["event"], "stop");
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor, chowns and mounts test files"]
+#[root_test("runs the eBPF monitor, chowns and mounts test files")]
 fn new_files_are_created_0600_and_dev_null_is_allowed() {
-    require_root();
     let dir = open_tempdir();
     let p = dir.path().join("new.jsonl");
     // SAFETY: umask only swaps the process mask; this test binary's other
@@ -213,10 +205,8 @@ fn tagged_execs(tag: &str, n: usize) {
     }
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor, chowns and mounts test files"]
+#[root_test("runs the eBPF monitor, chowns and mounts test files")]
 fn a_full_disk_is_reported_counted_and_ends_non_zero() {
-    require_root();
     let fs_ = Tmpfs::new("64k");
     let path = fs_.path().join("log.jsonl");
     let p = path.to_str().unwrap();
@@ -317,10 +307,8 @@ fn a_full_disk_is_reported_counted_and_ends_non_zero() {
     );
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor, chowns and mounts test files"]
+#[root_test("runs the eBPF monitor, chowns and mounts test files")]
 fn a_partial_last_line_is_ended_before_appending_in_every_format() {
-    require_root();
     let dir = open_tempdir();
     for format in ["jsonl", "text", "csv"] {
         let path = dir.path().join(format!("log.{format}"));

@@ -6,16 +6,12 @@
 //! side and see every tagged exec and exit. The kernel matrix (ci/kernels)
 //! runs the same binary on the kernels that need the variants.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::ffi::CString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Exec fields that come from the kernel program and must not depend on the
@@ -118,12 +114,6 @@ fn mount(src: Option<&str>, target: &Path, fstype: Option<&str>, flags: libc::c_
     );
 }
 
-fn copy_true(to: &Path, mode: u32) -> String {
-    std::fs::copy("/bin/true", to).unwrap();
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode)).unwrap();
-    to.to_str().unwrap().to_string()
-}
-
 /// The one exec of `program` tagged `tag`.
 fn exec_of<'a>(lines: &'a [Value], tag: &str, program: &str) -> &'a Value {
     let execs: Vec<&Value> = execs_with_tag(lines, tag)
@@ -146,14 +136,12 @@ fn exits_of<'a>(lines: &'a [Value], exec: &Value) -> Vec<&'a Value> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF and mounts a tmpfs"]
+#[root_test("loads eBPF and mounts a tmpfs")]
 fn legacy_programs_report_the_same_events_across_mounts() {
-    require_root();
     let m = Mounts::new();
-    let on_tmpfs = copy_true(&m.path("t/prog"), 0o755);
-    let suid = copy_true(&m.path("t/suid"), 0o4755);
-    copy_true(&m.path("src/prog"), 0o755);
+    let on_tmpfs = copy_true(&m.path("t"), "prog", 0o755);
+    let suid = copy_true(&m.path("t"), "suid", 0o4755);
+    copy_true(&m.path("src"), "prog", 0o755);
     let via_bind = m.path("b/prog").to_str().unwrap().to_string();
     let tmpfs_cwd = m.path("t/d").to_str().unwrap().to_string();
     let bind_cwd = m.path("b/d").to_str().unwrap().to_string();

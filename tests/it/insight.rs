@@ -2,15 +2,10 @@
 //! PID reuse and privilege changes. Needs root (eBPF, setcap, ns_last_pid);
 //! CI runs it as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn the_exec<'a>(lines: &'a [Value], tag: &str, argv0: &str) -> &'a Value {
@@ -22,10 +17,8 @@ fn the_exec<'a>(lines: &'a [Value], tag: &str, argv0: &str) -> &'a Value {
     found[0]
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn parent_snapshot_survives_the_parents_exit() {
-    require_root();
     let tag = unique_tag("orphan");
     let argv: Vec<std::ffi::CString> = ["/bin/true", tag.as_str()]
         .iter()
@@ -88,10 +81,8 @@ fn parent_snapshot_survives_the_parents_exit() {
     assert!(missing.is_empty(), "{}", ev["incomplete_reasons"]);
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn ancestors_through_three_levels() {
-    require_root();
     let tag = unique_tag("ancestors");
     let mon = Monitor::start(&["--format", "jsonl"]);
     // Trailing commands keep each shell from exec'ing its last command.
@@ -115,10 +106,8 @@ fn ancestors_through_three_levels() {
     assert_eq!(ev["parent"]["exe"], canonical("/bin/bash"));
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF, sets ns_last_pid"]
+#[root_test("loads eBPF, sets ns_last_pid")]
 fn reused_pid_does_not_confuse_the_parent() {
-    require_root();
     let (tag_old, tag_new) = (unique_tag("pid-old"), unique_tag("pid-new"));
     let mon = Monitor::start(&["--format", "jsonl"]);
     // The old process: a bash that runs a command, then exits.
@@ -156,17 +145,8 @@ fn reused_pid_does_not_confuse_the_parent() {
     );
 }
 
-fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
-    let path = dir.join(name);
-    std::fs::copy("/bin/true", &path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
-#[test]
-#[ignore = "needs root: loads eBPF, runs setcap and setpriv"]
+#[root_test("loads eBPF, runs setcap and setpriv")]
 fn privilege_changes_name_their_cause() {
-    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let capped = copy_true(dir.path(), "cap-true", 0o755);
@@ -251,10 +231,8 @@ fn privilege_changes_name_their_cause() {
     assert_eq!(ev["privilege_change"], Value::Null);
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn exit_codes_signals_and_lifetimes() {
-    require_root();
     let (t_code, t_sig, t_life) = (
         unique_tag("exit-code"),
         unique_tag("exit-sig"),
@@ -311,10 +289,8 @@ fn exit_codes_signals_and_lifetimes() {
     assert!(exit_at > exec_at);
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn filters_show_only_matching_execs_and_count_the_rest() {
-    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let filters: Vec<Vec<&str>> = vec![
@@ -400,10 +376,8 @@ fn script(path: &std::path::Path, mode: u32, owner: u32) {
     std::os::unix::fs::chown(path, Some(owner), Some(owner)).unwrap();
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn hijackable_root_jobs_are_flagged_and_safe_ones_are_not() {
-    require_root();
     let dir = open_tempdir();
     let d = canonical(dir.path().to_str().unwrap());
     // A world-writable script in a root-owned 0755 directory.
@@ -480,10 +454,8 @@ fn hijackable_root_jobs_are_flagged_and_safe_ones_are_not() {
     assert!(execs_with_tag(&only_lines, &t_safe).is_empty());
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn exe_hash_matches_sha256sum() {
-    require_root();
     let tag = unique_tag("hash");
     let mon = Monitor::start(&["--format", "jsonl"]);
     run_ok(Command::new("/bin/true").arg(&tag));

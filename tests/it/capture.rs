@@ -2,15 +2,9 @@
 //! once, with the right argv, parentage, credentials and capabilities.
 //! They need root (to load eBPF); CI runs them as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {
@@ -19,10 +13,8 @@ fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{key} is not a string in {ev}"))
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn sequential_execs_are_all_captured_with_exact_fields() {
-    require_root();
     let tag = unique_tag("seq");
     let mon = Monitor::start(&["--format", "jsonl"]);
     const N: usize = 1000;
@@ -92,14 +84,6 @@ fn sequential_execs_are_all_captured_with_exact_fields() {
     );
 }
 
-/// Copies /bin/true into `dir` as `name`, owned by root, with `mode`.
-fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
-    let path = dir.join(name);
-    std::fs::copy("/bin/true", &path).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-    path.to_str().unwrap().to_string()
-}
-
 /// The tagged execs of `program` itself (setpriv's own exec carries the tag
 /// in its argv too).
 fn execs_of<'a>(lines: &'a [Value], tag: &str, program: &str) -> Vec<&'a Value> {
@@ -122,10 +106,8 @@ fn as_nobody(program: &str, tag: &str) -> Command {
     c
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn setuid_exec_is_reported_as_a_raise() {
-    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let tag = unique_tag("suid");
@@ -151,10 +133,8 @@ fn setuid_exec_is_reported_as_a_raise() {
     );
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF, runs setcap"]
+#[root_test("loads eBPF, runs setcap")]
 fn file_capabilities_are_reported_as_a_raise() {
-    require_root();
     let dir = open_tempdir();
     let capped = copy_true(dir.path(), "cap-true", 0o755);
     run_ok(Command::new("setcap").args(["cap_net_raw+ep", &capped]));
@@ -174,10 +154,8 @@ fn file_capabilities_are_reported_as_a_raise() {
     assert_eq!(ev["privilege_raised"], "file_caps");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn unprivileged_exec_has_no_capabilities() {
-    require_root();
     let tag = unique_tag("nobody");
     let mon = Monitor::start(&["--format", "jsonl"]);
     run_ok(&mut as_nobody("/bin/true", &tag));
@@ -193,10 +171,8 @@ fn unprivileged_exec_has_no_capabilities() {
     assert_eq!(ev["privilege_raised"], Value::Null);
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn classic_tracepoint_fallback_captures_execs() {
-    require_root();
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let tag = unique_tag("tp");
@@ -272,14 +248,12 @@ fn exe_stamp_of(
     ev.exe_stamp
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn exec_carries_the_executed_files_stamp() {
     use std::io::Write;
     use std::os::unix::fs::MetadataExt;
     use std::time::{Duration, UNIX_EPOCH};
 
-    require_root();
     let dir = open_tempdir();
     let prog = copy_true(dir.path(), "stamped-true", 0o755);
     {

@@ -4,10 +4,7 @@
 //! rewritten between execs to make every hash a miss, must not delay or
 //! hide any exec, nor keep procwatch from exiting.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-mod fuse;
+use crate::fuse;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
@@ -16,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Exec events whose argv holds an argument starting with `prefix`, keyed
@@ -33,10 +30,8 @@ fn by_arg<'a>(lines: &'a [Value], prefix: &str) -> HashMap<String, &'a Value> {
     out
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and execs as nobody"]
+#[root_test("runs the eBPF monitor and execs as nobody")]
 fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
-    require_root();
     const N: usize = 100;
     let tag = unique_tag("rewrite");
     let dir = open_tempdir();
@@ -117,21 +112,10 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
     );
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and mounts FUSE"]
-fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
-    require_root();
-    let tag = unique_tag("fuse");
-    let dir = open_tempdir();
-    let mnt = dir.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let mon = Monitor::start(&["--format", "jsonl"]);
-    let true_bin = std::fs::read(canonical("/usr/bin/true")).unwrap();
-    let fs = fuse::StallFs::mount(&mnt, true_bin, mon.pid());
-    // Root runs a binary from the FUSE mount; its server would hold any
-    // read procwatch made of it.
-    let on_fuse = format!("{tag}-on-fuse");
-    run_ok(Command::new(fs.exe()).arg(&on_fuse));
+/// Runs three tagged execs of /bin/true and insists each is written
+/// within a second of its start, whatever the hasher is stuck on; returns
+/// where a search of the output may resume.
+fn later_execs_are_written_at_once(mon: &Monitor, tag: &str) -> usize {
     let mut from = 0;
     for i in 0..3 {
         let arg = format!("{tag}-later-{i}");
@@ -147,6 +131,23 @@ fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
             "{arg} written after {latency:?}"
         );
     }
+    from
+}
+
+#[root_test("runs the eBPF monitor and mounts FUSE")]
+fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
+    let tag = unique_tag("fuse");
+    let dir = open_tempdir();
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let mon = Monitor::start(&["--format", "jsonl"]);
+    let true_bin = std::fs::read(canonical("/usr/bin/true")).unwrap();
+    let fs = fuse::StallFs::mount(&mnt, true_bin, mon.pid());
+    // Root runs a binary from the FUSE mount; its server would hold any
+    // read procwatch made of it.
+    let on_fuse = format!("{tag}-on-fuse");
+    run_ok(Command::new(fs.exe()).arg(&on_fuse));
+    later_execs_are_written_at_once(&mon, &tag);
     // Time for the hasher and the checker to do whatever they would.
     thread::sleep(Duration::from_millis(500));
     let (done, took) = mon.terminate();
@@ -171,10 +172,8 @@ fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
     assert!(hijack.contains("FUSE"), "{}", ev["incomplete_reasons"]);
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
-    require_root();
     let tag = unique_tag("cost");
     let dir = open_tempdir();
     // /usr/bin/true padded to ~60 MB: still runs, and costs a full read to
@@ -253,10 +252,8 @@ fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
     assert!(big_execs < 5 || budget > 0, "no exec hit the byte budget");
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor and mounts FUSE"]
+#[root_test("runs the eBPF monitor and mounts FUSE")]
 fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop() {
-    require_root();
     use std::os::unix::process::CommandExt;
     let tag = unique_tag("fusens");
     let dir = open_tempdir();
@@ -302,21 +299,7 @@ fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop()
         thread::sleep(Duration::from_millis(10));
     }
     // The hasher thread is stuck; execs still come out at once.
-    let mut from = 0;
-    for i in 0..3 {
-        let arg = format!("{tag}-later-{i}");
-        let t = Instant::now();
-        run_ok(Command::new("/bin/true").arg(&arg));
-        let (seen, at) = mon
-            .wait_for_text(&arg, from, Duration::from_secs(10))
-            .unwrap_or_else(|| panic!("{arg} not written within 10 s"));
-        from = at;
-        let latency = seen - t;
-        assert!(
-            latency < Duration::from_secs(1),
-            "{arg} written after {latency:?}"
-        );
-    }
+    let from = later_execs_are_written_at_once(&mon, &tag);
     // After the time budget the watchdog gives the read up.
     mon.wait_for_text("did not return within 1s", 0, Duration::from_secs(10))
         .expect("the stuck hash is reported as given up");

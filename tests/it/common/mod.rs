@@ -7,32 +7,28 @@
 //!
 //! # Tests that need root
 //!
-//! Mark them, and only them, `#[ignore]` with the reason, and start them
-//! with [`require_root`]:
+//! Declare them, and only them, with [`root_test`] and the reason:
 //!
 //! ```ignore
-//! #[test]
-//! #[ignore = "needs root: loads eBPF"]
+//! #[root_test("loads eBPF")]
 //! fn captures_something() {
-//!     require_root();
 //!     // ...
 //! }
 //! ```
 //!
-//! A plain `cargo test` then shows them as `ignored, needs root: ...` when
-//! not run as root, and runs them as root: before libtest starts, a test
-//! binary whose effective uid is 0 re-executes itself with
-//! `--include-ignored` ([`include_root_tests`]). So `#[ignore]` in these
-//! files means "needs root" and nothing else. `cargo test -- --ignored` runs
-//! only the root tests; forcing them as another user fails them with "run
-//! as root". With `CI` set, a run that is not root fails at once instead of
-//! ignoring them: CI must run every test.
+//! That is `#[test]`, `#[ignore = "needs root: loads eBPF"]` and a first
+//! [`require_root`] call. A plain `cargo test` then shows them as
+//! `ignored, needs root: ...` when not run as root, and runs them as root:
+//! before libtest starts, the test binary, if its effective uid is 0,
+//! re-executes itself with `--include-ignored` ([`include_root_tests`]).
+//! So `#[ignore]` in these files means "needs root" and nothing else.
+//! `cargo test -- --ignored` runs only the root tests; forcing them as
+//! another user fails them with "run as root". With `CI` set, a run that is
+//! not root fails at once instead of ignoring them: CI must run every test.
 //!
 //! Wait for a condition (procwatch has reported a process, it caught a
 //! signal), not for a fixed time: the machine may be loaded far beyond
 //! what a sleep assumes, and waiting longer costs nothing when all is well.
-
-#![allow(dead_code)]
 
 use std::ffi::CStr;
 use std::io::Read;
@@ -42,6 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use root_test::root_test;
 use serde_json::Value;
 
 #[cfg(target_os = "linux")]
@@ -59,9 +56,9 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Fails the calling test unless it runs as root. Root tests are also
-/// `#[ignore]`d (see the module docs), so this fires only when they are
-/// forced to run as another user.
+/// Fails the calling test unless it runs as root. [`root_test`] calls it
+/// first in every root test, which is also ignored when not root (see the
+/// module docs), so it fires only when one is forced as another user.
 pub fn require_root() {
     assert!(
         is_root(),
@@ -69,16 +66,8 @@ pub fn require_root() {
     );
 }
 
-/// For tests not yet marked `#[ignore = "needs root: ..."]`: fails them
-/// with "run as root" when not root, so they never pass without checking.
-/// Always returns false.
-pub fn skip_unless_root(_test: &str) -> bool {
-    require_root();
-    false
-}
-
-/// Runs before libtest's `main` (from `.init_array`) in every test binary
-/// that includes this module. As root it re-executes the binary with
+/// Runs before libtest's `main` (from `.init_array`), once per run of the
+/// test binary. As root it re-executes the binary with
 /// `--include-ignored`, so the root tests, ignored for everyone else, run.
 /// glibc passes `argc` and `argv` to these functions.
 #[used]
@@ -434,10 +423,7 @@ impl Monitor {
 impl Finished {
     /// Parses stdout as JSON lines; every line must be valid JSON.
     pub fn json_lines(&self) -> Vec<Value> {
-        let text = std::str::from_utf8(&self.stdout).expect("JSON output is UTF-8");
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-            .collect()
+        json_lines(std::str::from_utf8(&self.stdout).expect("JSON output is UTF-8"))
     }
 
     pub fn assert_clean_exit(&self) {
@@ -453,6 +439,13 @@ impl Finished {
             self.stderr
         );
     }
+}
+
+/// Parses `text` as JSON lines; every line must be valid JSON.
+pub fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
 }
 
 /// The exec events whose argv contains `tag` (as a whole argument).
@@ -511,6 +504,16 @@ pub fn open_tempdir() -> tempfile::TempDir {
     dir
 }
 
+/// Copies /bin/true into `dir` as `name`, owned by the test's user, with
+/// `mode`; returns its path.
+pub fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::copy("/bin/true", &path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// Runs a command to completion and insists that it succeeded.
 pub fn run_ok(cmd: &mut Command) {
     let st = cmd.status().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -535,11 +538,6 @@ pub fn final_sha256(lines: &[Value], ev: &Value) -> (Value, Value) {
 }
 
 impl Monitor {
-    /// Everything procwatch has written to stdout so far.
-    pub fn stdout_so_far(&self) -> Vec<u8> {
-        self.stdout.lock().unwrap().clone()
-    }
-
     /// Waits up to `limit` for `needle` to appear on stdout at or after
     /// byte `from`; returns when it was seen (polled every 2 ms) and where
     /// the search may resume.

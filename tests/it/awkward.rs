@@ -2,11 +2,6 @@
 //! three procwatch instances (jsonl, csv, text) watch one workload.
 //! Needs root (eBPF, bind mounts); CI runs it as root.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -14,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// An extra assertion on a case's JSON event.
@@ -470,10 +465,8 @@ fn check_text(text: &str, json: &[Value], case: &Case) {
     assert!(words.contains(&"root"), "{line}");
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF, bind-mounts"]
+#[root_test("loads eBPF, bind-mounts")]
 fn awkward_cases_in_all_three_formats() {
-    require_root();
     let dir = open_tempdir();
     let json_mon = Monitor::start(&["--format", "jsonl"]);
     let csv_mon = Monitor::start(&["--format", "csv"]);
@@ -500,10 +493,8 @@ fn awkward_cases_in_all_three_formats() {
     }
 }
 
-#[test]
-#[ignore = "needs root: loads eBPF"]
+#[root_test("loads eBPF")]
 fn formula_injection_is_neutralised_in_csv() {
-    require_root();
     let dir = open_tempdir();
     let evil = dir.path().join("=HYPERLINK(1)");
     std::fs::copy("/bin/true", &evil).unwrap();

@@ -5,17 +5,13 @@
 //! bash; a truncated one ends with ` …[truncated N bytes]`; any other cell
 //! loses one leading `'` if it has one.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use procwatch::event::{Event, ExecEvent};
 use procwatch::sink::CsvColumn;
 use procwatch::sink::csv::CsvSink;
@@ -226,10 +222,8 @@ fn csv_rows(stdout: &[u8]) -> Vec<csv::StringRecord> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn real_hostile_execs_round_trip_and_a_cut_argv_is_marked() {
-    require_root();
     let tag = unique_tag("csvguard");
     let argv0s: &[&[u8]] = &[
         b"-bash",

@@ -10,11 +10,6 @@
 //! Tests keep their processes alive until procwatch has reported them
 //! (waiting in `read`), instead of hoping a sleep is long enough.
 
-// These run procwatch against the Linux kernel (eBPF, netlink, /proc).
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
@@ -22,7 +17,7 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const NOBODY: &str = "--reuid=65534";
@@ -181,10 +176,8 @@ fn marker(m: &mut Monitor, tag: &str) -> Value {
     ev
 }
 
-#[test]
-#[ignore = "needs root: listens to the netlink proc connector"]
+#[root_test("listens to the netlink proc connector")]
 fn netlink_sequential_loop() {
-    require_root();
     let tag = unique_tag("nl-seq");
     let mut m = start_source("netlink", &[]);
     let procs = sequential(1000, &tag);
@@ -223,10 +216,8 @@ fn netlink_sequential_loop() {
     }
 }
 
-#[test]
-#[ignore = "needs root: listens to the netlink proc connector"]
+#[root_test("listens to the netlink proc connector")]
 fn netlink_marks_incomplete_when_process_already_exited() {
-    require_root();
     // The netlink thread waits before its first read; the processes that
     // were reaped by then have nothing left in /proc to offer.
     const PAUSE: Duration = Duration::from_secs(2);
@@ -285,10 +276,8 @@ fn netlink_marks_incomplete_when_process_already_exited() {
     }
 }
 
-#[test]
-#[ignore = "needs root: runs procwatch as nobody with setpriv"]
+#[root_test("runs procwatch as nobody with setpriv")]
 fn procfs_sequential_loop_unprivileged() {
-    require_root();
     let bin = nobody_binary();
     let tag = unique_tag("pf-seq");
     let mut m = start_as_nobody(&bin, &["--source", "procfs", "--format", "jsonl"]);
@@ -318,10 +307,8 @@ fn nobody_procfs() -> Monitor {
     )
 }
 
-#[test]
-#[ignore = "needs root: runs procwatch as nobody with setpriv"]
+#[root_test("runs procwatch as nobody with setpriv")]
 fn procfs_unprivileged_sees_root_process() {
-    require_root();
     let tag = unique_tag("pf-root");
     let mut m = nobody_procfs();
     let mut sh = held_shell("read x", &tag);
@@ -358,10 +345,8 @@ fn procfs_unprivileged_sees_root_process() {
     );
 }
 
-#[test]
-#[ignore = "needs root: runs procwatch as nobody with setpriv"]
+#[root_test("runs procwatch as nobody with setpriv")]
 fn procfs_exec_without_fork() {
-    require_root();
     let tag = unique_tag("pf-nofork");
     let after = format!("{tag}-after");
     let mut m = nobody_procfs();
@@ -387,10 +372,8 @@ fn procfs_exec_without_fork() {
     assert_ne!(mine[0]["exec_id"], mine[1]["exec_id"]);
 }
 
-#[test]
-#[ignore = "needs root: runs procwatch as nobody, sets ns_last_pid"]
+#[root_test("runs procwatch as nobody, sets ns_last_pid")]
 fn procfs_reused_pid_is_a_new_process() {
-    require_root();
     let mut m = nobody_procfs();
     let (tag1, tag2) = (unique_tag("pf-reuse1"), unique_tag("pf-reuse2"));
     let mut first = held_shell("read x", &tag1);
@@ -420,10 +403,8 @@ fn procfs_reused_pid_is_a_new_process() {
     assert_ne!(a[0]["exec_id"], b[0]["exec_id"]);
 }
 
-#[test]
-#[ignore = "needs root: falls back to the netlink proc connector"]
+#[root_test("falls back to the netlink proc connector")]
 fn auto_falls_back_when_ebpf_is_forbidden() {
-    require_root();
     let mut m = Monitor::start_cmd(
         Command::new(PROCWATCH)
             .args(["--format", "jsonl"])
@@ -457,10 +438,8 @@ fn auto_falls_back_when_ebpf_is_forbidden() {
     assert_eq!(lines[0]["source"], "netlink");
 }
 
-#[test]
-#[ignore = "needs root: reads every process in /proc"]
+#[root_test("reads every process in /proc")]
 fn bad_input_setproctitle_zombies_kernel_threads() {
-    require_root();
     let mut m = start_source("procfs", &["--interval", "0.02"]);
     let tag = unique_tag("bad");
     // Rewrites its own argv area once it was seen, without exec'ing.
@@ -508,10 +487,8 @@ fn bad_input_setproctitle_zombies_kernel_threads() {
     }
 }
 
-#[test]
-#[ignore = "needs root: listens to the netlink proc connector"]
+#[root_test("listens to the netlink proc connector")]
 fn netlink_reports_exits() {
-    require_root();
     let mut m = start_source("netlink", &["--exits"]);
     let tag = unique_tag("nl-exit");
     let mut sh = held_shell("read x; exit 3", &tag);

@@ -2,17 +2,13 @@
 //! procwatch's output is blocked must stay within the queue's byte bound,
 //! with every dropped exec counted and reported in-band.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// `VmHWM` (peak) and `VmRSS` of `pid`, in bytes.
 fn rss(pid: u32) -> (u64, u64) {
@@ -29,10 +25,8 @@ fn rss(pid: u32) -> (u64, u64) {
     (kb("VmHWM:"), kb("VmRSS:"))
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn big_argv_chain_with_a_blocked_writer_stays_within_the_memory_bound() {
-    require_root();
     const LIMIT: u64 = 128 << 20;
     const EXECS_PER_THREAD: usize = 4000;
     let tag = unique_tag("bigargv");

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use super::{PROCWATCH, collect};
 
 /// Generous: the machine is shared and slow, but a refused path must never
@@ -95,10 +93,4 @@ pub fn lines_with(p: &Path, tag: &str) -> usize {
 
 pub fn read(p: &Path) -> String {
     String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned()
-}
-
-pub fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
-        .collect()
 }

@@ -1,17 +1,13 @@
 //! Log rotation (mv + SIGHUP) and SIGUSR1 against the output file: no
 //! event lost, none written twice.
 
-#![cfg(target_os = "linux")]
-
-mod common;
-
 use std::fs;
 use std::process::Command;
 use std::sync::Arc;
 use std::thread;
 
-use common::output::*;
-use common::*;
+use crate::common::output::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// The tagged exec numbers in `lines`.
@@ -22,10 +18,8 @@ fn tagged_numbers(lines: &[Value], tag: &str) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn sighup_after_mv_splits_the_execs_between_the_two_files_losing_none() {
-    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.jsonl");
     let rotated = dir.path().join("log.jsonl.1");
@@ -93,10 +87,8 @@ fn sighup_after_mv_splits_the_execs_between_the_two_files_losing_none() {
     assert_eq!(new.last().unwrap()["write_errors"], 0);
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn sigusr1_writes_the_counters_so_far_in_the_stream() {
-    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.jsonl");
     let tag = unique_tag("usr1");
@@ -137,10 +129,8 @@ fn sigusr1_writes_the_counters_so_far_in_the_stream() {
     assert!(stats["received"].as_u64() >= stats["written"].as_u64());
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn sighup_gives_a_rotated_csv_its_header_again() {
-    require_root();
     let dir = open_tempdir();
     let path = dir.path().join("log.csv");
     let rotated = dir.path().join("log.csv.1");
@@ -166,10 +156,8 @@ fn sighup_gives_a_rotated_csv_its_header_again() {
     assert_eq!(lines_with(&path, &tag1), 0);
 }
 
-#[test]
-#[ignore = "needs root: runs the eBPF monitor"]
+#[root_test("runs the eBPF monitor")]
 fn sigusr1_in_text_is_a_comment_line_and_in_csv_goes_to_stderr() {
-    require_root();
     let dir = open_tempdir();
     let text = dir.path().join("log.txt");
     let mon = Running::start(&["--format", "text", "-o", text.to_str().unwrap()]);
