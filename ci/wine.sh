@@ -161,7 +161,7 @@ if fmt == "jsonl":
           f"user {e['user']} integrity {e['token']['integrity']}, {len(privs)} privileges")
 else:
     check(text.startswith("CommandLine,Time,Executable,Parent PID,PID,User,Privileges\n"),
-          "the CSV does not start with the seed's header")
+          "the CSV does not start with its header row")
     rows = list(csv.reader(text.splitlines()[1:]))
     hits = [r for r in rows if is_tagged_cmd(r[0], r[2])]
     check(len(hits) == 1, f"expected one row of cmd.exe with the tag, got {len(hits)}")

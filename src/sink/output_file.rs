@@ -261,7 +261,7 @@ mod tests {
 
     #[test]
     fn a_new_file_is_0600() {
-        // (Under umask 0: tests/hardening_output.rs, in a process of its
+        // (Under umask 0: tests/it/hardening_output.rs, in a process of its
         // own, since the umask is process-wide.)
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("new.jsonl");

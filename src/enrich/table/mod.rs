@@ -79,7 +79,7 @@ impl Exited {
     }
 }
 
-/// Counters for the README's memory figure and the tests.
+/// Counters for the memory figure in docs/performance.md and the tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TableStats {
     pub processes: usize,
