@@ -101,8 +101,9 @@ impl HijackService {
                 Ok((got, _)) if got != id => continue,
                 Ok((_, mut checked)) => {
                     ev.hijackable = std::mem::take(&mut checked.hijackable);
-                    ev.incomplete
-                        .extend(checked.incomplete.drain(..).filter(|i| i.field == FIELD));
+                    for i in checked.incomplete.drain(..).filter(|i| i.field == FIELD) {
+                        ev.mark_incomplete(i.field, i.reason);
+                    }
                     return Ok(());
                 }
                 Err(RecvTimeoutError::Timeout) => {

@@ -12,8 +12,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// A table older than this is read again before a path is judged (a FUSE
-/// mount made since then would be missed for at most this long).
+/// A table older than this is read again before a path is judged, even if
+/// the kernel did not say the mounts changed.
 const MAX_AGE: Duration = Duration::from_millis(100);
 
 /// FUSE mounts as `/proc/self/mountinfo` lists them.
@@ -26,16 +26,34 @@ pub struct FuseMounts {
     /// Mount points of FUSE mounts.
     points: Vec<Vec<u8>>,
     read_at: Option<Instant>,
+    /// `/proc/self/mountinfo` kept open: the kernel flags it (POLLPRI) when
+    /// this mount namespace's table changes, so a mount made a moment before
+    /// an exec is seen before the exec's files are judged.
+    watch: Option<std::fs::File>,
+    /// Devices still unknown right after a refresh (mounts in other mount
+    /// namespaces): they do not make the table be read again.
+    unseen: HashSet<u64>,
 }
 
+/// Most devices remembered as unseen; more start the set afresh.
+const MAX_UNSEEN: usize = 4096;
+
 impl FuseMounts {
-    /// Whether device `dev` is a FUSE mount. An unknown device makes the
-    /// table be read again (once per [`MAX_AGE`]); one that is still unknown
-    /// (a mount in another namespace) is not FUSE as far as procwatch can
-    /// tell.
+    /// Whether device `dev` is a FUSE mount. A device not in the table makes
+    /// it be read again at once, whatever its age: a FUSE filesystem mounted
+    /// just before the exec must be known before its file is read. One that
+    /// is still unknown then (a mount in another namespace) is remembered,
+    /// so it costs one read of the table, and is not FUSE as far as
+    /// procwatch can tell.
     pub fn dev_is_fuse(&mut self, dev: u64) -> bool {
-        if !self.known_devs.contains(&dev) && self.stale() {
+        if !self.known_devs.contains(&dev) && !self.unseen.contains(&dev) {
             self.refresh();
+            if !self.known_devs.contains(&dev) {
+                if self.unseen.len() >= MAX_UNSEEN {
+                    self.unseen.clear();
+                }
+                self.unseen.insert(dev);
+            }
         }
         self.fuse_devs.contains(&dev)
     }
@@ -57,10 +75,33 @@ impl FuseMounts {
     }
 
     fn stale(&self) -> bool {
-        self.read_at.is_none_or(|t| t.elapsed() >= MAX_AGE)
+        self.read_at.is_none_or(|t| t.elapsed() >= MAX_AGE) || self.changed()
+    }
+
+    /// Whether the kernel reports a change of the mount table since the
+    /// last read of it (one poll(2), no wait). Without a watch: yes.
+    fn changed(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        let Some(f) = &self.watch else {
+            return true;
+        };
+        let mut p = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n > 0 && p.revents & (libc::POLLPRI | libc::POLLERR) != 0
     }
 
     fn refresh(&mut self) {
+        // Take any pending change flag before reading: a change after this
+        // point is flagged again and read next time.
+        if self.watch.is_none() {
+            self.watch = std::fs::File::open("/proc/self/mountinfo").ok();
+        }
+        self.changed();
         self.read_at = Some(Instant::now());
         let Ok(table) = std::fs::read("/proc/self/mountinfo") else {
             return;
@@ -131,12 +172,38 @@ mod tests {
         let mut m = FuseMounts {
             points: vec![b"/mnt/f".to_vec()],
             read_at: Some(Instant::now() + Duration::from_secs(3600)),
+            watch: std::fs::File::open("/proc/self/mountinfo").ok(),
             ..FuseMounts::default()
         };
         assert_eq!(m.fuse_point_of(b"/mnt/f/x"), Some(b"/mnt/f".to_vec()));
         assert_eq!(m.fuse_point_of(b"/mnt/f"), Some(b"/mnt/f".to_vec()));
         assert_eq!(m.fuse_point_of(b"/mnt/fx"), None);
         assert_eq!(m.fuse_point_of(b"/usr/bin/true"), None);
+    }
+
+    #[test]
+    fn a_mount_made_after_a_read_is_seen_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = FuseMounts::default();
+        assert!(m.fuse_point_of(b"/nowhere").is_none()); // reads the table
+        let target = std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid C strings; a tmpfs on the test's own empty dir.
+        let rc = unsafe {
+            libc::mount(
+                c"procwatch-test".as_ptr(),
+                target.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "run as root: {}", std::io::Error::last_os_error());
+        // Well within MAX_AGE of the read: only the kernel's change flag
+        // can make the table be read again.
+        let seen = m.stale();
+        // SAFETY: the mount made above.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        assert!(seen, "a mount made after the read is reported at once");
     }
 
     #[test]

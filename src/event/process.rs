@@ -369,10 +369,16 @@ impl ExecEvent {
 
     /// Records that `field` could not be filled.
     pub fn mark_incomplete(&mut self, field: &'static str, reason: impl Into<String>) {
-        self.incomplete.push(Incomplete {
-            field,
-            reason: reason.into(),
-        });
+        let reason = reason.into();
+        // One entry per field: `incomplete_reasons` is keyed by field name.
+        match self.incomplete.iter_mut().find(|i| i.field == field) {
+            Some(i) if i.reason != reason => {
+                i.reason.push_str("; ");
+                i.reason.push_str(&reason);
+            }
+            Some(_) => {}
+            None => self.incomplete.push(Incomplete { field, reason }),
+        }
     }
 }
 

@@ -222,8 +222,8 @@ pub(crate) fn counters(c: &Counters, style: Style) -> String {
     match style {
         Style::Text => {
             let mut t = format!(
-                "seen {}, emitted {}, dropped {}, queue_dropped {}, written {}",
-                c.seen, c.emitted, c.dropped, c.queue_dropped, c.written
+                "seen {}, emitted {}, dropped {}, queue_dropped {}, written {}, filtered {}",
+                c.seen, c.emitted, c.dropped, c.queue_dropped, c.written, c.filtered
             );
             if c.write_errors > 0 || c.output_dropped > 0 {
                 t.push_str(&format!(
@@ -235,7 +235,7 @@ pub(crate) fn counters(c: &Counters, style: Style) -> String {
         }
         Style::Csv => format!(
             "seen {}, emitted {}, dropped {}, truncated {}, received {}, queue_dropped {}, \
-             written {}, write_errors {}, output_dropped {}",
+             written {}, filtered {}, write_errors {}, output_dropped {}",
             c.seen,
             c.emitted,
             c.dropped,
@@ -243,6 +243,7 @@ pub(crate) fn counters(c: &Counters, style: Style) -> String {
             c.received,
             c.queue_dropped,
             c.written,
+            c.filtered,
             c.write_errors,
             c.output_dropped
         ),

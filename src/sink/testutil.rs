@@ -156,7 +156,7 @@ pub fn stop_info() -> StopInfo {
             queue_dropped: 5,
             aux_dropped: 0,
             written: 83,
-            filtered: 0,
+            filtered: 4,
             ..Default::default()
         },
     }

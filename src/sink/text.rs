@@ -404,7 +404,7 @@ mod tests {
         );
         assert_eq!(
             render(&Event::Stop(stop_info())),
-            "# stop (signal): seen 100, emitted 88, dropped 12, queue_dropped 5, written 83\n"
+            "# stop (signal): seen 100, emitted 88, dropped 12, queue_dropped 5, written 83, filtered 4\n"
         );
     }
 

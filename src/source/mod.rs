@@ -266,7 +266,9 @@ fn open_auto(settings: &Settings) -> Result<Box<dyn Source>, AttachError> {
                 found = Some(s);
                 break;
             }
-            Err(err) => why_not.push(format!("{}: {}", e.name, err.what)),
+            // With the hint: as an unprivileged user the error alone ("failed
+            // to create map") does not say that root would get eBPF.
+            Err(err) => why_not.push(format!("{}: {} ({})", e.name, err.what, err.hint)),
         }
     }
     let Some(source) = found else {

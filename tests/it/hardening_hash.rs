@@ -150,7 +150,24 @@ fn a_stalling_fuse_file_costs_its_hash_never_an_exec_or_the_exit() {
     later_execs_are_written_at_once(&mon, &tag);
     // Time for the hasher and the checker to do whatever they would.
     thread::sleep(Duration::from_millis(500));
+    // Were a read held after all, procwatch could not finish exiting until
+    // the server lets go: release it after a while, so the test fails on
+    // the assertions below instead of hanging.
+    let fs = Arc::new(fs);
+    let ended = Arc::new(AtomicBool::new(false));
+    let guard = {
+        let (fs, ended) = (Arc::clone(&fs), Arc::clone(&ended));
+        thread::spawn(move || {
+            let t = Instant::now();
+            while !ended.load(Ordering::SeqCst) && t.elapsed() < Duration::from_secs(8) {
+                thread::sleep(Duration::from_millis(50));
+            }
+            fs.release();
+        })
+    };
     let (done, took) = mon.terminate();
+    ended.store(true, Ordering::SeqCst);
+    guard.join().unwrap();
     let held = fs.held.load(Ordering::SeqCst);
     drop(fs);
     assert!(took < Duration::from_secs(4), "SIGTERM took {took:?}");

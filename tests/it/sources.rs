@@ -343,6 +343,13 @@ fn procfs_unprivileged_sees_root_process() {
             .unwrap()
             .starts_with("permission_denied")
     );
+    // A root exec whose files nobody cannot examine: no finding, and the
+    // empty list is marked as not checked rather than looking safe.
+    assert!(ev["hijackable"].is_null(), "{ev}");
+    assert_eq!(
+        ev["incomplete_reasons"]["hijackable"], "not checked: the executed file's path is unknown",
+        "{ev}"
+    );
 }
 
 #[root_test("runs procwatch as nobody with setpriv")]
@@ -510,4 +517,31 @@ fn netlink_reports_exits() {
     assert_eq!(exits[0]["pid"], sh.pid);
     assert_eq!(exits[0]["exit_code"], 3);
     assert_eq!(exits[0]["comm"], "sh");
+}
+
+#[root_test("runs procwatch as nobody with setpriv")]
+fn unprivileged_messages_say_what_to_do() {
+    let bin = nobody_binary();
+    let m = start_as_nobody(&bin, &["--format", "jsonl", "--realtime"]);
+    let done = m.stop();
+    done.assert_clean_exit();
+    // eBPF's own error is cryptic for a non-root user; the line says why.
+    assert!(
+        done.stderr.contains("not using ebpf: ")
+            && done.stderr.contains(
+                "(run procwatch as root (sudo procwatch), or grant it CAP_BPF and CAP_PERFMON)"
+            ),
+        "{}",
+        done.stderr
+    );
+    // SCHED_FIFO was refused: said once, with the remedy, and not claimed.
+    assert!(
+        done.stderr.contains("--realtime: cannot use SCHED_FIFO")
+            && done.stderr.contains("run as root or grant CAP_SYS_NICE"),
+        "{}",
+        done.stderr
+    );
+    let lines = done.json_lines();
+    assert_eq!(lines[0]["source"], "netlink");
+    assert_eq!(lines[0]["attach"], "NETLINK_CONNECTOR proc connector");
 }

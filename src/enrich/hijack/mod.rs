@@ -51,7 +51,9 @@ struct Verdict {
     id: FileKey,
     /// When the walk was done ([`coarse_now`]).
     at: Duration,
-    found: Vec<Found>,
+    /// `None`: the path could not be examined (gone, or not readable by
+    /// procwatch's user), so nothing was judged.
+    found: Option<Vec<Found>>,
 }
 
 /// Decides, per exec, whether a privileged process runs something a non-root
@@ -136,17 +138,19 @@ impl HijackChecker {
                 return false;
             };
             match self.cached(&path, id, now) {
-                Some(found) => verdicts.push((path, role, found)),
-                None => return false,
+                Some(Some(found)) => verdicts.push((path, role, found)),
+                // Not judged: `check` says why.
+                Some(None) | None => return false,
             }
         }
         let out = self.describe_all(verdicts);
         ev.hijackable = out;
+        mark_unknown_exe(ev);
         true
     }
 
     /// A fresh cached verdict for `path` as the file `id`.
-    fn cached(&self, path: &[u8], id: FileKey, now: Duration) -> Option<Vec<Found>> {
+    fn cached(&self, path: &[u8], id: FileKey, now: Duration) -> Option<Option<Vec<Found>>> {
         self.lock()
             .get(path)
             .filter(|v| v.id == id && now.saturating_sub(v.at) < self.ttl)
@@ -178,9 +182,10 @@ impl HijackChecker {
     /// file the exec runs, empty when there is none. An exec without known
     /// privileges, or an unprivileged one, is left untouched.
     ///
-    /// Files that cannot be checked (relative path without a cwd, pseudo
-    /// paths, paths that no longer resolve) give no finding: a finding is
-    /// only reported when it was seen.
+    /// A finding is only reported when it was seen. Files that could not be
+    /// examined (paths that no longer resolve or that procwatch's user may
+    /// not read, an unknown exe) are named in `incomplete`; pseudo paths
+    /// (memfd, deleted) have nothing to modify and are judged as such.
     pub fn check(&mut self, ev: &mut ExecEvent) {
         if !privileged(ev) {
             return;
@@ -190,6 +195,7 @@ impl HijackChecker {
         let exe_id = FileKey::of_exe(ev);
         let mut verdicts = Vec::new();
         let mut on_fuse = Vec::new();
+        let mut unjudged = Vec::new();
         for (path, role) in candidates(ev) {
             let known = exe_id.filter(|_| role == HijackRole::Binary);
             if known.is_some_and(|k| self.mounts.dev_is_fuse(k.dev))
@@ -198,11 +204,25 @@ impl HijackChecker {
                 on_fuse.push(String::from_utf8_lossy(&path).into_owned());
                 continue;
             }
-            let found = self.verdict(&path, known);
-            verdicts.push((path, role, found));
+            match self.verdict(&path, known) {
+                Some(found) => verdicts.push((path, role, found)),
+                None => unjudged.push(String::from_utf8_lossy(&path).into_owned()),
+            }
         }
         let out = self.describe_all(verdicts);
         ev.hijackable = out;
+        mark_unknown_exe(ev);
+        if !unjudged.is_empty() {
+            // An empty list must never stand for "could not look".
+            ev.mark_incomplete(
+                "hijackable",
+                format!(
+                    "not checked: {} could not be examined (gone, or not readable by \
+                     procwatch's user)",
+                    unjudged.join(", ")
+                ),
+            );
+        }
         if !on_fuse.is_empty() {
             ev.mark_incomplete(
                 "hijackable",
@@ -218,22 +238,19 @@ impl HijackChecker {
     /// file's identity is unchanged and the verdict is younger than the TTL.
     /// `known` is the file's identity when the kernel reported it (no
     /// `lstat` needed).
-    fn verdict(&mut self, path: &[u8], known: Option<FileKey>) -> Vec<Found> {
+    fn verdict(&mut self, path: &[u8], known: Option<FileKey>) -> Option<Vec<Found>> {
         let id = match known {
             Some(id) => id,
-            None => match lstat(path) {
-                Some(meta) => FileKey::of(&meta),
-                None => return Vec::new(),
-            },
+            None => FileKey::of(&lstat(path)?),
         };
         let now = coarse_now();
         if let Some(found) = self.cached(path, id, now) {
             return found;
         }
         self.walks.fetch_add(1, Ordering::Relaxed);
-        // A path that stops resolving half-way is not reported; the empty
-        // verdict is cached like any other so a storm of them stays cheap.
-        let found = walk(path).unwrap_or_default();
+        // A path that stops resolving half-way is not judged; that verdict
+        // is cached like any other so a storm of them stays cheap.
+        let found = walk(path);
         let ttl = self.ttl;
         let mut cache = self.lock();
         if cache.len() >= MAX_ENTRIES && !cache.contains_key(path) {
@@ -251,6 +268,17 @@ impl HijackChecker {
             },
         );
         found
+    }
+}
+
+/// A privileged exec whose executed file's path is unknown (or cut) had
+/// nothing examined: say so rather than let an empty list look safe.
+fn mark_unknown_exe(ev: &mut ExecEvent) {
+    if ev.exe.is_none() || ev.exe_truncated {
+        ev.mark_incomplete(
+            "hijackable",
+            "not checked: the executed file's path is unknown",
+        );
     }
 }
 

@@ -17,23 +17,24 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A temp dir that is itself safe (root-owned, 0755, under a safe
-/// chain), or `None` with a message when the test cannot run here.
-fn base() -> Option<(tempfile::TempDir, PathBuf)> {
-    if !is_root() {
-        eprintln!("skipped: needs root to create root- and 65534-owned files");
-        return None;
-    }
+/// Fails the test unless run as root: it would check nothing otherwise.
+fn require_root(why: &str) {
+    assert!(is_root(), "run as root: {why}");
+}
+
+/// A temp dir that is itself safe (root-owned, 0755, under a safe chain).
+fn base() -> (tempfile::TempDir, PathBuf) {
+    require_root("the test creates root- and 65534-owned files");
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     // Physical path, so expected `writable` values compare equal.
     let path = fs::canonicalize(dir.path()).unwrap();
     let found = walk(path.as_os_str().as_bytes()).unwrap();
-    if !found.is_empty() {
-        eprintln!("skipped: the temp dir {path:?} is itself modifiable: {found:?}");
-        return None;
-    }
-    Some((dir, path))
+    assert!(
+        found.is_empty(),
+        "the temp dir {path:?} is itself modifiable, so no verdict under it would mean anything: {found:?}"
+    );
+    (dir, path)
 }
 
 fn b(p: &Path) -> Vec<u8> {
@@ -117,7 +118,7 @@ fn nobody_group() -> String {
 
 #[test]
 fn world_writable_script() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let x = base.join("x.sh");
     file(&x, 0o777, 0, 0);
     let got = check(&mut script_exec(&b(&x)));
@@ -127,7 +128,7 @@ fn world_writable_script() {
 
 #[test]
 fn group_writable_and_user_owned_scripts() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let g = base.join("g.sh");
     file(&g, 0o775, 0, NOBODY);
     let got = check(&mut script_exec(&b(&g)));
@@ -146,7 +147,7 @@ fn group_writable_and_user_owned_scripts() {
 
 #[test]
 fn script_in_dir_writable_by_user() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let d = base.join("d");
     dir(&d, 0o755, NOBODY, NOBODY);
     let x = d.join("x.sh");
@@ -175,7 +176,7 @@ fn script_in_dir_writable_by_user() {
 
 #[test]
 fn root_owned_script_in_root_dir_is_safe() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let bin = base.join("usr-local-bin");
     dir(&bin, 0o755, 0, 0);
     let x = bin.join("backup.sh");
@@ -191,10 +192,7 @@ fn root_owned_script_in_root_dir_is_safe() {
 
 #[test]
 fn system_binaries_are_safe() {
-    if !is_root() {
-        eprintln!("skipped: ownership of system files is only meaningful as root");
-        return;
-    }
+    require_root("ownership of system files is only meaningful as root");
     for exe in [&b"/bin/true"[..], b"/usr/bin/env", b"/bin/sh"] {
         let mut ev = exec(0, 0, exe, &[exe]);
         assert!(check(&mut ev).is_empty(), "{:?}", ev.hijackable);
@@ -203,7 +201,7 @@ fn system_binaries_are_safe() {
 
 #[test]
 fn sticky_dir_protects_root_entries_only() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let tmp = base.join("tmp");
     dir(&tmp, 0o1777, 0, 0);
     let r = tmp.join("root.sh");
@@ -231,7 +229,7 @@ fn sticky_dir_protects_root_entries_only() {
 
 #[test]
 fn symlinks() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let safe = base.join("safe.sh");
     file(&safe, 0o755, 0, 0);
     let w = base.join("w");
@@ -272,7 +270,7 @@ fn symlinks() {
 
 #[test]
 fn interpreter_args() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let x = base.join("x.sh");
     file(&x, 0o666, 0, 0);
     let xs = b(&x);
@@ -300,7 +298,7 @@ fn interpreter_args() {
 
 #[test]
 fn relative_paths_use_cwd() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let x = base.join("x.sh");
     file(&x, 0o777, 0, 0);
     let mut ev = script_exec(b"./x.sh");
@@ -319,7 +317,7 @@ fn relative_paths_use_cwd() {
 
 #[test]
 fn only_privileged_execs_are_checked() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let x = base.join("x.sh");
     file(&x, 0o777, 0, 0);
     let mut ev = script_exec(&b(&x));
@@ -378,7 +376,7 @@ fn pseudo_and_weird_paths_give_nothing() {
 
 #[test]
 fn cache_hits_and_invalidation() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let d = base.join("d");
     dir(&d, 0o755, 0, 0);
     let x = d.join("x.sh");
@@ -408,7 +406,7 @@ fn cache_hits_and_invalidation() {
 
 #[test]
 fn kernel_identity_of_the_binary_replaces_its_lstat() {
-    let Some((_t, base)) = base() else { return };
+    let (_t, base) = base();
     let d = base.join("d");
     dir(&d, 0o755, 0, 0);
     let x = d.join("tool");
@@ -462,4 +460,46 @@ fn unnamed_ids_are_numbers() {
         "group 3999999999"
     );
     assert_eq!(describe(&mut names, Writer::Others), "others");
+}
+
+#[test]
+fn files_that_cannot_be_examined_are_named_in_incomplete() {
+    // A root exec of a path that does not resolve: nothing was judged, so
+    // the empty list must come with the reason.
+    let missing = b"/nonexistent-procwatch-test/x.sh";
+    let mut ev = script_exec(missing);
+    assert!(check(&mut ev).is_empty());
+    let why: Vec<_> = ev
+        .incomplete
+        .iter()
+        .filter(|i| i.field == "hijackable")
+        .map(|i| i.reason.as_str())
+        .collect();
+    assert_eq!(
+        why,
+        [
+            "not checked: /nonexistent-procwatch-test/x.sh could not be examined (gone, or not \
+          readable by procwatch's user)"
+        ]
+    );
+    // An unknown exe: the same, with its own reason, and only once.
+    let mut ev = exec(0, 0, b"/bin/true", &[b"true"]);
+    ev.exe = None;
+    ev.filename = None;
+    let mut c = HijackChecker::new();
+    c.check(&mut ev);
+    c.check(&mut ev);
+    assert!(ev.hijackable.is_empty());
+    let why: Vec<_> = ev
+        .incomplete
+        .iter()
+        .map(|i| (i.field, i.reason.as_str()))
+        .collect();
+    assert_eq!(
+        why,
+        [(
+            "hijackable",
+            "not checked: the executed file's path is unknown"
+        )]
+    );
 }

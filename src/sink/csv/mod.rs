@@ -284,7 +284,7 @@ mod tests {
             diag.string(),
             "procwatch: LOST 12 events (kernel, total 40)\n\
              procwatch: LOST 1 events (queue, total 2)\n\
-             procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83, write_errors 0, output_dropped 0\n"
+             procwatch: stop (signal): seen 100, emitted 88, dropped 12, truncated 3, received 88, queue_dropped 5, written 83, filtered 4, write_errors 0, output_dropped 0\n"
         );
     }
 

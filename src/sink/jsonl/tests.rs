@@ -436,7 +436,7 @@ fn stop_fields() {
             "received": 88,
             "queue_dropped": 5,
             "aux_dropped": 0,
-            "filtered": 0,
+            "filtered": 4,
             "written": 83,
             "netlink_enobufs": 0,
             "proc_read_failures": 0,

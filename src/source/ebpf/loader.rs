@@ -300,8 +300,7 @@ fn load_error(what: &str, err: &dyn std::fmt::Display) -> AttachError {
     let hint = if denied || !root {
         "run procwatch as root (sudo procwatch), or grant it CAP_BPF and CAP_PERFMON".to_string()
     } else {
-        "the kernel refused the object: the error above says why, and `dmesg` may say more"
-            .to_string()
+        "the kernel refused the object (the error says why; `dmesg` may say more)".to_string()
     };
     AttachError {
         what: format!("{what}: {text}"),

@@ -63,10 +63,14 @@ impl NetlinkSource {
         })?;
         let mono_to_boot = mono_to_boot_offset();
         let (realtime, pause) = (opts.realtime, opts.pause);
+        // The thread sets its own priority; attach waits for the outcome so
+        // the start line claims SCHED_FIFO only when it was granted.
+        let (rt_tx, rt_rx) = std::sync::mpsc::sync_channel(1);
         let worker = Worker::spawn("procwatch-netlink", move |out| {
+            let _ = rt_tx.send(realtime && go_realtime());
             // Events wait in the socket buffer meanwhile (a test hook).
             std::thread::sleep(pause);
-            read_loop(&sock, &out, clock, mono_to_boot, realtime);
+            read_loop(&sock, &out, clock, mono_to_boot);
             // Polite: lower the kernel's listener count before closing.
             let msg = wire::control_message(wire::MCAST_IGNORE, 0);
             // SAFETY: valid socket and buffer.
@@ -76,6 +80,7 @@ impl NetlinkSource {
             what: format!("cannot start the netlink thread: {e}"),
             hint: "check the thread limits".into(),
         })?;
+        let realtime = rt_rx.recv().unwrap_or(false);
         Ok(LateSource::new(
             SourceInfo {
                 name: "netlink",
@@ -252,9 +257,9 @@ fn recv(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
-/// Asks for SCHED_FIFO for the calling thread; a failure is reported and
-/// the source runs at normal priority.
-fn go_realtime() {
+/// Asks for SCHED_FIFO for the calling thread. A failure is reported, the
+/// source runs at normal priority, and false is returned.
+fn go_realtime() -> bool {
     // Zeroed, then set: musl's sched_param has more fields than glibc's.
     // SAFETY: sched_param is plain integers; all-zero is a valid value.
     let mut p: libc::sched_param = unsafe { std::mem::zeroed() };
@@ -264,17 +269,17 @@ fn go_realtime() {
     // SAFETY: pid 0 is the calling thread; valid param pointer.
     if unsafe { libc::syscall(libc::SYS_sched_setscheduler, 0, libc::SCHED_FIFO, &p) } != 0 {
         eprintln!(
-            "procwatch: --realtime: cannot use SCHED_FIFO: {}",
+            "procwatch: --realtime: cannot use SCHED_FIFO ({}): the netlink reader runs at \
+             normal priority; run as root or grant CAP_SYS_NICE",
             io::Error::last_os_error()
         );
+        return false;
     }
+    true
 }
 
 /// The reading thread: receive, and read `/proc` for each exec at once.
-fn read_loop(sock: &OwnedFd, out: &Outlet, clock: SyncedClock, mono_to_boot: u64, realtime: bool) {
-    if realtime {
-        go_realtime();
-    }
+fn read_loop(sock: &OwnedFd, out: &Outlet, clock: SyncedClock, mono_to_boot: u64) {
     let mut state = State::new(clock);
     let mut buf = vec![0u8; 65536];
     let mut batch = Vec::new();
