@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Bytes, WindowsToken};
+use super::{Bytes, NsInfo, WindowsToken};
 
 /// Why an exec raised privileges by itself (as opposed to the caller already
 /// having them).
@@ -290,6 +290,8 @@ pub struct ExecEvent {
     /// identifies the file's content without a `stat`: any write, chmod,
     /// chown or truncate changes ctime.
     pub exe_stamp: Option<FileStamp>,
+    /// Namespaces, cgroup and the exe's mount (Linux).
+    pub ns: NsInfo,
 }
 
 /// An inode's size and change times: (seconds, nanoseconds) since the epoch.
@@ -348,6 +350,7 @@ impl ExecEvent {
             exe_dev_ino: None,
             exe_stamp: None,
             pre_exec: None,
+            ns: NsInfo::default(),
         }
     }
 
