@@ -370,6 +370,28 @@ impl ExecEvent {
         }
     }
 
+    /// The credentials belong to a user namespace other than the host's
+    /// (known from the source; `false` when unknown). Capabilities there
+    /// act only on that namespace's own resources.
+    pub fn in_other_userns(&self) -> bool {
+        self.ns.user_ns.is_some_and(|u| !u.is_host())
+    }
+
+    /// The effective capabilities that are power on the host: none for a
+    /// process in another user namespace.
+    pub fn host_caps_effective(&self) -> Option<u64> {
+        let caps = self.linux_caps()?.effective;
+        Some(if self.in_other_userns() { 0 } else { caps })
+    }
+
+    /// Privileged on the host: euid 0 (the host's root: the kernel's ids
+    /// are the host's) or any effective capability in the host's user
+    /// namespace.
+    pub fn host_privileged(&self) -> bool {
+        self.linux_creds().is_some_and(|c| c.euid == 0)
+            || self.host_caps_effective().is_some_and(|c| c != 0)
+    }
+
     /// Records that `field` could not be filled.
     pub fn mark_incomplete(&mut self, field: &'static str, reason: impl Into<String>) {
         self.incomplete.push(Incomplete {
