@@ -2,24 +2,7 @@
 //! are the host's view.
 
 use crate::event::ExecEvent;
-
-/// The inode number of one of procwatch's own namespaces, from
-/// `readlink /proc/self/ns/<name>` (`mnt:[4026531841]`); `None` where
-/// there is no such file.
-pub fn own_ns(name: &str) -> Option<u32> {
-    let link = std::fs::read_link(format!("/proc/self/ns/{name}")).ok()?;
-    parse_ns_link(link.to_str()?, name)
-}
-
-/// The inode number in a `/proc/<pid>/ns/<name>` link's target.
-pub fn parse_ns_link(target: &str, name: &str) -> Option<u32> {
-    target
-        .strip_prefix(name)?
-        .strip_prefix(":[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
-}
+pub use crate::linux::ns::own_ns;
 
 /// Sets `exe_other_mnt_ns` from the exec's mount namespace and procwatch's
 /// (`own_mnt`, read once at start), and names the cgroup path as not
@@ -47,14 +30,6 @@ mod tests {
     use super::*;
     use crate::event::Namespaces;
     use std::time::SystemTime;
-
-    #[test]
-    fn parses_ns_links() {
-        assert_eq!(parse_ns_link("mnt:[4026531841]", "mnt"), Some(4026531841));
-        assert_eq!(parse_ns_link("net:[4026531841]", "mnt"), None);
-        assert_eq!(parse_ns_link("mnt:[x]", "mnt"), None);
-        assert_eq!(parse_ns_link("mnt:4026531841", "mnt"), None);
-    }
 
     #[test]
     fn other_mount_namespace_is_judged_against_ours() {

@@ -216,3 +216,45 @@ fn pid_and_mount_namespaces_and_cgroup_are_taken_at_the_exec() {
     assert!(ev["exe_mnt_id"].as_u64().is_some());
     assert_ne!(ev["exe_mnt_id"], host["exe_mnt_id"]);
 }
+
+#[root_test("uses the netlink proc connector, creates namespaces")]
+fn netlink_source_reads_the_namespaces_from_proc() {
+    let tag = unique_tag("nsnetlink");
+    let mut mon = Monitor::start(&["--source", "netlink", "--format", "jsonl"]);
+    // pid 1 of a new pid and mount namespace, kept alive (in `read`) until
+    // procwatch has reported it: /proc is read after the exec.
+    let mut sh = Spawned::spawn(
+        Command::new("unshare")
+            .args([
+                "-p",
+                "-m",
+                "-f",
+                "--mount-proc",
+                "/bin/sh",
+                "-c",
+                "read x",
+                &tag,
+            ])
+            .stdin(std::process::Stdio::piped()),
+    );
+    let ev = mon.wait_for(&tag, |v| v["argv"][0] == "/bin/sh");
+    sh.release();
+    assert!(sh.wait().status.success());
+    mon.stop();
+    let own = own_namespaces();
+    assert_eq!(ev["ns_pid"], 1);
+    assert_eq!(ev["pidns_level"], 1);
+    assert_ne!(ev["namespaces"]["pid"], own["pid"]);
+    assert_ne!(ev["namespaces"]["mnt"], own["mnt"]);
+    assert_eq!(ev["namespaces"]["user"], own["user"]);
+    assert_eq!(ev["in_host_userns"], true);
+    assert_eq!(ev["exe_other_mnt_ns"], true);
+    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let path = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    assert_eq!(ev["cgroup"], json!({"id": null, "path": path}));
+    assert_eq!(
+        ev["incomplete_reasons"]["cgroup_id"],
+        "not visible in /proc"
+    );
+    assert_eq!(ev["exe_mnt_id"], Value::Null);
+}

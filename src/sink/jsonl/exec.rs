@@ -119,14 +119,13 @@ fn write_ns(o: &mut Obj, ns: &NsInfo) {
         ns.user_ns.filter(|u| !u.is_host()).map(|u| u.owner_uid),
     );
     o.opt_num("userns_level", ns.user_ns.map(|u| u.level));
-    match ns.cgroup_id {
-        Some(id) => {
-            let mut co = Obj::open(o.key("cgroup"));
-            co.num("id", id);
-            co.opt_bytes("path", ns.cgroup_path.as_deref());
-            co.close();
-        }
-        None => o.null("cgroup"),
+    if ns.cgroup_id.is_some() || ns.cgroup_path.is_some() {
+        let mut co = Obj::open(o.key("cgroup"));
+        co.opt_num("id", ns.cgroup_id);
+        co.opt_bytes("path", ns.cgroup_path.as_deref());
+        co.close();
+    } else {
+        o.null("cgroup");
     }
     o.opt_num("exe_mnt_id", ns.exe_mnt_id);
     o.opt_bool("exe_other_mnt_ns", ns.exe_other_mnt_ns);
