@@ -13,8 +13,8 @@ use crate::linux::ns::parse_ns_link;
 
 /// `NS_GET_PARENT` and `NS_GET_OWNER_UID` of `<linux/nsfs.h>`:
 /// `_IO(0xb7, 2)` and `_IO(0xb7, 4)`.
-const NS_GET_PARENT: libc::c_ulong = 0xb702;
-const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+const NS_GET_PARENT: libc::Ioctl = 0xb702;
+const NS_GET_OWNER_UID: libc::Ioctl = 0xb704;
 
 /// User namespaces nest at most 32 deep (the kernel's limit).
 const MAX_USERNS_LEVEL: u32 = 32;
