@@ -14,6 +14,10 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "PWM-KERNEL $(uname -r)"
 echo "PWM-CAP-LAST $(cat /proc/sys/kernel/cap_last_cap)"
 echo "PWM-PROBE-SHA256 $(sha256sum /bin/pwprobe | cut -d" " -f1)"
+# This shell's namespaces, which its execs share (readlink runs in them).
+for ns in pid pid_for_children mnt net user uts ipc cgroup; do
+  echo "PWM-NS-$ns $(readlink /proc/self/ns/$ns)"
+done
 
 # Fixtures: a tmpfs mount holding a copy of the probe and a directory, the
 # same tmpfs bind-mounted elsewhere, a setuid-root copy, a #! script.

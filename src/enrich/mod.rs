@@ -6,6 +6,7 @@
 //! Helpers that sources and sinks share too (clock, capability names,
 //! `/proc` reader) live in [`crate::linux`].
 
+pub mod namespaces;
 pub mod raise;
 pub mod table;
 
@@ -38,9 +39,17 @@ use crate::event::ExecEvent;
 ///
 /// It keeps state (the cache), so one `Enricher` should live for the whole
 /// run on the writer side, off the ring-buffer reader's hot path.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Enricher {
     names: NameCache,
+    /// procwatch's own mount namespace, read once at start.
+    own_mnt_ns: Option<u32>,
+}
+
+impl Default for Enricher {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Enricher {
@@ -48,6 +57,7 @@ impl Enricher {
     pub fn new() -> Self {
         Enricher {
             names: NameCache::new(),
+            own_mnt_ns: namespaces::own_ns("mnt"),
         }
     }
 
@@ -61,6 +71,7 @@ impl Enricher {
     /// decided from the source's raw facts ([`raise::decide`]).
     pub fn enrich(&mut self, ev: &mut ExecEvent) {
         raise::decide(ev);
+        namespaces::judge(ev, self.own_mnt_ns);
         let Some(creds) = ev.linux_creds().cloned() else {
             return;
         };

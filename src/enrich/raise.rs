@@ -14,13 +14,14 @@ use crate::event::{CapSets, Credentials, ExecEvent, FileInfo, PrivilegeRaise, Pr
 
 /// Sets the event's `privilege_raised` from the facts its source reported
 /// (credentials, capability sets, the executed file's mode and owner,
-/// `secureexec`), whatever it held before. Events without Linux privileges
+/// `secureexec`, the user namespace), whatever it held before. Events without Linux privileges
 /// are left alone.
 ///
 /// A source whose facts cannot rule a raise out (credentials read from
 /// /proc after the exec) marks `privilege_raised` incomplete; when the
 /// facts do show a raise, the field is known and that mark is dropped.
 pub fn decide(ev: &mut ExecEvent) {
+    let other_userns = ev.in_other_userns();
     let Some(Privileges::Linux {
         creds,
         caps,
@@ -32,6 +33,11 @@ pub fn decide(ev: &mut ExecEvent) {
         return;
     };
     *raised = privilege_raise(creds, caps, file.as_ref(), *secureexec);
+    // File capabilities granted in another user namespace are that
+    // namespace's: no power on the host, so no raise.
+    if other_userns && *raised == Some(PrivilegeRaise::FileCaps) {
+        *raised = None;
+    }
     if raised.is_some() {
         ev.incomplete.retain(|i| i.field != "privilege_raised");
     }
@@ -419,6 +425,27 @@ mod tests {
         let mut ev = event(None);
         decide(&mut ev);
         assert_eq!(ev.privileges, None);
+    }
+
+    #[test]
+    fn capabilities_in_another_user_namespace_are_no_file_caps_raise() {
+        // `unshare -Ur` by nobody, seen without secureexec (the classic
+        // tracepoint): a full permitted set that no file granted.
+        let mut ev = event(Some(Privileges::Linux {
+            creds: creds(65534, 65534, 65534, 65534),
+            caps: full_caps(),
+            secureexec: None,
+            file: Some(file(0o100755, 0, 0)),
+            raised: None,
+        }));
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), Some(PrivilegeRaise::FileCaps));
+        ev.ns.user_ns = Some(crate::event::UserNs {
+            level: 1,
+            owner_uid: 65534,
+        });
+        decide(&mut ev);
+        assert_eq!(raised_of(&ev), None);
     }
 
     #[test]

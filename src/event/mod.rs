@@ -11,10 +11,12 @@
 
 use std::time::SystemTime;
 
+mod namespace;
 mod process;
 mod raw;
 mod windows;
 
+pub use namespace::*;
 pub use process::*;
 pub use raw::*;
 pub use windows::*;

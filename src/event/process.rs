@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Bytes, WindowsToken};
+use super::{Bytes, NsInfo, WindowsToken};
 
 /// Why an exec raised privileges by itself (as opposed to the caller already
 /// having them).
@@ -290,6 +290,8 @@ pub struct ExecEvent {
     /// identifies the file's content without a `stat`: any write, chmod,
     /// chown or truncate changes ctime.
     pub exe_stamp: Option<FileStamp>,
+    /// Namespaces, cgroup and the exe's mount (Linux).
+    pub ns: NsInfo,
 }
 
 /// An inode's size and change times: (seconds, nanoseconds) since the epoch.
@@ -348,6 +350,7 @@ impl ExecEvent {
             exe_dev_ino: None,
             exe_stamp: None,
             pre_exec: None,
+            ns: NsInfo::default(),
         }
     }
 
@@ -365,6 +368,28 @@ impl ExecEvent {
             Some(Privileges::Linux { caps, .. }) => Some(caps),
             _ => None,
         }
+    }
+
+    /// The credentials belong to a user namespace other than the host's
+    /// (known from the source; `false` when unknown). Capabilities there
+    /// act only on that namespace's own resources.
+    pub fn in_other_userns(&self) -> bool {
+        self.ns.user_ns.is_some_and(|u| !u.is_host())
+    }
+
+    /// The effective capabilities that are power on the host: none for a
+    /// process in another user namespace.
+    pub fn host_caps_effective(&self) -> Option<u64> {
+        let caps = self.linux_caps()?.effective;
+        Some(if self.in_other_userns() { 0 } else { caps })
+    }
+
+    /// Privileged on the host: euid 0 (the host's root: the kernel's ids
+    /// are the host's) or any effective capability in the host's user
+    /// namespace.
+    pub fn host_privileged(&self) -> bool {
+        self.linux_creds().is_some_and(|c| c.euid == 0)
+            || self.host_caps_effective().is_some_and(|c| c != 0)
     }
 
     /// Records that `field` could not be filled.

@@ -146,11 +146,11 @@ impl Filter {
     }
 }
 
-/// euid 0, or any effective capability (a capability-holding non-root
-/// daemon is as interesting as root).
+/// euid 0, or any effective capability in the host's user namespace (a
+/// capability-holding non-root daemon is as interesting as root; a
+/// sandbox's capabilities in its own user namespace are not).
 fn is_privileged(ev: &ExecEvent) -> bool {
-    ev.linux_creds().is_some_and(|c| c.euid == 0)
-        || ev.linux_caps().is_some_and(|c| c.effective != 0)
+    ev.host_privileged()
 }
 
 /// More privilege than the parent, or a setuid/setgid/file-caps exec (the
@@ -413,6 +413,28 @@ mod tests {
         assert!(f.matches(&ev));
         ev.privileges = None;
         assert!(!f.matches(&ev));
+    }
+
+    #[test]
+    fn capabilities_in_another_user_namespace_are_not_privileged() {
+        let f = filter(&["--privileged"]);
+        let mut ev = exec_event();
+        set_ids(&mut ev, 65534, 65534);
+        set_caps(&mut ev, u64::MAX >> 23);
+        let userns = |level| {
+            Some(crate::event::UserNs {
+                level,
+                owner_uid: 65534,
+            })
+        };
+        ev.ns.user_ns = userns(1);
+        assert!(!f.matches(&ev), "a sandbox's caps are not host privilege");
+        ev.ns.user_ns = userns(0);
+        assert!(f.matches(&ev), "the same caps in the host's namespace are");
+        // Host root is privileged in any user namespace.
+        ev.ns.user_ns = userns(2);
+        set_ids(&mut ev, 0, 0);
+        assert!(f.matches(&ev));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 pub mod caps;
 pub mod id_hash;
+pub mod ns;
 pub mod path;
 
 #[cfg(target_os = "linux")]

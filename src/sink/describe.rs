@@ -109,6 +109,33 @@ pub fn privileges_summary(p: &Privileges) -> String {
     }
 }
 
+/// The privilege summary of an exec for the text format: as
+/// [`privileges_summary`], except that capabilities held in another user
+/// namespace by a non-root (host) euid show as `userns` instead: they give
+/// no power on the host, and `caps=ALL` would read as if they did. Root in
+/// another user namespace keeps its summary, marked ` userns`.
+pub fn exec_privileges_summary(ev: &ExecEvent) -> String {
+    let Some(p) = &ev.privileges else {
+        return "?".to_owned();
+    };
+    if !ev.in_other_userns() {
+        return privileges_summary(p);
+    }
+    if ev.linux_creds().is_some_and(|c| c.euid == 0) {
+        return format!("{} userns", privileges_summary(p));
+    }
+    let mut s = "userns".to_owned();
+    if let Privileges::Linux {
+        raised: Some(r), ..
+    } = p
+    {
+        s.push_str(" [");
+        s.push_str(r.as_str());
+        s.push(']');
+    }
+    s
+}
+
 /// A non-empty capability mask for the text format: `caps=ALL` (with
 /// ` -name,...` for missing known caps and ` +N` for unknown bits) when
 /// nearly every known capability is set, otherwise the names without
@@ -314,6 +341,29 @@ mod tests {
         };
         *r = raised;
         ev.privileges.unwrap()
+    }
+
+    #[test]
+    fn capabilities_in_another_user_namespace_read_userns() {
+        let all = (1u64 << 41) - 1;
+        let mut ev = exec_event();
+        ev.privileges = Some(with_caps(all, None));
+        assert_eq!(exec_privileges_summary(&ev), "caps=ALL");
+        ev.ns.user_ns = Some(crate::event::UserNs {
+            level: 1,
+            owner_uid: 65534,
+        });
+        // exec_event's euid is not 0.
+        assert_eq!(exec_privileges_summary(&ev), "userns");
+        ev.privileges = Some(with_caps(all, Some(PrivilegeRaise::Setuid)));
+        assert_eq!(exec_privileges_summary(&ev), "userns [setuid]");
+        let Some(Privileges::Linux { creds, .. }) = &mut ev.privileges else {
+            unreachable!()
+        };
+        creds.euid = 0;
+        assert_eq!(exec_privileges_summary(&ev), "caps=ALL [setuid] userns");
+        ev.privileges = None;
+        assert_eq!(exec_privileges_summary(&ev), "?");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::linux::path::basename;
 
 use super::cmdline_of;
 use super::describe::{
-    self, Style, hijack_reason, privilege_change_summary, privileges_summary, user_display,
+    self, Style, exec_privileges_summary, hijack_reason, privilege_change_summary, user_display,
 };
 use super::escape::{display_bytes, shell_quote};
 use super::time::time_hms_millis;
@@ -130,10 +130,7 @@ fn exec_line(ev: &ExecEvent, color: bool) -> String {
         Some(c) if c.is_empty() => "(empty argv)".to_owned(),
         Some(c) => c,
     };
-    let privs = ev
-        .privileges
-        .as_ref()
-        .map_or_else(|| "?".to_owned(), privileges_summary);
+    let privs = exec_privileges_summary(ev);
     // Padded before painting, so escapes do not count towards the width.
     let user = format!("{:<10}", user_display(ev));
     let user = match user_color(ev) {

@@ -17,7 +17,16 @@ use crate::linux::proc_reader::{Failure, Snapshot, ticks_to_boot_ns};
 pub const ARGV_LIMIT: usize = 16 * 1024;
 
 /// Fields that no `/proc`-based source can provide.
-pub const NEVER_AVAILABLE: &[&str] = &["exec_tid", "filename", "interpreter", "secureexec"];
+/// (`cgroup_id`: `/proc` gives the cgroup's path, not its id;
+/// `exe_mnt_id`: not read from `/proc`.)
+pub const NEVER_AVAILABLE: &[&str] = &[
+    "exec_tid",
+    "filename",
+    "interpreter",
+    "secureexec",
+    "cgroup_id",
+    "exe_mnt_id",
+];
 
 /// Everything the conversion needs besides the observation.
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +155,7 @@ fn fill_from(ev: &mut ExecEvent, s: &Snapshot, cx: &Context) {
         Ok(c) => ev.cwd = Some(c.clone()),
         Err(f) => ev.mark_incomplete("cwd", reason(*f)),
     }
+    fill_ns(ev, s);
     let status = match &s.status {
         Ok(st) => st,
         Err(f) => {
@@ -181,6 +191,29 @@ fn fill_from(ev: &mut ExecEvent, s: &Snapshot, cx: &Context) {
         file,
         raised: None,
     });
+}
+
+/// The namespace fields, as `/proc` showed them when it was read.
+fn fill_ns(ev: &mut ExecEvent, s: &Snapshot) {
+    match &s.ns.namespaces {
+        Ok(n) => ev.ns.namespaces = Some(*n),
+        Err(f) => ev.mark_incomplete("namespaces", reason(*f)),
+    }
+    match s.ns_pid {
+        Ok((pid, level)) => {
+            ev.ns.ns_pid = Some(pid);
+            ev.ns.pidns_level = Some(level);
+        }
+        Err(f) => ev.mark_incomplete("ns_pid", reason(f)),
+    }
+    match s.ns.user_ns {
+        Ok(u) => ev.ns.user_ns = Some(u),
+        Err(f) => ev.mark_incomplete("in_host_userns", reason(f)),
+    }
+    match &s.ns.cgroup_path {
+        Ok(p) => ev.ns.cgroup_path = Some(p.clone()),
+        Err(f) => ev.mark_incomplete("cgroup_path", reason(*f)),
+    }
 }
 
 #[cfg(test)]

@@ -18,4 +18,5 @@ mod hardening_queue;
 mod hardening_signals;
 mod insight;
 mod lifecycle;
+mod namespaces;
 mod sources;

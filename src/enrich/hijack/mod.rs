@@ -282,12 +282,10 @@ fn mark_unknown_exe(ev: &mut ExecEvent) {
     }
 }
 
-/// Euid 0 or any effective capability; false when unknown.
+/// Euid 0 or any effective capability in the host's user namespace;
+/// false when unknown.
 fn privileged(ev: &ExecEvent) -> bool {
-    match (ev.linux_creds(), ev.linux_caps()) {
-        (Some(creds), Some(caps)) => creds.euid == 0 || caps.effective != 0,
-        _ => false,
-    }
+    ev.host_privileged()
 }
 
 /// `"user alice"`, `"group staff"`, `"others"`; ids when unnamed.

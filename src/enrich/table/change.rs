@@ -6,7 +6,7 @@ use crate::event::{
 };
 
 /// More privilege than before: euid 0 from non-zero, or new effective
-/// capabilities. The exec's own file bits are judged against the
+/// capabilities in the host's user namespace. The exec's own file bits are judged against the
 /// credentials just before the exec (`pre_exec`); otherwise the new program
 /// is compared with the program that called execve (`caller`), and a gain
 /// without a file bit is the launcher's doing (sudo, su, setpriv, cron...).
@@ -24,7 +24,13 @@ pub(super) fn privilege_change(
     else {
         return None;
     };
-    let (to_euid, to_caps) = (creds.euid, caps.effective);
+    // Capabilities in another user namespace are no gain on the host.
+    let to_caps = if ev.in_other_userns() {
+        0
+    } else {
+        caps.effective
+    };
+    let to_euid = creds.euid;
     let gain = |from_euid: u32, from_caps: u64| {
         (to_euid == 0 && from_euid != 0) || to_caps & !from_caps != 0
     };

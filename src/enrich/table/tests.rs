@@ -198,6 +198,26 @@ fn privilege_change_causes() {
 }
 
 #[test]
+fn capabilities_gained_in_another_user_namespace_are_no_change() {
+    // `unshare -Ur` run by nobody: the child holds every capability, but
+    // in its own user namespace, with the same (host) euid.
+    let mut t = ProcessTable::new(100);
+    let mut launcher = exec_event(60, 1, "/usr/bin/unshare", 65534, 0, None);
+    run_exec(&mut t, &mut launcher, 600, 1);
+    t.fork(Fork {
+        child: key(61, 610),
+        parent: key(60, 600),
+    });
+    let mut child = exec_event(61, 60, "/bin/true", 65534, 0x1ff_ffff_ffff, None);
+    child.ns.user_ns = Some(crate::event::UserNs {
+        level: 1,
+        owner_uid: 65534,
+    });
+    run_exec(&mut t, &mut child, 610, 600);
+    assert_eq!(child.privilege_change, None);
+}
+
+#[test]
 fn file_bits_are_judged_against_the_credentials_before_exec() {
     use crate::event::PreExec;
     let mut t = ProcessTable::new(100);

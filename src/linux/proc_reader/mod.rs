@@ -20,6 +20,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use crate::event::{Bytes, CapSets, Credentials, FileInfo, FileStamp};
 use crate::linux::file_key::FileKey;
 
+mod ns;
+pub use ns::{NsSnapshot, parse_cgroup_v2, parse_nspid};
+
 /// `PF_KTHREAD` from the kernel's `include/linux/sched.h`: set in the
 /// `flags` field of `stat` for kernel threads, which never exec.
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -249,6 +252,9 @@ pub struct Snapshot {
     /// `None` inside means the audit id is unset.
     pub login_uid: Result<Option<u32>, Failure>,
     pub session_id: Result<Option<u32>, Failure>,
+    /// `NSpid`: the pid in its own pid namespace and that namespace's depth.
+    pub ns_pid: Result<(u32, u32), Failure>,
+    pub ns: NsSnapshot,
 }
 
 /// An open `/proc/<pid>` directory: every read goes through it, so all
@@ -393,11 +399,20 @@ impl ProcDir {
             Ok((info, key)) => (Ok(info), Some(key)),
             Err(f) => (Err(f), None),
         };
+        let status = self
+            .read("status", 1 << 16)
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
         let mut snap = Snapshot {
             pid: self.pid,
-            status: self
-                .read("status", 1 << 16)
-                .and_then(|b| parse_status(&String::from_utf8_lossy(&b)).ok_or(Failure::Malformed)),
+            status: status
+                .as_ref()
+                .map_err(|f| *f)
+                .and_then(|t| parse_status(t).ok_or(Failure::Malformed)),
+            ns_pid: status
+                .as_ref()
+                .map_err(|f| *f)
+                .and_then(|t| parse_nspid(t).ok_or(Failure::Malformed)),
+            ns: self.ns_snapshot(),
             cmdline,
             exe,
             cwd: self.readlink("cwd"),

@@ -1,7 +1,7 @@
 //! The exec line: every field of an exec, in the documented order, the
 //! same keys on every line (null when unknown).
 
-use crate::event::{ExecEvent, Privileges, WindowsToken};
+use crate::event::{ExecEvent, NsInfo, Privileges, WindowsToken};
 use crate::sink::escape::{self, join_cmdline, join_cmdline_into};
 
 use super::cache::{RenderCache, time};
@@ -89,6 +89,46 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, cache: &mut RenderCache) {
             ho.close();
         });
     }
+}
+
+/// Where the exec ran: namespaces, pid and user namespace, cgroup and the
+/// exe's mount. Always the same keys; each null when unknown.
+fn write_ns(o: &mut Obj, ns: &NsInfo) {
+    match &ns.namespaces {
+        Some(n) => {
+            let mut no = Obj::open(o.key("namespaces"));
+            no.num("pid", n.pid);
+            no.num("pid_for_children", n.pid_for_children);
+            no.num("mnt", n.mnt);
+            no.num("net", n.net);
+            no.num("user", n.user);
+            no.num("uts", n.uts);
+            no.num("ipc", n.ipc);
+            no.num("cgroup", n.cgroup);
+            no.close();
+        }
+        None => o.null("namespaces"),
+    }
+    o.opt_num("ns_pid", ns.ns_pid);
+    o.opt_num("pidns_level", ns.pidns_level);
+    o.opt_bool("in_host_userns", ns.user_ns.map(|u| u.is_host()));
+    // The owner only means something for a user namespace other than the
+    // host's (the initial one has no owner).
+    o.opt_num(
+        "userns_owner_uid",
+        ns.user_ns.filter(|u| !u.is_host()).map(|u| u.owner_uid),
+    );
+    o.opt_num("userns_level", ns.user_ns.map(|u| u.level));
+    if ns.cgroup_id.is_some() || ns.cgroup_path.is_some() {
+        let mut co = Obj::open(o.key("cgroup"));
+        co.opt_num("id", ns.cgroup_id);
+        co.opt_bytes("path", ns.cgroup_path.as_deref());
+        co.close();
+    } else {
+        o.null("cgroup");
+    }
+    o.opt_num("exe_mnt_id", ns.exe_mnt_id);
+    o.opt_bool("exe_other_mnt_ns", ns.exe_other_mnt_ns);
 }
 
 /// `major:minor` of a Linux `dev_t` in glibc's encoding (what `stat(2)`
@@ -199,6 +239,7 @@ pub(super) fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCach
     }
     reasons.close();
     write_insight(&mut o, e, cache);
+    write_ns(&mut o, &e.ns);
     match &e.privileges {
         Some(Privileges::Linux {
             creds,

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::event::{
-    CapSets, ExecEvent, ExitEvent, FileInfo, HashInfo, LossPlace, PrivilegeRaise, Privileges,
+    CapSets, ExecEvent, ExitEvent, FileInfo, HashInfo, LossPlace, Namespaces, NsInfo,
+    PrivilegeRaise, Privileges, UserNs,
 };
 use crate::sink::escape::join_cmdline;
 use crate::sink::escape::needs_escape;
@@ -63,6 +64,69 @@ fn start_fields() {
     );
 }
 
+/// The namespace keys of every exec line.
+const NS_KEYS: [&str; 9] = [
+    "namespaces",
+    "ns_pid",
+    "pidns_level",
+    "in_host_userns",
+    "userns_owner_uid",
+    "userns_level",
+    "cgroup",
+    "exe_mnt_id",
+    "exe_other_mnt_ns",
+];
+
+#[test]
+fn exec_namespace_fields() {
+    let mut e = exec_event();
+    e.ns = NsInfo {
+        namespaces: Some(Namespaces {
+            pid: 11,
+            pid_for_children: 12,
+            mnt: 13,
+            net: 14,
+            user: 15,
+            uts: 16,
+            ipc: 17,
+            cgroup: 18,
+        }),
+        ns_pid: Some(1),
+        pidns_level: Some(1),
+        user_ns: Some(UserNs {
+            level: 1,
+            owner_uid: 65534,
+        }),
+        cgroup_id: Some(9876),
+        cgroup_path: None,
+        exe_mnt_id: Some(321),
+        exe_other_mnt_ns: Some(true),
+    };
+    let (_, v) = render(&Event::Exec(Box::new(e.clone())));
+    assert_eq!(
+        v["namespaces"],
+        json!({"pid": 11, "pid_for_children": 12, "mnt": 13, "net": 14,
+               "user": 15, "uts": 16, "ipc": 17, "cgroup": 18})
+    );
+    assert_eq!(v["ns_pid"], 1);
+    assert_eq!(v["pidns_level"], 1);
+    assert_eq!(v["in_host_userns"], false);
+    assert_eq!(v["userns_owner_uid"], 65534);
+    assert_eq!(v["userns_level"], 1);
+    assert_eq!(v["cgroup"], json!({"id": 9876, "path": null}));
+    assert_eq!(v["exe_mnt_id"], 321);
+    assert_eq!(v["exe_other_mnt_ns"], true);
+    // In the host's user namespace the owner is null, the level 0.
+    e.ns.user_ns = Some(UserNs {
+        level: 0,
+        owner_uid: 0,
+    });
+    let (_, v) = render(&Event::Exec(Box::new(e)));
+    assert_eq!(v["in_host_userns"], true);
+    assert_eq!(v["userns_owner_uid"], Value::Null);
+    assert_eq!(v["userns_level"], 0);
+}
+
 #[test]
 fn exec_fields() {
     let (_, v) = render(&Event::Exec(Box::new(exec_event())));
@@ -85,7 +149,10 @@ fn exec_fields() {
         );
     }
     assert_eq!(v["token"], Value::Null);
-    for k in [
+    for k in NS_KEYS {
+        assert!(v[k].is_null(), "{k}: no namespace facts in the fixture");
+    }
+    for k in NS_KEYS.into_iter().chain([
         "token",
         "command_line",
         "incomplete",
@@ -97,7 +164,7 @@ fn exec_fields() {
         "parent",
         "pre_exec",
         "privilege_change",
-    ] {
+    ]) {
         v.as_object_mut().unwrap().remove(k);
     }
     assert_eq!(
@@ -267,7 +334,7 @@ fn every_exec_has_the_same_keys() {
     let (_, a) = render(&Event::Exec(Box::new(exec_event())));
     let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
     assert_eq!(keys(&a), keys(&b));
-    assert_eq!(keys(&a).len(), 47);
+    assert_eq!(keys(&a).len(), 47 + NS_KEYS.len());
     // A source that could not read anything still gives every key, null.
     let mut bare = ExecEvent::new(t0(), 7, Some(1), "7:1".into());
     bare.mark_incomplete("argv", "process exited before it was read");

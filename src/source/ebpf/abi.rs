@@ -9,7 +9,7 @@
 use std::mem::{offset_of, size_of};
 
 /// Must match `RECORD_VERSION` in procwatch.h.
-pub const RECORD_VERSION: u16 = 3;
+pub const RECORD_VERSION: u16 = 4;
 
 // Record kinds (`record_prefix.kind`), as in procwatch.h.
 pub const K_EXEC: u16 = 1;
@@ -33,6 +33,10 @@ pub const F_HAS_AUDIT: u32 = 1 << 12;
 pub const F_NO_FILE: u32 = 1 << 13;
 pub const F_HAS_PRE: u32 = 1 << 14;
 pub const F_HAS_STAMP: u32 = 1 << 15;
+pub const F_HAS_NS: u32 = 1 << 16;
+pub const F_HAS_PIDNS: u32 = 1 << 17;
+pub const F_HAS_USERNS: u32 = 1 << 18;
+pub const F_HAS_MNT_ID: u32 = 1 << 19;
 
 /// Plain record data: any bytes of the right length are a valid value, and
 /// every byte of a value is initialised.
@@ -135,7 +139,7 @@ record_struct! {
     /// `struct record_hdr`: an exec record's fixed part. The variable part
     /// follows it: argv, filename, interp, exe and cwd, with the lengths
     /// `argv_len` .. `cwd_len`.
-    struct RecordHdr = "record_hdr", size 232 {
+    struct RecordHdr = "record_hdr", size 296 {
         version: u16 = 0,
         kind: u16 = 2,
         flags: u32 = 4,
@@ -184,6 +188,27 @@ record_struct! {
         ctime_sec: i64 = 216,
         mtime_nsec: u32 = 224,
         ctime_nsec: u32 = 228,
+        /// Namespace inode numbers (`F_HAS_NS`).
+        ns_pid_own: u32 = 232,
+        ns_pid_children: u32 = 236,
+        ns_mnt: u32 = 240,
+        ns_net: u32 = 244,
+        ns_user: u32 = 248,
+        ns_uts: u32 = 252,
+        ns_ipc: u32 = 256,
+        ns_cgroup: u32 = 260,
+        /// The pid in its own pid namespace, and that namespace's depth
+        /// (`F_HAS_PIDNS`).
+        ns_pid: u32 = 264,
+        pidns_level: u32 = 268,
+        /// The credentials' user namespace depth and owner (`F_HAS_USERNS`).
+        userns_level: u32 = 272,
+        userns_owner: u32 = 276,
+        /// cgroup v2 id; 0 when unknown.
+        cgroup_id: u64 = 280,
+        /// `F_HAS_MNT_ID`.
+        exe_mnt_id: u32 = 288,
+        pad3: u32 = 292,
     }
 }
 

@@ -157,6 +157,76 @@ static __always_inline void read_stamp(struct record_hdr *h, struct inode *inode
 	h->flags |= F_HAS_STAMP;
 }
 
+/* The namespaces, pid namespace view and user namespace of the exec'ing
+ * task, and its cgroup v2 id. All these fields exist from 5.10 on; the
+ * guards keep a kernel that renames one loading, with that group's flag
+ * unset (user space then reports the fields null with a reason). */
+static __always_inline void read_namespaces(struct record_hdr *h, struct task_struct *task,
+					    const struct cred *cred, const bool btf)
+{
+	h->ns_pid_own = h->ns_pid_children = 0;
+	h->ns_mnt = h->ns_net = h->ns_user = h->ns_uts = h->ns_ipc = h->ns_cgroup = 0;
+	h->ns_pid = h->pidns_level = 0;
+	h->userns_level = h->userns_owner = 0;
+	/* At sched_process_exec the current task is the exec'ing one. */
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	if (!bpf_core_field_exists(((struct ns_common *)0)->inum))
+		return;
+
+	struct user_namespace *userns = READ(btf, cred, user_ns);
+	if (userns && bpf_core_field_exists(userns->owner)) {
+		h->ns_user = READ(btf, userns, ns.inum);
+		h->userns_level = READ(btf, userns, level);
+		h->userns_owner = READ(btf, userns, owner.val);
+		h->flags |= F_HAS_USERNS;
+	}
+
+	struct nsproxy *nsp = READ(btf, task, nsproxy);
+	if (nsp && bpf_core_field_exists(nsp->cgroup_ns)) {
+		h->ns_mnt = READ(btf, nsp, mnt_ns, ns.inum);
+		h->ns_net = READ(btf, nsp, net_ns, ns.inum);
+		h->ns_uts = READ(btf, nsp, uts_ns, ns.inum);
+		h->ns_ipc = READ(btf, nsp, ipc_ns, ns.inum);
+		h->ns_cgroup = READ(btf, nsp, cgroup_ns, ns.inum);
+		h->ns_pid_children = READ(btf, nsp, pid_ns_for_children, ns.inum);
+		if (h->flags & F_HAS_USERNS)
+			h->flags |= F_HAS_NS;
+	}
+
+	/* task_active_pid_ns(): the namespace of the pid's deepest level. The
+	 * entry is at a variable index of a flexible array, which a plain load
+	 * cannot reach, so it is probe-read. */
+	struct pid *pid = READ(btf, task, thread_pid);
+	if (!pid || !bpf_core_field_exists(pid->numbers))
+		return;
+	__u32 level = READ(btf, pid, level);
+	if (level > 32) /* MAX_PID_NS_LEVEL */
+		return;
+	struct upid up;
+	unsigned long at = (unsigned long)pid + bpf_core_field_offset(struct pid, numbers) +
+			   level * bpf_core_type_size(struct upid);
+	if (bpf_probe_read_kernel(&up, sizeof(up), (void *)at) < 0 || !up.ns)
+		return;
+	h->ns_pid = up.nr;
+	h->pidns_level = level;
+	h->ns_pid_own = BPF_CORE_READ(up.ns, ns.inum);
+	h->flags |= F_HAS_PIDNS;
+}
+
+/* The mount id of the executed file's mount: a struct mount is only had
+ * with container_of from its vfsmount, which the verifier refuses on a BTF
+ * pointer, so it is probe-read. */
+static __always_inline void read_mnt_id(struct record_hdr *h, struct file *file, const bool btf)
+{
+	struct vfsmount *vmnt = READ(btf, file, f_path.mnt);
+	h->exe_mnt_id = 0;
+	if (!vmnt || !bpf_core_field_exists(((struct mount *)0)->mnt_id))
+		return;
+	struct mount *m = (void *)((unsigned long)vmnt - bpf_core_field_offset(struct mount, mnt));
+	h->exe_mnt_id = BPF_CORE_READ(m, mnt_id);
+	h->flags |= F_HAS_MNT_ID;
+}
+
 static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 				       struct linux_binprm *bprm, const char *filename,
 				       const bool btf, const bool looped)
@@ -211,6 +281,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		bpf_probe_read_kernel(&h->cap_inheritable, 8, &cred->cap_inheritable);
 		bpf_probe_read_kernel(&h->cap_ambient, 8, &cred->cap_ambient);
 	}
+	read_namespaces(h, task, cred, btf);
 	if (bpf_core_field_exists(task->loginuid)) {
 		h->loginuid = READ(btf, task, loginuid.val);
 		h->sessionid = READ(btf, task, sessionid);
@@ -293,6 +364,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_uid = READ(btf, inode, i_uid.val);
 		h->file_gid = READ(btf, inode, i_gid.val);
 		read_stamp(h, inode, btf);
+		read_mnt_id(h, file, btf);
 		struct dentry *d = READ(btf, file, f_path.dentry);
 		if (!READ(btf, d, d_hash.pprev) && READ(btf, d, d_parent) != d)
 			h->flags |= F_EXE_UNLINKED;
@@ -305,6 +377,7 @@ static __always_inline int handle_exec(struct task_struct *task, __u32 old_pid,
 		h->file_size = 0;
 		h->mtime_sec = h->ctime_sec = 0;
 		h->mtime_nsec = h->ctime_nsec = 0;
+		h->exe_mnt_id = 0;
 		h->flags |= F_NO_FILE;
 		n = 0;
 	}

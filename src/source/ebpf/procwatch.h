@@ -12,7 +12,7 @@
 #ifndef PROCWATCH_H
 #define PROCWATCH_H
 
-#define RECORD_VERSION 3
+#define RECORD_VERSION 4
 
 /* record kinds (the second u16 of every record) */
 #define K_EXEC 1
@@ -42,6 +42,10 @@
 #define F_NO_FILE (1u << 13)       /* no file: mode/uid/gid are zero */
 #define F_HAS_PRE (1u << 14)       /* pre_* hold the credentials before the exec */
 #define F_HAS_STAMP (1u << 15)     /* file_size and the m/ctime fields are valid */
+#define F_HAS_NS (1u << 16)        /* ns_* inode numbers are valid */
+#define F_HAS_PIDNS (1u << 17)     /* ns_pid, pidns_level and ns_pid_own are valid */
+#define F_HAS_USERNS (1u << 18)    /* userns_level and userns_owner are valid */
+#define F_HAS_MNT_ID (1u << 19)    /* exe_mnt_id is valid */
 
 /* The value of the per-CPU counters map's only entry: the reader gets every
  * counter of every CPU with one lookup. Invariants: seen == emitted + dropped
@@ -89,6 +93,20 @@ struct record_hdr {
 	__u64 file_size;
 	__s64 mtime_sec, ctime_sec;
 	__u32 mtime_nsec, ctime_nsec;
+	/* Namespace inode numbers at the exec (F_HAS_NS), as
+	 * readlink(/proc/PID/ns/NAME) shows them: ns_pid_own is the task's own
+	 * pid namespace, ns_pid_children the one its children get. */
+	__u32 ns_pid_own, ns_pid_children;
+	__u32 ns_mnt, ns_net, ns_user, ns_uts, ns_ipc, ns_cgroup;
+	/* The pid in the task's own pid namespace and that namespace's depth
+	 * (0: the initial one) (F_HAS_PIDNS). */
+	__u32 ns_pid, pidns_level;
+	/* The credentials' user namespace: depth (0: the initial one) and
+	 * owner's uid as the host sees it (F_HAS_USERNS). */
+	__u32 userns_level, userns_owner;
+	__u64 cgroup_id;  /* cgroup v2 id (inode of its directory); 0: unknown */
+	__u32 exe_mnt_id; /* the executed file's mount (F_HAS_MNT_ID) */
+	__u32 pad3;
 };
 
 /* The pre_creds array: sys_enter_execve(at) fills slot tid % PRE_SLOTS and
@@ -153,7 +171,7 @@ PW_OFFSET(counters, aux_seen, 32);
 PW_OFFSET(counters, aux_emitted, 40);
 PW_OFFSET(counters, aux_dropped, 48);
 
-PW_SIZE(record_hdr, 232);
+PW_SIZE(record_hdr, 296);
 PW_OFFSET(record_hdr, version, 0);
 PW_OFFSET(record_hdr, kind, 2);
 PW_OFFSET(record_hdr, flags, 4);
@@ -200,6 +218,21 @@ PW_OFFSET(record_hdr, mtime_sec, 208);
 PW_OFFSET(record_hdr, ctime_sec, 216);
 PW_OFFSET(record_hdr, mtime_nsec, 224);
 PW_OFFSET(record_hdr, ctime_nsec, 228);
+PW_OFFSET(record_hdr, ns_pid_own, 232);
+PW_OFFSET(record_hdr, ns_pid_children, 236);
+PW_OFFSET(record_hdr, ns_mnt, 240);
+PW_OFFSET(record_hdr, ns_net, 244);
+PW_OFFSET(record_hdr, ns_user, 248);
+PW_OFFSET(record_hdr, ns_uts, 252);
+PW_OFFSET(record_hdr, ns_ipc, 256);
+PW_OFFSET(record_hdr, ns_cgroup, 260);
+PW_OFFSET(record_hdr, ns_pid, 264);
+PW_OFFSET(record_hdr, pidns_level, 268);
+PW_OFFSET(record_hdr, userns_level, 272);
+PW_OFFSET(record_hdr, userns_owner, 276);
+PW_OFFSET(record_hdr, cgroup_id, 280);
+PW_OFFSET(record_hdr, exe_mnt_id, 288);
+PW_OFFSET(record_hdr, pad3, 292);
 
 PW_SIZE(pre_creds, 32);
 PW_OFFSET(pre_creds, task, 0);

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use super::abi::{
     self, ExitRecord, F_ARGV_FAULT, F_ARGV_TRUNC, F_CWD_MISSING, F_EXE_PSEUDO, F_EXE_TRUNC,
-    F_EXE_UNLINKED, F_HAS_AUDIT, F_HAS_INTERP, F_HAS_PRE, F_HAS_STAMP, F_INTERP_UNKNOWN, F_NO_FILE,
-    F_SECUREEXEC, F_SECUREEXEC_UNKNOWN, ForkRecord, K_EXEC, K_EXIT, K_FORK, RECORD_VERSION,
-    RecordHdr, RecordPrefix,
+    F_EXE_UNLINKED, F_HAS_AUDIT, F_HAS_INTERP, F_HAS_MNT_ID, F_HAS_NS, F_HAS_PIDNS, F_HAS_PRE,
+    F_HAS_STAMP, F_HAS_USERNS, F_INTERP_UNKNOWN, F_NO_FILE, F_SECUREEXEC, F_SECUREEXEC_UNKNOWN,
+    ForkRecord, K_EXEC, K_EXIT, K_FORK, RECORD_VERSION, RecordHdr, RecordPrefix,
 };
 
 use crate::event::{
-    Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, PreExec, Privileges,
+    Bytes, CapSets, Credentials, ExecEvent, FileInfo, FileStamp, Namespaces, PreExec, Privileges,
+    UserNs,
 };
 use crate::event::{Exit, Fork, ProcKey};
 use crate::linux::clock::BootClock;
@@ -194,11 +195,63 @@ fn decode_exec(rec: &[u8], clock: &BootClock) -> Result<Item, RecordError> {
         mtime: (h.mtime_sec, i64::from(h.mtime_nsec)),
         ctime: (h.ctime_sec, i64::from(h.ctime_nsec)),
     });
+    decode_ns(&h, &mut ev);
     Ok(Item::Exec {
         ev: Box::new(ev),
         start_ns: h.start_boot_ns,
         parent_start_ns: h.parent_start_boot_ns,
     })
+}
+
+/// The namespace, cgroup and mount fields; a group the kernel could not
+/// read (its flag unset) is null with the reason.
+fn decode_ns(h: &RecordHdr, ev: &mut ExecEvent) {
+    const NO_FIELD: &str = "this kernel's structures lack the field";
+    let flags = h.flags;
+    if flags & F_HAS_NS != 0 {
+        ev.ns.namespaces = Some(Namespaces {
+            pid: h.ns_pid_own,
+            pid_for_children: h.ns_pid_children,
+            mnt: h.ns_mnt,
+            net: h.ns_net,
+            user: h.ns_user,
+            uts: h.ns_uts,
+            ipc: h.ns_ipc,
+            cgroup: h.ns_cgroup,
+        });
+    } else {
+        ev.mark_incomplete("namespaces", NO_FIELD);
+    }
+    if flags & F_HAS_NS != 0 && flags & F_HAS_PIDNS == 0 {
+        // The task's own pid namespace is part of `namespaces`: without it
+        // the object would hold a 0.
+        ev.ns.namespaces = None;
+        ev.mark_incomplete("namespaces", "the task's pid namespace could not be read");
+    }
+    if flags & F_HAS_PIDNS != 0 {
+        ev.ns.ns_pid = Some(h.ns_pid);
+        ev.ns.pidns_level = Some(h.pidns_level);
+    } else {
+        ev.mark_incomplete("ns_pid", NO_FIELD);
+    }
+    if flags & F_HAS_USERNS != 0 {
+        ev.ns.user_ns = Some(UserNs {
+            level: h.userns_level,
+            owner_uid: h.userns_owner,
+        });
+    } else {
+        ev.mark_incomplete("in_host_userns", NO_FIELD);
+    }
+    if h.cgroup_id != 0 {
+        ev.ns.cgroup_id = Some(h.cgroup_id);
+    } else {
+        ev.mark_incomplete("cgroup", "the kernel gave no cgroup v2 id");
+    }
+    if flags & (F_HAS_MNT_ID | F_NO_FILE) == F_HAS_MNT_ID {
+        ev.ns.exe_mnt_id = Some(h.exe_mnt_id);
+    } else if flags & F_NO_FILE == 0 {
+        ev.mark_incomplete("exe_mnt_id", NO_FIELD);
+    }
 }
 
 /// `"<pid>:<exec boot ns>"`, built right to left in a stack buffer and

@@ -324,6 +324,95 @@ fn stamp_needs_its_flag_and_a_file() {
 }
 
 #[test]
+fn namespace_groups_need_their_flags() {
+    let clock = BootClock::new().unwrap();
+    let all = F_HAS_NS | F_HAS_PIDNS | F_HAS_USERNS | F_HAS_MNT_ID;
+    let h = RecordHdr {
+        ns_pid_own: 101,
+        ns_pid_children: 102,
+        ns_mnt: 103,
+        ns_net: 104,
+        ns_user: 105,
+        ns_uts: 106,
+        ns_ipc: 107,
+        ns_cgroup: 108,
+        ns_pid: 3,
+        pidns_level: 1,
+        userns_level: 2,
+        userns_owner: 65534,
+        cgroup_id: 4242,
+        exe_mnt_id: 77,
+        ..header(all)
+    };
+    let rec = record_from(h, b"x\0", b"/x", b"", b"/x", b"/");
+    let ev = exec_of(decode(&rec, &clock).unwrap());
+    let want = Namespaces {
+        pid: 101,
+        pid_for_children: 102,
+        mnt: 103,
+        net: 104,
+        user: 105,
+        uts: 106,
+        ipc: 107,
+        cgroup: 108,
+    };
+    assert_eq!(ev.ns.namespaces, Some(want));
+    assert_eq!((ev.ns.ns_pid, ev.ns.pidns_level), (Some(3), Some(1)));
+    assert_eq!(
+        ev.ns.user_ns,
+        Some(UserNs {
+            level: 2,
+            owner_uid: 65534
+        })
+    );
+    assert_eq!(ev.ns.cgroup_id, Some(4242));
+    assert_eq!(ev.ns.exe_mnt_id, Some(77));
+    assert!(ev.incomplete.is_empty(), "{:?}", ev.incomplete);
+
+    // The same values without the flags: every group null, with a reason,
+    // never the zeros or stale values of the record.
+    let rec = record_from(
+        RecordHdr {
+            flags: 0,
+            cgroup_id: 0,
+            ..h
+        },
+        b"x\0",
+        b"/x",
+        b"",
+        b"/x",
+        b"/",
+    );
+    let ev = exec_of(decode(&rec, &clock).unwrap());
+    assert_eq!(ev.ns, crate::event::NsInfo::default());
+    let fields: Vec<_> = ev.incomplete.iter().map(|i| i.field).collect();
+    assert_eq!(
+        fields,
+        [
+            "namespaces",
+            "ns_pid",
+            "in_host_userns",
+            "cgroup",
+            "exe_mnt_id"
+        ]
+    );
+    // Namespaces without the task's own pid namespace: no object holding 0.
+    let rec = record_from(
+        RecordHdr {
+            flags: F_HAS_NS | F_HAS_USERNS,
+            ..h
+        },
+        b"x\0",
+        b"/x",
+        b"",
+        b"/x",
+        b"/",
+    );
+    let ev = exec_of(decode(&rec, &clock).unwrap());
+    assert_eq!(ev.ns.namespaces, None);
+}
+
+#[test]
 fn rejects_malformed_records() {
     let clock = BootClock::new().unwrap();
     assert_eq!(decode(&[0; 3], &clock).unwrap_err(), RecordError::Short(3));
