@@ -13,6 +13,8 @@ pub mod id_hash;
 pub mod path;
 
 #[cfg(target_os = "linux")]
+pub mod cgroup;
+#[cfg(target_os = "linux")]
 pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod file_key;
