@@ -99,6 +99,9 @@ pub struct CgroupPaths {
     gone: HashMap<u64, Why>,
     handles: bool,
     last_walk: Option<Instant>,
+    walk_max_dirs: usize,
+    walk_max_time: Duration,
+    walks: u64,
 }
 
 impl CgroupPaths {
@@ -116,11 +119,12 @@ impl CgroupPaths {
     /// Uses the cgroup v2 mount at `mount`; fails if it is not one.
     pub fn at(mount: &Path) -> io::Result<Self> {
         let c = CString::new(mount.as_os_str().as_bytes())?;
+        // Not O_PATH: open_by_handle_at refuses such a mount fd (EBADF).
         // SAFETY: `c` is a valid C string; the fd returned is owned below.
         let fd = unsafe {
             libc::open(
                 c.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             )
         };
         if fd < 0 {
@@ -147,6 +151,9 @@ impl CgroupPaths {
             gone: HashMap::new(),
             handles: true,
             last_walk: None,
+            walk_max_dirs: WALK_MAX_DIRS,
+            walk_max_time: WALK_MAX_TIME,
+            walks: 0,
         })
     }
 
@@ -155,6 +162,19 @@ impl CgroupPaths {
     pub fn without_handles(mut self) -> Self {
         self.handles = false;
         self
+    }
+
+    /// Bounds for one walk other than [`WALK_MAX_DIRS`] and
+    /// [`WALK_MAX_TIME`] (a test on a loaded host needs more time).
+    pub fn walk_limits(mut self, max_dirs: usize, max_time: Duration) -> Self {
+        self.walk_max_dirs = max_dirs;
+        self.walk_max_time = max_time;
+        self
+    }
+
+    /// How many walks ran: 0 while file handles work.
+    pub fn walks(&self) -> u64 {
+        self.walks
     }
 
     /// The unified mount point in use.
@@ -277,6 +297,7 @@ impl CgroupPaths {
         }
         let start = Instant::now();
         self.last_walk = Some(start);
+        self.walks += 1;
         let root_meta = fs::symlink_metadata(&self.mount).map_err(io_why)?;
         let root = Cgroup {
             path: Arc::from(&b"/"[..]),
@@ -289,11 +310,14 @@ impl CgroupPaths {
         let mut queue = std::collections::VecDeque::from([Vec::new()]);
         let mut dirs = 0;
         while let Some(rel) = queue.pop_front() {
-            if dirs >= WALK_MAX_DIRS || start.elapsed() >= WALK_MAX_TIME {
+            if dirs >= self.walk_max_dirs || start.elapsed() >= self.walk_max_time {
                 return Err(Why::NotFound);
             }
             dirs += 1;
-            let dir = self.mount.join(std::ffi::OsStr::from_bytes(&rel));
+            // `rel` starts with `/`, which `join` would take as absolute.
+            let dir = self
+                .mount
+                .join(std::ffi::OsStr::from_bytes(&rel[rel.len().min(1)..]));
             let Ok(entries) = fs::read_dir(&dir) else {
                 continue; // removed meanwhile
             };
