@@ -32,6 +32,9 @@
 //! ([`crate::linux::cgroup::Cgroup::owner_uid`], not 0 when a user
 //! created it).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 /// A container a cgroup path belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
@@ -51,32 +54,68 @@ pub struct Container {
 /// The container `path` (a cgroup v2 path, any bytes) belongs to, or `None`
 /// when no component matches a runtime's pattern (the host).
 pub fn parse(path: &[u8]) -> Option<Container> {
-    let comps: Vec<&[u8]> = path
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect();
-    let mut found: Option<(usize, String, &'static str)> = None;
-    let mut count = 0;
-    for i in 0..comps.len() {
-        let prev = i.checked_sub(1).map(|j| comps[j]);
-        if let Some((id, runtime)) = component(prev, &comps[..i], comps[i]) {
-            count += 1;
-            found = Some((i, id, runtime));
+    // One pass, no allocation unless a component matches: this runs for
+    // every exec on a cache hit of the cgroup path.
+    let mut found: Option<Container> = None;
+    let mut first: Option<&[u8]> = None;
+    let mut prev: Option<&[u8]> = None;
+    let mut delegated_uid = None;
+    for c in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+        if let Some((id, runtime)) = component(prev, first, c) {
+            let nested = found.is_some();
+            found = Some(Container {
+                id,
+                runtime,
+                delegated_uid,
+                nested,
+            });
         }
+        if let Some(uid) = user_manager_uid(c) {
+            delegated_uid = Some(uid);
+        }
+        first = first.or(Some(c));
+        prev = Some(c);
     }
-    let (at, id, runtime) = found?;
-    let delegated_uid = comps[..at].iter().rev().find_map(|c| user_manager_uid(c));
-    Some(Container {
-        id,
-        runtime,
-        delegated_uid,
-        nested: count > 1,
-    })
+    found
+}
+
+/// Containers by cgroup id: a path is parsed once per id (ids are never
+/// reused, so the answer never changes), and a hit is a map lookup.
+#[derive(Debug, Default)]
+pub struct ContainerCache {
+    by_id: HashMap<u64, Option<Arc<Container>>>,
+}
+
+/// Ids remembered; past this the cache starts again.
+const MAX_CACHED: usize = 16_384;
+
+impl ContainerCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`parse`] of `path`, the path of cgroup `id`, cached by id.
+    pub fn of(&mut self, id: u64, path: &[u8]) -> Option<Arc<Container>> {
+        if let Some(c) = self.by_id.get(&id) {
+            return c.clone();
+        }
+        if self.by_id.len() >= MAX_CACHED {
+            self.by_id.clear();
+        }
+        let c = parse(path).map(Arc::new);
+        self.by_id.insert(id, c.clone());
+        c
+    }
 }
 
 /// The container one component names; `prev` is the component before it
-/// and `above` all of those.
-fn component(prev: Option<&[u8]>, above: &[&[u8]], c: &[u8]) -> Option<(String, &'static str)> {
+/// and `first` the path's first.
+fn component(
+    prev: Option<&[u8]>,
+    first: Option<&[u8]>,
+    c: &[u8],
+) -> Option<(String, &'static str)> {
     let name = c.strip_suffix(b".scope").unwrap_or(c);
     for (prefix, runtime) in [
         (&b"docker-"[..], "docker"),
@@ -112,8 +151,7 @@ fn component(prev: Option<&[u8]>, above: &[&[u8]], c: &[u8]) -> Option<(String, 
         _ => {}
     }
     // kubelet's cgroupfs driver: kubepods[/<qos>]/pod<uid>/<container id>.
-    let in_pod =
-        prev.is_some_and(|p| p.starts_with(b"pod")) && above.first() == Some(&&b"kubepods"[..]);
+    let in_pod = prev.is_some_and(|p| p.starts_with(b"pod")) && first == Some(&b"kubepods"[..]);
     if in_pod {
         return hex_id(c).map(|id| (id, "cri"));
     }
@@ -356,6 +394,18 @@ mod tests {
         let c =
             parse(format!("/system.slice/docker-{outer}.scope/docker/{ID}").as_bytes()).unwrap();
         assert_eq!((c.id.as_str(), c.runtime, c.nested), (ID, "docker", true));
+    }
+
+    #[test]
+    fn cache_parses_once_per_id() {
+        let mut cache = ContainerCache::new();
+        let p = format!("/docker/{ID}");
+        let c = cache.of(7, p.as_bytes()).unwrap();
+        assert_eq!((c.id.as_str(), c.runtime), (ID, "docker"));
+        // Same id: the cached answer, whatever path is passed.
+        assert!(Arc::ptr_eq(&c, &cache.of(7, b"/").unwrap()));
+        assert_eq!(cache.of(8, b"/"), None);
+        assert_eq!(cache.of(8, p.as_bytes()), None);
     }
 
     #[test]
