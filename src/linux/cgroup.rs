@@ -16,12 +16,18 @@
 //! against ids. The walk is bounded ([`WALK_MAX_DIRS`], [`WALK_MAX_TIME`]),
 //! runs at most once per [`WALK_INTERVAL`], and caches every directory it
 //! passes, so the writer thread that calls [`CgroupPaths::path_of`] is held
-//! for at most a few milliseconds per interval whatever users create.
+//! for at most 5 ms per 250 ms (2%) whatever users create. A walk reads
+//! about 3 µs per directory (`cargo bench --bench cgroup`), so without
+//! handles only the first ~1500 directories, breadth first, are reachable;
+//! deeper ids stay `NotFound`. As root on Linux 5.5 and later (64-bit
+//! kernfs ids) handles work and no walk runs: a miss costs ~12 µs, a hit
+//! ~35 ns.
 //!
 //! The hierarchy is hostile input: users with a delegated subtree choose
-//! directory names (any bytes but `/` and NUL, newlines too). Paths are
-//! kept as bytes; the walk descends only entries the kernel reports as
-//! directories, and cgroupfs has no symlinks a user could plant.
+//! directory names (any bytes but `/`, NUL and newline, which cgroupfs
+//! refuses). Paths are kept as bytes; the walk descends only entries the
+//! kernel reports as directories, and cgroupfs has no symlinks a user
+//! could plant.
 
 use std::collections::HashMap;
 use std::ffi::CString;
