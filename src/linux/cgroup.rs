@@ -315,6 +315,7 @@ impl CgroupPaths {
         }
         let mut queue = std::collections::VecDeque::from([Vec::new()]);
         let mut dirs = 0;
+        let mut found = None;
         while let Some(rel) = queue.pop_front() {
             if dirs >= self.walk_max_dirs || start.elapsed() >= self.walk_max_time {
                 return Err(Why::NotFound);
@@ -345,9 +346,14 @@ impl CgroupPaths {
                 let ino = entry.ino();
                 self.insert(ino, cg.clone());
                 if ino == id {
-                    return Ok(cg);
+                    found = Some(cg);
                 }
                 queue.push_back(child);
+            }
+            // The rest of the directory was read and cached too: the
+            // siblings of a container's cgroup are likely asked for next.
+            if let Some(cg) = found {
+                return Ok(cg);
             }
         }
         Err(Why::NotFound)
