@@ -206,7 +206,14 @@ impl CgroupPaths {
             match self.by_handle(id) {
                 // Not a handle problem: a walk would not find it either.
                 Err(why @ (Why::Gone | Why::OutsideMount)) => Err(why),
-                Err(_) => self.by_walk(id),
+                Err(why) => {
+                    // No CAP_DAC_READ_SEARCH, or no cgroup handles in this
+                    // kernel: that will not change, so stop trying.
+                    if let Why::Io(libc::EPERM | libc::EOPNOTSUPP | libc::EINVAL) = why {
+                        self.handles = false;
+                    }
+                    self.by_walk(id)
+                }
                 ok => ok,
             }
         } else {

@@ -6,6 +6,7 @@ use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -131,7 +132,11 @@ fn resolves_ids_of_real_cgroups_and_names_the_container() {
     let evil = mount.join(&top_name).join(evil_name);
     tree.mkdir(evil.clone());
 
-    let child = Command::new("sleep").arg("600").spawn().expect("sleep");
+    let child = Command::new("sleep")
+        .arg0(&tag)
+        .arg("600")
+        .spawn()
+        .expect("sleep");
     let pid = child.id();
     tree.child = Some(child);
     fs::write(scope.join("cgroup.procs"), pid.to_string()).expect("move into cgroup");
