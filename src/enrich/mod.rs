@@ -6,6 +6,7 @@
 //! Helpers that sources and sinks share too (clock, capability names,
 //! `/proc` reader) live in [`crate::linux`].
 
+pub mod container;
 pub mod namespaces;
 pub mod raise;
 pub mod table;

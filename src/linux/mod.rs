@@ -14,6 +14,8 @@ pub mod ns;
 pub mod path;
 
 #[cfg(target_os = "linux")]
+pub mod cgroup;
+#[cfg(target_os = "linux")]
 pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod file_key;

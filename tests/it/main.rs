@@ -10,6 +10,7 @@ mod fuse;
 
 mod awkward;
 mod capture;
+mod cgroup;
 mod ebpf_variants;
 mod hardening_csv;
 mod hardening_hash;
