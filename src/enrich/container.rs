@@ -35,21 +35,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A container a cgroup path belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// The runtime's id: 64 lowercase hex for docker, containerd, cri-o,
-    /// podman and `cri`; the machine or container name for nspawn, libvirt
-    /// and lxc (bytes that are not printable UTF-8 escaped as `\xHH`).
-    pub id: String,
-    /// Which naming pattern matched (see the module docs).
-    pub runtime: &'static str,
-    /// The uid whose systemd user manager owns the subtree the match is in
-    /// (`user@<uid>.service`): that user chose, and may have forged, the name.
-    pub delegated_uid: Option<u32>,
-    /// Another container's cgroup encloses this one.
-    pub nested: bool,
-}
+pub use crate::event::Container;
 
 /// The container `path` (a cgroup v2 path, any bytes) belongs to, or `None`
 /// when no component matches a runtime's pattern (the host).

@@ -45,6 +45,10 @@ pub struct Enricher {
     names: NameCache,
     /// procwatch's own mount namespace, read once at start.
     own_mnt_ns: Option<u32>,
+    /// cgroup v2 id → path, or why there is no resolver (no cgroup2 mount).
+    #[cfg(target_os = "linux")]
+    cgroups: Result<crate::linux::cgroup::CgroupPaths, String>,
+    containers: container::ContainerCache,
 }
 
 impl Default for Enricher {
@@ -59,7 +63,36 @@ impl Enricher {
         Enricher {
             names: NameCache::new(),
             own_mnt_ns: namespaces::own_ns("mnt"),
+            #[cfg(target_os = "linux")]
+            cgroups: crate::linux::cgroup::CgroupPaths::new()
+                .map_err(|e| format!("cgroup_lookup_failed: {e}")),
+            containers: container::ContainerCache::new(),
         }
+    }
+
+    /// The cgroup path of the kernel's cgroup id, when the source gave only
+    /// the id, and the container that path names.
+    fn cgroup_and_container(&mut self, ev: &mut ExecEvent) {
+        #[cfg(target_os = "linux")]
+        if let (Some(id), None) = (ev.ns.cgroup_id, &ev.ns.cgroup_path) {
+            match &mut self.cgroups {
+                Ok(paths) => match paths.resolve(id) {
+                    Ok(cg) => ev.ns.cgroup_path = Some(cg.path.to_vec()),
+                    Err(why) => ev.mark_incomplete("cgroup_path", why.reason()),
+                },
+                Err(why) => ev.mark_incomplete("cgroup_path", why.clone()),
+            }
+        }
+        ev.ns.container = match (&ev.ns.cgroup_path, ev.ns.cgroup_id) {
+            (Some(path), Some(id)) => self.containers.of(id, path),
+            (Some(path), None) => container::parse(path).map(std::sync::Arc::new),
+            (None, _) => {
+                if ev.ns.cgroup_id.is_some() {
+                    ev.mark_incomplete("container", "the cgroup path is unknown");
+                }
+                None
+            }
+        };
     }
 
     /// Sets `user` (name of euid), `group` (name of egid) and `login_user`
@@ -72,6 +105,7 @@ impl Enricher {
     /// decided from the source's raw facts ([`raise::decide`]).
     pub fn enrich(&mut self, ev: &mut ExecEvent) {
         raise::decide(ev);
+        self.cgroup_and_container(ev);
         namespaces::judge(ev, self.own_mnt_ns);
         let Some(creds) = ev.linux_creds().cloned() else {
             return;

@@ -20,7 +20,10 @@ pub fn judge(ev: &mut ExecEvent, own_mnt: Option<u32>) {
         // The source's reason for `namespaces` covers it.
         (None, _) => ev.ns.exe_other_mnt_ns = None,
     }
-    if ev.ns.cgroup_id.is_some() && ev.ns.cgroup_path.is_none() {
+    if ev.ns.cgroup_id.is_some()
+        && ev.ns.cgroup_path.is_none()
+        && !ev.incomplete.iter().any(|i| i.field == "cgroup_path")
+    {
         ev.mark_incomplete("cgroup_path", "not resolved");
     }
 }

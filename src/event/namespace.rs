@@ -59,4 +59,23 @@ pub struct NsInfo {
     /// procwatch's, so `exe` and the other paths are that namespace's view
     /// (enrichment).
     pub exe_other_mnt_ns: Option<bool>,
+    /// `container`: the container the cgroup path names, `None` on the
+    /// host or when the path is unknown (then listed in `incomplete`).
+    pub container: Option<std::sync::Arc<Container>>,
+}
+
+/// A container a cgroup path belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    /// The runtime's id: 64 lowercase hex for docker, containerd, cri-o,
+    /// podman and `cri`; the machine or container name for nspawn, libvirt
+    /// and lxc (bytes that are not printable UTF-8 escaped as `\xHH`).
+    pub id: String,
+    /// Which naming pattern matched (see the module docs).
+    pub runtime: &'static str,
+    /// The uid whose systemd user manager owns the subtree the match is in
+    /// (`user@<uid>.service`): that user chose, and may have forged, the name.
+    pub delegated_uid: Option<u32>,
+    /// Another container's cgroup encloses this one.
+    pub nested: bool,
 }

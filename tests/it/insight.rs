@@ -70,15 +70,13 @@ fn parent_snapshot_survives_the_parents_exit() {
     assert_eq!(parent["user"], "root");
     assert_eq!(ev["ancestors"][0], me.to_str().unwrap());
     // A hash still being computed is not a missing field: a `hash` event
-    // follows with it. The cgroup path is listed as "not resolved" until an
-    // id → path resolver runs in enrichment.
+    // follows with it.
     let pending = ev["incomplete_reasons"]["exe_sha256"] == "hash_pending";
-    let unresolved = ev["incomplete_reasons"]["cgroup_path"] == "not resolved";
     let missing: Vec<&Value> = ev["incomplete"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| !(pending && *f == "exe_sha256" || unresolved && *f == "cgroup_path"))
+        .filter(|f| !(pending && *f == "exe_sha256"))
         .collect();
     assert!(missing.is_empty(), "{}", ev["incomplete_reasons"]);
 }

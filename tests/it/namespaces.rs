@@ -156,7 +156,13 @@ impl Drop for TestCgroup {
 #[root_test("loads eBPF, creates namespaces and a cgroup")]
 fn pid_and_mount_namespaces_and_cgroup_are_taken_at_the_exec() {
     let tag = unique_tag("pidns");
-    let cg = TestCgroup(unified_mount().join(format!("procwatch-test-{tag}")));
+    // Named as docker's systemd driver names a container's cgroup.
+    let parent = TestCgroup(unified_mount().join(format!("procwatch-test-{tag}")));
+    std::fs::create_dir(&parent.0).unwrap();
+    let hex: String = tag.bytes().map(|b| format!("{b:02x}")).collect();
+    let container_id = format!("{hex:0<64}")[..64].to_string();
+    let scope = format!("docker-{container_id}.scope");
+    let cg = TestCgroup(parent.0.join(&scope));
     std::fs::create_dir(&cg.0).unwrap();
     let cgroup_id = std::fs::metadata(&cg.0).unwrap().ino();
     let mon = Monitor::start(&["--format", "jsonl"]);
@@ -209,9 +215,14 @@ fn pid_and_mount_namespaces_and_cgroup_are_taken_at_the_exec() {
     assert_eq!(ev["cgroup"]["id"], cgroup_id);
     assert_eq!(sh["cgroup"]["id"], cgroup_id);
     assert_ne!(host["cgroup"]["id"], cgroup_id);
-    // The path is looked up from the id later; until then null, with why.
-    assert_eq!(ev["cgroup"]["path"], Value::Null);
-    assert_eq!(ev["incomplete_reasons"]["cgroup_path"], "not resolved");
+    // The path is looked up from the kernel's id, and names the container.
+    let path = format!("/procwatch-test-{tag}/{scope}");
+    assert_eq!(ev["cgroup"]["path"], path.as_str());
+    assert_eq!(unshare["cgroup"]["path"], path.as_str());
+    assert_eq!(
+        ev["container"],
+        json!({"id": container_id, "runtime": "docker", "delegated_uid": null, "nested": false})
+    );
     // The exe's mount is the new namespace's copy of the host's mount.
     assert!(ev["exe_mnt_id"].as_u64().is_some());
     assert_ne!(ev["exe_mnt_id"], host["exe_mnt_id"]);

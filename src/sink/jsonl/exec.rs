@@ -127,6 +127,17 @@ fn write_ns(o: &mut Obj, ns: &NsInfo) {
     } else {
         o.null("cgroup");
     }
+    match &ns.container {
+        Some(c) => {
+            let mut co = Obj::open(o.key("container"));
+            co.str("id", &c.id);
+            co.str("runtime", c.runtime);
+            co.opt_num("delegated_uid", c.delegated_uid);
+            co.bool("nested", c.nested);
+            co.close();
+        }
+        None => o.null("container"),
+    }
     o.opt_num("exe_mnt_id", ns.exe_mnt_id);
     o.opt_bool("exe_other_mnt_ns", ns.exe_other_mnt_ns);
 }

@@ -65,7 +65,7 @@ fn start_fields() {
 }
 
 /// The namespace keys of every exec line.
-const NS_KEYS: [&str; 9] = [
+const NS_KEYS: [&str; 10] = [
     "namespaces",
     "ns_pid",
     "pidns_level",
@@ -73,6 +73,7 @@ const NS_KEYS: [&str; 9] = [
     "userns_owner_uid",
     "userns_level",
     "cgroup",
+    "container",
     "exe_mnt_id",
     "exe_other_mnt_ns",
 ];
@@ -101,6 +102,12 @@ fn exec_namespace_fields() {
         cgroup_path: None,
         exe_mnt_id: Some(321),
         exe_other_mnt_ns: Some(true),
+        container: Some(std::sync::Arc::new(crate::event::Container {
+            id: "ab".repeat(32),
+            runtime: "docker",
+            delegated_uid: None,
+            nested: false,
+        })),
     };
     let (_, v) = render(&Event::Exec(Box::new(e.clone())));
     assert_eq!(
@@ -116,6 +123,10 @@ fn exec_namespace_fields() {
     assert_eq!(v["cgroup"], json!({"id": 9876, "path": null}));
     assert_eq!(v["exe_mnt_id"], 321);
     assert_eq!(v["exe_other_mnt_ns"], true);
+    assert_eq!(
+        v["container"],
+        json!({"id": "ab".repeat(32), "runtime": "docker", "delegated_uid": null, "nested": false})
+    );
     // In the host's user namespace the owner is null, the level 0.
     e.ns.user_ns = Some(UserNs {
         level: 0,
