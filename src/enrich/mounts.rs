@@ -12,6 +12,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use crate::linux::mountinfo;
+
 /// A table older than this is read again before a path is judged, even if
 /// the kernel did not say the mounts changed.
 const MAX_AGE: Duration = Duration::from_millis(100);
@@ -110,62 +112,20 @@ impl FuseMounts {
         self.known_devs.clear();
         self.points.clear();
         for line in table.split(|&b| b == b'\n') {
-            if let Some((dev, point, fstype)) = parse_line(line) {
-                self.known_devs.insert(dev);
-                if fstype == b"fuse" || fstype == b"fuseblk" || fstype.starts_with(b"fuse.") {
-                    self.fuse_devs.insert(dev);
-                    self.points.push(point);
+            if let Some(m) = mountinfo::parse_line(line) {
+                self.known_devs.insert(m.dev);
+                if m.fstype == b"fuse" || m.fstype == b"fuseblk" || m.fstype.starts_with(b"fuse.") {
+                    self.fuse_devs.insert(m.dev);
+                    self.points.push(m.point);
                 }
             }
         }
     }
 }
 
-/// `(device, mount point, fs type)` of one mountinfo line:
-/// `36 35 98:0 /root /mnt/point rw master:1 - ext4 /dev/root rw`.
-fn parse_line(line: &[u8]) -> Option<(u64, Vec<u8>, &[u8])> {
-    let mut fields = line.split(|&b| b == b' ');
-    let majmin = fields.nth(2)?;
-    let point = unescape(fields.nth(1)?);
-    let fstype = fields.skip_while(|f| *f != b"-").nth(1)?;
-    let s = std::str::from_utf8(majmin).ok()?;
-    let (major, minor) = s.split_once(':')?;
-    let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-    Some((dev, point, fstype))
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\'
-            && i + 3 < s.len()
-            && s[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((s[i + 1] - b'0') * 64 + (s[i + 2] - b'0') * 8 + (s[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(s[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_mountinfo_lines() {
-        let (dev, point, fstype) =
-            parse_line(b"50 30 0:45 / /tmp/a\\040b rw,nosuid - fuse.sshfs host: rw").unwrap();
-        assert_eq!(dev, libc::makedev(0, 45));
-        assert_eq!(point, b"/tmp/a b");
-        assert_eq!(fstype, b"fuse.sshfs");
-        assert_eq!(parse_line(b""), None);
-    }
 
     #[test]
     fn fuse_points_match_whole_components() {

@@ -5,8 +5,7 @@ use crate::event::ExecEvent;
 pub use crate::linux::ns::own_ns;
 
 /// Sets `exe_other_mnt_ns` from the exec's mount namespace and procwatch's
-/// (`own_mnt`, read once at start), and names the cgroup path as not
-/// resolved: the id is the kernel's fact, the path is looked up later.
+/// (`own_mnt`, read once at start).
 pub fn judge(ev: &mut ExecEvent, own_mnt: Option<u32>) {
     match (ev.ns.namespaces, own_mnt) {
         (Some(n), Some(own)) => ev.ns.exe_other_mnt_ns = Some(n.mnt != own),
@@ -19,12 +18,6 @@ pub fn judge(ev: &mut ExecEvent, own_mnt: Option<u32>) {
         }
         // The source's reason for `namespaces` covers it.
         (None, _) => ev.ns.exe_other_mnt_ns = None,
-    }
-    if ev.ns.cgroup_id.is_some()
-        && ev.ns.cgroup_path.is_none()
-        && !ev.incomplete.iter().any(|i| i.field == "cgroup_path")
-    {
-        ev.mark_incomplete("cgroup_path", "not resolved");
     }
 }
 

@@ -40,6 +40,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::mountinfo;
+
 /// `CGROUP2_SUPER_MAGIC`: the unified mount's `statfs` type.
 const CGROUP2_MAGIC: i64 = 0x6367_7270;
 /// The kernfs file handle type: the payload is the 8-byte node id.
@@ -390,34 +392,10 @@ fn rooted(rel: &[u8]) -> Arc<[u8]> {
 
 /// The mount point of the first `cgroup2` line in a mountinfo text.
 fn unified_mount(info: &[u8]) -> Option<Vec<u8>> {
-    info.split(|&b| b == b'\n').find_map(|line| {
-        let mut fields = line.split(|&b| b == b' ');
-        let point = fields.nth(4)?;
-        let fstype = fields.skip_while(|f| *f != b"-").nth(1)?;
-        (fstype == b"cgroup2").then(|| unescape(point))
-    })
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, and so on).
-fn unescape(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s.get(i + 1..i + 4) {
-            Some(oct) if s[i] == b'\\' && oct.iter().all(|c| (b'0'..=b'7').contains(c)) => {
-                let v = u32::from(oct[0] - b'0') * 64
-                    + u32::from(oct[1] - b'0') * 8
-                    + u32::from(oct[2] - b'0');
-                out.push(v as u8);
-                i += 4;
-            }
-            _ => {
-                out.push(s[i]);
-                i += 1;
-            }
-        }
-    }
-    out
+    info.split(|&b| b == b'\n')
+        .filter_map(mountinfo::parse_line)
+        .find(|m| m.fstype == b"cgroup2")
+        .map(|m| m.point)
 }
 
 #[cfg(test)]
@@ -443,14 +421,6 @@ mod tests {
         assert_eq!(unified_mount(odd).as_deref(), Some(&b"/mnt/a b"[..]));
         assert_eq!(unified_mount(b""), None);
         assert_eq!(unified_mount(b"\\\\\\0 - cgroup2"), None);
-    }
-
-    #[test]
-    fn unescape_leaves_broken_escapes() {
-        assert_eq!(unescape(b"a\\040b"), b"a b");
-        assert_eq!(unescape(b"a\\04"), b"a\\04");
-        assert_eq!(unescape(b"\\777"), [0xff]);
-        assert_eq!(unescape(b"\\"), b"\\");
     }
 
     #[test]

@@ -20,4 +20,6 @@ pub mod clock;
 #[cfg(target_os = "linux")]
 pub mod file_key;
 #[cfg(target_os = "linux")]
+pub mod mountinfo;
+#[cfg(target_os = "linux")]
 pub mod proc_reader;
