@@ -47,6 +47,8 @@ pub enum FormatArg {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// One Elastic Common Schema (ECS 8.x) document per line.
+    Ecs,
 }
 
 /// Which event source to use.

@@ -23,6 +23,7 @@ impl From<FormatArg> for crate::sink::Format {
             FormatArg::Text => Self::Text,
             FormatArg::Csv => Self::Csv,
             FormatArg::Jsonl => Self::Jsonl,
+            FormatArg::Ecs => Self::Ecs,
         }
     }
 }

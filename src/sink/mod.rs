@@ -7,6 +7,7 @@
 
 pub mod csv;
 mod describe;
+pub mod ecs;
 pub mod escape;
 pub mod jsonl;
 pub mod output;
@@ -54,6 +55,8 @@ pub enum Format {
     Csv,
     /// One JSON object per line, every field, lossless.
     Jsonl,
+    /// One Elastic Common Schema 8.x document per line.
+    Ecs,
 }
 
 /// Rendering choices beyond the format. The default: no colour, the
@@ -81,6 +84,7 @@ fn builder(format: Format) -> Build {
         Format::Text => text::build,
         Format::Csv => csv::build,
         Format::Jsonl => jsonl::build,
+        Format::Ecs => ecs::build,
     }
 }
 

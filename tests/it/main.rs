@@ -12,6 +12,8 @@ mod awkward;
 mod capture;
 mod cgroup;
 mod ebpf_variants;
+mod ecs;
+mod ecs_check;
 mod hardening_csv;
 mod hardening_hash;
 mod hardening_output;
