@@ -87,6 +87,7 @@ pub enum SourceArg {
 #[command(
     name = "procwatch",
     version,
+    args_conflicts_with_subcommands = true,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP
@@ -278,6 +279,10 @@ pub struct Cli {
     /// reads), to compare their events with the default ones on this kernel.
     #[arg(long, hide = true)]
     pub debug_ebpf_legacy: bool,
+
+    /// Instead of watching: write the man page or shell completions.
+    #[command(subcommand)]
+    pub command: Option<super::generate::Command>,
 }
 
 /// Which kernel attach point the eBPF source uses (a test hook).

@@ -10,6 +10,7 @@
 
 mod args;
 mod convert;
+pub mod generate;
 mod parsers;
 #[cfg(test)]
 mod tests;

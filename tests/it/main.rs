@@ -11,6 +11,7 @@ mod fuse;
 mod awkward;
 mod capture;
 mod cgroup;
+mod dist;
 mod ebpf_variants;
 mod ecs;
 mod ecs_check;
