@@ -27,7 +27,8 @@ pub enum Command {
 pub enum Generate {
     /// The man page (procwatch.1, roff), to standard output or DIR.
     Man {
-        /// Write DIR/procwatch.1 instead of standard output.
+        /// Write DIR/procwatch.1 instead of standard output (DIR is
+        /// created if missing).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
@@ -72,6 +73,7 @@ fn write_to(
 ) -> io::Result<Option<PathBuf>> {
     match dir {
         Some(dir) => {
+            std::fs::create_dir_all(dir)?;
             let path = dir.join(file);
             let mut f = io::BufWriter::new(File::create(&path)?);
             render(&mut f)?;

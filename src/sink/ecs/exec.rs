@@ -239,7 +239,12 @@ fn write_procwatch(o: &mut Obj, e: &ExecEvent) {
             let mut po = Obj::open(w.key("pre_exec"));
             po.num("uid", pre.uid);
             po.num("euid", pre.euid);
-            push_caps(po.key("caps_effective"), pre.caps_effective);
+            // A hex mask, as in `caps_raw`: usually the same set as after
+            // the exec, and its names again would add ~800 bytes a line.
+            let buf = po.key("caps_effective");
+            buf.push('"');
+            push_hex(buf, pre.caps_effective, 16);
+            buf.push('"');
             po.close();
         }
         None => w.null("pre_exec"),

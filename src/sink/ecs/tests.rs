@@ -247,7 +247,7 @@ fn exec_maps_to_the_ecs_process_fields_exactly() {
     );
     assert_eq!(
         w["pre_exec"],
-        json!({"uid": 1000, "euid": 1000, "caps_effective": []})
+        json!({"uid": 1000, "euid": 1000, "caps_effective": "0x0000000000000000"})
     );
     assert_eq!(w["privilege_raised"], "setuid");
     assert_eq!(w["caps_ambient"], json!(["CAP_SETUID"]));
