@@ -167,6 +167,7 @@ mod tests {
             (Format::Text, "ls -la /tmp"),
             (Format::Csv, "CommandLine,Time"),
             (Format::Jsonl, "\"event\":\"exec\""),
+            (Format::Ecs, "\"action\":\"exec\""),
         ] {
             let buf = SharedBuf::default();
             let mut sink = make_sink(format, Box::new(buf.clone()), true, SinkOptions::default());

@@ -281,6 +281,7 @@ fn write_procwatch(o: &mut Obj, e: &ExecEvent) {
             ("launcher", launcher),
         ],
         e.argv.as_deref().unwrap_or_default(),
+        &e.hijackable,
     );
     w.close();
 }

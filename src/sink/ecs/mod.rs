@@ -25,7 +25,7 @@ mod tests;
 use std::io::{self, Write};
 use std::time::SystemTime;
 
-use crate::event::{Counters, Event, ExitEvent, HashInfo, LossInfo, StartInfo};
+use crate::event::{Counters, Event, ExitEvent, HashInfo, Hijack, LossInfo, StartInfo};
 use crate::sink::jsonl::encode::{Obj, push_array, push_str};
 use crate::sink::time::push_rfc3339;
 
@@ -201,7 +201,7 @@ fn write_exit(out: &mut String, x: &ExitEvent, host: &Host) {
     w.bool("core_dumped", x.core_dumped);
     // Whole microseconds: one integer type in every document.
     w.opt_num("lifetime_us", x.lifetime.map(|d| d.as_micros() as u64));
-    raw_obj(&mut w, &[("name", x.comm.as_deref())], &[]);
+    raw_obj(&mut w, &[("name", x.comm.as_deref())], &[], &[]);
     w.close();
     o.close();
 }
@@ -280,8 +280,14 @@ fn write_counters(
 /// form, and under `args` one `{index, base64}` per such argv element. An
 /// array rather than an object keyed by index, so a hostile argv of
 /// thousands of elements cannot add thousands of fields to an index's
-/// mapping. An empty object when every string was UTF-8.
-pub(crate) fn raw_obj(o: &mut Obj, fields: &[(&'static str, Option<&[u8]>)], argv: &[Vec<u8>]) {
+/// mapping. The same for `hijackable`: `{index, path?, writable?}`. An
+/// empty object when every string was UTF-8.
+pub(crate) fn raw_obj(
+    o: &mut Obj,
+    fields: &[(&'static str, Option<&[u8]>)],
+    argv: &[Vec<u8>],
+    hijackable: &[Hijack],
+) {
     let mut r = Obj::open(o.key("raw"));
     for (name, bytes) in fields {
         if let Some(b) = bytes.filter(|b| std::str::from_utf8(b).is_err()) {
@@ -299,6 +305,25 @@ pub(crate) fn raw_obj(o: &mut Obj, fields: &[(&'static str, Option<&[u8]>)], arg
             ao.num("index", i);
             base64_str(ao.key("base64"), a);
             ao.close();
+        });
+    }
+    let not_utf8 = |b: &[u8]| std::str::from_utf8(b).is_err();
+    let mut bad = hijackable
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| not_utf8(&h.path) || not_utf8(&h.writable))
+        .peekable();
+    if bad.peek().is_some() {
+        push_array(r.key("hijackable"), bad, |buf, (i, h)| {
+            let mut ho = Obj::open(buf);
+            ho.num("index", i);
+            if not_utf8(&h.path) {
+                base64_str(ho.key("path"), &h.path);
+            }
+            if not_utf8(&h.writable) {
+                base64_str(ho.key("writable"), &h.writable);
+            }
+            ho.close();
         });
     }
     r.close();

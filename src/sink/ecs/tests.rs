@@ -284,8 +284,26 @@ fn non_utf8_bytes_are_lossy_strings_and_exact_base64_under_raw() {
         String::from_utf8_lossy(ev.exe.as_ref().unwrap()).as_ref()
     );
     // UTF-8 strings need no raw copy.
+    assert!(raw.get("hijackable").is_none(), "{raw}");
     assert!(raw.get("working_directory").is_none(), "{raw}");
     assert!(raw.get("interpreter").is_none(), "{raw}");
+}
+
+#[test]
+fn hijackable_paths_that_are_not_utf8_keep_their_bytes() {
+    let mut ev = rich_exec();
+    ev.hijackable.push(Hijack {
+        path: b"/opt/\xffjob".to_vec(),
+        role: HijackRole::Script,
+        writable: b"/opt".to_vec(),
+        writers: vec!["others".into()],
+    });
+    let d = &render(&[Event::Exec(Box::new(ev))])[0];
+    assert_eq!(d["procwatch"]["hijackable"][1]["path"], "/opt/\u{fffd}job");
+    assert_eq!(
+        d["procwatch"]["raw"]["hijackable"],
+        json!([{"index": 1, "path": "L29wdC//am9i"}])
+    );
 }
 
 #[test]
