@@ -1,5 +1,5 @@
 //! `--format ecs` against the real kernel: tagged execs come out as ECS
-//! process start documents with exact fields, and every document of the
+//! process start and end documents with exact fields, and every document of the
 //! run fits the ECS field reference (tests/data/ecs_fields.tsv).
 
 use std::ffi::OsStr;
@@ -27,7 +27,7 @@ fn ecs_execs<'a>(docs: &'a [Value], tag: &str) -> Vec<&'a Value> {
 #[root_test("loads eBPF")]
 fn real_execs_are_ecs_documents_that_fit_the_reference() {
     let tag = unique_tag("ecs");
-    let mon = Monitor::start(&["--format", "ecs"]);
+    let mon = Monitor::start(&["--format", "ecs", "--exits"]);
     let child_pid = run_tracked(
         Command::new("/bin/true")
             .arg(&tag)
@@ -82,4 +82,14 @@ fn real_execs_are_ecs_documents_that_fit_the_reference() {
         .decode(raw[0]["base64"].as_str().unwrap())
         .unwrap();
     assert_eq!(bytes, b"bad\xffutf8");
+    // Its exit: a process end event for the same entity.
+    let exits: Vec<&Value> = docs
+        .iter()
+        .filter(|e| e["event"]["action"] == "exit" && e["process"]["entity_id"] == p["entity_id"])
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:#?}");
+    assert_eq!(exits[0]["event"]["type"], serde_json::json!(["end"]));
+    assert_eq!(exits[0]["process"]["pid"], child_pid);
+    assert_eq!(exits[0]["process"]["exit_code"], 0);
+    assert_eq!(exits[0]["process"]["name"], "true");
 }
