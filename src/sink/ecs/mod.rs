@@ -13,7 +13,7 @@
 //! Byte strings that are not UTF-8 are written as their lossy string in
 //! the ECS fields (so every field keeps its one type) and losslessly, as
 //! base64, under `procwatch.raw` (`raw.executable`, and `raw.args` as
-//! `{index, base64}` items; see [`raw_obj`]).
+//! `{index, base64}` items; see `raw_obj`).
 //!
 //! Every document is written by the JSONL sink's encoder (jsonl/encode.rs),
 //! so strings are escaped the same terminal-safe way.
