@@ -42,6 +42,8 @@ fn real_execs_are_ecs_documents_that_fit_the_reference() {
         let errs = ecs_check::violations(d, &reference);
         assert!(errs.is_empty(), "{errs:#?}\nin {d}");
     }
+    let mixed = ecs_check::mixed_types(&docs);
+    assert!(mixed.is_empty(), "{mixed:#?}");
     assert_eq!(docs[0]["event"]["action"], "monitor-start");
     assert_eq!(docs.last().unwrap()["event"]["action"], "monitor-stop");
     let execs = ecs_execs(&docs, &tag);

@@ -4,7 +4,7 @@
 //! sink's unit tests (every event kind) and the integration tests (real
 //! execs).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -115,4 +115,41 @@ pub fn is_rfc3339(s: &str) -> bool {
         && digits(17..19)
         && b.ends_with(b"Z")
         && (b.len() == 20 || (b[19] == b'.' && digits(20..b.len() - 1) && b.len() > 21))
+}
+
+/// The fields whose JSON type differs between `docs` (null aside), with
+/// the types seen: every field must keep one type in every document.
+pub fn mixed_types(docs: &[Value]) -> Vec<(String, Vec<&'static str>)> {
+    let mut types = BTreeMap::new();
+    for doc in docs {
+        leaf_types("", doc, &mut types);
+    }
+    types.into_iter().filter(|(_, t)| t.len() > 1).collect()
+}
+
+/// The JSON type of every value, by dotted path (array items as `[]`).
+fn leaf_types(path: &str, v: &Value, out: &mut BTreeMap<String, Vec<&'static str>>) {
+    let ty = match v {
+        Value::Null => return,
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "string",
+        Value::Array(items) => {
+            for item in items {
+                leaf_types(&format!("{path}[]"), item, out);
+            }
+            "array"
+        }
+        Value::Object(m) => {
+            for (k, item) in m {
+                leaf_types(&format!("{path}.{k}"), item, out);
+            }
+            "object"
+        }
+    };
+    let seen = out.entry(path.to_owned()).or_default();
+    if !seen.contains(&ty) {
+        seen.push(ty);
+    }
 }

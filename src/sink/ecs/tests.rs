@@ -1,7 +1,6 @@
 //! The ECS documents of every event kind: exact fields, lossless bytes,
 //! and every field checked against the ECS reference shipped as data.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,40 +154,9 @@ fn every_field_of_every_kind_is_in_the_ecs_reference_with_its_type() {
     }
 }
 
-/// The JSON type of every leaf, by dotted path (arrays by their items).
-fn leaf_types(path: &str, v: &Value, out: &mut BTreeMap<String, Vec<&'static str>>) {
-    let ty = match v {
-        Value::Null => return,
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "string",
-        Value::Array(items) => {
-            for item in items {
-                leaf_types(&format!("{path}[]"), item, out);
-            }
-            "array"
-        }
-        Value::Object(m) => {
-            for (k, item) in m {
-                leaf_types(&format!("{path}.{k}"), item, out);
-            }
-            "object"
-        }
-    };
-    let seen = out.entry(path.to_owned()).or_default();
-    if !seen.contains(&ty) {
-        seen.push(ty);
-    }
-}
-
 #[test]
 fn every_field_keeps_one_json_type_across_documents() {
-    let mut types = BTreeMap::new();
-    for doc in render(&every_kind()) {
-        leaf_types("", &doc, &mut types);
-    }
-    let mixed: Vec<_> = types.iter().filter(|(_, t)| t.len() > 1).collect();
+    let mixed = ecs_check::mixed_types(&render(&every_kind()));
     assert!(mixed.is_empty(), "{mixed:#?}");
 }
 
