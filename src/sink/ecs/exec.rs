@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use crate::event::{ExecEvent, Privileges, WindowsToken};
 use crate::linux::caps::cap_names;
+use crate::linux::id_hash::IdMap;
 use crate::sink::describe::cmdline_of;
 use crate::sink::jsonl::encode::{Obj, push_array, push_hex, push_str};
 
@@ -28,10 +29,26 @@ fn base_name(path: &[u8], windows: bool) -> &[u8] {
     }
 }
 
-/// Appends a capability mask as the array of its names (`CAP_SYS_ADMIN`),
+/// Capability masks rendered as arrays of their names (`CAP_SYS_ADMIN`),
 /// as Elastic Defend and Auditbeat fill `process.thread.capabilities.*`.
-fn push_caps(out: &mut String, mask: u64) {
-    push_array(out, cap_names(mask), |buf, n| push_str(buf, &n));
+/// Kept by mask: root's full set is on nearly every exec, and rendering
+/// its 40 names twice a line was most of the cost of a document.
+#[derive(Default)]
+pub(super) struct CapNames(IdMap<u64, String>);
+
+impl CapNames {
+    const MAX: usize = 256;
+
+    fn push(&mut self, out: &mut String, mask: u64) {
+        if self.0.len() >= Self::MAX && !self.0.contains_key(&mask) {
+            self.0.clear();
+        }
+        out.push_str(self.0.entry(mask).or_insert_with(|| {
+            let mut json = String::new();
+            push_array(&mut json, cap_names(mask), |buf, n| push_str(buf, &n));
+            json
+        }));
+    }
 }
 
 /// An id as ECS types it: a keyword string.
@@ -45,7 +62,7 @@ fn id_obj(o: &mut Obj, key: &'static str, id: Option<u32>, name: Option<&str>) {
 }
 
 /// Writes one exec document (without the newline) into `out`.
-pub(super) fn write_exec(out: &mut String, e: &ExecEvent, host: &Host) {
+pub(super) fn write_exec(out: &mut String, e: &ExecEvent, host: &Host, names: &mut CapNames) {
     let mut o = Obj::open(out);
     head(&mut o, e.time, "event", Some("start"), "exec", host);
     let creds = e.linux_creds();
@@ -102,9 +119,9 @@ pub(super) fn write_exec(out: &mut String, e: &ExecEvent, host: &Host) {
             let mut th = Obj::open(p.key("thread"));
             let mut c = Obj::open(th.key("capabilities"));
             match e.linux_caps() {
-                Some(caps) => {
-                    push_caps(c.key("effective"), caps.effective);
-                    push_caps(c.key("permitted"), caps.permitted);
+                Some(sets) => {
+                    names.push(c.key("effective"), sets.effective);
+                    names.push(c.key("permitted"), sets.permitted);
                 }
                 None => {
                     c.null("effective");
@@ -133,7 +150,7 @@ pub(super) fn write_exec(out: &mut String, e: &ExecEvent, host: &Host) {
         co.str("runtime", c.runtime);
         co.close();
     }
-    write_procwatch(&mut o, e);
+    write_procwatch(&mut o, e, names);
     o.close();
 }
 
@@ -159,7 +176,7 @@ fn write_token(ext: &mut Obj, t: &WindowsToken) {
 }
 
 /// `procwatch.*`: procwatch's findings and the fields ECS has no place for.
-fn write_procwatch(o: &mut Obj, e: &ExecEvent) {
+fn write_procwatch(o: &mut Obj, e: &ExecEvent, names: &mut CapNames) {
     let mut w = Obj::open(o.key("procwatch"));
     w.opt_num("tid", e.tid);
     w.opt_num("exec_tid", e.exec_tid);
@@ -197,14 +214,8 @@ fn write_procwatch(o: &mut Obj, e: &ExecEvent) {
                 buf.push('"');
             }
             c.close();
-            push_array(
-                w.key("caps_inheritable"),
-                cap_names(caps.inheritable),
-                |b, n| push_str(b, &n),
-            );
-            push_array(w.key("caps_ambient"), cap_names(caps.ambient), |b, n| {
-                push_str(b, &n)
-            });
+            names.push(w.key("caps_inheritable"), caps.inheritable);
+            names.push(w.key("caps_ambient"), caps.ambient);
         }
         Some(Privileges::Windows(t)) => {
             w.opt_num("session_id", t.session_id);
@@ -218,7 +229,7 @@ fn write_procwatch(o: &mut Obj, e: &ExecEvent) {
             co.str("cause", c.cause.as_str());
             co.num("from_euid", c.from_euid);
             co.num("to_euid", c.to_euid);
-            push_caps(co.key("gained_caps"), c.gained_caps);
+            names.push(co.key("gained_caps"), c.gained_caps);
             co.opt_str("launcher", lossy(c.launcher.as_deref()).as_deref());
             co.close();
         }

@@ -62,6 +62,7 @@ pub struct EcsSink {
     /// One document, reused: no allocation per event.
     line: String,
     host: Host,
+    caps: exec::CapNames,
 }
 
 /// The ECS sink of the registry (see [`super::Build`]): every field
@@ -78,6 +79,7 @@ pub fn build(
             id: Host::machine_id(),
             ..Host::default()
         },
+        caps: exec::CapNames::default(),
     })
 }
 
@@ -89,7 +91,7 @@ impl Sink for EcsSink {
             self.host.boot_id = nonempty(&s.boot_id);
         }
         self.line.clear();
-        write_document(&mut self.line, ev, &self.host);
+        write_document(&mut self.line, ev, &self.host, &mut self.caps);
         self.line.push('\n');
         self.out.write_all(self.line.as_bytes())
     }
@@ -100,9 +102,9 @@ impl Sink for EcsSink {
 }
 
 /// Writes one document for any event (without the newline) into `out`.
-pub(crate) fn write_document(out: &mut String, ev: &Event, host: &Host) {
+fn write_document(out: &mut String, ev: &Event, host: &Host, caps: &mut exec::CapNames) {
     match ev {
-        Event::Exec(e) => exec::write_exec(out, e, host),
+        Event::Exec(e) => exec::write_exec(out, e, host, caps),
         Event::Start(s) => write_start(out, s, host),
         Event::Exit(x) => write_exit(out, x, host),
         Event::Loss(l) => write_loss(out, l, host),
