@@ -21,3 +21,4 @@ mod insight;
 mod lifecycle;
 mod namespaces;
 mod sources;
+mod syslog;
