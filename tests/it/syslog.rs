@@ -439,3 +439,12 @@ fn rsyslog_killed_and_restarted_mid_run_every_exec_is_delivered_or_counted_lost(
         );
     }
 }
+
+#[test]
+fn the_readme_shows_the_tested_rsyslog_example() {
+    let readme = include_str!("../../README.md");
+    assert!(
+        readme.contains(&format!("```\n{EXAMPLE}```")),
+        "README.md must show dist/rsyslog-procwatch.conf verbatim"
+    );
+}
