@@ -199,7 +199,13 @@ fn send_loop(shared: &Shared, target: &Target, tls: Option<&Arc<ClientConfig>>) 
         st.in_flight = 0;
         let failed = res.is_err();
         match res {
-            Ok(()) => {
+            Ok(refused) => {
+                if refused > 0 {
+                    st.lost += refused;
+                    eprintln!(
+                        "procwatch: syslog {target}: a message too large for a datagram was dropped; lower --syslog-max"
+                    );
+                }
                 st.bytes -= batch.iter().map(Vec::len).sum::<usize>();
                 batch.clear();
                 backoff = BACKOFF_MIN;
@@ -248,7 +254,7 @@ fn send(
     tls: Option<&Arc<ClientConfig>>,
     batch: &[Vec<u8>],
     framed: &mut Vec<u8>,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     if conn
         .as_mut()
         .is_some_and(|c| !c.is_datagram() && c.peer_closed())
@@ -260,14 +266,29 @@ fn send(
         None => conn.insert(Conn::connect(target, tls)?),
     };
     if c.is_datagram() {
+        // One message per batch: a datagram too large for the socket is
+        // refused every time, so it is given up rather than retried.
         for m in batch {
-            c.send_datagram(m)?;
+            match c.send_datagram(m) {
+                Err(e) if is_too_large(&e) => return Ok(batch.len() as u64),
+                r => r?,
+            }
         }
-        return Ok(());
+        return Ok(0);
     }
     framed.clear();
     for m in batch {
         c.frame(framed, m);
     }
-    c.send_stream(framed)
+    c.send_stream(framed)?;
+    Ok(0)
+}
+
+/// EMSGSIZE: larger than a datagram on this socket can be.
+fn is_too_large(e: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    let code = libc::EMSGSIZE;
+    #[cfg(windows)]
+    let code = 10040; // WSAEMSGSIZE
+    e.raw_os_error() == Some(code)
 }

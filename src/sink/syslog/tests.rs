@@ -219,3 +219,45 @@ fn unix_datagram_socket_gets_one_message_per_datagram() {
         assert_eq!(json_of(msg)["pid"], pid);
     }
 }
+
+#[test]
+fn a_datagram_too_large_is_counted_and_does_not_block_the_next() {
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let port = rx.local_addr().unwrap().port();
+    let mut o = opts(format!("udp://127.0.0.1:{port}").parse().unwrap());
+    o.max_message = 1 << 20;
+    let primary = SharedBuf::default();
+    let mut sink = attach(
+        crate::sink::make_sink(
+            Format::Jsonl,
+            Box::new(primary.clone()),
+            true,
+            Default::default(),
+        ),
+        &o,
+        "h",
+    )
+    .unwrap();
+    let mut huge = exec_event();
+    huge.argv = Some(vec![vec![b'x'; 70_000]]);
+    sink.write_event(&Event::Exec(Box::new(huge))).unwrap();
+    sink.write_event(&exec_with_pid(5)).unwrap();
+    let mut buf = vec![0; 65536];
+    let n = rx.recv(&mut buf).unwrap();
+    assert_eq!(json_of(std::str::from_utf8(&buf[..n]).unwrap())["pid"], 5);
+    sink.write_event(&stop()).unwrap();
+    sink.flush().unwrap();
+    drop(sink);
+    let loss: Vec<serde_json::Value> = primary
+        .string()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["event"] == "loss")
+        .collect();
+    assert_eq!(loss.len(), 1, "{loss:?}");
+    assert_eq!(
+        (&loss[0]["place"], &loss[0]["dropped"]),
+        (&"syslog".into(), &1.into())
+    );
+}
