@@ -448,3 +448,46 @@ fn the_readme_shows_the_tested_rsyslog_example() {
         "README.md must show dist/rsyslog-procwatch.conf verbatim"
     );
 }
+
+#[root_test("runs the eBPF monitor")]
+fn sighup_still_reopens_the_output_file_while_syslog_is_sent() {
+    use crate::common::output::Running;
+    let dir = open_tempdir();
+    let r = Rsyslog::start(dir.path());
+    let path = dir.path().join("out.jsonl");
+    let rotated = dir.path().join("out.jsonl.1");
+    let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
+    let mon = Running::start(&[
+        "--format",
+        "jsonl",
+        "--no-hash",
+        "-o",
+        path.to_str().unwrap(),
+        "--syslog",
+        &tcp,
+    ]);
+    let tag = unique_tag("syslog-hup");
+    let file_has = |p: &Path, n: &str| {
+        json_lines(&read(p))
+            .iter()
+            .any(|v| v["event"] == "exec" && v["argv"][1] == tag.as_str() && v["argv"][2] == n)
+    };
+    wait_until("the start line", || read(&path).contains("\"start\""));
+    run_ok(Command::new("/bin/true").args([&tag, "1"]));
+    wait_until("the first exec in the file", || file_has(&path, "1"));
+    fs::rename(&path, &rotated).unwrap();
+    mon.signal(libc::SIGHUP);
+    wait_until("the reopened file", || {
+        read(&path).contains("\"continuation\":true")
+    });
+    run_ok(Command::new("/bin/true").args([&tag, "2"]));
+    wait_until("the second exec in the new file", || file_has(&path, "2"));
+    wait_until("both execs over syslog", || {
+        r.tagged("tcp", &tag).len() == 2
+    });
+    mon.signal(libc::SIGINT);
+    let end = mon.wait();
+    assert!(end.status.success(), "{}", end.stderr);
+    assert!(file_has(&rotated, "1") && !file_has(&rotated, "2"));
+    assert!(!file_has(&path, "1"));
+}
