@@ -261,3 +261,42 @@ fn a_datagram_too_large_is_counted_and_does_not_block_the_next() {
         (&"syslog".into(), &1.into())
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_stream_socket_gets_one_message_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.sock");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let target: Target = format!("unix://{}", path.display()).parse().unwrap();
+    let primary = SharedBuf::default();
+    let mut sink = attach(
+        crate::sink::make_sink(Format::Jsonl, Box::new(primary), true, Default::default()),
+        &opts(target),
+        "h",
+    )
+    .unwrap();
+    for pid in [7, 8] {
+        sink.write_event(&exec_with_pid(pid)).unwrap();
+    }
+    l.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "no connection");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut lines = BufReader::new(s).lines();
+    for pid in [7, 8] {
+        let msg = lines.next().unwrap().unwrap();
+        assert!(msg.starts_with("<30>1 "), "{msg}");
+        assert_eq!(json_of(&msg)["pid"], pid);
+    }
+}
