@@ -139,7 +139,7 @@ pub fn main() {
     // writer's share (render, queue) is what is measured.
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
     let syslog: &str = Box::leak(format!("udp://{}", udp.local_addr().unwrap()).into_boxed_str());
-    let cases: [(&str, &[&str], Dest); 9] = [
+    let cases: [(&str, &[&str], Dest); 10] = [
         ("jsonl -> file", &["--format", "jsonl"], Dest::Output),
         (
             "jsonl -> BufWriter",
@@ -150,6 +150,20 @@ pub fn main() {
         (
             "jsonl + syslog udp",
             &["--format", "jsonl", "--syslog", syslog],
+            Dest::Output,
+        ),
+        // Every message dropped at the queue: the writer's own share
+        // (rendering, the message), without the sender thread's sends.
+        (
+            "jsonl + syslog dropped",
+            &[
+                "--format",
+                "jsonl",
+                "--syslog",
+                syslog,
+                "--syslog-buffer",
+                "1",
+            ],
             Dest::Output,
         ),
         (

@@ -37,6 +37,10 @@ struct State {
     lost: u64,
     /// Give up what cannot be sent at once, and end the thread.
     closing: bool,
+    /// The thread sleeps on `work` for want of messages: only then does a
+    /// new message wake it (a wake-up is a system call; a busy thread
+    /// finds the message without one).
+    waiting: bool,
 }
 
 struct Shared {
@@ -75,6 +79,7 @@ impl Sender {
                 in_flight: 0,
                 lost: 0,
                 closing: false,
+                waiting: false,
             }),
             work: Condvar::new(),
             idle: Condvar::new(),
@@ -102,8 +107,11 @@ impl Sender {
         }
         st.bytes += msg.len();
         st.queue.push_back(msg);
+        let wake = st.waiting;
         drop(st);
-        self.shared.work.notify_one();
+        if wake {
+            self.shared.work.notify_one();
+        }
     }
 
     /// Messages lost so far.
@@ -177,7 +185,9 @@ fn send_loop(shared: &Shared, target: &Target, tls: Option<&Arc<ClientConfig>>) 
         {
             let mut st = shared.lock();
             while st.queue.is_empty() && !st.closing {
+                st.waiting = true;
                 st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.waiting = false;
             }
             if st.queue.is_empty() {
                 return;
