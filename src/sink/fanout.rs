@@ -89,8 +89,10 @@ impl Sink for Fanout {
         if let Event::Stop(_) = ev {
             // Everything before the stop event is delivered, or counted in
             // a loss event that precedes it.
+            // One wait for all: the queues empty in parallel.
+            let deadline = Instant::now() + super::syslog::DRAIN_WAIT;
             for s in &mut self.sinks {
-                s.drain(super::syslog::DRAIN_WAIT);
+                s.drain(deadline.saturating_duration_since(Instant::now()));
             }
             self.report_losses()?;
             return self.write_all(ev);

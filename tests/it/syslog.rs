@@ -491,3 +491,41 @@ fn sighup_still_reopens_the_output_file_while_syslog_is_sent() {
     assert!(file_has(&rotated, "1") && !file_has(&rotated, "2"));
     assert!(!file_has(&path, "1"));
 }
+
+#[root_test("runs the eBPF monitor")]
+fn a_message_over_syslog_max_arrives_truncated_and_flagged() {
+    let dir = open_tempdir();
+    let r = Rsyslog::start(dir.path());
+    let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
+    let mut mon = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--no-hash",
+        "--syslog",
+        &tcp,
+        "--syslog-max",
+        "1000",
+    ]);
+    let tag = unique_tag("syslog-max");
+    let long = "y".repeat(3000);
+    run_ok(Command::new("/bin/true").args([&tag, &long]));
+    let exec = mon.wait_for_exec(&tag);
+    let mut got = None;
+    wait_until("the truncated exec", || {
+        got = read(&r.out)
+            .lines()
+            .find(|l| l.contains(&tag) && l.starts_with("tcp "))
+            .map(str::to_owned);
+        got.is_some()
+    });
+    let line = got.unwrap();
+    // Everything after the input name and facility.severity is what
+    // procwatch sent (rsyslog rewrites only the timestamp's Z).
+    let size = serde_json::to_string(&exec).unwrap().len();
+    let sd = format!(" exec [procwatch@32473 truncated=\"true\" size=\"{size}\"] {{");
+    assert!(line.contains(&sd), "{line}");
+    let msg = line.split_once("\"] ").unwrap().1;
+    assert!(msg.len() < 1000 && msg.len() > 850, "{}", msg.len());
+    assert!(serde_json::from_str::<Value>(msg).is_err());
+    mon.stop().assert_clean_exit();
+}
