@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use super::parsers::{
     parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size, parse_size,
+    parse_syslog_max,
 };
 
 const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
@@ -49,6 +50,13 @@ pub enum FormatArg {
     Jsonl,
     /// One Elastic Common Schema (ECS 8.x) document per line.
     Ecs,
+}
+
+/// How a syslog message's MSG renders the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyslogFormatArg {
+    /// The event's JSON line, as --format jsonl writes it.
+    Jsonl,
 }
 
 /// Which event source to use.
@@ -264,6 +272,38 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
     pub csv_columns: Vec<CsvColumnArg>,
 
+    // ---- syslog ----
+    /// Also send every event to a syslog receiver, as RFC 5424 messages
+    /// whose MSG is the event's JSON line: unix:///dev/log (a datagram
+    /// socket; a stream socket gets one message per line), udp://HOST:PORT,
+    /// tcp://HOST:PORT (RFC 6587 octet counting) or tls://HOST:PORT.
+    /// Repeatable; the main output is written as well.
+    #[arg(long, value_name = "URL", help_heading = "Syslog")]
+    pub syslog: Vec<crate::sink::syslog::Target>,
+
+    /// How MSG renders each event.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SyslogFormatArg::Jsonl,
+          help_heading = "Syslog")]
+    pub syslog_format: SyslogFormatArg,
+
+    /// Trust the CA certificates in this PEM file for tls:// instead of
+    /// the system's store.
+    #[arg(long, value_name = "FILE", help_heading = "Syslog")]
+    pub syslog_ca: Option<PathBuf>,
+
+    /// Longest message, header included (rsyslog's default limit is 8K);
+    /// a longer one is cut and flagged with
+    /// [procwatch@32473 truncated="true" size="N"]. At least 480.
+    #[arg(long, value_name = "BYTES", default_value = "8K", value_parser = parse_syslog_max,
+          help_heading = "Syslog")]
+    pub syslog_max: u64,
+
+    /// Bytes queued per destination while its receiver is slow or down;
+    /// past that, messages are dropped and reported as `syslog` losses.
+    #[arg(long, value_name = "BYTES", default_value = "8M", value_parser = parse_size,
+          help_heading = "Syslog")]
+    pub syslog_buffer: u64,
+    // ---- end syslog ----
     /// For tests: after attaching, the reader sleeps N milliseconds before
     /// draining, so a tiny ring can be made to overflow deterministically.
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]

@@ -9,10 +9,12 @@ pub mod csv;
 mod describe;
 pub mod ecs;
 pub mod escape;
+mod fanout;
 pub mod jsonl;
 pub mod output;
 #[cfg(unix)]
 pub mod output_file;
+pub mod syslog;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod text;
@@ -44,6 +46,14 @@ pub trait Sink: Send {
     /// The destination was reopened (SIGHUP); `empty`: the new file is
     /// empty, so a CSV header is due again.
     fn reopened(&mut self, _empty: bool) {}
+    /// Messages this sink took and then lost (a network destination that
+    /// could not deliver), not yet taken: the place and the count.
+    fn take_lost(&mut self) -> Option<(crate::event::LossPlace, u64)> {
+        None
+    }
+    /// The run is ending: waits up to `wait` for output queued elsewhere
+    /// (a sender thread) to go out, and counts what did not as lost.
+    fn drain(&mut self, _wait: std::time::Duration) {}
 }
 
 /// Output format chosen on the command line.

@@ -24,3 +24,4 @@ mod insight;
 mod lifecycle;
 mod namespaces;
 mod sources;
+mod syslog;
