@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use super::parsers::{
-    parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size, parse_size,
+    parse_container, parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size,
+    parse_size,
 };
 
 const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
@@ -223,6 +224,21 @@ pub struct Cli {
     /// Show only privileged execs of something a non-root user can modify.
     #[arg(long, help_heading = "Filters")]
     pub hijackable: bool,
+
+    /// Show only execs in this container: `any`, `none`, a prefix of the
+    /// container id (at least 4 hex digits), or its exact id or name
+    /// (nspawn, lxc). Taken from the cgroup path; an exec whose cgroup is
+    /// unknown matches no value, and `none` also shows containers a user
+    /// named in their own delegated cgroup subtree. Repeatable (any may
+    /// match).
+    #[arg(long, value_name = "ID", help_heading = "Filters", value_parser = parse_container)]
+    pub container: Vec<String>,
+
+    /// Show only execs in procwatch's own pid, mount and user namespaces
+    /// (the host's, when procwatch runs on the host); unknown namespaces
+    /// do not match.
+    #[arg(long, help_heading = "Filters")]
+    pub host_only: bool,
 
     /// Colour the text format: auto = only when writing to a terminal
     /// (not with -o) and NO_COLOR is not set.

@@ -98,6 +98,8 @@ impl Cli {
             privileged: self.privileged,
             raised: self.raised,
             hijackable: self.hijackable,
+            containers: self.container.clone(),
+            host_only: self.host_only,
         }
     }
 

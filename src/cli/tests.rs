@@ -236,6 +236,10 @@ fn filter_flags_repeat() {
         "--privileged",
         "--raised",
         "--hijackable",
+        "--container",
+        "0123abcd",
+        "--container=none",
+        "--host-only",
     ])
     .unwrap();
     assert_eq!(cli.uid, vec![0, 1000]);
@@ -253,8 +257,11 @@ fn filter_flags_repeat() {
             privileged: true,
             raised: true,
             hijackable: true,
+            containers: vec!["0123abcd".into(), "none".into()],
+            host_only: true,
         }
     );
+    assert_eq!(err_kind(&["--container", ""]), ErrorKind::ValueValidation);
     assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
     assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
     assert_eq!(
