@@ -341,6 +341,18 @@ pub enum CsvColumnArg {
     /// argv's full size in bytes.
     #[value(name = "argv_size")]
     ArgvSize,
+    /// `runtime:id` of the container, empty on the host.
+    #[value(name = "container")]
+    Container,
+    /// The pid inside the process's own pid namespace.
+    #[value(name = "ns_pid")]
+    NsPid,
+    /// The cgroup v2 path.
+    #[value(name = "cgroup")]
+    Cgroup,
+    /// `host`, or the user namespace's level and owner uid.
+    #[value(name = "userns")]
+    Userns,
     /// Every column above, in this order.
     #[value(name = "all")]
     All,

@@ -64,6 +64,10 @@ impl Cli {
                 CsvColumnArg::ExecId => &[CsvColumn::ExecId],
                 CsvColumnArg::ArgvTruncated => &[CsvColumn::ArgvTruncated],
                 CsvColumnArg::ArgvSize => &[CsvColumn::ArgvSize],
+                CsvColumnArg::Container => &[CsvColumn::Container],
+                CsvColumnArg::NsPid => &[CsvColumn::NsPid],
+                CsvColumnArg::Cgroup => &[CsvColumn::Cgroup],
+                CsvColumnArg::Userns => &[CsvColumn::Userns],
                 CsvColumnArg::All => &CsvColumn::ALL,
             };
             for c in add {

@@ -384,6 +384,19 @@ fn csv_columns_flag() {
             CsvColumn::Sha256,
             CsvColumn::ArgvTruncated,
             CsvColumn::ArgvSize,
+            CsvColumn::Container,
+            CsvColumn::NsPid,
+            CsvColumn::Cgroup,
+            CsvColumn::Userns,
+        ]
+    );
+    assert_eq!(
+        cols(&["--csv-columns=container,ns_pid,cgroup,userns"]),
+        vec![
+            CsvColumn::Container,
+            CsvColumn::NsPid,
+            CsvColumn::Cgroup,
+            CsvColumn::Userns
         ]
     );
     assert_eq!(
