@@ -240,6 +240,12 @@ pub struct Cli {
     #[arg(long, help_heading = "Filters")]
     pub host_only: bool,
 
+    /// Text: the wide layout with every detail (ppid, capability names,
+    /// what each marker found), whatever the terminal's width. Without it,
+    /// a terminal narrower than 120 columns gets the compact layout.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
     /// Colour the text format: auto = only when writing to a terminal
     /// (not with -o) and NO_COLOR is not set.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]

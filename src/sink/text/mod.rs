@@ -12,8 +12,24 @@
 //! with (a leading `#` is always quoted), so they cannot be faked through
 //! argv.
 //!
+//! An exec in a container shows a tag before the user: `[` the first 12
+//! characters of the container id (or its name) `]`, with `?` before the
+//! `]` when the cgroup sits in a user's delegated subtree (that user chose
+//! the name). Findings are markers before the command: `RAISED(...)`,
+//! `HIJACKABLE(...)`, and `incomplete(fields)` for fields behind what the
+//! line shows that could not be had ([`SHOWN_FIELDS`]).
+//!
+//! That is the wide layout, for files, pipes, terminals at least
+//! [`WIDE_FROM`] columns wide, and `-v`. Narrower terminals get the
+//! compact one ([`compact`]). Each layout writes its header line, as a
+//! comment, after the start line.
+//!
 //! Everything variable goes through [`super::escape`], so no line can carry
 //! a terminal escape or a raw newline.
+
+mod compact;
+
+pub use compact::WIDE_FROM;
 
 use std::io::{self, Write};
 
@@ -55,6 +71,8 @@ const ALARM: &str = "\x1b[1;31m";
 pub struct TextSink {
     out: Box<dyn Write + Send>,
     color: bool,
+    /// The compact layout rather than the wide one.
+    compact: bool,
 }
 
 impl TextSink {
@@ -65,8 +83,78 @@ impl TextSink {
 
     /// A text sink writing to `out`, with ANSI colour when `color`.
     pub fn with_color(out: Box<dyn Write + Send>, color: bool) -> Self {
-        TextSink { out, color }
+        TextSink {
+            out,
+            color,
+            compact: false,
+        }
     }
+
+    /// The compact layout (see [`compact`]) when `compact`.
+    pub fn compact(mut self, compact: bool) -> Self {
+        self.compact = compact;
+        self
+    }
+}
+
+/// Whether a terminal `width` columns wide (`None`: not a terminal, or
+/// the wide layout asked for) gets the compact layout.
+pub fn compact_for(width: Option<u16>) -> bool {
+    width.is_some_and(|w| w < WIDE_FROM)
+}
+
+/// The wide layout's header line.
+fn header() -> String {
+    format!(
+        "# {:<10}  {:>7}  {:>7}  {:<10}  {}  {}\n",
+        "time", "pid", "ppid", "user", "privileges", "command"
+    )
+}
+
+/// `[0123456789ab] ` for an exec in a container (`?` before the `]` when a
+/// user's delegated cgroup holds it), else empty.
+fn container_tag(ev: &ExecEvent) -> String {
+    let Some(c) = ev.ns.container.as_deref() else {
+        return String::new();
+    };
+    let short: String = c.id.chars().take(12).collect();
+    let forged = if c.delegated_uid.is_some() { "?" } else { "" };
+    format!("[{}{forged}] ", display_bytes(short.as_bytes()))
+}
+
+/// What the line claims, by `incomplete` field name: a field missing from
+/// these changes what a reader concludes (no `HIJACKABLE` marker because
+/// nothing was checked, no container tag because the cgroup is unknown).
+const SHOWN_FIELDS: [&str; 13] = [
+    "argv",
+    "command_line",
+    "exe",
+    "ppid",
+    "user",
+    "credentials",
+    "caps",
+    "token",
+    "privilege_raised",
+    "hijackable",
+    "in_host_userns",
+    "container",
+    "cgroup_path",
+];
+
+/// The fields of `incomplete` this view reports: those of
+/// [`SHOWN_FIELDS`], less a command line form the line does not need
+/// (argv on Windows, where the one-string command line is shown).
+fn incomplete_fields(ev: &ExecEvent) -> Vec<&'static str> {
+    ev.incomplete
+        .iter()
+        .map(|i| i.field)
+        .filter(|f| SHOWN_FIELDS.contains(f))
+        .filter(|f| match *f {
+            "argv" => ev.command_line.is_none(),
+            "command_line" => ev.argv.is_none(),
+            _ => true,
+        })
+        .collect()
 }
 
 /// `text` wrapped in `sgr` … reset when colouring, else unchanged.
@@ -100,6 +188,10 @@ fn markers(ev: &ExecEvent, color: bool) -> String {
         let m = format!("HIJACKABLE({}: {})", shell_quote(&h.path), hijack_reason(h));
         found.push(paint(color, HIJACKABLE, &m));
     }
+    let missing = incomplete_fields(ev);
+    if !missing.is_empty() {
+        found.push(format!("incomplete({})", missing.join(",")));
+    }
     found.join(" ")
 }
 
@@ -123,13 +215,6 @@ fn argv0_misleading(ev: &ExecEvent) -> bool {
 }
 
 fn exec_line(ev: &ExecEvent, color: bool) -> String {
-    // The parenthesised words are unambiguous: join_cmdline would quote a
-    // bare `(`.
-    let cmdline = match cmdline_of(ev) {
-        None => "(argv unknown)".to_owned(),
-        Some(c) if c.is_empty() => "(empty argv)".to_owned(),
-        Some(c) => c,
-    };
     let privs = exec_privileges_summary(ev);
     // Padded before painting, so escapes do not count towards the width.
     let user = format!("{:<10}", user_display(ev));
@@ -142,11 +227,26 @@ fn exec_line(ev: &ExecEvent, color: bool) -> String {
         marks.insert_str(0, "  ");
     }
     let mut line = format!(
-        "{}  {:>7}  {:>7}  {user}  {privs}{marks}  {cmdline}",
+        "{}  {:>7}  {:>7}  {}{user}  {privs}{marks}  ",
         time_hms_millis(ev.time),
         ev.pid,
         ev.ppid.map_or_else(|| "?".to_owned(), |p| p.to_string()),
+        container_tag(ev),
     );
+    line.push_str(&command_tail(ev));
+    line
+}
+
+/// The command line, what shows it was cut or is not what ran, and the
+/// newline: the end of every exec line.
+fn command_tail(ev: &ExecEvent) -> String {
+    // The parenthesised words are unambiguous: join_cmdline would quote a
+    // bare `(`.
+    let mut line = match cmdline_of(ev) {
+        None => "(argv unknown)".to_owned(),
+        Some(c) if c.is_empty() => "(empty argv)".to_owned(),
+        Some(c) => c,
+    };
     if ev.argv_truncated {
         match ev.argv_size {
             Some(n) => line.push_str(&format!(" [argv truncated, {n} bytes]")),
@@ -218,15 +318,17 @@ fn loss_line(l: &LossInfo, color: bool) -> String {
 }
 
 /// The text sink of the registry (see [`super::Build`]): coloured when
-/// asked.
+/// asked, compact on a narrow terminal.
 pub fn build(out: Box<dyn Write + Send>, _header_needed: bool, opts: SinkOptions) -> Box<dyn Sink> {
-    Box::new(TextSink::with_color(out, opts.color))
+    Box::new(TextSink::with_color(out, opts.color).compact(compact_for(opts.text_width)))
 }
 
 impl Sink for TextSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         let line = match ev {
-            Event::Start(s) => start_line(s),
+            Event::Start(s) if self.compact => start_line(s) + &compact::header(),
+            Event::Start(s) => start_line(s) + &header(),
+            Event::Exec(e) if self.compact => compact::exec_line(e, self.color),
             Event::Exec(e) => exec_line(e, self.color),
             Event::Exit(x) => exit_line(x, self.color),
             Event::Loss(l) => loss_line(l, self.color),

@@ -142,7 +142,8 @@ fn argv_cannot_forge_a_comment_line() {
 fn start_loss_stop_lines() {
     assert_eq!(
         render(&Event::Start(start_info())),
-        "# procwatch 0.1.0 watching execs via ebpf (tp_btf/sched_process_exec) on host1\n"
+        "# procwatch 0.1.0 watching execs via ebpf (tp_btf/sched_process_exec) on host1\n\
+         # time            pid     ppid  user        privileges  command\n"
     );
     assert_eq!(
         render(&Event::Loss(loss_info())),
@@ -164,8 +165,10 @@ fn start_loss_stop_lines() {
 fn hostile_start_fields_are_escaped() {
     let mut s = start_info();
     s.hostname = "h\x1b]0;x\x07".to_owned();
-    let line = render(&Event::Start(s));
-    assert_one_safe_line(&line);
+    let lines = render(&Event::Start(s));
+    let (line, header) = lines.split_at(lines.find('\n').unwrap() + 1);
+    assert_one_safe_line(line);
+    assert_one_safe_line(header);
     assert!(line.ends_with("on $'h\\x1b]0;x\\x07'\n"));
 }
 
@@ -339,5 +342,165 @@ fn loss_is_red_with_colour_only() {
     assert_eq!(
         render_color(&Event::Stop(stop_info())),
         render(&Event::Stop(stop_info()))
+    );
+}
+
+fn compact(ev: ExecEvent) -> String {
+    let buf = SharedBuf::default();
+    let mut s = TextSink::new(Box::new(buf.clone())).compact(true);
+    s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+    buf.string()
+}
+
+/// A root exec with every capability, raised by a setuid bit.
+fn root_setuid_exec() -> ExecEvent {
+    let mut ev = exec_event();
+    ev.argv = Some(vec![b"sudo".to_vec(), b"id".to_vec()]);
+    ev.exe = Some(b"/usr/bin/sudo".to_vec());
+    ev.user = Some("root".into());
+    set_euid(&mut ev, 0);
+    let Some(Privileges::Linux { caps, raised, .. }) = &mut ev.privileges else {
+        unreachable!()
+    };
+    caps.effective = (1 << 41) - 1 - (1 << 24);
+    *raised = Some(PrivilegeRaise::Setuid);
+    ev.privilege_change = Some(setuid_change());
+    ev
+}
+
+fn in_container(ev: &mut ExecEvent, id: &str, delegated: Option<u32>) {
+    ev.ns.container = Some(std::sync::Arc::new(crate::event::Container {
+        id: id.to_owned(),
+        runtime: "docker",
+        delegated_uid: delegated,
+        nested: false,
+    }));
+}
+
+#[test]
+fn compact_root_line_fits_80_columns() {
+    let line = compact(root_setuid_exec());
+    assert_eq!(
+        line,
+        "05:26:10.123     4242  root      ALL+suid RAISED  sudo id\n"
+    );
+    // A root cron job: the whole line in 80 columns.
+    let mut cron = root_setuid_exec();
+    cron.argv = Some(vec![
+        b"/bin/sh".to_vec(),
+        b"-c".to_vec(),
+        b"/usr/local/bin/backup.sh".to_vec(),
+    ]);
+    cron.exe = Some(b"/usr/bin/sh".to_vec());
+    cron.privilege_change = None;
+    let line = compact(cron.clone());
+    assert!(line.len() <= 81, "{} columns: {line}", line.len() - 1);
+    // Every marker still shows, as a word.
+    cron.privilege_change = Some(setuid_change());
+    cron.hijackable.push(hijack_dir());
+    cron.mark_incomplete("ppid", "unknown");
+    cron.ns.user_ns = Some(crate::event::UserNs {
+        level: 1,
+        owner_uid: 0,
+    });
+    assert_eq!(
+        compact(cron),
+        "05:26:10.123     4242  root      ALL+suid RAISED HIJACKABLE userns incomplete  \
+         /bin/sh -c /usr/local/bin/backup.sh\n"
+    );
+    // The wide layout of the same exec is much wider.
+    assert!(exec(root_setuid_exec()).len() > compact(root_setuid_exec()).len() + 30);
+}
+
+#[test]
+fn compact_privilege_tags_and_userns() {
+    let mut ev = exec_event();
+    assert!(compact(ev.clone()).contains("  alice     -  ls"));
+    let Some(Privileges::Linux { caps, .. }) = &mut ev.privileges else {
+        unreachable!()
+    };
+    caps.effective = 0b1010_0000_0000_0000;
+    assert!(compact(ev.clone()).contains("  alice     caps:2  ls"));
+    // A sandbox's capabilities: no host power, and marked.
+    ev.ns.user_ns = Some(crate::event::UserNs {
+        level: 1,
+        owner_uid: 1001,
+    });
+    assert!(
+        compact(ev.clone()).contains("  alice     - userns  ls"),
+        "{}",
+        compact(ev)
+    );
+    ev.privileges = None;
+    assert!(compact(ev).contains("  ? userns  ls"));
+}
+
+#[test]
+fn container_tag_before_the_user_in_both_layouts() {
+    let id = "0123456789abcdef".repeat(4);
+    let mut ev = exec_event();
+    in_container(&mut ev, &id, None);
+    assert_eq!(
+        exec(ev.clone()),
+        "05:26:10.123     4242     1000  [0123456789ab] alice       -  ls -la /tmp\n"
+    );
+    assert_eq!(
+        compact(ev.clone()),
+        "05:26:10.123     4242  [0123456789ab] alice     -  ls -la /tmp\n"
+    );
+    // A name a user chose in their own cgroup subtree is flagged.
+    in_container(&mut ev, "web", Some(1000));
+    assert!(exec(ev.clone()).contains("  [web?] alice  "));
+    // Hostile names stay one safe line.
+    in_container(&mut ev, "\x1b[2J\n", None);
+    assert_one_safe_line(&exec(ev.clone()));
+    assert_one_safe_line(&compact(ev));
+}
+
+#[test]
+fn incomplete_marker_names_what_the_line_lacks() {
+    let mut ev = exec_event();
+    ev.mark_incomplete("exe_sha256", "hash_pending");
+    ev.mark_incomplete("login_uid", "unset");
+    assert_eq!(exec(ev.clone()), exec(exec_event()), "not shown here");
+    ev.mark_incomplete("hijackable", "other_mount_namespace: gone");
+    ev.mark_incomplete("container", "the cgroup path is unknown");
+    assert!(
+        exec(ev.clone()).contains("  -  incomplete(hijackable,container)  ls -la /tmp"),
+        "{}",
+        exec(ev.clone())
+    );
+    assert!(compact(ev).contains("  - incomplete  ls"));
+}
+
+#[test]
+fn layout_by_terminal_width_and_headers() {
+    assert!(!compact_for(None));
+    assert!(compact_for(Some(80)));
+    assert!(compact_for(Some(WIDE_FROM - 1)));
+    assert!(!compact_for(Some(WIDE_FROM)));
+    let buf = SharedBuf::default();
+    let mut s = TextSink::new(Box::new(buf.clone())).compact(true);
+    s.write_event(&Event::Start(start_info())).unwrap();
+    s.write_event(&Event::Exec(Box::new(exec_event()))).unwrap();
+    let out = buf.string();
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(
+        lines[1],
+        "# time            pid  user      privileges  command"
+    );
+    // The header's words sit over their columns.
+    assert_eq!(
+        lines[1].find("pid").unwrap() + 3,
+        lines[2].find("4242").unwrap() + 4
+    );
+    assert_eq!(lines[1].find("user"), lines[2].find("alice"));
+    let wide = render(&Event::Start(start_info()));
+    let header = wide.lines().nth(1).unwrap();
+    let line = exec(exec_event());
+    assert_eq!(header.find("user"), line.find("alice"));
+    assert_eq!(
+        header.find("ppid").unwrap() + 4,
+        line.find("1000").unwrap() + 4
     );
 }
