@@ -11,6 +11,7 @@ mod fuse;
 mod awkward;
 mod capture;
 mod cgroup;
+mod containers;
 mod ebpf_variants;
 mod hardening_csv;
 mod hardening_hash;
