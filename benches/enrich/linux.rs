@@ -196,6 +196,11 @@ pub fn main() {
     // from the cache.
     let mut other_ns = live_ev.clone();
     other_ns.ns.exe_other_mnt_ns = Some(true);
+    // Its mount namespace known: the mount table is kept between execs.
+    other_ns.ns.namespaces = Some(procwatch::event::Namespaces {
+        mnt: procwatch::linux::ns::own_ns("mnt").expect("own mount namespace"),
+        ..Default::default()
+    });
     let mut probe = other_ns.clone();
     HijackChecker::new().check(&mut probe);
     assert!(probe.incomplete.is_empty(), "{:?}", probe.incomplete);

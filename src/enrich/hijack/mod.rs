@@ -44,7 +44,7 @@ use crate::linux::file_key::FileKey;
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
 use interp::interpreter_arg;
-use root_view::{RootView, Stop};
+use root_view::{MountTables, RootView, Stop};
 use walk::{Found, Writer, absolute, lstat, walk, walk_in};
 
 /// The `incomplete` reason for files of another mount namespace that were
@@ -85,6 +85,8 @@ pub struct HijackChecker {
     walks: Arc<AtomicU64>,
     /// Paths on FUSE are never looked at (see `mounts`).
     mounts: FuseMounts,
+    /// Other mount namespaces' tables, for their FUSE mounts.
+    other_mounts: MountTables,
 }
 
 /// The files of one exec with their cached or fresh verdicts.
@@ -110,6 +112,7 @@ impl HijackChecker {
             ttl,
             walks: Arc::default(),
             mounts: FuseMounts::default(),
+            other_mounts: MountTables::default(),
         }
     }
 
@@ -122,6 +125,7 @@ impl HijackChecker {
             ttl: self.ttl,
             walks: Arc::clone(&self.walks),
             mounts: FuseMounts::default(),
+            other_mounts: MountTables::default(),
         }
     }
 
@@ -270,7 +274,8 @@ impl HijackChecker {
         let Some((want, exe)) = ev.exe_dev_ino.zip(ev.exe.clone()) else {
             return not_judged(ev, "the executed file's path or identity is unknown".into());
         };
-        let mut view = match RootView::open(ev.pid) {
+        let ns = ev.ns.namespaces.map(|n| n.mnt);
+        let mut view = match RootView::open(ev.pid, ns, &mut self.other_mounts) {
             Ok(v) => v,
             Err(e) => {
                 return not_judged(ev, format!("the process's root could not be opened ({e})"));
@@ -295,10 +300,12 @@ impl HijackChecker {
                 None => unjudged.push(String::from_utf8_lossy(&path).into_owned()),
             }
         }
+        let stopped = view.stopped;
+        drop(view);
         let out = self.describe_all(verdicts);
         ev.hijackable = out;
         if !unjudged.is_empty() {
-            let why = match view.stopped {
+            let why = match stopped {
                 Some(Stop::Fuse) => "on a FUSE filesystem, whose server could stall procwatch",
                 _ => "gone, or not readable",
             };

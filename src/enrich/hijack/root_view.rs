@@ -13,12 +13,18 @@
 //!
 //! FUSE: the mount of every step is checked against the process's mount
 //! table before anything below it is looked up, so no request ever reaches
-//! a FUSE server (which could hold the lookup forever).
+//! a FUSE server (which could hold the lookup forever). Reading a mount
+//! table costs far more than the walk, so tables are kept per mount
+//! namespace ([`MountTables`]), with their `mountinfo` open: the kernel
+//! flags it (POLLPRI) when that namespace's mounts change, and a mount id
+//! the table does not list makes it be read again at once.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
-use std::io;
+use std::fs::File;
+use std::io::{self, Read, Seek};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use super::walk::{Node, View};
 
@@ -35,65 +41,173 @@ pub(super) enum Stop {
     Unresolved,
 }
 
-/// One process's root, opened once per exec.
-pub(super) struct RootView {
-    pid: u32,
-    /// Opened directories by absolute path in the root (`/` is the root).
-    dirs: HashMap<Vec<u8>, OwnedFd>,
-    /// The last step looked up, kept for `read_link`.
-    last: Option<(Vec<u8>, OwnedFd)>,
-    fuse_mounts: HashSet<u64>,
-    known_mounts: HashSet<u64>,
-    /// The first reason a step was not looked at.
-    pub(super) stopped: Option<Stop>,
+/// Mount namespaces whose tables are kept at most; an open `mountinfo`
+/// keeps its namespace alive, so unused ones are let go.
+const MAX_TABLES: usize = 64;
+/// A table not used for this long is let go when room is needed.
+const IDLE: Duration = Duration::from_secs(10);
+
+/// One mount namespace's mount table: which mount ids exist, which are
+/// FUSE.
+struct MountTable {
+    /// `/proc/<pid>/mountinfo` of a process in that namespace, kept open.
+    file: File,
+    fuse: HashSet<u64>,
+    known: HashSet<u64>,
+    used: Instant,
 }
 
-impl RootView {
-    /// Opens `/proc/<pid>/root` and reads the process's mount table.
-    pub(super) fn open(pid: u32) -> io::Result<RootView> {
-        let root = open_root(pid)?;
-        let mut v = RootView {
-            pid,
-            dirs: HashMap::new(),
-            last: None,
-            fuse_mounts: HashSet::new(),
-            known_mounts: HashSet::new(),
-            stopped: None,
+impl MountTable {
+    fn open(pid: u32) -> io::Result<MountTable> {
+        let mut t = MountTable {
+            file: File::open(format!("/proc/{pid}/mountinfo"))?,
+            fuse: HashSet::new(),
+            known: HashSet::new(),
+            used: Instant::now(),
         };
-        v.read_mounts()?;
-        v.dirs.insert(b"/".to_vec(), root);
-        Ok(v)
+        t.read()?;
+        Ok(t)
     }
 
-    fn read_mounts(&mut self) -> io::Result<()> {
-        let table = std::fs::read(format!("/proc/{}/mountinfo", self.pid))?;
-        self.fuse_mounts.clear();
-        self.known_mounts.clear();
+    /// Whether the kernel flagged a change since the last read (one
+    /// poll(2), no wait).
+    fn changed(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut p, 1, 0) };
+        n != 0 && p.revents & (libc::POLLPRI | libc::POLLERR) != 0
+    }
+
+    fn read(&mut self) -> io::Result<()> {
+        // Take the change flag first: a change after it is flagged again.
+        self.changed();
+        let mut table = Vec::new();
+        self.file.rewind()?;
+        self.file.read_to_end(&mut table)?;
+        self.fuse.clear();
+        self.known.clear();
         for line in table.split(|&b| b == b'\n') {
             let id = line.split(|&b| b == b' ').next().map(std::str::from_utf8);
             let (Some(Ok(id)), Some(m)) = (id, crate::linux::mountinfo::parse_line(line)) else {
                 continue;
             };
             let Ok(id) = id.parse::<u64>() else { continue };
-            self.known_mounts.insert(id);
+            self.known.insert(id);
             if m.fstype == b"fuse" || m.fstype == b"fuseblk" || m.fstype.starts_with(b"fuse.") {
-                self.fuse_mounts.insert(id);
+                self.fuse.insert(id);
             }
         }
         Ok(())
     }
+}
+
+/// Mount tables by mount namespace (its inode number).
+#[derive(Default)]
+pub(super) struct MountTables {
+    tables: HashMap<u32, MountTable>,
+}
+
+impl std::fmt::Debug for MountTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MountTables({} namespaces)", self.tables.len())
+    }
+}
+
+impl MountTables {
+    /// The table of mount namespace `ns` (read through `pid`, a process in
+    /// it), current as the kernel's change flag tells; `ns` unknown: read
+    /// afresh and not kept.
+    fn of(&mut self, ns: Option<u32>, pid: u32) -> io::Result<MountTable> {
+        let Some(ns) = ns else {
+            return MountTable::open(pid);
+        };
+        let mut t = match self.tables.remove(&ns) {
+            Some(mut t) => {
+                if t.changed() {
+                    t.read()?;
+                }
+                t
+            }
+            None => MountTable::open(pid)?,
+        };
+        t.used = Instant::now();
+        Ok(t)
+    }
+
+    /// Keeps `t` for namespace `ns`, letting idle tables go when full.
+    fn keep(&mut self, ns: Option<u32>, t: MountTable) {
+        let Some(ns) = ns else { return };
+        if self.tables.len() >= MAX_TABLES {
+            self.tables.retain(|_, t| t.used.elapsed() < IDLE);
+            if self.tables.len() >= MAX_TABLES {
+                self.tables.clear();
+            }
+        }
+        self.tables.insert(ns, t);
+    }
+}
+
+/// One process's root, opened once per exec.
+pub(super) struct RootView<'a> {
+    /// Opened directories by absolute path in the root (`/` is the root).
+    dirs: HashMap<Vec<u8>, OwnedFd>,
+    /// The last step looked up, kept for `read_link`.
+    last: Option<(Vec<u8>, OwnedFd)>,
+    mounts: Option<MountTable>,
+    ns: Option<u32>,
+    tables: &'a mut MountTables,
+    /// The first reason a step was not looked at.
+    pub(super) stopped: Option<Stop>,
+}
+
+impl Drop for RootView<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.mounts.take() {
+            self.tables.keep(self.ns, t);
+        }
+    }
+}
+
+impl<'a> RootView<'a> {
+    /// Opens `/proc/<pid>/root` of a process in mount namespace `ns`, and
+    /// that namespace's mount table.
+    pub(super) fn open(
+        pid: u32,
+        ns: Option<u32>,
+        tables: &'a mut MountTables,
+    ) -> io::Result<RootView<'a>> {
+        let root = open_root(pid)?;
+        let mounts = tables.of(ns, pid)?;
+        let mut dirs = HashMap::new();
+        dirs.insert(b"/".to_vec(), root);
+        Ok(RootView {
+            dirs,
+            last: None,
+            mounts: Some(mounts),
+            ns,
+            tables,
+            stopped: None,
+        })
+    }
 
     /// Whether mount `id` may be looked into: listed, and not FUSE. A mount
-    /// made since the table was read makes it be read again once.
+    /// the table does not list makes it be read again once.
     fn mount_ok(&mut self, id: u64) -> bool {
-        if !self.known_mounts.contains(&id) && self.read_mounts().is_err() {
+        let Some(t) = self.mounts.as_mut() else {
+            return false;
+        };
+        if !t.known.contains(&id) && t.read().is_err() {
             return false;
         }
-        if self.fuse_mounts.contains(&id) {
+        if t.fuse.contains(&id) {
             self.stopped.get_or_insert(Stop::Fuse);
             return false;
         }
-        self.known_mounts.contains(&id)
+        t.known.contains(&id)
     }
 
     fn stop(&mut self) -> Option<Node> {
@@ -131,7 +245,7 @@ impl RootView {
     }
 }
 
-impl View for RootView {
+impl View for RootView<'_> {
     fn lstat(&mut self, path: &[u8]) -> Option<Node> {
         self.last = None;
         let (parent, name) = match path.iter().rposition(|&b| b == b'/') {
