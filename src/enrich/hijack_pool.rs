@@ -197,6 +197,7 @@ fn check_input(ev: &ExecEvent) -> ExecEvent {
     c.exe_stamp = ev.exe_stamp;
     c.ns.user_ns = ev.ns.user_ns;
     c.ns.exe_other_mnt_ns = ev.ns.exe_other_mnt_ns;
+    c.ns.namespaces = ev.ns.namespaces;
     c
 }
 
