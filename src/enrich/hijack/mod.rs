@@ -283,11 +283,20 @@ impl HijackChecker {
         };
         // The process may be gone and its pid reused, or chrooted: its root
         // must show the executed file at the exe path.
-        if ev.exe_truncated || view.identity(&exe) != Some(want) {
+        let found = view.identity(&exe);
+        if view.stopped == Some(Stop::Fuse) {
+            return not_judged(
+                ev,
+                "the executed file is on a FUSE filesystem of that namespace, whose server \
+                 could stall procwatch"
+                    .into(),
+            );
+        }
+        if ev.exe_truncated || found != Some(want) {
             return not_judged(
                 ev,
                 "the exe path in the process's root is not the executed file (exited, \
-                 exec'd again, chrooted, or on FUSE)"
+                 exec'd again, or chrooted)"
                     .into(),
             );
         }
