@@ -202,12 +202,16 @@ pub struct Cli {
     /// `/` included), `?`, `[abc]`, `[!a-z]`, `\` escapes the next
     /// character. A GLOB without `/` is matched against the file name, so
     /// `--exe bash` matches /usr/bin/bash. Repeatable (any may match); an
-    /// exec whose path is unknown does not match.
+    /// exec whose path is unknown does not match. A path counts only when
+    /// the exec ran in procwatch's mount namespace and the file at the path
+    /// is the one executed (so a bind mount elsewhere cannot pose as it).
     #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exe: Vec<String>,
 
     /// Hide execs whose executable path matches GLOB (same syntax as
-    /// --exe). Repeatable. An unknown or truncated path is never hidden.
+    /// --exe). Repeatable. An unknown or truncated path is never hidden, nor
+    /// one that does not name the executed file in procwatch's mount
+    /// namespace (a payload bind-mounted over the path elsewhere).
     #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exclude_exe: Vec<String>,
 

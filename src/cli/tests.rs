@@ -463,3 +463,13 @@ fn config_default_is_the_command_line_without_flags() {
         format!("{:?}", crate::config::Config::default())
     );
 }
+
+#[test]
+fn wide_text_layout_without_a_terminal_or_with_v() {
+    // The test's stdout is not a terminal: always the wide layout.
+    assert_eq!(parse(&[]).unwrap().sink_options().text_width, None);
+    let cli = parse(&["-v"]).unwrap();
+    assert!(cli.verbose);
+    assert_eq!(cli.sink_options().text_width, None);
+    assert!(parse(&["--verbose", "--format", "csv"]).unwrap().verbose);
+}
