@@ -211,6 +211,13 @@ impl HijackChecker {
             return;
         }
         if !in_our_mount_ns(ev) {
+            // Without the exe's path no root can be confirmed: nothing
+            // is judged, for that reason alone.
+            if ev.exe.is_none() || ev.exe_truncated {
+                ev.hijackable = Vec::new();
+                mark_unknown_exe(ev);
+                return;
+            }
             self.check_in_root(ev);
             return;
         }
@@ -272,7 +279,7 @@ impl HijackChecker {
             );
         };
         let Some((want, exe)) = ev.exe_dev_ino.zip(ev.exe.clone()) else {
-            return not_judged(ev, "the executed file's path or identity is unknown".into());
+            return not_judged(ev, "the executed file's identity is unknown".into());
         };
         let ns = ev.ns.namespaces.map(|n| n.mnt);
         let mut view = match RootView::open(ev.pid, ns, &mut self.other_mounts) {
@@ -292,7 +299,7 @@ impl HijackChecker {
                     .into(),
             );
         }
-        if ev.exe_truncated || found != Some(want) {
+        if found != Some(want) {
             return not_judged(
                 ev,
                 "the exe path in the process's root is not the executed file (exited, \
