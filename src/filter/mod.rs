@@ -459,6 +459,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn exe_of_another_mount_namespace_is_neither_matched_nor_hidden() {
         let mut ev = exec_event();
         ev.ns.exe_other_mnt_ns = Some(true);
