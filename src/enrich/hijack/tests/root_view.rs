@@ -90,3 +90,78 @@ fn a_root_not_showing_the_executed_file_is_not_judged() {
     assert!(check(&mut ev).is_empty());
     assert!(reasons(&ev)[0].contains("identity is unknown"));
 }
+
+#[test]
+fn a_mount_made_after_the_table_was_kept_is_seen() {
+    let (_tmp, base) = base();
+    let judged = std::thread::spawn(move || {
+        // SAFETY: this thread alone moves to a new mount namespace, whose
+        // mounts stay private to it.
+        unsafe {
+            assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0);
+            assert_eq!(
+                libc::mount(
+                    c"none".as_ptr(),
+                    c"/".as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ),
+                0
+            );
+        }
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let mnt_ns = fs::read_link("/proc/thread-self/ns/mnt").unwrap();
+        let mnt_ns: u32 = mnt_ns.to_str().unwrap()[5..]
+            .trim_end_matches(']')
+            .parse()
+            .unwrap();
+        let exposed = |dir: &Path| {
+            let prog = dir.join("prog");
+            file(&prog, 0o777, 0, 0);
+            let m = fs::metadata(&prog).unwrap();
+            let mut ev = exec(0, 0, &b(&prog), &[b"prog"]);
+            ev.exe_dev_ino = Some((m.dev(), m.ino()));
+            ev.ns.exe_other_mnt_ns = Some(true);
+            ev.ns.namespaces = Some(crate::event::Namespaces {
+                mnt: mnt_ns,
+                ..Default::default()
+            });
+            ev.pid = tid;
+            ev
+        };
+        let mut checker = HijackChecker::new();
+        let before = base.join("before");
+        dir(&before, 0o755, 0, 0);
+        let mut ev = exposed(&before);
+        checker.check(&mut ev);
+        assert_eq!(ev.hijackable.len(), 1, "{:?}", ev.incomplete);
+        // A tmpfs mounted now: its mount id is not in the kept table.
+        let after = base.join("after");
+        dir(&after, 0o755, 0, 0);
+        let c = std::ffi::CString::new(after.as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid C strings; the mount is in this thread's namespace.
+        let rc = unsafe {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                c.as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                c"mode=0755".as_ptr().cast(),
+            )
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        let mut ev = exposed(&after);
+        checker.check(&mut ev);
+        let got = (ev.hijackable.clone(), reasons(&ev).join("; "));
+        // SAFETY: a valid C string.
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        got
+    })
+    .join()
+    .unwrap();
+    assert_eq!(judged.1, "");
+    assert_eq!(judged.0.len(), 1, "{judged:?}");
+    assert_eq!(judged.0[0].writers, ["others"]);
+}
