@@ -43,6 +43,8 @@ pub fn root_exec(pid: u32, exe: &[u8], filename: &[u8], argv: &[&[u8]]) -> ExecE
     ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());
     ev.argv_size = Some(argv.iter().map(|a| a.len() as u64 + 1).sum());
     ev.cwd = Some(b"/root".to_vec());
+    // In procwatch's mount namespace: its paths are the host's.
+    ev.ns.exe_other_mnt_ns = Some(false);
     ev.comm = Some(b"true".to_vec());
     ev.privileges = Some(Privileges::Linux {
         creds: Credentials::default(),

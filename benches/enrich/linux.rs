@@ -14,6 +14,7 @@ use procwatch::enrich::hash_pool::{DEFAULT_RATE, HashOptions, HashService};
 use procwatch::enrich::hijack::HijackChecker;
 use procwatch::enrich::hijack_pool::HijackService;
 use procwatch::event::{ExecEvent, FileStamp};
+use procwatch::filter::{Filter, FilterSpec};
 
 /// Above any pid_max: the process is gone, as /bin/true usually is by the
 /// time its event is enriched.
@@ -189,6 +190,52 @@ pub fn main() {
         black_box(e);
     });
     report("hijack service, #! script (checker thread)", cost, baseline);
+
+    // A root exec in another mount namespace: its files walked through
+    // /proc/<pid>/root (here the live sleep's, the host's root), never
+    // from the cache.
+    let mut other_ns = live_ev.clone();
+    other_ns.ns.exe_other_mnt_ns = Some(true);
+    // Its mount namespace known: the mount table is kept between execs.
+    other_ns.ns.namespaces = Some(procwatch::event::Namespaces {
+        mnt: procwatch::linux::ns::own_ns("mnt").expect("own mount namespace"),
+        ..Default::default()
+    });
+    let mut probe = other_ns.clone();
+    HijackChecker::new().check(&mut probe);
+    assert!(probe.incomplete.is_empty(), "{:?}", probe.incomplete);
+    let mut checker = HijackChecker::new();
+    let cost = per_event(MISSES, || {
+        let mut e = Box::new(other_ns.clone());
+        checker.check(&mut e);
+        black_box(e);
+    });
+    report("hijack check, other mount ns (root view)", cost, baseline);
+
+    // --exclude-exe: the path matched, then the file at it is confirmed to
+    // be the executed one (one lstat, cached for a second).
+    let filter = |spec: FilterSpec| Filter::new(&spec).expect("filter");
+    let excluded = filter(FilterSpec {
+        exclude_exe: vec![true_exe.to_str().unwrap().to_owned()],
+        ..FilterSpec::default()
+    });
+    assert!(!excluded.matches(&stamped_ev), "hidden");
+    let cost = per_event(HITS, || {
+        let e = Box::new(stamped_ev.clone());
+        black_box(excluded.matches(&e));
+        black_box(e);
+    });
+    report("--exclude-exe, host exe (identity cached)", cost, baseline);
+    let unmatched = filter(FilterSpec {
+        exclude_exe: vec!["/nonexistent/*".to_owned()],
+        ..FilterSpec::default()
+    });
+    let cost = per_event(HITS, || {
+        let e = Box::new(stamped_ev.clone());
+        black_box(unmatched.matches(&e));
+        black_box(e);
+    });
+    report("--exclude-exe, no glob match", cost, baseline);
 
     let _ = child.kill();
     let _ = child.wait();

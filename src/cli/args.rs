@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use super::parsers::{
-    parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size, parse_size,
-    parse_syslog_max,
+    parse_container, parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size,
+    parse_size, parse_syslog_max,
 };
 
 const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
@@ -212,12 +212,16 @@ pub struct Cli {
     /// `/` included), `?`, `[abc]`, `[!a-z]`, `\` escapes the next
     /// character. A GLOB without `/` is matched against the file name, so
     /// `--exe bash` matches /usr/bin/bash. Repeatable (any may match); an
-    /// exec whose path is unknown does not match.
+    /// exec whose path is unknown does not match. A path counts only when
+    /// the exec ran in procwatch's mount namespace and the file at the path
+    /// is the one executed (so a bind mount elsewhere cannot pose as it).
     #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exe: Vec<String>,
 
     /// Hide execs whose executable path matches GLOB (same syntax as
-    /// --exe). Repeatable. An unknown or truncated path is never hidden.
+    /// --exe). Repeatable. An unknown or truncated path is never hidden, nor
+    /// one that does not name the executed file in procwatch's mount
+    /// namespace (a payload bind-mounted over the path elsewhere).
     #[arg(long, value_name = "GLOB", help_heading = "Filters", value_parser = parse_glob)]
     pub exclude_exe: Vec<String>,
 
@@ -234,6 +238,27 @@ pub struct Cli {
     /// Show only privileged execs of something a non-root user can modify.
     #[arg(long, help_heading = "Filters")]
     pub hijackable: bool,
+
+    /// Show only execs in this container: `any`, `none`, a prefix of the
+    /// container id (at least 4 hex digits), or its exact id or name
+    /// (nspawn, lxc). Taken from the cgroup path; an exec whose cgroup is
+    /// unknown matches no value, and `none` also shows containers a user
+    /// named in their own delegated cgroup subtree. Repeatable (any may
+    /// match).
+    #[arg(long, value_name = "ID", help_heading = "Filters", value_parser = parse_container)]
+    pub container: Vec<String>,
+
+    /// Show only execs in procwatch's own pid, mount and user namespaces
+    /// (the host's, when procwatch runs on the host); unknown namespaces
+    /// do not match.
+    #[arg(long, help_heading = "Filters")]
+    pub host_only: bool,
+
+    /// Text: the wide layout with every detail (ppid, capability names,
+    /// what each marker found), whatever the terminal's width. Without it,
+    /// a terminal narrower than 120 columns gets the compact layout.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     /// Colour the text format: auto = only when writing to a terminal
     /// (not with -o) and NO_COLOR is not set.
@@ -372,6 +397,18 @@ pub enum CsvColumnArg {
     /// argv's full size in bytes.
     #[value(name = "argv_size")]
     ArgvSize,
+    /// `runtime:id` of the container, empty on the host.
+    #[value(name = "container")]
+    Container,
+    /// The pid inside the process's own pid namespace.
+    #[value(name = "ns_pid")]
+    NsPid,
+    /// The cgroup v2 path.
+    #[value(name = "cgroup")]
+    Cgroup,
+    /// `host`, or the user namespace's level and owner uid.
+    #[value(name = "userns")]
+    Userns,
     /// Every column above, in this order.
     #[value(name = "all")]
     All,

@@ -73,6 +73,10 @@ impl Cli {
                 CsvColumnArg::ExecId => &[CsvColumn::ExecId],
                 CsvColumnArg::ArgvTruncated => &[CsvColumn::ArgvTruncated],
                 CsvColumnArg::ArgvSize => &[CsvColumn::ArgvSize],
+                CsvColumnArg::Container => &[CsvColumn::Container],
+                CsvColumnArg::NsPid => &[CsvColumn::NsPid],
+                CsvColumnArg::Cgroup => &[CsvColumn::Cgroup],
+                CsvColumnArg::Userns => &[CsvColumn::Userns],
                 CsvColumnArg::All => &CsvColumn::ALL,
             };
             for c in add {
@@ -107,6 +111,8 @@ impl Cli {
             privileged: self.privileged,
             raised: self.raised,
             hijackable: self.hijackable,
+            containers: self.container.clone(),
+            host_only: self.host_only,
         }
     }
 
@@ -115,8 +121,30 @@ impl Cli {
         SinkOptions {
             color: self.format == FormatArg::Text && self.color(),
             csv_columns: self.csv_columns(),
+            text_width: if self.format == FormatArg::Text && self.output.is_none() && !self.verbose
+            {
+                terminal_width()
+            } else {
+                None
+            },
         }
     }
+}
+
+/// The width of the terminal on standard output; `None` when it is not a
+/// terminal (or does not say).
+#[cfg(unix)]
+fn terminal_width() -> Option<u16> {
+    // SAFETY: all-zero is a valid winsize; TIOCGWINSZ fills it or fails.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &raw mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some(ws.ws_col)
+}
+
+/// Windows consoles get the wide layout.
+#[cfg(not(unix))]
+fn terminal_width() -> Option<u16> {
+    None
 }
 
 /// The `--color` decision. `auto` colours only standard output, only when

@@ -102,6 +102,12 @@ pub(super) fn parse_glob(s: &str) -> Result<String, String> {
     Ok(s.to_owned())
 }
 
+/// Checks a `--container` value (not empty), so a bad one is a usage error.
+pub(super) fn parse_container(s: &str) -> Result<String, String> {
+    crate::filter::ContainerSel::parse(s)?;
+    Ok(s.to_owned())
+}
+
 /// Parses `--queue-len`: at least 1, since a zero-capacity queue would drop
 /// everything (or turn into a rendezvous that stalls the reader).
 pub(super) fn parse_queue_len(s: &str) -> Result<usize, String> {

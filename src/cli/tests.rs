@@ -236,6 +236,10 @@ fn filter_flags_repeat() {
         "--privileged",
         "--raised",
         "--hijackable",
+        "--container",
+        "0123abcd",
+        "--container=none",
+        "--host-only",
     ])
     .unwrap();
     assert_eq!(cli.uid, vec![0, 1000]);
@@ -253,8 +257,11 @@ fn filter_flags_repeat() {
             privileged: true,
             raised: true,
             hijackable: true,
+            containers: vec!["0123abcd".into(), "none".into()],
+            host_only: true,
         }
     );
+    assert_eq!(err_kind(&["--container", ""]), ErrorKind::ValueValidation);
     assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
     assert_eq!(err_kind(&["--uid", "-1"]), ErrorKind::UnknownArgument);
     assert_eq!(
@@ -377,6 +384,19 @@ fn csv_columns_flag() {
             CsvColumn::Sha256,
             CsvColumn::ArgvTruncated,
             CsvColumn::ArgvSize,
+            CsvColumn::Container,
+            CsvColumn::NsPid,
+            CsvColumn::Cgroup,
+            CsvColumn::Userns,
+        ]
+    );
+    assert_eq!(
+        cols(&["--csv-columns=container,ns_pid,cgroup,userns"]),
+        vec![
+            CsvColumn::Container,
+            CsvColumn::NsPid,
+            CsvColumn::Cgroup,
+            CsvColumn::Userns
         ]
     );
     assert_eq!(
@@ -442,4 +462,14 @@ fn config_default_is_the_command_line_without_flags() {
         format!("{other:?}"),
         format!("{:?}", crate::config::Config::default())
     );
+}
+
+#[test]
+fn wide_text_layout_without_a_terminal_or_with_v() {
+    // The test's stdout is not a terminal: always the wide layout.
+    assert_eq!(parse(&[]).unwrap().sink_options().text_width, None);
+    let cli = parse(&["-v"]).unwrap();
+    assert!(cli.verbose);
+    assert_eq!(cli.sink_options().text_width, None);
+    assert!(parse(&["--verbose", "--format", "csv"]).unwrap().verbose);
 }

@@ -195,6 +195,9 @@ fn check_input(ev: &ExecEvent) -> ExecEvent {
     c.privileges.clone_from(&ev.privileges);
     c.exe_dev_ino = ev.exe_dev_ino;
     c.exe_stamp = ev.exe_stamp;
+    c.ns.user_ns = ev.ns.user_ns;
+    c.ns.exe_other_mnt_ns = ev.ns.exe_other_mnt_ns;
+    c.ns.namespaces = ev.ns.namespaces;
     c
 }
 

@@ -13,10 +13,22 @@
 //! `--exe`, `--privileged`), and is never hidden by a negative one
 //! (`--exclude-exe`), because a monitor must not hide what it cannot
 //! identify.
+//!
+//! `--exe` and `--exclude-exe` match a path only when it names the executed
+//! file in procwatch's view: the exec ran in procwatch's mount namespace,
+//! and the file at that path has the device and inode the kernel executed
+//! (when the source reported them). A path from another mount namespace is
+//! that namespace's view, where its owner can bind-mount any payload over
+//! `/usr/bin/true`; such an exec never matches `--exe` and is never hidden
+//! by `--exclude-exe`.
 
 mod glob;
+#[cfg(target_os = "linux")]
+mod host_file;
+mod place;
 
 pub use glob::Glob;
+pub use place::{ContainerSel, MIN_ID_PREFIX, OwnNs};
 
 use crate::event::{ExecEvent, Privileges};
 
@@ -37,6 +49,10 @@ pub struct FilterSpec {
     pub raised: bool,
     /// `--hijackable`.
     pub hijackable: bool,
+    /// `--container`: `any`, `none`, an id prefix or a name.
+    pub containers: Vec<String>,
+    /// `--host-only`.
+    pub host_only: bool,
 }
 
 /// The event filter built from a [`FilterSpec`].
@@ -59,6 +75,13 @@ pub struct Filter {
     raised: bool,
     /// `--hijackable`: at least one hijackable finding.
     hijackable: bool,
+    /// `--container`: at least one must match.
+    containers: Vec<ContainerSel>,
+    /// `--host-only`: procwatch's namespaces, read when the filter is built.
+    host_only: Option<OwnNs>,
+    /// The file identities behind the exe rule (shared by clones).
+    #[cfg(target_os = "linux")]
+    host_files: std::sync::Arc<host_file::HostFiles>,
 }
 
 impl Filter {
@@ -85,6 +108,16 @@ impl Filter {
                 .map(|p| Glob::new(p).map_err(|e| format!("{flag} {p:?}: {e}")))
                 .collect::<Result<Vec<_>, _>>()
         };
+        let containers = spec
+            .containers
+            .iter()
+            .map(|c| ContainerSel::parse(c).map_err(|e| format!("--container {c:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let host_only = if spec.host_only {
+            Some(OwnNs::read().map_err(|e| format!("--host-only: {e}"))?)
+        } else {
+            None
+        };
         Ok(Filter {
             uids,
             exe: compile(&spec.exe, "--exe")?,
@@ -92,6 +125,10 @@ impl Filter {
             privileged: spec.privileged,
             raised: spec.raised,
             hijackable: spec.hijackable,
+            containers,
+            host_only,
+            #[cfg(target_os = "linux")]
+            host_files: Default::default(),
         })
     }
 
@@ -104,6 +141,19 @@ impl Filter {
             && !self.privileged
             && !self.raised
             && !self.hijackable
+            && self.containers.is_empty()
+            && self.host_only.is_none()
+    }
+
+    /// Whether `ev.exe` may be matched against the globs at all (the rule
+    /// in the module docs). Looked at only once a glob matched. A truncated
+    /// path names no file to look up; only `--exe` lets its tail match.
+    fn exe_trusted(&self, ev: &ExecEvent) -> bool {
+        #[cfg(target_os = "linux")]
+        if !ev.exe_truncated && !self.host_files.is_exec_file(ev) {
+            return false;
+        }
+        place::exe_in_our_view(ev)
     }
 
     /// Whether `ev` passes every filter.
@@ -129,7 +179,7 @@ impl Filter {
             let Some(exe) = ev.exe.as_deref() else {
                 return false;
             };
-            if !self.exe.iter().any(|g| g.matches_path(exe)) {
+            if !self.exe.iter().any(|g| g.matches_path(exe)) || !self.exe_trusted(ev) {
                 return false;
             }
         }
@@ -139,7 +189,14 @@ impl Filter {
         if let Some(exe) = ev.exe.as_deref()
             && !ev.exe_truncated
             && self.exclude_exe.iter().any(|g| g.matches_path(exe))
+            && self.exe_trusted(ev)
         {
+            return false;
+        }
+        if !self.containers.is_empty() && !self.containers.iter().any(|c| c.matches(ev)) {
+            return false;
+        }
+        if self.host_only.is_some_and(|own| !own.matches(ev)) {
             return false;
         }
         true
@@ -233,7 +290,14 @@ fn lookup_uid(name: &str) -> Result<Option<u32>, String> {
 mod tests {
     use super::*;
     use crate::event::{PrivilegeRaise, Privileges};
-    use crate::sink::testutil::{exec_event, hijack_dir, setuid_change};
+    use crate::sink::testutil::{hijack_dir, setuid_change};
+
+    /// The shared test exec, run in procwatch's mount namespace.
+    fn exec_event() -> ExecEvent {
+        let mut ev = crate::sink::testutil::exec_event();
+        ev.ns.exe_other_mnt_ns = Some(false);
+        ev
+    }
 
     /// The spec the filter flags in `args` ask for (spelled as on the
     /// command line, for readability).
@@ -250,6 +314,8 @@ mod tests {
                 "--privileged" => s.privileged = true,
                 "--raised" => s.raised = true,
                 "--hijackable" => s.hijackable = true,
+                "--container" => s.containers.push(value()),
+                "--host-only" => s.host_only = true,
                 _ => panic!("not a filter flag: {flag}"),
             }
         }
@@ -308,8 +374,16 @@ mod tests {
             &["--privileged"],
             &["--raised"],
             &["--hijackable"],
+            &["--container", "any"],
         ] {
             assert!(!filter(args).is_empty(), "{args:?}");
+        }
+        // procwatch's own namespaces are read where there are any.
+        if cfg!(target_os = "linux") {
+            assert!(!filter(&["--host-only"]).is_empty());
+        } else {
+            let e = Filter::with_lookup(&spec(&["--host-only"]), fake_lookup).unwrap_err();
+            assert!(e.starts_with("--host-only: cannot read"), "{e}");
         }
     }
 
@@ -388,6 +462,34 @@ mod tests {
         ev.exe_truncated = true;
         assert!(filter(&["--exe", "ls"]).matches(&ev));
         assert!(filter(&["--exclude-exe", "/usr/bin/*"]).matches(&ev));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn exe_of_another_mount_namespace_is_neither_matched_nor_hidden() {
+        let mut ev = exec_event();
+        ev.ns.exe_other_mnt_ns = Some(true);
+        assert!(!filter(&["--exe", "/usr/bin/ls"]).matches(&ev));
+        assert!(filter(&["--exclude-exe", "/usr/bin/ls"]).matches(&ev));
+        ev.ns.exe_other_mnt_ns = None;
+        assert!(!filter(&["--exe", "ls"]).matches(&ev));
+        assert!(filter(&["--exclude-exe", "ls"]).matches(&ev));
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn exe_must_be_the_file_at_the_path() {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata("/proc/self/exe").unwrap();
+        let me = std::fs::read_link("/proc/self/exe").unwrap();
+        let mut ev = exec_event();
+        ev.exe = Some(me.as_os_str().as_encoded_bytes().to_vec());
+        ev.exe_dev_ino = Some((m.dev(), m.ino()));
+        let f = filter(&["--exclude-exe", "/*"]);
+        assert!(!f.matches(&ev), "our own binary at its own path");
+        ev.exe_dev_ino = Some((m.dev(), m.ino() + 1));
+        assert!(f.matches(&ev), "another file at that path is not hidden");
+        assert!(!filter(&["--exe", "/*"]).matches(&ev));
     }
 
     #[test]

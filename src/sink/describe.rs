@@ -70,7 +70,7 @@ fn windows_summary(t: &WindowsToken) -> String {
 ///
 /// Derived from `cap_names` rather than hard-coded so that "all caps"
 /// follows the table when new capabilities are added there.
-fn known_caps_mask() -> u64 {
+pub(crate) fn known_caps_mask() -> u64 {
     static MASK: OnceLock<u64> = OnceLock::new();
     *MASK.get_or_init(|| {
         (0..64)

@@ -79,6 +79,10 @@ pub struct SinkOptions {
     pub color: bool,
     /// CSV only: extra columns after the standard seven, in this order.
     pub csv_columns: Vec<CsvColumn>,
+    /// Text only: the terminal's width when standard output is one and the
+    /// wide layout was not asked for (`-v`); narrow ones get the compact
+    /// layout. `None`: the wide layout.
+    pub text_width: Option<u16>,
 }
 
 /// What every sink module provides: its sink over `out`. `header_needed`:
@@ -148,6 +152,7 @@ mod tests {
         let opts = SinkOptions {
             color: true,
             csv_columns: vec![CsvColumn::ExecId],
+            text_width: None,
         };
         let render = |format, opts: SinkOptions| {
             let buf = SharedBuf::default();

@@ -11,6 +11,7 @@ mod fuse;
 mod awkward;
 mod capture;
 mod cgroup;
+mod containers;
 mod dist;
 mod ebpf_variants;
 mod ecs;

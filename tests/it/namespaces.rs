@@ -133,7 +133,7 @@ fn capabilities_in_a_user_namespace_are_not_host_privilege() {
 
 /// The cgroup v2 mount of this host (`/sys/fs/cgroup` on a v2 host,
 /// `/sys/fs/cgroup/unified` on a hybrid one), from mountinfo.
-fn unified_mount() -> PathBuf {
+pub(crate) fn unified_mount() -> PathBuf {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     info.lines()
         .find_map(|l| {
@@ -145,7 +145,7 @@ fn unified_mount() -> PathBuf {
 }
 
 /// A new cgroup v2 directory, removed on drop (once its processes ended).
-struct TestCgroup(PathBuf);
+pub(crate) struct TestCgroup(pub(crate) PathBuf);
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {

@@ -17,8 +17,16 @@
 //! the kernel reported its identity (`exe_stamp`); a short TTL bounds how long a change
 //! elsewhere on the path (a directory's mode, a symlink further up) can go
 //! unnoticed.
+//!
+//! An exec in a mount namespace other than procwatch's names that
+//! namespace's files: they are judged through `/proc/<pid>/root`
+//! (`root_view`) while the process lives, once the exe path there is
+//! confirmed to be the executed file, and never from the cache; otherwise
+//! `hijackable` is null with `other_mount_namespace` in `incomplete`. The
+//! host's file of the same path is never judged for it.
 
 mod interp;
+mod root_view;
 #[cfg(test)]
 pub(crate) mod tests;
 mod walk;
@@ -36,7 +44,12 @@ use crate::linux::file_key::FileKey;
 use crate::enrich::names::NameCache;
 use crate::event::{ExecEvent, Hijack, HijackRole};
 use interp::interpreter_arg;
-use walk::{Found, Writer, absolute, lstat, walk};
+use root_view::{MountTables, RootView, Stop};
+use walk::{Found, Writer, absolute, lstat, walk, walk_in};
+
+/// The `incomplete` reason for files of another mount namespace that were
+/// not judged.
+const OTHER_MNT_NS: &str = "other_mount_namespace";
 
 /// How long a verdict is trusted while the file itself is unchanged. Short,
 /// because a directory or symlink higher up may change without touching the
@@ -72,6 +85,8 @@ pub struct HijackChecker {
     walks: Arc<AtomicU64>,
     /// Paths on FUSE are never looked at (see `mounts`).
     mounts: FuseMounts,
+    /// Other mount namespaces' tables, for their FUSE mounts.
+    other_mounts: MountTables,
 }
 
 /// The files of one exec with their cached or fresh verdicts.
@@ -97,6 +112,7 @@ impl HijackChecker {
             ttl,
             walks: Arc::default(),
             mounts: FuseMounts::default(),
+            other_mounts: MountTables::default(),
         }
     }
 
@@ -109,6 +125,7 @@ impl HijackChecker {
             ttl: self.ttl,
             walks: Arc::clone(&self.walks),
             mounts: FuseMounts::default(),
+            other_mounts: MountTables::default(),
         }
     }
 
@@ -129,6 +146,9 @@ impl HijackChecker {
     pub fn check_cached(&mut self, ev: &mut ExecEvent) -> bool {
         if !privileged(ev) {
             return true;
+        }
+        if !in_our_mount_ns(ev) {
+            return false;
         }
         let exe_id = FileKey::of_exe(ev);
         let now = coarse_now();
@@ -190,6 +210,17 @@ impl HijackChecker {
         if !privileged(ev) {
             return;
         }
+        if !in_our_mount_ns(ev) {
+            // Without the exe's path no root can be confirmed: nothing
+            // is judged, for that reason alone.
+            if ev.exe.is_none() || ev.exe_truncated {
+                ev.hijackable = Vec::new();
+                mark_unknown_exe(ev);
+                return;
+            }
+            self.check_in_root(ev);
+            return;
+        }
         // The executed file's identity as the kernel saw it at the exec:
         // for the binary it stands in for an `lstat` of the path.
         let exe_id = FileKey::of_exe(ev);
@@ -229,6 +260,76 @@ impl HijackChecker {
                 format!(
                     "not checked: {} on a FUSE filesystem, whose server could stall procwatch",
                     on_fuse.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// [`check`](Self::check) for an exec in another (or an unknown) mount
+    /// namespace: its files as its own root shows them.
+    fn check_in_root(&mut self, ev: &mut ExecEvent) {
+        let not_judged = |ev: &mut ExecEvent, why: String| {
+            ev.hijackable = Vec::new();
+            ev.mark_incomplete(
+                "hijackable",
+                format!(
+                    "{OTHER_MNT_NS}: {why}; the host's file of the same path says nothing \
+                     about it"
+                ),
+            );
+        };
+        let Some((want, exe)) = ev.exe_dev_ino.zip(ev.exe.clone()) else {
+            return not_judged(ev, "the executed file's identity is unknown".into());
+        };
+        let ns = ev.ns.namespaces.map(|n| n.mnt);
+        let mut view = match RootView::open(ev.pid, ns, &mut self.other_mounts) {
+            Ok(v) => v,
+            Err(e) => {
+                return not_judged(ev, format!("the process's root could not be opened ({e})"));
+            }
+        };
+        // The process may be gone and its pid reused, or chrooted: its root
+        // must show the executed file at the exe path.
+        let found = view.identity(&exe);
+        if view.stopped == Some(Stop::Fuse) {
+            return not_judged(
+                ev,
+                "the executed file is on a FUSE filesystem of that namespace, whose server \
+                 could stall procwatch"
+                    .into(),
+            );
+        }
+        if found != Some(want) {
+            return not_judged(
+                ev,
+                "the exe path in the process's root is not the executed file (exited, \
+                 exec'd again, or chrooted)"
+                    .into(),
+            );
+        }
+        let mut verdicts = Vec::new();
+        let mut unjudged = Vec::new();
+        for (path, role) in candidates(ev) {
+            self.walks.fetch_add(1, Ordering::Relaxed);
+            match walk_in(&mut view, &path) {
+                Some(found) => verdicts.push((path, role, found)),
+                None => unjudged.push(String::from_utf8_lossy(&path).into_owned()),
+            }
+        }
+        let stopped = view.stopped;
+        drop(view);
+        let out = self.describe_all(verdicts);
+        ev.hijackable = out;
+        if !unjudged.is_empty() {
+            let why = match stopped {
+                Some(Stop::Fuse) => "on a FUSE filesystem, whose server could stall procwatch",
+                _ => "gone, or not readable",
+            };
+            ev.mark_incomplete(
+                "hijackable",
+                format!(
+                    "{OTHER_MNT_NS}: not checked: {} in the process's root ({why})",
+                    unjudged.join(", ")
                 ),
             );
         }
@@ -280,6 +381,11 @@ fn mark_unknown_exe(ev: &mut ExecEvent) {
             "not checked: the executed file's path is unknown",
         );
     }
+}
+
+/// The exec's paths are procwatch's view (known, not another namespace's).
+fn in_our_mount_ns(ev: &ExecEvent) -> bool {
+    ev.ns.exe_other_mnt_ns == Some(false)
 }
 
 /// Euid 0 or any effective capability in the host's user namespace;

@@ -9,6 +9,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, chown, lchown, symlink};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+mod root_view;
+
 const NOBODY: u32 = 65534;
 const CAP_SYS_ADMIN: u64 = 1 << 21;
 
@@ -58,6 +60,7 @@ fn dir(p: &Path, mode: u32, uid: u32, gid: u32) {
 /// capabilities.
 pub(crate) fn exec(euid: u32, effective: u64, exe: &[u8], argv: &[&[u8]]) -> ExecEvent {
     let mut ev = ExecEvent::new(SystemTime::now(), 4242, Some(1), "4242:1".into());
+    ev.ns.exe_other_mnt_ns = Some(false);
     ev.exe = Some(exe.to_vec());
     ev.filename = Some(exe.to_vec());
     ev.argv = Some(argv.iter().map(|a| a.to_vec()).collect());

@@ -36,6 +36,59 @@ pub(super) struct Found {
     pub(super) writers: Vec<Writer>,
 }
 
+/// What the walk needs of one path step: its type, mode and owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Node {
+    /// `st_mode`, file type bits included.
+    pub(super) mode: u32,
+    pub(super) uid: u32,
+    pub(super) gid: u32,
+}
+
+impl Node {
+    pub(super) fn of(m: &Metadata) -> Node {
+        Node {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+        }
+    }
+
+    fn is_symlink(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFLNK
+    }
+
+    pub(super) fn is_dir(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+}
+
+/// Where the walk looks paths up: procwatch's own view ([`Host`]), or
+/// another process's root (`root_view`). Both take absolute paths and never
+/// follow a symlink themselves; the walk resolves each one.
+pub(super) trait View {
+    fn lstat(&mut self, path: &[u8]) -> Option<Node>;
+    fn read_link(&mut self, path: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// Paths as procwatch sees them.
+pub(super) struct Host;
+
+impl View for Host {
+    fn lstat(&mut self, path: &[u8]) -> Option<Node> {
+        lstat(path).map(|m| Node::of(&m))
+    }
+
+    fn read_link(&mut self, path: &[u8]) -> Option<Vec<u8>> {
+        Some(
+            fs::read_link(OsStr::from_bytes(path))
+                .ok()?
+                .into_os_string()
+                .into_vec(),
+        )
+    }
+}
+
 pub(super) fn lstat(path: &[u8]) -> Option<Metadata> {
     if path.is_empty() || path.len() > MAX_PATH {
         return None;
@@ -95,36 +148,36 @@ fn note(out: &mut Vec<Found>, writable: &[u8], writers: &[Writer]) {
 /// Non-root principals that can write `m`'s contents. An owner counts even
 /// without u+w, since an owner can chmod; group root does not, since adding
 /// members to it takes root.
-fn writers_of(m: &Metadata) -> Vec<Writer> {
+fn writers_of(m: &Node) -> Vec<Writer> {
     let mut w = Vec::new();
-    if m.uid() != 0 {
-        w.push(Writer::User(m.uid()));
+    if m.uid != 0 {
+        w.push(Writer::User(m.uid));
     }
-    if m.mode() & S_IWGRP != 0 && m.gid() != 0 {
-        w.push(Writer::Group(m.gid()));
+    if m.mode & S_IWGRP != 0 && m.gid != 0 {
+        w.push(Writer::Group(m.gid));
     }
-    if m.mode() & S_IWOTH != 0 {
+    if m.mode & S_IWOTH != 0 {
         w.push(Writer::Others);
     }
     w
 }
 
 /// Records who can replace or rename `entry` through its directory `dir`.
-fn entry_writers(out: &mut Vec<Found>, dir: &[u8], dm: &Metadata, entry: &[u8], em: &Metadata) {
-    if dm.mode() & S_ISVTX == 0 {
+fn entry_writers(out: &mut Vec<Found>, dir: &[u8], dm: &Node, entry: &[u8], em: &Node) {
+    if dm.mode & S_ISVTX == 0 {
         note(out, dir, &writers_of(dm));
         return;
     }
     // Sticky: the directory's owner still controls every entry...
-    if dm.uid() != 0 {
-        note(out, dir, &[Writer::User(dm.uid())]);
+    if dm.uid != 0 {
+        note(out, dir, &[Writer::User(dm.uid)]);
     }
     // ...and a non-root entry owner who can write the directory can replace
     // their own entry. Group membership is not checked: reported when the
     // directory is group- or world-writable at all.
-    let shared = (dm.mode() & S_IWGRP != 0 && dm.gid() != 0) || dm.mode() & S_IWOTH != 0;
-    if shared && em.uid() != 0 && em.uid() != dm.uid() {
-        note(out, entry, &[Writer::User(em.uid())]);
+    let shared = (dm.mode & S_IWGRP != 0 && dm.gid != 0) || dm.mode & S_IWOTH != 0;
+    if shared && em.uid != 0 && em.uid != dm.uid {
+        note(out, entry, &[Writer::User(em.uid)]);
     }
 }
 
@@ -151,10 +204,18 @@ fn push_components(todo: &mut Vec<Vec<u8>>, p: &[u8]) {
 /// user can modify; `None` when the path does not resolve (missing
 /// component, symlink loop, a file used as a directory).
 pub(super) fn walk(path: &[u8]) -> Option<Vec<Found>> {
+    walk_in(&mut Host, path)
+}
+
+/// [`walk`] through `view`.
+pub(super) fn walk_in(view: &mut impl View, path: &[u8]) -> Option<Vec<Found>> {
+    if path.len() > MAX_PATH {
+        return None;
+    }
     let mut out = Vec::new();
     // `dir` is always a physical path (no symlinks), so `..` is a plain pop.
     let mut dir = b"/".to_vec();
-    let mut dir_meta = lstat(&dir)?;
+    let mut dir_meta = view.lstat(&dir)?;
     let mut todo = Vec::new();
     push_components(&mut todo, path);
     let mut links = 0;
@@ -163,30 +224,26 @@ pub(super) fn walk(path: &[u8]) -> Option<Vec<Found>> {
             if let Some(i) = dir.iter().rposition(|&b| b == b'/') {
                 dir.truncate(i.max(1));
             }
-            dir_meta = lstat(&dir)?;
+            dir_meta = view.lstat(&dir)?;
             continue;
         }
         let entry = join(&dir, &name);
-        let meta = lstat(&entry)?;
+        let meta = view.lstat(&entry)?;
         entry_writers(&mut out, &dir, &dir_meta, &entry, &meta);
-        let ft = meta.file_type();
-        if ft.is_symlink() {
+        if meta.is_symlink() {
             links += 1;
             if links > MAX_LINKS {
                 return None;
             }
-            let target = fs::read_link(OsStr::from_bytes(&entry))
-                .ok()?
-                .into_os_string()
-                .into_vec();
+            let target = view.read_link(&entry)?;
             if target.first() == Some(&b'/') {
                 dir = b"/".to_vec();
-                dir_meta = lstat(&dir)?;
+                dir_meta = view.lstat(&dir)?;
             }
             // Relative targets resolve against the link's directory, which
             // is `dir` unchanged.
             push_components(&mut todo, &target);
-        } else if ft.is_dir() {
+        } else if meta.is_dir() {
             dir = entry;
             dir_meta = meta;
         } else {

@@ -28,11 +28,22 @@ pub enum CsvColumn {
     /// `Argv Size`: argv's full size in bytes, NULs included; empty when
     /// unknown.
     ArgvSize,
+    /// `Container`: `runtime:id` (`docker:<64 hex>`, `systemd-nspawn:web`),
+    /// with ` (named by uid N)` when a user's delegated cgroup subtree
+    /// holds it; empty on the host or when the cgroup is unknown.
+    Container,
+    /// `NS PID`: the pid inside the process's own pid namespace.
+    NsPid,
+    /// `Cgroup`: the cgroup v2 path.
+    Cgroup,
+    /// `User Namespace`: `host`, or `level N owner UID` for a user
+    /// namespace below the host's (its capabilities are not host ones).
+    Userns,
 }
 
 impl CsvColumn {
     /// Every column, in the documented order (what `all` adds).
-    pub const ALL: [CsvColumn; 8] = [
+    pub const ALL: [CsvColumn; 12] = [
         CsvColumn::ParentExe,
         CsvColumn::ParentCmdline,
         CsvColumn::PrivilegeChange,
@@ -41,6 +52,10 @@ impl CsvColumn {
         CsvColumn::ExecId,
         CsvColumn::ArgvTruncated,
         CsvColumn::ArgvSize,
+        CsvColumn::Container,
+        CsvColumn::NsPid,
+        CsvColumn::Cgroup,
+        CsvColumn::Userns,
     ];
 
     /// The header cell, in the style of the standard header (words,
@@ -55,6 +70,10 @@ impl CsvColumn {
             CsvColumn::ExecId => "Exec ID",
             CsvColumn::ArgvTruncated => "Argv Truncated",
             CsvColumn::ArgvSize => "Argv Size",
+            CsvColumn::Container => "Container",
+            CsvColumn::NsPid => "NS PID",
+            CsvColumn::Cgroup => "Cgroup",
+            CsvColumn::Userns => "User Namespace",
         }
     }
 
@@ -102,6 +121,30 @@ impl CsvColumn {
             CsvColumn::ExecId => display_bytes(ev.exec_id.as_bytes()),
             CsvColumn::ArgvTruncated => ev.argv_truncated.to_string(),
             CsvColumn::ArgvSize => ev.argv_size.map(|n| n.to_string()).unwrap_or_default(),
+            CsvColumn::Container => ev
+                .ns
+                .container
+                .as_deref()
+                .map(|c| {
+                    let by = c
+                        .delegated_uid
+                        .map(|u| format!(" (named by uid {u})"))
+                        .unwrap_or_default();
+                    display_bytes(format!("{}:{}{by}", c.runtime, c.id).as_bytes())
+                })
+                .unwrap_or_default(),
+            CsvColumn::NsPid => ev.ns.ns_pid.map(|n| n.to_string()).unwrap_or_default(),
+            CsvColumn::Cgroup => ev
+                .ns
+                .cgroup_path
+                .as_deref()
+                .map(display_bytes)
+                .unwrap_or_default(),
+            CsvColumn::Userns => match ev.ns.user_ns {
+                Some(u) if u.is_host() => "host".to_owned(),
+                Some(u) => format!("level {} owner {}", u.level, u.owner_uid),
+                None => String::new(),
+            },
         };
         csv_cell(&cell)
     }

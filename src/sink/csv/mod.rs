@@ -410,6 +410,19 @@ mod tests {
             h
         }];
         ev.exe_sha256 = Some("ab".repeat(32));
+        let id = "0a".repeat(32);
+        ev.ns.cgroup_path = Some(format!("/system.slice/docker-{id}.scope").into_bytes());
+        ev.ns.container = Some(std::sync::Arc::new(crate::event::Container {
+            id,
+            runtime: "docker",
+            delegated_uid: None,
+            nested: false,
+        }));
+        ev.ns.ns_pid = Some(7);
+        ev.ns.user_ns = Some(crate::event::UserNs {
+            level: 1,
+            owner_uid: 1000,
+        });
         ev
     }
 
@@ -421,11 +434,11 @@ mod tests {
         assert!(text.starts_with(
             "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
              Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID,\
-             Argv Truncated,Argv Size\n"
+             Argv Truncated,Argv Size,Container,NS PID,Cgroup,User Namespace\n"
         ));
         let rows = read_all(&text, true);
         let r = &rows[0];
-        assert_eq!(r.len(), 15);
+        assert_eq!(r.len(), 19);
         // The standard seven are unchanged.
         assert_eq!(
             r[..7],
@@ -451,6 +464,13 @@ mod tests {
         assert_eq!(r[12], "4242:123456789");
         assert_eq!(r[13], "false");
         assert_eq!(r[14], "12");
+        assert_eq!(r[15], format!("docker:{}", "0a".repeat(32)));
+        assert_eq!(r[16], "7");
+        assert_eq!(
+            r[17],
+            format!("/system.slice/docker-{}.scope", "0a".repeat(32))
+        );
+        assert_eq!(r[18], "level 1 owner 1000");
     }
 
     #[test]
@@ -482,6 +502,15 @@ mod tests {
         let r = &read_all(&out.string(), true)[0];
         assert_eq!(r[7..12], ["", "", "", "", ""]);
         assert_eq!(r[12], "4242:123456789");
+        assert_eq!(r[15..], ["", "", "", ""]);
+        let mut ev = exec_event();
+        ev.ns.user_ns = Some(crate::event::UserNs {
+            level: 0,
+            owner_uid: 0,
+        });
+        let (mut s, out) = sink_with(vec![CsvColumn::Userns]);
+        s.write_event(&Event::Exec(Box::new(ev))).unwrap();
+        assert_eq!(read_all(&out.string(), true)[0][7], "host");
         // A parent known without exe or argv.
         let mut ev = exec_event();
         ev.parent = Some(ParentInfo {
@@ -523,7 +552,7 @@ mod tests {
         );
         assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
         let r = &read_all(&text, true)[0];
-        assert_eq!(r.len(), 15);
+        assert_eq!(r.len(), 19);
         // Escaped values start with `$'`, which no spreadsheet evaluates.
         assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
         assert_eq!(r[8], "'-c' $'a\\r\\nb,\"'");
