@@ -261,6 +261,14 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
     pub csv_columns: Vec<CsvColumnArg>,
 
+    /// JSONL exec fields to add (`+name`, or just `name`) to every line or
+    /// drop (`-name`) from it, comma-separated, repeatable; e.g.
+    /// `--fields +cmdline,-namespaces`. The compact default and every field
+    /// name are in README.md's "Event fields". JSONL only.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true,
+          value_parser = crate::sink::jsonl::parse_field_change)]
+    pub fields: Vec<crate::sink::jsonl::FieldChange>,
+
     /// For tests: after attaching, the reader sleeps N milliseconds before
     /// draining, so a tiny ring can be made to overflow deterministically.
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]

@@ -106,6 +106,7 @@ impl Cli {
         SinkOptions {
             color: self.format == FormatArg::Text && self.color(),
             csv_columns: self.csv_columns(),
+            jsonl_fields: crate::sink::jsonl::Fields::new(&self.fields),
         }
     }
 }

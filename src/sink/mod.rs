@@ -8,6 +8,7 @@
 pub mod csv;
 mod describe;
 pub mod escape;
+mod host;
 pub mod jsonl;
 pub mod output;
 #[cfg(unix)]
@@ -25,6 +26,8 @@ pub use output::{Output, OutputError, open_output};
 
 pub use csv::CsvColumn;
 pub use describe::{cmdline_of, privileges_summary, user_display};
+pub(crate) use describe::{known_caps_mask, nearly_all_caps};
+pub use host::host_name;
 
 use crate::event::Event;
 use std::io::Write;
@@ -66,6 +69,8 @@ pub struct SinkOptions {
     pub color: bool,
     /// CSV only: extra columns after the standard seven, in this order.
     pub csv_columns: Vec<CsvColumn>,
+    /// JSONL only: which exec fields each line carries (`--fields`).
+    pub jsonl_fields: jsonl::Fields,
 }
 
 /// What every sink module provides: its sink over `out`. `header_needed`:
@@ -134,6 +139,7 @@ mod tests {
         let opts = SinkOptions {
             color: true,
             csv_columns: vec![CsvColumn::ExecId],
+            ..SinkOptions::default()
         };
         let render = |format, opts: SinkOptions| {
             let buf = SharedBuf::default();

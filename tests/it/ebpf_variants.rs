@@ -158,7 +158,14 @@ fn legacy_programs_report_the_same_events_across_mounts() {
     let thread_script = "use POSIX; my @t = map { threads->create(sub { sleep 30 }) } 1..3; \
                          select(undef, undef, undef, 0.2); POSIX::_exit(9)";
 
-    let args = ["--format", "jsonl", "--exits"];
+    // The fields left out by default (or when equal) are compared too.
+    let args = [
+        "--format",
+        "jsonl",
+        "--exits",
+        "--fields",
+        "+exe_inode,+suid,+fsuid,+sgid,+fsgid",
+    ];
     let default = Monitor::start(&args);
     let legacy = Monitor::start(&[&args[..], &["--debug-ebpf-legacy"]].concat());
     let classic = Monitor::start(

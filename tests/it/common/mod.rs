@@ -43,6 +43,10 @@ use serde_json::Value;
 
 #[cfg(target_os = "linux")]
 pub mod output;
+/// The checks of every JSONL line against schema/*.json, shared with the
+/// sink's unit tests.
+#[path = "../../../src/sink/jsonl/schema_check.rs"]
+pub mod schema_check;
 
 pub const PROCWATCH: &str = env!("CARGO_BIN_EXE_procwatch");
 
@@ -371,8 +375,7 @@ impl Monitor {
                     if !line.contains(needle) {
                         continue;
                     }
-                    let v: Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+                    let v = parse_line(&line);
                     if pred(&v) {
                         return v;
                     }
@@ -441,11 +444,20 @@ impl Finished {
     }
 }
 
-/// Parses `text` as JSON lines; every line must be valid JSON.
+/// Parses `text` as JSON lines; every line must be valid JSON and conform
+/// to its event kind's schema.
 pub fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
+    text.lines().map(parse_line).collect()
+}
+
+/// Parses one line of procwatch's JSONL output; it must be valid JSON and
+/// conform to its event kind's schema (schema/*.json). Every test reads
+/// procwatch's JSONL through here.
+pub fn parse_line(line: &str) -> Value {
+    let v: Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+    schema_check::assert_valid(&v);
+    v
 }
 
 /// The exec events whose argv contains `tag` (as a whole argument).
@@ -461,26 +473,33 @@ pub fn execs_with_tag<'a>(lines: &'a [Value], tag: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-/// The argv of an exec event as raw bytes, decoding the documented base64
-/// form of non-UTF-8 arguments.
+/// The argv of an exec event as raw bytes: each element's exact bytes from
+/// `raw` when they are not UTF-8.
 pub fn argv_bytes(ev: &Value) -> Vec<Vec<u8>> {
-    ev["argv"]
-        .as_array()
-        .expect("argv is an array")
-        .iter()
-        .map(json_bytes)
+    let n = ev["argv"].as_array().expect("argv is an array").len();
+    (0..n)
+        .map(|i| json_bytes(ev, &format!("/argv/{i}")))
         .collect()
 }
 
-/// Decodes a byte-string field: a JSON string, or `{"base64": ...}`.
-pub fn json_bytes(v: &Value) -> Vec<u8> {
+/// The exact bytes of the byte-string field at JSON Pointer `ptr` of a
+/// line (`/exe`, `/argv/2`): the string itself, or, when its bytes are not
+/// UTF-8, the base64 in `raw[ptr]` (the string then holds their lossy form).
+pub fn json_bytes(line: &Value, ptr: &str) -> Vec<u8> {
     use base64::Engine;
-    match v {
-        Value::String(s) => s.as_bytes().to_vec(),
-        Value::Object(o) => base64::engine::general_purpose::STANDARD
-            .decode(o["base64"].as_str().expect("base64 member"))
-            .expect("valid base64"),
-        other => panic!("not a byte-string field: {other}"),
+    let s = line
+        .pointer(ptr)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{ptr} is not a string in {line}"));
+    match line["raw"].get(ptr) {
+        Some(b64) => {
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_str().expect("raw values are strings"))
+                .expect("valid base64");
+            assert_eq!(s, String::from_utf8_lossy(&b), "{ptr}: its lossy form");
+            b
+        }
+        None => s.as_bytes().to_vec(),
     }
 }
 
