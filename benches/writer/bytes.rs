@@ -2,21 +2,27 @@
 //! exec lines over a realistic mix of root execs, with procwatch's default
 //! enrichment (parent, hash, hijack check) and any extra command-line
 //! ARGS (e.g. `--fields +cmdline`). Prints the median, mean and max bytes
-//! per exec line, newline included.
+//! per exec line, newline included, and the median line on stderr.
 //!
 //! The mix is a root host's day: an interactive root shell and a cron
 //! `sh -c` job (both exec'd in the log, so their children's parent is
 //! too), running git, systemctl, apt's unattended-upgrade, pip, logrotate
 //! through env, runc as dockerd starts a container, and `true`. Every
-//! process holds root's full capability set.
+//! process holds root's full capability set and has what the eBPF source
+//! gives on a host: the exe's identity (so it is hashed), mode and owner,
+//! the credentials before the exec, procwatch's own namespaces, a session
+//! cgroup and the exe's mount.
 
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use procwatch::cli::Cli;
-use procwatch::event::{Exit, Fork, ProcKey};
+use procwatch::event::{
+    Exit, FileInfo, FileStamp, Fork, Namespaces, PreExec, Privileges, ProcKey, UserNs,
+};
 use procwatch::pipeline::replay;
 use procwatch::sink::make_sink;
 use procwatch::source::Item;
@@ -143,6 +149,21 @@ fn mix() -> Vec<Cmd> {
     ]
 }
 
+/// This process's namespaces, as a host process's exec has them.
+fn own_ns() -> Option<Namespaces> {
+    let own = |name| procwatch::linux::ns::own_ns(name);
+    Some(Namespaces {
+        pid: own("pid")?,
+        pid_for_children: own("pid_for_children")?,
+        mnt: own("mnt")?,
+        net: own("net")?,
+        user: own("user")?,
+        uts: own("uts")?,
+        ipc: own("ipc")?,
+        cgroup: own("cgroup")?,
+    })
+}
+
 const ROUNDS: u32 = 20;
 const BASE_PID: u32 = 3_500_000;
 
@@ -167,6 +188,34 @@ fn items() -> Vec<Item> {
         let mut ev = common::root_exec(pid, c.0.as_bytes(), c.1.as_bytes(), &argv);
         ev.exec_id = format!("{pid}:{start_ns}");
         ev.ppid = Some(ppid);
+        let meta = std::fs::metadata(c.0).expect("the mix's executables exist");
+        ev.exe_dev_ino = Some((meta.dev(), meta.ino()));
+        ev.exe_stamp = Some(FileStamp::of(&meta));
+        if let Some(Privileges::Linux { file, caps, .. }) = &mut ev.privileges {
+            *file = Some(FileInfo {
+                mode: meta.mode(),
+                uid: meta.uid(),
+                gid: meta.gid(),
+            });
+            ev.pre_exec = Some(PreExec {
+                uid: 0,
+                euid: 0,
+                caps_effective: caps.effective,
+            });
+        }
+        ev.tid = Some(pid);
+        ev.exec_tid = Some(pid);
+        ev.ns.namespaces = own_ns();
+        ev.ns.ns_pid = Some(pid);
+        ev.ns.pidns_level = Some(0);
+        ev.ns.user_ns = Some(UserNs {
+            level: 0,
+            owner_uid: 0,
+        });
+        ev.ns.cgroup_id = Some(7355);
+        ev.ns.cgroup_path = Some(b"/user.slice/user-0.slice/session-3.scope".to_vec());
+        ev.ns.exe_mnt_id = Some(27);
+        ev.ns.exe_other_mnt_ns = Some(false);
         let base = c.0.rsplit('/').next().unwrap_or(c.0);
         ev.comm = Some(base.as_bytes()[..base.len().min(15)].to_vec());
         out.push(Item::Exec {
@@ -223,13 +272,15 @@ pub fn bytes(extra: &[String]) {
     replay(&cfg, sink.as_mut(), items()).expect("replay");
     drop(sink);
     let text = String::from_utf8(out.0.lock().unwrap().clone()).expect("UTF-8 output");
-    let mut sizes: Vec<usize> = text
+    let mut execs: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("{\"event\":\"exec\""))
-        .map(|l| l.len() + 1)
         .collect();
-    assert!(!sizes.is_empty(), "no exec lines in the output");
-    sizes.sort_unstable();
+    assert!(!execs.is_empty(), "no exec lines in the output");
+    execs.sort_by_key(|l| l.len());
+    // The median line itself, to see where its bytes go.
+    eprintln!("{}", execs[execs.len() / 2]);
+    let sizes: Vec<usize> = execs.iter().map(|l| l.len() + 1).collect();
     let n = sizes.len();
     let median = if n % 2 == 1 {
         sizes[n / 2] as f64

@@ -485,7 +485,12 @@ fn check_text(text: &str, json: &[Value], case: &Case) {
 #[root_test("loads eBPF, bind-mounts")]
 fn awkward_cases_in_all_three_formats() {
     let dir = open_tempdir();
-    let json_mon = Monitor::start(&["--format", "jsonl", "--fields", "+cmdline"]);
+    let json_mon = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--fields",
+        "+cmdline,+tid,+exec_tid,+argv_truncated,+filename",
+    ]);
     let csv_mon = Monitor::start(&["--format", "csv"]);
     let text_mon = Monitor::start(&["--format", "text"]);
     let cases = workload(dir.path());

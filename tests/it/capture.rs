@@ -16,7 +16,12 @@ fn str_field<'a>(ev: &'a Value, key: &str) -> &'a str {
 #[root_test("loads eBPF")]
 fn sequential_execs_are_all_captured_with_exact_fields() {
     let tag = unique_tag("seq");
-    let mon = Monitor::start(&["--format", "jsonl", "--fields", "+cmdline"]);
+    let mon = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--fields",
+        "+cmdline,+tid,+exec_tid,+filename,+argv_truncated",
+    ]);
     const N: usize = 1000;
     for i in 0..N {
         run_ok(Command::new("/bin/true").arg(&tag).arg(i.to_string()));
@@ -179,7 +184,14 @@ fn classic_tracepoint_fallback_captures_execs() {
     let dir = open_tempdir();
     let suid = copy_true(dir.path(), "suid-true", 0o4755);
     let tag = unique_tag("tp");
-    let mon = Monitor::start(&["--format", "jsonl", "--debug-attach", "tracepoint"]);
+    let mon = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--fields",
+        "+filename",
+        "--debug-attach",
+        "tracepoint",
+    ]);
     run_ok(Command::new("/bin/true").arg(&tag));
     run_ok(&mut as_nobody(&suid, &tag));
     let out = mon.stop();

@@ -2,6 +2,7 @@
 
 use std::time::SystemTime;
 
+use crate::event::Namespaces;
 use crate::linux::caps::cap_names;
 use crate::linux::id_hash::IdMap;
 use crate::sink::time::{push_digits, push_rfc3339};
@@ -45,6 +46,9 @@ pub(super) struct RenderCache {
     pub(super) logged: Logged,
     /// The `raw` members of the line being written.
     pub(super) raw: Raw,
+    /// procwatch's own namespaces (the host's, usually): an exec in all of
+    /// them leaves the namespace fields out.
+    pub(super) own_ns: Option<Namespaces>,
     /// Scratch space for the command line, reused across lines.
     pub(super) cmdline: String,
     pub(super) time: TimeCache,
@@ -132,6 +136,27 @@ pub(super) fn time(o: &mut Obj, key: &'static str, t: SystemTime, cache: &mut Ti
 
 impl RenderCache {
     const MAX: usize = 256;
+
+    /// A cache for a sink in procwatch's own namespaces, read now.
+    pub(super) fn new() -> Self {
+        let own = |name| crate::linux::ns::own_ns(name);
+        let own_ns = (|| {
+            Some(Namespaces {
+                pid: own("pid")?,
+                pid_for_children: own("pid_for_children")?,
+                mnt: own("mnt")?,
+                net: own("net")?,
+                user: own("user")?,
+                uts: own("uts")?,
+                ipc: own("ipc")?,
+                cgroup: own("cgroup")?,
+            })
+        })();
+        RenderCache {
+            own_ns,
+            ..RenderCache::default()
+        }
+    }
 
     pub(super) fn names(&mut self, mask: u64) -> &str {
         if self.names.len() >= Self::MAX && !self.names.contains_key(&mask) {

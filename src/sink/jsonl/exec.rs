@@ -3,7 +3,7 @@
 //! unknown). Byte strings are written as strings, their exact bytes in
 //! `raw` when they are not UTF-8.
 
-use crate::event::{ExecEvent, NsInfo, ParentInfo, Privileges, WindowsToken};
+use crate::event::{ExecEvent, ParentInfo, Privileges, WindowsToken};
 use crate::sink::escape::{self, join_cmdline_into};
 
 use super::cache::{CachedParent, RenderCache, time};
@@ -103,7 +103,18 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
             None => o.null("exe_inode"),
         }
     }
-    if f.always(Field::PreExec) {
+    // Before the exec as after it: what `pre_exec` would say is the line's
+    // own uid, euid and effective capabilities.
+    let pre_differs = match (e.pre_exec, &e.privileges) {
+        (
+            Some(pre),
+            Some(Privileges::Linux {
+                creds: c, caps: k, ..
+            }),
+        ) => pre.uid != c.uid || pre.euid != c.euid || pre.caps_effective != k.effective,
+        _ => true,
+    };
+    if f.show(Field::PreExec, pre_differs) {
         match e.pre_exec {
             Some(pre) => {
                 let mut po = Obj::open(o.key("pre_exec"));
@@ -120,7 +131,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
             None => o.null("pre_exec"),
         }
     }
-    if f.always(Field::PrivilegeChange) {
+    if f.show(
+        Field::PrivilegeChange,
+        e.privilege_change.is_some() || unknown(e, "privilege_change"),
+    ) {
         match &e.privilege_change {
             Some(c) => {
                 let mut co = Obj::open(o.key("privilege_change"));
@@ -139,7 +153,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
             None => o.null("privilege_change"),
         }
     }
-    if f.always(Field::Hijackable) {
+    if f.show(
+        Field::Hijackable,
+        !e.hijackable.is_empty() || unknown(e, "hijackable"),
+    ) {
         if e.hijackable.is_empty() {
             o.null("hijackable");
         } else {
@@ -164,10 +181,18 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
     }
 }
 
+/// Whether `field` (its JSON name) is listed in `incomplete`: unknown.
+fn unknown(e: &ExecEvent, field: &str) -> bool {
+    e.incomplete.iter().any(|i| i.field == field)
+}
+
 /// Where the exec ran: namespaces, pid and user namespace, cgroup and the
-/// exe's mount. Each null when unknown.
-fn write_ns(o: &mut Obj, ns: &NsInfo, f: &Fields, raw: &mut Raw) {
-    if f.always(Field::Namespaces) {
+/// exe's mount. Each null when unknown. The namespace fields are left out
+/// by default when the exec is in all of procwatch's own namespaces.
+fn write_ns(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache) {
+    let (ns, raw) = (&e.ns, &mut cache.raw);
+    let other = ns.namespaces.is_none() || ns.namespaces != cache.own_ns;
+    if f.show(Field::Namespaces, other) {
         match &ns.namespaces {
             Some(n) => {
                 let mut no = Obj::open(o.key("namespaces"));
@@ -184,16 +209,16 @@ fn write_ns(o: &mut Obj, ns: &NsInfo, f: &Fields, raw: &mut Raw) {
             None => o.null("namespaces"),
         }
     }
-    if f.always(Field::NsPid) {
+    if f.show(Field::NsPid, other) {
         o.opt_num("ns_pid", ns.ns_pid);
     }
-    if f.always(Field::PidnsLevel) {
+    if f.show(Field::PidnsLevel, other) {
         o.opt_num("pidns_level", ns.pidns_level);
     }
-    if f.always(Field::InHostUserns) {
+    if f.show(Field::InHostUserns, other) {
         o.opt_bool("in_host_userns", ns.user_ns.map(|u| u.is_host()));
     }
-    if f.always(Field::UsernsOwnerUid) {
+    if f.show(Field::UsernsOwnerUid, other) {
         // The owner only means something for a user namespace other than
         // the host's (the initial one has no owner).
         o.opt_num(
@@ -201,7 +226,7 @@ fn write_ns(o: &mut Obj, ns: &NsInfo, f: &Fields, raw: &mut Raw) {
             ns.user_ns.filter(|u| !u.is_host()).map(|u| u.owner_uid),
         );
     }
-    if f.always(Field::UsernsLevel) {
+    if f.show(Field::UsernsLevel, other) {
         o.opt_num("userns_level", ns.user_ns.map(|u| u.level));
     }
     if f.always(Field::Cgroup) {
@@ -214,7 +239,10 @@ fn write_ns(o: &mut Obj, ns: &NsInfo, f: &Fields, raw: &mut Raw) {
             o.null("cgroup");
         }
     }
-    if f.always(Field::Container) {
+    if f.show(
+        Field::Container,
+        ns.container.is_some() || unknown(e, "container"),
+    ) {
         match &ns.container {
             Some(c) => {
                 let mut co = Obj::open(o.key("container"));
@@ -230,7 +258,7 @@ fn write_ns(o: &mut Obj, ns: &NsInfo, f: &Fields, raw: &mut Raw) {
     if f.always(Field::ExeMntId) {
         o.opt_num("exe_mnt_id", ns.exe_mnt_id);
     }
-    if f.always(Field::ExeOtherMntNs) {
+    if f.show(Field::ExeOtherMntNs, other) {
         o.opt_bool("exe_other_mnt_ns", ns.exe_other_mnt_ns);
     }
 }
@@ -357,10 +385,16 @@ fn write_linux_privileges(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut Re
             o.num(key, v);
         }
     }
-    if f.always(Field::LoginUid) {
+    if f.show(
+        Field::LoginUid,
+        creds.login_uid.is_some() || unknown(e, "login_uid"),
+    ) {
         o.opt_num("login_uid", creds.login_uid);
     }
-    if f.always(Field::SessionId) {
+    if f.show(
+        Field::SessionId,
+        creds.session_id.is_some() || unknown(e, "session_id"),
+    ) {
         o.opt_num("session_id", creds.session_id);
     }
     let sets = [
@@ -411,7 +445,10 @@ fn write_linux_privileges(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut Re
             None => o.null("file"),
         }
     }
-    if f.always(Field::PrivilegeRaised) {
+    if f.show(
+        Field::PrivilegeRaised,
+        raised.is_some() || unknown(e, "privilege_raised"),
+    ) {
         o.opt_str("privilege_raised", raised.map(|r| r.as_str()));
     }
 }
@@ -431,10 +468,10 @@ pub(super) fn write_exec(
     time(&mut o, "time", e.time, &mut cache.time);
     o.str("host", host);
     o.num("pid", e.pid);
-    if f.always(Field::Tid) {
+    if f.show(Field::Tid, e.tid != Some(e.pid)) {
         o.opt_num("tid", e.tid);
     }
-    if f.always(Field::ExecTid) {
+    if f.show(Field::ExecTid, e.exec_tid != Some(e.pid)) {
         o.opt_num("exec_tid", e.exec_tid);
     }
     if f.always(Field::Ppid) {
@@ -451,13 +488,16 @@ pub(super) fn write_exec(
     if f.always(Field::Exe) {
         o.opt_text("", "exe", e.exe.as_deref(), raw);
     }
-    if f.always(Field::ExeTruncated) {
+    if f.show(Field::ExeTruncated, e.exe_truncated) {
         o.bool("exe_truncated", e.exe_truncated);
     }
-    if f.always(Field::Filename) {
+    if f.show(Field::Filename, e.filename != e.exe) {
         o.opt_text("", "filename", e.filename.as_deref(), raw);
     }
-    if f.always(Field::Interpreter) {
+    if f.show(
+        Field::Interpreter,
+        e.interpreter.is_some() || unknown(e, "interpreter"),
+    ) {
         o.opt_text("", "interpreter", e.interpreter.as_deref(), raw);
     }
     if f.always(Field::Argv) {
@@ -478,7 +518,7 @@ pub(super) fn write_exec(
         }
     }
     let raw = &mut cache.raw;
-    if f.always(Field::ArgvTruncated) {
+    if f.show(Field::ArgvTruncated, e.argv_truncated) {
         o.bool("argv_truncated", e.argv_truncated);
     }
     if f.always(Field::ArgvSize) {
@@ -496,7 +536,10 @@ pub(super) fn write_exec(
     if f.always(Field::Group) {
         o.opt_str("group", e.group.as_deref());
     }
-    if f.always(Field::LoginUser) {
+    if f.show(
+        Field::LoginUser,
+        e.login_user.is_some() || unknown(e, "login_user"),
+    ) {
         o.opt_str("login_user", e.login_user.as_deref());
     }
     if f.always(Field::Incomplete) {
@@ -510,7 +553,7 @@ pub(super) fn write_exec(
         reasons.close();
     }
     write_insight(&mut o, e, f, cache);
-    write_ns(&mut o, &e.ns, f, &mut cache.raw);
+    write_ns(&mut o, e, f, cache);
     write_linux_privileges(&mut o, e, f, cache);
     match &e.privileges {
         Some(Privileges::Windows(token)) if f.show(Field::Token, true) => {

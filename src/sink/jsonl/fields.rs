@@ -15,10 +15,15 @@ pub enum Shown {
     Always,
     /// Only with `--fields +name`.
     Never,
-    /// Only when it differs from the effective id (`suid`, `fsuid` from
-    /// `euid`; `sgid`, `fsgid` from `egid`).
+    /// Only when it differs from what it usually equals: `tid` and
+    /// `exec_tid` from `pid`; `filename` from `exe`; `suid`, `fsuid` from
+    /// `euid` and `sgid`, `fsgid` from `egid`; `pre_exec` from the
+    /// credentials after the exec; the namespace fields from procwatch's
+    /// own namespaces.
     WhenDiffers,
-    /// Only when it has a value (Windows-only fields, absent on Linux).
+    /// Only when it has a value, or is unknown (then null and named in
+    /// `incomplete`): absent means none (no interpreter, no finding, no
+    /// audit login, not truncated, not Windows).
     WhenSet,
     /// `parent.argv`: only when the parent's own exec line is not in this
     /// file (it was seeded from /proc, filtered out, or in an earlier file).
@@ -92,24 +97,24 @@ pub const FIELDS: [(Field, &str, Shown); 55] = {
     use Field::*;
     use Shown::*;
     [
-        (Tid, "tid", Always),
-        (ExecTid, "exec_tid", Always),
+        (Tid, "tid", WhenDiffers),
+        (ExecTid, "exec_tid", WhenDiffers),
         (Ppid, "ppid", Always),
         (ProcessStart, "process_start", Always),
         (Exe, "exe", Always),
-        (ExeTruncated, "exe_truncated", Always),
-        (Filename, "filename", Always),
-        (Interpreter, "interpreter", Always),
+        (ExeTruncated, "exe_truncated", WhenSet),
+        (Filename, "filename", WhenDiffers),
+        (Interpreter, "interpreter", WhenSet),
         (Argv, "argv", Always),
         (CommandLine, "command_line", WhenSet),
         (Cmdline, "cmdline", Never),
-        (ArgvTruncated, "argv_truncated", Always),
+        (ArgvTruncated, "argv_truncated", WhenSet),
         (ArgvSize, "argv_size", Always),
         (Cwd, "cwd", Always),
         (Comm, "comm", Always),
         (User, "user", Always),
         (Group, "group", Always),
-        (LoginUser, "login_user", Always),
+        (LoginUser, "login_user", WhenSet),
         (Incomplete, "incomplete", Always),
         (Parent, "parent", Always),
         (ParentArgv, "parent.argv", ParentNotInLog),
@@ -118,19 +123,19 @@ pub const FIELDS: [(Field, &str, Shown); 55] = {
         (Ancestors, "ancestors", Always),
         (ExeSha256, "exe_sha256", Always),
         (ExeInode, "exe_inode", Never),
-        (PreExec, "pre_exec", Always),
-        (PrivilegeChange, "privilege_change", Always),
-        (Hijackable, "hijackable", Always),
-        (Namespaces, "namespaces", Always),
-        (NsPid, "ns_pid", Always),
-        (PidnsLevel, "pidns_level", Always),
-        (InHostUserns, "in_host_userns", Always),
-        (UsernsOwnerUid, "userns_owner_uid", Always),
-        (UsernsLevel, "userns_level", Always),
+        (PreExec, "pre_exec", WhenDiffers),
+        (PrivilegeChange, "privilege_change", WhenSet),
+        (Hijackable, "hijackable", WhenSet),
+        (Namespaces, "namespaces", WhenDiffers),
+        (NsPid, "ns_pid", WhenDiffers),
+        (PidnsLevel, "pidns_level", WhenDiffers),
+        (InHostUserns, "in_host_userns", WhenDiffers),
+        (UsernsOwnerUid, "userns_owner_uid", WhenDiffers),
+        (UsernsLevel, "userns_level", WhenDiffers),
         (Cgroup, "cgroup", Always),
-        (Container, "container", Always),
+        (Container, "container", WhenSet),
         (ExeMntId, "exe_mnt_id", Always),
-        (ExeOtherMntNs, "exe_other_mnt_ns", Always),
+        (ExeOtherMntNs, "exe_other_mnt_ns", WhenDiffers),
         (Uid, "uid", Always),
         (Euid, "euid", Always),
         (Suid, "suid", WhenDiffers),
@@ -139,13 +144,13 @@ pub const FIELDS: [(Field, &str, Shown); 55] = {
         (Egid, "egid", Always),
         (Sgid, "sgid", WhenDiffers),
         (Fsgid, "fsgid", WhenDiffers),
-        (LoginUid, "login_uid", Always),
-        (SessionId, "session_id", Always),
+        (LoginUid, "login_uid", WhenSet),
+        (SessionId, "session_id", WhenSet),
         (Caps, "caps", Always),
         (CapsRaw, "caps_raw", Always),
         (Secureexec, "secureexec", Always),
         (File, "file", Always),
-        (PrivilegeRaised, "privilege_raised", Always),
+        (PrivilegeRaised, "privilege_raised", WhenSet),
         (Token, "token", WhenSet),
     ]
 };

@@ -74,7 +74,7 @@ impl JsonlSink {
         JsonlSink {
             out,
             lines: String::with_capacity(LINES_MAX + 4096),
-            caps: RenderCache::default(),
+            caps: RenderCache::new(),
             host,
             fields,
         }

@@ -218,17 +218,13 @@ fn exec_fields() {
             "time": "2026-11-26T05:26:10.123456Z",
             "host": "host1",
             "pid": 4242,
-            "tid": 4242,
             "exec_tid": 4243,
             "ppid": 1000,
             "exec_id": "4242:123456789",
             "process_start": "2026-11-26T05:26:08.123456Z",
             "exe": "/usr/bin/ls",
-            "exe_truncated": false,
             "filename": "/bin/ls",
-            "interpreter": null,
             "argv": ["ls", "-la", "/tmp"],
-            "argv_truncated": false,
             "argv_size": 12,
             "cwd": "/home/alice",
             "comm": "ls",
@@ -248,7 +244,6 @@ fn exec_fields() {
             },
             "secureexec": false,
             "file": {"mode": "00755", "uid": 0, "gid": 0},
-            "privilege_raised": null,
         })
     );
 }
@@ -383,42 +378,53 @@ fn insight_fields() {
     );
 }
 
-/// The default exec keys: everything but the fields written only on
-/// request (cmdline, exe_inode), only on Windows (command_line, token), or
-/// only when they differ (the saved and fs ids).
-const DEFAULT_KEYS: usize = 41 + NS_KEYS.len();
+/// The exec fields left out of a default line whatever their value.
+const NEVER_BY_DEFAULT: [&str; 3] = ["cmdline", "exe_inode", "token"];
 
 #[test]
 fn every_exec_has_the_same_keys() {
-    let (_, a) = render(&Event::Exec(Box::new(exec_event())));
-    let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
-    let mut ids_differ = keys(&a);
-    ids_differ.retain(|k| !["suid", "fsuid", "sgid", "fsgid"].contains(k));
-    assert_eq!(
-        keys(&a).len(),
-        DEFAULT_KEYS + 4,
-        "the fixture's ids all differ"
-    );
-    assert_eq!(ids_differ.len(), DEFAULT_KEYS);
-    let mut b_keys = keys(&b);
-    b_keys.retain(|k| !["suid", "fsuid", "sgid", "fsgid"].contains(k));
-    assert_eq!(ids_differ, b_keys);
-    // A source that could not read anything still gives every key, null.
-    let mut bare = ExecEvent::new(t0(), 7, Some(1), "7:1".into());
-    bare.mark_incomplete("argv", "process exited before it was read");
-    bare.mark_incomplete("caps", "process exited before it was read");
-    let (_, c) = render(&Event::Exec(Box::new(bare)));
-    assert_eq!(ids_differ, keys(&c));
     // Every field on request: the same keys, whatever the values.
     let all: Vec<String> = FIELDS.iter().map(|(_, n, _)| format!("+{n}")).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
-    let (_, full_a) = render_with(&Event::Exec(Box::new(exec_event())), &all);
-    let (_, full_c) = render_with(
-        &Event::Exec(Box::new(ExecEvent::new(t0(), 7, Some(1), "7:1".into()))),
-        &all,
-    );
-    assert_eq!(keys(&full_a), keys(&full_c));
-    assert_eq!(keys(&full_a).len(), DEFAULT_KEYS + 8);
+    let mut bare = ExecEvent::new(t0(), 7, Some(1), "7:1".into());
+    bare.mark_incomplete("argv", "process exited before it was read");
+    bare.mark_incomplete("caps", "process exited before it was read");
+    let full: Vec<Value> = [exec_event(), hostile_exec(), bare.clone()]
+        .into_iter()
+        .map(|e| render_with(&Event::Exec(Box::new(e)), &all).1)
+        .collect();
+    for v in &full {
+        assert_eq!(keys(v), keys(&full[0]));
+    }
+    // event, time, host, pid, exec_id, raw, incomplete_reasons (with
+    // incomplete) and the selectable ones, less the parent's three members.
+    assert_eq!(keys(&full[0]).len(), 7 + FIELDS.len() - 3);
+    // The default: what is left out for this fixture, and nothing else.
+    let (_, a) = render(&Event::Exec(Box::new(exec_event())));
+    let mut want = keys(&full[0]);
+    want.retain(|k| {
+        !NEVER_BY_DEFAULT.contains(k)
+            && ![
+                "tid",
+                "command_line",
+                "exe_truncated",
+                "argv_truncated",
+                "interpreter",
+                "privilege_change",
+                "hijackable",
+                "container",
+                "privilege_raised",
+            ]
+            .contains(k)
+    });
+    assert_eq!(keys(&a), want);
+    // A source that could not read anything: its fields null, and the
+    // ones whose null would mean "none" left out.
+    let (_, c) = render(&Event::Exec(Box::new(bare)));
+    for k in ["suid", "login_uid", "session_id", "privilege_raised"] {
+        assert_eq!(c.get(k), None, "{k}");
+    }
+    assert_eq!(c["tid"], Value::Null, "unknown, unlike the pid");
     for k in [
         "argv",
         "exe",

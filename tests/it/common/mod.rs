@@ -473,6 +473,15 @@ pub fn execs_with_tag<'a>(lines: &'a [Value], tag: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// `--fields` for every field on every exec line.
+pub fn all_fields() -> String {
+    let names: Vec<String> = procwatch::sink::jsonl::FIELDS
+        .iter()
+        .map(|(_, name, _)| format!("+{name}"))
+        .collect();
+    names.join(",")
+}
+
 /// The argv of an exec event as raw bytes: each element's exact bytes from
 /// `raw` when they are not UTF-8.
 pub fn argv_bytes(ev: &Value) -> Vec<Vec<u8>> {
