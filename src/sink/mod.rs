@@ -118,6 +118,7 @@ mod tests {
             buf.string()
         };
         let json: serde_json::Value = serde_json::from_str(render(Format::Jsonl).trim()).unwrap();
+        jsonl::schema_check::assert_valid(&json);
         assert_eq!(json["ppid"], serde_json::Value::Null);
         let csv = render(Format::Csv);
         let row = csv.lines().nth(1).unwrap();
