@@ -36,8 +36,7 @@ pub(super) fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item
 /// Rendered pieces reused across lines. Capability-name arrays, by mask:
 /// root's full set is the same on nearly every event, and rendering its
 /// names each time dominated the cost of a line. And the last parent object
-/// rendered, by the parent's exec_id and whether it carried argv: a storm's
-/// execs mostly share one.
+/// rendered (see [`CachedParent`]): a storm's execs mostly share one.
 #[derive(Default)]
 pub(super) struct RenderCache {
     names: IdMap<u64, String>,
@@ -54,9 +53,13 @@ pub(super) struct RenderCache {
     pub(super) time: TimeCache,
 }
 
-/// A rendered parent object and the `raw` members it adds.
+/// A rendered parent object and the `raw` members it adds, keyed by what
+/// it was rendered from: a forked child runs its parent's image (same
+/// exec_id) under its own pid and start.
 pub(super) struct CachedParent {
     pub(super) exec_id: String,
+    pub(super) pid: u32,
+    pub(super) start: Option<std::time::SystemTime>,
     pub(super) with_argv: bool,
     pub(super) json: String,
     pub(super) raw: Raw,

@@ -41,6 +41,8 @@ fn render_parent(
     po.close();
     CachedParent {
         exec_id: p.exec_id.clone().unwrap_or_default(),
+        pid: p.pid,
+        start: p.start,
         with_argv,
         json,
         raw,
@@ -59,7 +61,10 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
                     .is_some_and(|id| cache.logged.contains(id));
                 let with_argv = f.show(Field::ParentArgv, !in_log);
                 let hit = matches!((&p.exec_id, &cache.parent),
-                    (Some(id), Some(c)) if *id == c.exec_id && c.with_argv == with_argv);
+                    (Some(id), Some(c)) if *id == c.exec_id
+                        && c.pid == p.pid
+                        && c.start == p.start
+                        && c.with_argv == with_argv);
                 if !hit {
                     let rendered = render_parent(p, with_argv, f, cache);
                     cache.parent = Some(rendered);

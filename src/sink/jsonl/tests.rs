@@ -645,3 +645,59 @@ fn hash_fields_keep_their_types() {
     assert!(v["reason"].is_string());
     assert!(!text.contains('\u{1b}'), "{text:?}");
 }
+
+/// A forked child runs its parent's image: two parents with one exec_id
+/// (bash and its subshell) are still told apart by pid and start, and a
+/// parent whose exec line is in the file leaves its argv to that line.
+#[test]
+fn parents_sharing_an_image_keep_their_own_pid_and_argv_follows_the_file() {
+    use crate::event::{ParentInfo, ProcessImage};
+    let image = std::sync::Arc::new(ProcessImage {
+        exec_id: Some("100:5".into()),
+        exe: Some(b"/usr/bin/bash".to_vec()),
+        argv: Some(vec![b"bash".to_vec()]),
+        ..Default::default()
+    });
+    let child = |pid: u32, parent_pid: u32, secs: u64| {
+        let mut ev = exec_event();
+        ev.pid = pid;
+        ev.exec_id = format!("{pid}:9");
+        ev.parent = Some(ParentInfo {
+            pid: parent_pid,
+            start: Some(t0() - std::time::Duration::from_secs(secs)),
+            image: std::sync::Arc::clone(&image),
+        });
+        Event::Exec(Box::new(ev))
+    };
+    let mut bash = exec_event();
+    bash.pid = 100;
+    bash.exec_id = "100:5".into();
+    let buf = SharedBuf::default();
+    let mut s = sink(&buf, &[]);
+    for ev in [
+        child(201, 100, 9),
+        child(202, 150, 3),
+        Event::Exec(Box::new(bash)),
+        child(203, 150, 3),
+    ] {
+        s.write_event(&ev).unwrap();
+    }
+    s.flush().unwrap();
+    let v = lines(&buf.string());
+    assert_eq!(v[0]["parent"]["pid"], 100);
+    assert_eq!(v[1]["parent"]["pid"], 150, "the subshell, not bash");
+    assert_ne!(v[0]["parent"]["start"], v[1]["parent"]["start"]);
+    assert_eq!(
+        v[1]["parent"]["argv"],
+        json!(["bash"]),
+        "bash not in the file yet"
+    );
+    assert_eq!(v[3]["parent"]["exec_id"], v[2]["exec_id"]);
+    assert_eq!(v[3]["parent"].get("argv"), None, "bash's own line holds it");
+    // A new file (SIGHUP) holds no parent's line.
+    s.reopened(true);
+    s.write_event(&child(204, 150, 3)).unwrap();
+    s.flush().unwrap();
+    let v = lines(&buf.string());
+    assert_eq!(v[4]["parent"]["argv"], json!(["bash"]));
+}
