@@ -29,6 +29,8 @@ mod events;
 mod exec;
 mod fields;
 #[cfg(test)]
+mod fields_tests;
+#[cfg(test)]
 pub(crate) mod schema_check;
 #[cfg(test)]
 mod tests;
