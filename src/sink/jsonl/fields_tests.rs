@@ -127,3 +127,42 @@ fn parents_sharing_an_image_keep_their_own_pid_and_argv_follows_the_file() {
     let v = lines(&buf.string());
     assert_eq!(v[4]["parent"]["argv"], json!(["bash"]));
 }
+
+/// Every field of every schema is named in README.md (in backticks), and
+/// every field `--fields` knows is in the exec schema.
+#[test]
+fn every_field_is_in_the_schema_and_the_readme() {
+    let readme = include_str!("../../../README.md");
+    let words: std::collections::HashSet<&str> = readme
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|code| code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
+        .collect();
+    let mut exec_props = Vec::new();
+    for (kind, text) in super::schema_check::SCHEMAS {
+        let v: Value = serde_json::from_str(text).unwrap();
+        let props: Vec<String> = v["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        for k in &props {
+            assert!(
+                words.contains(k.as_str()),
+                "{kind}: `{k}` is not in README.md"
+            );
+        }
+        if kind == "exec" {
+            exec_props = props;
+        }
+    }
+    for (_, name, _) in FIELDS {
+        let top = name.split('.').next().unwrap();
+        assert!(
+            exec_props.iter().any(|p| p == top),
+            "{name} not in schema/exec.json"
+        );
+    }
+}
