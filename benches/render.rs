@@ -35,6 +35,7 @@ fn main() {
         ("text", Format::Text),
         ("csv", Format::Csv),
         ("jsonl", Format::Jsonl),
+        ("ecs", Format::Ecs),
     ] {
         let mut sink = make_sink(format, Box::new(Discard), false, Default::default());
         let cost = per_event(N, || {

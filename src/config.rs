@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::enrich::hash_pool::HashOptions;
 use crate::filter::Filter;
+use crate::sink::syslog::SyslogOptions;
 use crate::sink::{Format, SinkOptions};
 use crate::source::{self, Choice};
 
@@ -43,6 +44,8 @@ pub struct Config {
     pub hash: Option<HashOptions>,
     /// Run the hijackable check.
     pub hijack_check: bool,
+    /// `--syslog` destinations and their settings.
+    pub syslog: SyslogOptions,
 }
 
 /// The command line's defaults (`procwatch` with no flag, writing to a
@@ -77,6 +80,7 @@ impl Default for Config {
                 timeout: Duration::from_secs(5),
             }),
             hijack_check: true,
+            syslog: SyslogOptions::default(),
         }
     }
 }

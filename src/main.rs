@@ -9,6 +9,15 @@ use procwatch::pipeline::{self, RunError};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
+    if let Some(cli::generate::Command::Generate { what }) = &cli.command {
+        return match cli::generate::run(what) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("procwatch: generate: {e}");
+                ExitCode::from(cli::EXIT_RUNTIME as u8)
+            }
+        };
+    }
     let config = match cli.config() {
         Ok(c) => c,
         Err(msg) => {

@@ -104,7 +104,8 @@ fn measure(args: &[&str], to: Dest, baseline: f64) -> f64 {
                 }
                 Dest::Discard => Box::new(Discard),
             };
-            let mut sink = make_sink(cfg.format, out, true, cfg.sink_options.clone());
+            let sink = make_sink(cfg.format, out, true, cfg.sink_options.clone());
+            let mut sink = procwatch::sink::syslog::attach(sink, &cfg.syslog, "bench").unwrap();
             let t = Instant::now();
             let (written, filtered) =
                 replay(&cfg, sink.as_mut(), storm(n).skip(usize::from(n == 0))).expect("replay");
@@ -134,7 +135,11 @@ pub fn main() {
         baseline = baseline.min(t.elapsed().as_nanos() as f64 / f64::from(EXECS));
     }
     println!("baseline (build the fork+exec+exit records): {baseline:>6.0} ns/exec");
-    let cases: [(&str, &[&str], Dest); 8] = [
+    // A receiver that never reads: the kernel drops what overflows it, the
+    // writer's share (render, queue) is what is measured.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let syslog: &str = Box::leak(format!("udp://{}", udp.local_addr().unwrap()).into_boxed_str());
+    let cases: [(&str, &[&str], Dest); 10] = [
         ("jsonl -> file", &["--format", "jsonl"], Dest::Output),
         (
             "jsonl -> BufWriter",
@@ -142,6 +147,25 @@ pub fn main() {
             Dest::BufWriter,
         ),
         ("jsonl -> discard", &["--format", "jsonl"], Dest::Discard),
+        (
+            "jsonl + syslog udp",
+            &["--format", "jsonl", "--syslog", syslog],
+            Dest::Output,
+        ),
+        // Every message dropped at the queue: the writer's own share
+        // (rendering, the message), without the sender thread's sends.
+        (
+            "jsonl + syslog dropped",
+            &[
+                "--format",
+                "jsonl",
+                "--syslog",
+                syslog,
+                "--syslog-buffer",
+                "1",
+            ],
+            Dest::Output,
+        ),
         (
             "jsonl bare -> file",
             &["--format", "jsonl", "--no-hash", "--no-hijack-check"],

@@ -8,6 +8,7 @@ use clap::{Parser, ValueEnum};
 
 use super::parsers::{
     parse_duration, parse_glob, parse_interval, parse_queue_len, parse_ring_size, parse_size,
+    parse_syslog_max,
 };
 
 const ABOUT: &str = "Report every successful exec on this machine, with argv, user and privileges.";
@@ -47,6 +48,15 @@ pub enum FormatArg {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// One Elastic Common Schema (ECS 8.x) document per line.
+    Ecs,
+}
+
+/// How a syslog message's MSG renders the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SyslogFormatArg {
+    /// The event's JSON line, as --format jsonl writes it.
+    Jsonl,
 }
 
 /// Which event source to use.
@@ -85,6 +95,7 @@ pub enum SourceArg {
 #[command(
     name = "procwatch",
     version,
+    args_conflicts_with_subcommands = true,
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP
@@ -269,6 +280,38 @@ pub struct Cli {
           value_parser = crate::sink::jsonl::parse_field_change)]
     pub fields: Vec<crate::sink::jsonl::FieldChange>,
 
+    // ---- syslog ----
+    /// Also send every event to a syslog receiver, as RFC 5424 messages
+    /// whose MSG is the event's JSON line: unix:///dev/log (a datagram
+    /// socket; a stream socket gets one message per line), udp://HOST:PORT,
+    /// tcp://HOST:PORT (RFC 6587 octet counting) or tls://HOST:PORT.
+    /// Repeatable; the main output is written as well.
+    #[arg(long, value_name = "URL", help_heading = "Syslog")]
+    pub syslog: Vec<crate::sink::syslog::Target>,
+
+    /// How MSG renders each event.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SyslogFormatArg::Jsonl,
+          help_heading = "Syslog")]
+    pub syslog_format: SyslogFormatArg,
+
+    /// Trust the CA certificates in this PEM file for tls:// instead of
+    /// the system's store.
+    #[arg(long, value_name = "FILE", help_heading = "Syslog")]
+    pub syslog_ca: Option<PathBuf>,
+
+    /// Longest message, header included (rsyslog's default limit is 8K);
+    /// a longer one is cut and flagged with
+    /// [procwatch@32473 truncated="true" size="N"]. At least 480.
+    #[arg(long, value_name = "BYTES", default_value = "8K", value_parser = parse_syslog_max,
+          help_heading = "Syslog")]
+    pub syslog_max: u64,
+
+    /// Bytes queued per destination while its receiver is slow or down;
+    /// past that, messages are dropped and reported as `syslog` losses.
+    #[arg(long, value_name = "BYTES", default_value = "8M", value_parser = parse_size,
+          help_heading = "Syslog")]
+    pub syslog_buffer: u64,
+    // ---- end syslog ----
     /// For tests: after attaching, the reader sleeps N milliseconds before
     /// draining, so a tiny ring can be made to overflow deterministically.
     #[arg(long, value_name = "N", default_value_t = 0, hide = true)]
@@ -284,6 +327,10 @@ pub struct Cli {
     /// reads), to compare their events with the default ones on this kernel.
     #[arg(long, hide = true)]
     pub debug_ebpf_legacy: bool,
+
+    /// Instead of watching: write the man page or shell completions.
+    #[command(subcommand)]
+    pub command: Option<super::generate::Command>,
 }
 
 /// Which kernel attach point the eBPF source uses (a test hook).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Cli;
-use super::args::{AttachArg, ColorArg, CsvColumnArg, FormatArg, SourceArg};
+use super::args::{AttachArg, ColorArg, CsvColumnArg, FormatArg, SourceArg, SyslogFormatArg};
 use crate::filter::{Filter, FilterSpec};
 use crate::sink::{CsvColumn, SinkOptions};
 
@@ -23,6 +23,15 @@ impl From<FormatArg> for crate::sink::Format {
             FormatArg::Text => Self::Text,
             FormatArg::Csv => Self::Csv,
             FormatArg::Jsonl => Self::Jsonl,
+            FormatArg::Ecs => Self::Ecs,
+        }
+    }
+}
+
+impl From<SyslogFormatArg> for crate::sink::Format {
+    fn from(f: SyslogFormatArg) -> Self {
+        match f {
+            SyslogFormatArg::Jsonl => Self::Jsonl,
         }
     }
 }
@@ -170,6 +179,22 @@ impl Cli {
                 timeout: Duration::from_secs_f64(self.hash_timeout),
             }),
             hijack_check: !self.no_hijack_check,
+            syslog: self.syslog_options()?,
+        })
+    }
+
+    /// The syslog flags as plain values; a `--syslog-ca` file that holds no
+    /// certificate is refused here, before anything starts.
+    pub fn syslog_options(&self) -> Result<crate::sink::syslog::SyslogOptions, String> {
+        if let Some(ca) = &self.syslog_ca {
+            crate::sink::syslog::read_ca_file(ca)?;
+        }
+        Ok(crate::sink::syslog::SyslogOptions {
+            targets: self.syslog.clone(),
+            format: self.syslog_format.into(),
+            ca: self.syslog_ca.clone(),
+            max_message: usize::try_from(self.syslog_max).unwrap_or(usize::MAX),
+            buffer: usize::try_from(self.syslog_buffer).unwrap_or(usize::MAX),
         })
     }
 }

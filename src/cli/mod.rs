@@ -10,13 +10,14 @@
 
 mod args;
 mod convert;
+pub mod generate;
 mod parsers;
 #[cfg(test)]
 mod tests;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 
-pub use args::{AttachArg, Cli, ColorArg, CsvColumnArg, FormatArg, SourceArg};
+pub use args::{AttachArg, Cli, ColorArg, CsvColumnArg, FormatArg, SourceArg, SyslogFormatArg};
 pub use convert::{DEFAULT_INTERVAL, DEFAULT_PROCFS_INTERVAL, color_enabled};
 pub use parsers::{page_size, parse_ring_size, parse_size};
 

@@ -115,6 +115,17 @@ pub(super) fn parse_queue_len(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// `--syslog-max`: a size (see [`parse_size`]) of at least
+/// [`crate::sink::syslog::MIN_MAX`] bytes.
+pub fn parse_syslog_max(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    let min = crate::sink::syslog::MIN_MAX as u64;
+    if n < min {
+        return Err(format!("at least {min} bytes (RFC 5424's minimum)"));
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -122,6 +122,9 @@ pub enum LossPlace {
     /// `too_late`: the process had exited or exec'd again before `/proc`
     /// could be read.
     TooLate,
+    /// `syslog`: messages a `--syslog` destination could not take (its
+    /// buffer was full) or never received (undelivered at exit).
+    Syslog,
 }
 
 impl LossPlace {
@@ -143,7 +146,8 @@ impl LossPlace {
             LossPlace::Kernel
             | LossPlace::KernelAux
             | LossPlace::Queue
-            | LossPlace::Undecodable => format!("LOST {n} events"),
+            | LossPlace::Undecodable
+            | LossPlace::Syslog => format!("LOST {n} events"),
         }
     }
 
@@ -156,6 +160,7 @@ impl LossPlace {
             LossPlace::NetlinkOverrun => "netlink_enobufs",
             LossPlace::ProcRead => "proc_read_failed",
             LossPlace::TooLate => "too_late",
+            LossPlace::Syslog => "syslog",
         }
     }
 }

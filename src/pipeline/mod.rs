@@ -206,7 +206,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     )
     .map_err(RunError::Attach)?;
     let info = source.info().clone();
-    let mut sink = sink::make_sink(
+    let sink = sink::make_sink(
         cfg.format,
         Box::new(output.clone()),
         header_needed,
@@ -226,6 +226,8 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         coverage: info.coverage.clone(),
         continuation: false,
     };
+    // Every event goes to the --syslog destinations too.
+    let mut sink = sink::syslog::attach(sink, &cfg.syslog, &start.hostname)?;
     if cfg.format == Format::Csv {
         eprintln!(
             "procwatch: watching execs via {} ({})",

@@ -71,7 +71,7 @@ pub fn read_loop(
         tx,
         batch,
         totals: ReaderTotals::default(),
-        reported: [0; 7],
+        reported: [0; 8],
         stats_refused: false,
     };
     let paused_until = Instant::now() + pause;
@@ -119,7 +119,7 @@ struct Reader {
     /// Drops already reported, per place (in [`Reader::place_index`]
     /// order): kernel, kernel aux, queue, undecodable, netlink overrun,
     /// `/proc` read failure, too late.
-    reported: [u64; 7],
+    reported: [u64; 8],
     /// A `Msg::Stats` did not fit in the queue.
     stats_refused: bool,
 }
@@ -210,6 +210,8 @@ impl Reader {
             LossPlace::NetlinkOverrun => 4,
             LossPlace::ProcRead => 5,
             LossPlace::TooLate => 6,
+            // The writer's (the syslog sinks'): a slot all the same.
+            LossPlace::Syslog => 7,
         }
     }
 

@@ -7,12 +7,15 @@
 
 pub mod csv;
 mod describe;
+pub mod ecs;
 pub mod escape;
+mod fanout;
 mod host;
 pub mod jsonl;
 pub mod output;
 #[cfg(unix)]
 pub mod output_file;
+pub mod syslog;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod text;
@@ -46,6 +49,14 @@ pub trait Sink: Send {
     /// The destination was reopened (SIGHUP); `empty`: the new file is
     /// empty, so a CSV header is due again.
     fn reopened(&mut self, _empty: bool) {}
+    /// Messages this sink took and then lost (a network destination that
+    /// could not deliver), not yet taken: the place and the count.
+    fn take_lost(&mut self) -> Option<(crate::event::LossPlace, u64)> {
+        None
+    }
+    /// The run is ending: waits up to `wait` for output queued elsewhere
+    /// (a sender thread) to go out, and counts what did not as lost.
+    fn drain(&mut self, _wait: std::time::Duration) {}
 }
 
 /// Output format chosen on the command line.
@@ -57,6 +68,8 @@ pub enum Format {
     Csv,
     /// One JSON object per line, every field, lossless.
     Jsonl,
+    /// One Elastic Common Schema 8.x document per line.
+    Ecs,
 }
 
 /// Rendering choices beyond the format. The default: no colour, the
@@ -86,6 +99,7 @@ fn builder(format: Format) -> Build {
         Format::Text => text::build,
         Format::Csv => csv::build,
         Format::Jsonl => jsonl::build,
+        Format::Ecs => ecs::build,
     }
 }
 
@@ -170,6 +184,7 @@ mod tests {
             (Format::Text, "ls -la /tmp"),
             (Format::Csv, "CommandLine,Time"),
             (Format::Jsonl, "\"event\":\"exec\""),
+            (Format::Ecs, "\"action\":\"exec\""),
         ] {
             let buf = SharedBuf::default();
             let mut sink = make_sink(format, Box::new(buf.clone()), true, SinkOptions::default());

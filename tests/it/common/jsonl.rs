@@ -14,11 +14,14 @@ pub fn json_lines(text: &str) -> Vec<Value> {
 
 /// Parses one line of procwatch's JSONL output; it must be valid JSON and
 /// conform to its event kind's schema (schema/*.json). Every test reads
-/// procwatch's JSONL through here.
+/// procwatch's JSON output through here: an ECS document (`--format ecs`,
+/// with `@timestamp` and `ecs`) is checked by its own tests instead.
 pub fn parse_line(line: &str) -> Value {
     let v: Value =
         serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
-    schema_check::assert_valid(&v);
+    if v.get("@timestamp").is_none() || v.get("ecs").is_none() {
+        schema_check::assert_valid(&v);
+    }
     v
 }
 
