@@ -158,6 +158,12 @@ fn every_kind(path: &Path, fields: &[&str]) {
             dropped: 3,
             total: 3,
         }),
+        Event::Loss(LossInfo {
+            time: t,
+            place: LossPlace::Syslog,
+            dropped: 1,
+            total: 4,
+        }),
         Event::Hash(HashInfo {
             time: t,
             exec_id: "4242:99".into(),
@@ -218,7 +224,8 @@ fn every_event_kind_conforms_and_bytes_round_trip() {
         assert_eq!(
             kinds,
             [
-                "start", "exec", "exec", "exec", "exit", "exit", "loss", "hash", "stats", "stop"
+                "start", "exec", "exec", "exec", "exit", "exit", "loss", "loss", "hash", "stats",
+                "stop"
             ]
         );
         for l in &lines {
