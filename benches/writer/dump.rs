@@ -218,6 +218,7 @@ fn direct_execs() -> Vec<ExecEvent> {
     });
     a.parent = Some(ParentInfo {
         pid: 4000,
+        start: Some(at(400)),
         image: image.clone(),
     });
     a.ancestors = vec![image];

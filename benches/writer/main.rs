@@ -15,9 +15,14 @@
 //! `cargo bench --bench writer -- --dump DIR` measures nothing: it writes
 //! a small fixed storm in every format to DIR (see dump.rs), to compare
 //! two builds' output byte for byte.
+//!
+//! `cargo bench --bench writer -- --bytes [ARGS...]` measures bytes per
+//! JSONL exec line over a realistic mix instead (see bytes.rs).
 
 // The process table's seeding, the hash and the hijack check are Linux
 // code (src/enrich/mod.rs); elsewhere this bench does nothing.
+#[cfg(target_os = "linux")]
+mod bytes;
 #[cfg(target_os = "linux")]
 #[path = "../common/mod.rs"]
 mod common;
@@ -30,6 +35,15 @@ fn main() {
     #[cfg(target_os = "linux")]
     {
         let args: Vec<String> = std::env::args().collect();
+        if let Some(i) = args.iter().position(|a| a == "--bytes") {
+            // `--bench`, which cargo appends, is not a procwatch argument.
+            let extra: Vec<String> = args[i + 1..]
+                .iter()
+                .filter(|a| *a != "--bench")
+                .cloned()
+                .collect();
+            return bytes::bytes(&extra);
+        }
         match args.iter().position(|a| a == "--dump") {
             Some(i) => dump::dump(std::path::Path::new(args.get(i + 1).expect("--dump DIR"))),
             None => linux::main(),

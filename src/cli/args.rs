@@ -297,6 +297,14 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
     pub csv_columns: Vec<CsvColumnArg>,
 
+    /// JSONL exec fields to add (`+name`, or just `name`) to every line or
+    /// drop (`-name`) from it, comma-separated, repeatable; e.g.
+    /// `--fields +cmdline,-namespaces`. The compact default and every field
+    /// name are in README.md's "Event fields". JSONL only.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true,
+          value_parser = crate::sink::jsonl::parse_field_change)]
+    pub fields: Vec<crate::sink::jsonl::FieldChange>,
+
     // ---- syslog ----
     /// Also send every event to a syslog receiver, as RFC 5424 messages
     /// whose MSG is the event's JSON line: unix:///dev/log (a datagram

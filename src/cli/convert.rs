@@ -127,6 +127,7 @@ impl Cli {
             } else {
                 None
             },
+            jsonl_fields: crate::sink::jsonl::Fields::new(&self.fields),
         }
     }
 }

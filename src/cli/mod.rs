@@ -36,6 +36,9 @@ impl Cli {
         if !self.csv_columns.is_empty() && self.format != FormatArg::Csv {
             return Err("--csv-columns needs --format csv".into());
         }
+        if !self.fields.is_empty() && self.format != FormatArg::Jsonl {
+            return Err("--fields needs --format jsonl".into());
+        }
         Ok(())
     }
 }

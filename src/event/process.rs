@@ -111,6 +111,9 @@ pub struct ProcessImage {
 pub struct ParentInfo {
     /// The parent's pid (the process that forked this one).
     pub pid: u32,
+    /// `parent.start`: when the parent process was created (fork), so that
+    /// pid + start identify it; `None` when unknown.
+    pub start: Option<SystemTime>,
     pub image: Arc<ProcessImage>,
 }
 

@@ -218,7 +218,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         source: info.name.to_string(),
         attach: info.attach.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
-        hostname: host_name(),
+        hostname: crate::sink::host_name(),
         boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
         guarantees: info.guarantees.clone(),
         can_miss: info.can_miss.clone(),
@@ -314,18 +314,6 @@ pub(crate) fn io_or_stop(res: io::Result<()>, stop: &Stop) -> bool {
             false
         }
     }
-}
-
-/// The machine's name for the `start` record.
-#[cfg(not(windows))]
-fn host_name() -> String {
-    read_trimmed("/proc/sys/kernel/hostname")
-}
-
-/// Windows sets `COMPUTERNAME` for every process.
-#[cfg(windows)]
-fn host_name() -> String {
-    std::env::var("COMPUTERNAME").unwrap_or_default()
 }
 
 fn read_trimmed(path: &str) -> String {

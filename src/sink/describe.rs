@@ -149,8 +149,8 @@ fn caps_short(mask: u64) -> String {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let missing = known & !mask;
-    if known != 0 && missing.count_ones() * 4 < known.count_ones() {
+    if nearly_all_caps(mask) {
+        let missing = known & !mask;
         // Nearly everything: name what is missing, which is what stands
         // out (e.g. a container's root without sys_admin).
         let mut s = "caps=ALL".to_owned();
@@ -166,6 +166,14 @@ fn caps_short(mask: u64) -> String {
     } else {
         short(mask)
     }
+}
+
+/// Whether `mask` holds every known capability, or nearly every one (more
+/// than three quarters): shown as "all" with what is missing named.
+pub(crate) fn nearly_all_caps(mask: u64) -> bool {
+    let known = known_caps_mask();
+    let missing = known & !mask;
+    known != 0 && missing.count_ones() * 4 < known.count_ones()
 }
 
 /// Who reads a description: the text view (short, `→`) or a CSV cell

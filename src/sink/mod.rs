@@ -10,6 +10,7 @@ mod describe;
 pub mod ecs;
 pub mod escape;
 mod fanout;
+mod host;
 pub mod jsonl;
 pub mod output;
 #[cfg(unix)]
@@ -28,6 +29,8 @@ pub use output::{Output, OutputError, open_output};
 
 pub use csv::CsvColumn;
 pub use describe::{cmdline_of, privileges_summary, user_display};
+pub(crate) use describe::{known_caps_mask, nearly_all_caps};
+pub use host::host_name;
 
 use crate::event::Event;
 use std::io::Write;
@@ -83,6 +86,8 @@ pub struct SinkOptions {
     /// wide layout was not asked for (`-v`); narrow ones get the compact
     /// layout. `None`: the wide layout.
     pub text_width: Option<u16>,
+    /// JSONL only: which exec fields each line carries (`--fields`).
+    pub jsonl_fields: jsonl::Fields,
 }
 
 /// What every sink module provides: its sink over `out`. `header_needed`:
@@ -131,6 +136,7 @@ mod tests {
             buf.string()
         };
         let json: serde_json::Value = serde_json::from_str(render(Format::Jsonl).trim()).unwrap();
+        jsonl::schema_check::assert_valid(&json);
         assert_eq!(json["ppid"], serde_json::Value::Null);
         let csv = render(Format::Csv);
         let row = csv.lines().nth(1).unwrap();
@@ -152,7 +158,7 @@ mod tests {
         let opts = SinkOptions {
             color: true,
             csv_columns: vec![CsvColumn::ExecId],
-            text_width: None,
+            ..SinkOptions::default()
         };
         let render = |format, opts: SinkOptions| {
             let buf = SharedBuf::default();

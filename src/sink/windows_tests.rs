@@ -60,7 +60,13 @@ fn render(format: Format, ev: &Event) -> String {
         make_sink(format, Box::new(buf.clone()), true, Default::default());
     sink.write_event(ev).unwrap();
     sink.flush().unwrap();
-    buf.string()
+    let out = buf.string();
+    if format == Format::Jsonl {
+        for line in out.lines() {
+            super::jsonl::schema_check::assert_valid(&serde_json::from_str(line).unwrap());
+        }
+    }
+    out
 }
 
 #[test]

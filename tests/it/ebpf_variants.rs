@@ -158,7 +158,10 @@ fn legacy_programs_report_the_same_events_across_mounts() {
     let thread_script = "use POSIX; my @t = map { threads->create(sub { sleep 30 }) } 1..3; \
                          select(undef, undef, undef, 0.2); POSIX::_exit(9)";
 
-    let args = ["--format", "jsonl", "--exits"];
+    // Every field on every line: those left out by default (or when equal
+    // to another) are compared too.
+    let fields = all_fields();
+    let args = ["--format", "jsonl", "--exits", "--fields", &fields];
     let default = Monitor::start(&args);
     let legacy = Monitor::start(&[&args[..], &["--debug-ebpf-legacy"]].concat());
     let classic = Monitor::start(

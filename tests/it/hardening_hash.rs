@@ -54,7 +54,7 @@ fn rewritten_or_replaced_exe_never_gets_the_other_files_hash() {
             stat -c %i x >> inodes
         done
     "#;
-    let mon = Monitor::start(&["--format", "jsonl"]);
+    let mon = Monitor::start(&["--format", "jsonl", "--fields", "+exe_inode"]);
     run_ok(Command::new("sh").current_dir(dir.path()).args([
         "-c",
         script,

@@ -84,10 +84,7 @@ fn big_argv_chain_with_a_blocked_writer_stays_within_the_memory_bound() {
     let stderr = String::from_utf8_lossy(&stderr.lock().unwrap()).into_owned();
     assert!(status.success(), "{status}: {stderr}");
     let text = String::from_utf8(std::mem::take(&mut *stdout.lock().unwrap())).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line {l:?}: {e}")))
-        .collect();
+    let lines: Vec<serde_json::Value> = text.lines().map(parse_line).collect();
     let tagged = execs_with_tag(&lines, &tag).len();
     let stop = lines.last().unwrap();
     assert_eq!(stop["event"], "stop", "{stop}");

@@ -29,7 +29,7 @@ fn parent_snapshot_survives_the_parents_exit() {
         .map(|a| a.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect();
-    let mut mon = Monitor::start(&["--format", "jsonl"]);
+    let mut mon = Monitor::start(&["--format", "jsonl", "--fields", "+parent.user"]);
     // A forks B and exits at once; B execs only after A is gone (B has been
     // reparented). Raw fork keeps the process structure exact (a shell may
     // fork more or less).

@@ -268,7 +268,7 @@ fn a_slow_sink_overflows_the_queue_and_it_is_counted() {
     let lines: Vec<Value> = String::from_utf8(text)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(parse_line)
         .collect();
     let stop = lines.last().unwrap();
     assert_eq!(stop["event"], "stop");
@@ -357,10 +357,7 @@ fn sigint_while_attaching_ends_the_run_cleanly_even_if_inherited_ignored() {
     );
     assert!(status.success(), "{status:?}");
     let out = String::from_utf8(out.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> = out.lines().map(parse_line).collect();
     assert_eq!(lines.first().unwrap()["event"], "start");
     let stop = lines.last().unwrap();
     assert_eq!(stop["event"], "stop");

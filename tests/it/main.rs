@@ -24,5 +24,6 @@ mod hardening_signals;
 mod insight;
 mod lifecycle;
 mod namespaces;
+mod schema;
 mod sources;
 mod syslog;

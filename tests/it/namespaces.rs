@@ -11,6 +11,10 @@ use std::process::Command;
 use crate::common::*;
 use serde_json::{Value, json};
 
+/// The namespace fields on every line, also for execs in procwatch's own
+/// namespaces (where the default leaves them out).
+const NS_FIELDS: &str = "+namespaces,+ns_pid,+pidns_level,+in_host_userns,+userns_owner_uid,+userns_level,+exe_other_mnt_ns";
+
 /// The test process's own namespaces (procwatch's too: it runs beside
 /// them), as the `namespaces` object of an exec in them reads.
 fn own_namespaces() -> Value {
@@ -64,9 +68,9 @@ fn userns_as_nobody(program: &str, tag: &str) -> Command {
 #[root_test("loads eBPF")]
 fn capabilities_in_a_user_namespace_are_not_host_privilege() {
     let tag = unique_tag("userns");
-    let json = Monitor::start(&["--format", "jsonl"]);
-    let privileged = Monitor::start(&["--format", "jsonl", "--privileged"]);
-    let raised = Monitor::start(&["--format", "jsonl", "--raised"]);
+    let json = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS]);
+    let privileged = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS, "--privileged"]);
+    let raised = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS, "--raised"]);
     let text = Monitor::start(&["--format", "text", "--color", "never"]);
     run_ok(&mut userns_as_nobody("/bin/true", &tag));
     // A host-root exec of the same tag: shown by --privileged, so that
@@ -165,7 +169,7 @@ fn pid_and_mount_namespaces_and_cgroup_are_taken_at_the_exec() {
     let cg = TestCgroup(parent.0.join(&scope));
     std::fs::create_dir(&cg.0).unwrap();
     let cgroup_id = std::fs::metadata(&cg.0).unwrap().ino();
-    let mon = Monitor::start(&["--format", "jsonl"]);
+    let mon = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS]);
     // The shell moves itself into the cgroup, then becomes unshare: pid 1
     // of a new pid namespace is `sh`, whose child runs /bin/true.
     let script = format!(
@@ -231,7 +235,9 @@ fn pid_and_mount_namespaces_and_cgroup_are_taken_at_the_exec() {
 #[root_test("uses the netlink proc connector, creates namespaces")]
 fn netlink_source_reads_the_namespaces_from_proc() {
     let tag = unique_tag("nsnetlink");
-    let mut mon = Monitor::start(&["--source", "netlink", "--format", "jsonl"]);
+    let mut mon = Monitor::start(&[
+        "--source", "netlink", "--format", "jsonl", "--fields", NS_FIELDS,
+    ]);
     // pid 1 of a new pid and mount namespace, kept alive (in `read`) until
     // procwatch has reported it: /proc is read after the exec.
     let mut sh = Spawned::spawn(

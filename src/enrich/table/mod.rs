@@ -216,8 +216,14 @@ impl ProcessTable {
             };
         match &parent {
             Some((pk, img)) => {
+                // The parent's start on the exec's wall clock: the two
+                // kernel start times differ by exactly this much.
+                let start = start_ns
+                    .checked_sub(pk.start_ns)
+                    .and_then(|d| ev.process_start?.checked_sub(Duration::from_nanos(d)));
                 ev.parent = Some(ParentInfo {
                     pid: pk.pid,
+                    start,
                     image: Arc::clone(img),
                 });
                 ev.ancestors = self.ancestors(*pk);

@@ -388,6 +388,7 @@ mod tests {
         let mut ev = exec_event();
         ev.parent = Some(ParentInfo {
             pid: 1000,
+            start: None,
             image: std::sync::Arc::new(crate::event::ProcessImage {
                 exec_id: Some("1000:5".to_owned()),
                 exe: Some(b"/usr/bin/bash".to_vec()),

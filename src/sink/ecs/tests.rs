@@ -60,6 +60,7 @@ fn rich_exec() -> ExecEvent {
     ev.exe_sha256 = Some("ab".repeat(32));
     ev.parent = Some(ParentInfo {
         pid: 1000,
+        start: None,
         image: Arc::new(ProcessImage {
             exec_id: Some("1000:5".into()),
             exe: Some(b"/usr/bin/bash".to_vec()),

@@ -2,16 +2,30 @@
 
 use std::time::SystemTime;
 
+use crate::event::Namespaces;
 use crate::linux::caps::cap_names;
 use crate::linux::id_hash::IdMap;
 use crate::sink::time::{push_digits, push_rfc3339};
+use crate::sink::{known_caps_mask, nearly_all_caps};
 
-use super::encode::{Obj, push_array, push_str};
+use super::encode::{Obj, Raw, push_array, push_str};
 
 /// Appends a capability mask as the array of its names, as in
-/// `/usr/include/linux/capability.h` (unknown bits as their number).
+/// `/usr/include/linux/capability.h` (unknown bits as their number); a
+/// set holding every known capability, or nearly every one, as `"ALL"`
+/// followed by `"-NAME"` for each missing one (and unknown bits' numbers).
 pub(super) fn push_cap_names(out: &mut String, mask: u64) {
-    push_str_array(out, cap_names(mask).iter().map(|n| n.as_ref()));
+    if mask != 0 && nearly_all_caps(mask) {
+        let missing = cap_names(known_caps_mask() & !mask);
+        let unknown = cap_names(mask & !known_caps_mask());
+        let items = std::iter::once("ALL".into())
+            .chain(missing.iter().map(|n| format!("-{n}").into()))
+            .chain(unknown.iter().cloned());
+        let items: Vec<std::borrow::Cow<str>> = items.collect();
+        push_str_array(out, items.iter().map(|n| n.as_ref()));
+    } else {
+        push_str_array(out, cap_names(mask).iter().map(|n| n.as_ref()));
+    }
 }
 
 /// Appends `["a","b",...]`.
@@ -20,16 +34,67 @@ pub(super) fn push_str_array<'a>(out: &mut String, items: impl IntoIterator<Item
 }
 
 /// Rendered pieces reused across lines. Capability-name arrays, by mask:
-/// root's full set is the same on nearly every event, and rendering 40
+/// root's full set is the same on nearly every event, and rendering its
 /// names each time dominated the cost of a line. And the last parent object
-/// rendered, by the parent's exec_id: a storm's execs mostly share one.
+/// rendered (see [`CachedParent`]): a storm's execs mostly share one.
 #[derive(Default)]
 pub(super) struct RenderCache {
     names: IdMap<u64, String>,
-    pub(super) parent: Option<(String, String)>,
+    pub(super) parent: Option<CachedParent>,
+    /// The exec_ids of the exec lines in the current file.
+    pub(super) logged: Logged,
+    /// The `raw` members of the line being written.
+    pub(super) raw: Raw,
+    /// procwatch's own namespaces (the host's, usually): an exec in all of
+    /// them leaves the namespace fields out.
+    pub(super) own_ns: Option<Namespaces>,
     /// Scratch space for the command line, reused across lines.
     pub(super) cmdline: String,
     pub(super) time: TimeCache,
+}
+
+/// A rendered parent object and the `raw` members it adds, keyed by what
+/// it was rendered from: a forked child runs its parent's image (same
+/// exec_id) under its own pid and start.
+pub(super) struct CachedParent {
+    pub(super) exec_id: String,
+    pub(super) pid: u32,
+    pub(super) start: Option<std::time::SystemTime>,
+    pub(super) with_argv: bool,
+    pub(super) json: String,
+    pub(super) raw: Raw,
+}
+
+/// The exec_ids of the exec lines written to the current file, so that a
+/// child's `parent` can leave out what the parent's own line holds. Two
+/// generations of at most [`Logged::GENERATION`] ids each bound the memory;
+/// an id forgotten makes a child's line carry its parent's argv again,
+/// never lose it.
+#[derive(Default)]
+pub(super) struct Logged {
+    current: std::collections::HashSet<String>,
+    previous: std::collections::HashSet<String>,
+}
+
+impl Logged {
+    const GENERATION: usize = 32_768;
+
+    pub(super) fn insert(&mut self, exec_id: &str) {
+        if self.current.len() >= Self::GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(exec_id.to_owned());
+    }
+
+    pub(super) fn contains(&self, exec_id: &str) -> bool {
+        self.current.contains(exec_id) || self.previous.contains(exec_id)
+    }
+
+    /// A new file: none of its lines are written yet.
+    pub(super) fn clear(&mut self) {
+        self.current.clear();
+        self.previous.clear();
+    }
 }
 
 /// RFC 3339 times with the `YYYY-MM-DDTHH:MM:SS` part of the last second
@@ -74,6 +139,27 @@ pub(super) fn time(o: &mut Obj, key: &'static str, t: SystemTime, cache: &mut Ti
 
 impl RenderCache {
     const MAX: usize = 256;
+
+    /// A cache for a sink in procwatch's own namespaces, read now.
+    pub(super) fn new() -> Self {
+        let own = |name| crate::linux::ns::own_ns(name);
+        let own_ns = (|| {
+            Some(Namespaces {
+                pid: own("pid")?,
+                pid_for_children: own("pid_for_children")?,
+                mnt: own("mnt")?,
+                net: own("net")?,
+                user: own("user")?,
+                uts: own("uts")?,
+                ipc: own("ipc")?,
+                cgroup: own("cgroup")?,
+            })
+        })();
+        RenderCache {
+            own_ns,
+            ..RenderCache::default()
+        }
+    }
 
     pub(super) fn names(&mut self, mask: u64) -> &str {
         if self.names.len() >= Self::MAX && !self.names.contains_key(&mask) {

@@ -62,9 +62,11 @@ fn is_plain(b: &[u8]) -> bool {
     })
 }
 
-/// Appends a byte string losslessly: a JSON string when it is valid UTF-8,
-/// otherwise `{"base64": <exact bytes>, "lossy": <for reading>}`.
-pub fn push_bytes(out: &mut String, b: &[u8]) {
+/// Appends a byte string as a JSON string, always: the string itself when
+/// it is valid UTF-8; otherwise its lossy form (U+FFFD for each invalid
+/// sequence), and the exact bytes go into `raw` under the JSON Pointer
+/// that `ptr` writes.
+pub fn push_text(out: &mut String, b: &[u8], raw: &mut Raw, ptr: impl FnOnce(&mut String)) {
     if is_plain(b) {
         out.push('"');
         // SAFETY: `is_plain` admits only bytes below 0x80, which are valid
@@ -76,12 +78,66 @@ pub fn push_bytes(out: &mut String, b: &[u8]) {
     match std::str::from_utf8(b) {
         Ok(s) => push_str(out, s),
         Err(_) => {
-            out.push_str("{\"base64\":\"");
-            base64::engine::general_purpose::STANDARD.encode_string(b, out);
-            out.push_str("\",\"lossy\":");
             push_str(out, &String::from_utf8_lossy(b));
-            out.push('}');
+            raw.add(b, ptr);
         }
+    }
+}
+
+/// The members of a line's `raw` object: for every byte string that is
+/// not UTF-8, the JSON Pointer (RFC 6901) of its lossy string in the line
+/// and the base64 of its exact bytes, e.g. `"/argv/2":"/w=="`.
+#[derive(Debug, Default, Clone)]
+pub struct Raw {
+    members: String,
+}
+
+impl Raw {
+    /// Records `b` under the pointer that `ptr` writes.
+    pub fn add(&mut self, b: &[u8], ptr: impl FnOnce(&mut String)) {
+        if !self.members.is_empty() {
+            self.members.push(',');
+        }
+        // Pointers are built from the code's own keys and indices: no
+        // character needs escaping.
+        self.members.push('"');
+        ptr(&mut self.members);
+        self.members.push_str("\":\"");
+        base64::engine::general_purpose::STANDARD.encode_string(b, &mut self.members);
+        self.members.push('"');
+    }
+
+    /// Adds the members of `other` (a part rendered once and reused).
+    pub fn extend(&mut self, other: &Raw) {
+        if other.members.is_empty() {
+            return;
+        }
+        if !self.members.is_empty() {
+            self.members.push(',');
+        }
+        self.members.push_str(&other.members);
+    }
+
+    pub fn clear(&mut self) {
+        self.members.clear();
+    }
+
+    /// Writes `"raw":{...}` (`{}` when every string was UTF-8).
+    pub fn write(&self, o: &mut Obj) {
+        let buf = o.key("raw");
+        buf.push('{');
+        buf.push_str(&self.members);
+        buf.push('}');
+    }
+}
+
+/// A JSON Pointer writer for `ptr` arguments: `<prefix>/<index>`, the
+/// prefix already a pointer (`/argv`).
+pub fn at_index(prefix: &'static str, i: usize) -> impl FnOnce(&mut String) {
+    move |p: &mut String| {
+        p.push_str(prefix);
+        p.push('/');
+        push_int(p, i);
     }
 }
 
@@ -163,15 +219,28 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// A byte string at `key` of an object whose own pointer is `prefix`
+    /// (`""` for the line itself, `/parent` for its parent), its exact
+    /// bytes into `raw` when they are not UTF-8.
     #[inline]
-    pub fn bytes(&mut self, key: &'static str, v: &[u8]) {
-        push_bytes(self.key(key), v);
+    pub fn text(&mut self, prefix: &'static str, key: &'static str, v: &[u8], raw: &mut Raw) {
+        push_text(self.key(key), v, raw, |p| {
+            p.push_str(prefix);
+            p.push('/');
+            p.push_str(key);
+        });
     }
 
     #[inline]
-    pub fn opt_bytes(&mut self, key: &'static str, v: Option<&[u8]>) {
+    pub fn opt_text(
+        &mut self,
+        prefix: &'static str,
+        key: &'static str,
+        v: Option<&[u8]>,
+        raw: &mut Raw,
+    ) {
         match v {
-            Some(v) => self.bytes(key, v),
+            Some(v) => self.text(prefix, key, v, raw),
             None => self.null(key),
         }
     }
@@ -243,12 +312,19 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_becomes_base64_object() {
+    fn invalid_utf8_is_a_lossy_string_with_its_bytes_in_raw() {
         let mut out = String::new();
-        push_bytes(&mut out, b"a\xffb");
-        let v = parse(&out);
-        assert_eq!(v["base64"], "Yf9i");
-        assert_eq!(v["lossy"], "a\u{fffd}b");
+        let mut raw = Raw::default();
+        push_text(&mut out, b"a\xffb", &mut raw, at_index("/argv", 3));
+        assert_eq!(parse(&out), "a\u{fffd}b");
+        let mut line = String::new();
+        let mut o = Obj::open(&mut line);
+        raw.write(&mut o);
+        o.close();
+        assert_eq!(
+            parse(&line),
+            serde_json::json!({"raw": {"/argv/3": "Yf9i"}})
+        );
     }
 
     #[test]
@@ -261,56 +337,60 @@ mod tests {
         o.opt_num("m", None::<u64>);
         o.bool("b", true);
         o.opt_bool("ob", Some(false));
-        o.bytes("y", b"\xfe");
+        let mut raw = Raw::default();
+        o.text("", "y", b"\xfe", &mut raw);
         o.raw("r", "[1,2]");
+        raw.write(&mut o);
         o.close();
         assert!(out.starts_with("{\"s\":\"x\",\"n\":null,\"i\":42,"));
         let v = parse(&out);
         assert_eq!(v["m"], serde_json::Value::Null);
         assert_eq!(v["ob"], false);
         assert_eq!(v["r"], serde_json::json!([1, 2]));
-        assert_eq!(v["y"]["base64"], "/g==");
+        assert_eq!(v["y"], "\u{fffd}");
+        assert_eq!(v["raw"]["/y"], "/g==");
     }
 
-    /// A byte string as the JSON encoder writes it, and parsed back.
-    fn json_bytes(b: &[u8]) -> (String, serde_json::Value) {
+    /// A byte string as the JSON encoder writes it, parsed back, and the
+    /// raw members it added.
+    fn json_bytes(b: &[u8]) -> (String, serde_json::Value, serde_json::Value) {
         let mut text = String::new();
-        push_bytes(&mut text, b);
+        let mut raw = Raw::default();
+        push_text(&mut text, b, &mut raw, at_index("/argv", 0));
         let v = serde_json::from_str(&text).unwrap();
-        (text, v)
+        let raw: serde_json::Value = serde_json::from_str(&format!("{{{}}}", raw.members)).unwrap();
+        (text, v, raw)
     }
 
     #[test]
     fn json_bytes_utf8_is_a_string() {
         assert_eq!(json_bytes(b"/bin/ls").1, serde_json::json!("/bin/ls"));
         assert_eq!(json_bytes(b"").1, serde_json::json!(""));
-        let (text, v) = json_bytes(b"a\x1b\n");
+        let (text, v, raw) = json_bytes(b"a\x1b\n");
         assert_eq!(v.as_str(), Some("a\x1b\n"));
         assert_eq!(text, "\"a\\u001b\\n\"");
+        assert_eq!(raw, serde_json::json!({}));
     }
 
     #[test]
-    fn json_bytes_non_utf8_round_trips_via_base64() {
+    fn json_bytes_non_utf8_round_trips_via_raw() {
         for input in nasty_inputs() {
-            let (_, v) = json_bytes(&input);
-            let back = match &v {
-                serde_json::Value::String(s) => s.as_bytes().to_vec(),
-                serde_json::Value::Object(o) => {
+            let (_, v, raw) = json_bytes(&input);
+            let s = v.as_str().expect("always a string");
+            let back = match raw.get("/argv/0") {
+                Some(b64) => {
                     assert!(std::str::from_utf8(&input).is_err());
-                    assert_eq!(o.len(), 2);
-                    assert_eq!(o["lossy"], String::from_utf8_lossy(&input).as_ref());
+                    assert_eq!(s, String::from_utf8_lossy(&input));
                     base64::engine::general_purpose::STANDARD
-                        .decode(o["base64"].as_str().unwrap())
+                        .decode(b64.as_str().unwrap())
                         .unwrap()
                 }
-                other => panic!("unexpected {other:?}"),
+                None => s.as_bytes().to_vec(),
             };
             assert_eq!(back, input);
         }
-        let (_, v) = json_bytes(b"\xff\xfe");
-        assert_eq!(
-            v,
-            serde_json::json!({"base64": "//4=", "lossy": "\u{fffd}\u{fffd}"})
-        );
+        let (_, v, raw) = json_bytes(b"\xff\xfe");
+        assert_eq!(v, serde_json::json!("\u{fffd}\u{fffd}"));
+        assert_eq!(raw, serde_json::json!({"/argv/0": "//4="}));
     }
 }

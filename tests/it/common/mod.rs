@@ -41,8 +41,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use root_test::root_test;
 use serde_json::Value;
 
+mod jsonl;
 #[cfg(target_os = "linux")]
 pub mod output;
+/// The checks of every JSONL line against schema/*.json, shared with the
+/// sink's unit tests.
+#[path = "../../../src/sink/jsonl/schema_check.rs"]
+pub mod schema_check;
+
+pub use jsonl::*;
 
 pub const PROCWATCH: &str = env!("CARGO_BIN_EXE_procwatch");
 
@@ -371,8 +378,7 @@ impl Monitor {
                     if !line.contains(needle) {
                         continue;
                     }
-                    let v: Value = serde_json::from_str(&line)
-                        .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+                    let v = parse_line(&line);
                     if pred(&v) {
                         return v;
                     }
@@ -438,49 +444,6 @@ impl Finished {
             "procwatch panicked:\n{}",
             self.stderr
         );
-    }
-}
-
-/// Parses `text` as JSON lines; every line must be valid JSON.
-pub fn json_lines(text: &str) -> Vec<Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
-
-/// The exec events whose argv contains `tag` (as a whole argument).
-pub fn execs_with_tag<'a>(lines: &'a [Value], tag: &str) -> Vec<&'a Value> {
-    lines
-        .iter()
-        .filter(|v| v["event"] == "exec")
-        .filter(|v| {
-            v["argv"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(tag)))
-        })
-        .collect()
-}
-
-/// The argv of an exec event as raw bytes, decoding the documented base64
-/// form of non-UTF-8 arguments.
-pub fn argv_bytes(ev: &Value) -> Vec<Vec<u8>> {
-    ev["argv"]
-        .as_array()
-        .expect("argv is an array")
-        .iter()
-        .map(json_bytes)
-        .collect()
-}
-
-/// Decodes a byte-string field: a JSON string, or `{"base64": ...}`.
-pub fn json_bytes(v: &Value) -> Vec<u8> {
-    use base64::Engine;
-    match v {
-        Value::String(s) => s.as_bytes().to_vec(),
-        Value::Object(o) => base64::engine::general_purpose::STANDARD
-            .decode(o["base64"].as_str().expect("base64 member"))
-            .expect("valid base64"),
-        other => panic!("not a byte-string field: {other}"),
     }
 }
 
