@@ -13,6 +13,10 @@ use crate::common::*;
 use crate::namespaces::{TestCgroup, unified_mount};
 use serde_json::{Value, json};
 
+/// The namespace and file-identity fields these tests assert on, which the
+/// compact default leaves out when they equal the host's.
+const NS_FIELDS: &str = "+exe_inode,+exe_other_mnt_ns,+namespaces,+ns_pid,+pidns_level,+in_host_userns,+userns_owner_uid,+userns_level";
+
 /// A copy of /bin/sh that anyone may run, with `mode`: the payload.
 fn payload(dir: &std::path::Path, mode: u32) -> (String, (u64, u64)) {
     let p = dir.join("payload");
@@ -53,7 +57,7 @@ fn payload_over_passwd_as_nobody_in_a_user_namespace() {
     let tag = unique_tag("passwd");
     let dir = open_tempdir();
     let (payload, payload_id) = payload(dir.path(), 0o755);
-    let json = Monitor::start(&["--format", "jsonl"]);
+    let json = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS]);
     let text = Monitor::start(&["--format", "text", "--color", "never"]);
     run_ok(&mut bind_and_run(
         true,
@@ -98,7 +102,7 @@ fn root_exec_of_a_bind_mounted_payload_is_judged_in_its_own_root() {
     let dir = open_tempdir();
     // World-writable: anyone may change what this root process runs.
     let (payload, payload_id) = payload(dir.path(), 0o777);
-    let mut mon = Monitor::start(&["--format", "jsonl"]);
+    let mut mon = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS]);
     // Alive (in `read`) until procwatch has written its exec, so its root
     // can be looked through.
     let mut p = Spawned::spawn(
@@ -135,8 +139,17 @@ fn exclude_exe_cannot_hide_a_payload_bind_mounted_over_it() {
     let dir = open_tempdir();
     let (payload, _) = payload(dir.path(), 0o755);
     let true_path = canonical("/usr/bin/true");
-    let excluded = Monitor::start(&["--format", "jsonl", "--exclude-exe", &true_path]);
-    let included = Monitor::start(&["--format", "jsonl", "--exe", &true_path]);
+    let excluded = Monitor::start(&[
+        "--format",
+        "jsonl",
+        "--fields",
+        NS_FIELDS,
+        "--exclude-exe",
+        &true_path,
+    ]);
+    let included = Monitor::start(&[
+        "--format", "jsonl", "--fields", NS_FIELDS, "--exe", &true_path,
+    ]);
     run_ok(&mut bind_and_run(true, &payload, &true_path, ":", &tag));
     // The real one, on the host, with the same tag.
     run_ok(Command::new(&true_path).arg(&tag));
@@ -174,7 +187,7 @@ fn container_and_host_only_filters_csv_columns_and_text_tag() {
     let tag = unique_tag("ctr");
     let (cg, _parent, id, path) = docker_scope(&tag);
     let jsonl = |extra: &[&str]| {
-        let mut args = vec!["--format", "jsonl"];
+        let mut args = vec!["--format", "jsonl", "--fields", NS_FIELDS];
         args.extend_from_slice(extra);
         Monitor::start(&args)
     };
@@ -262,7 +275,7 @@ fn a_root_exec_from_fuse_in_another_namespace_is_not_looked_into() {
     let dir = open_tempdir();
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
-    let mut mon = Monitor::start(&["--format", "jsonl", "--no-hash"]);
+    let mut mon = Monitor::start(&["--format", "jsonl", "--fields", NS_FIELDS, "--no-hash"]);
     let victim = mon.pid();
     // The mount exists only in a namespace of its own, as a container's
     // would: procwatch's own table does not list it.
