@@ -43,6 +43,10 @@ pub struct Config {
     pub hash: Option<HashOptions>,
     /// Run the hijackable check.
     pub hijack_check: bool,
+    /// `--rules`: Sigma rule files and directories; none: no detection.
+    pub rules: Vec<PathBuf>,
+    /// `--rules-strict`: a malformed rule file stops the start.
+    pub rules_strict: bool,
 }
 
 /// The command line's defaults (`procwatch` with no flag, writing to a
@@ -77,6 +81,8 @@ impl Default for Config {
                 timeout: Duration::from_secs(5),
             }),
             hijack_check: true,
+            rules: Vec::new(),
+            rules_strict: false,
         }
     }
 }

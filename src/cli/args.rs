@@ -224,6 +224,21 @@ pub struct Cli {
     #[arg(long, help_heading = "Filters")]
     pub hijackable: bool,
 
+    /// Evaluate the Sigma process_creation rules in PATH (a file, or a
+    /// directory read recursively for *.yml and *.yaml) on every exec:
+    /// matches fill `detections`. Repeatable. SIGHUP reloads them.
+    #[arg(long, value_name = "PATH", help_heading = "Detections")]
+    pub rules: Vec<PathBuf>,
+
+    /// Refuse to start when a --rules file is not valid YAML or not a
+    /// Sigma rule (by default it is listed in rules_skipped).
+    #[arg(long, requires = "rules", help_heading = "Detections")]
+    pub rules_strict: bool,
+
+    /// Show only execs that a --rules rule matched.
+    #[arg(long, requires = "rules", help_heading = "Detections")]
+    pub alerts_only: bool,
+
     /// Colour the text format: auto = only when writing to a terminal
     /// (not with -o) and NO_COLOR is not set.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
@@ -325,6 +340,9 @@ pub enum CsvColumnArg {
     /// argv's full size in bytes.
     #[value(name = "argv_size")]
     ArgvSize,
+    /// The Sigma rules the exec matched, `level:id` joined with `|`.
+    #[value(name = "detections")]
+    Detections,
     /// Every column above, in this order.
     #[value(name = "all")]
     All,

@@ -64,6 +64,7 @@ impl Cli {
                 CsvColumnArg::ExecId => &[CsvColumn::ExecId],
                 CsvColumnArg::ArgvTruncated => &[CsvColumn::ArgvTruncated],
                 CsvColumnArg::ArgvSize => &[CsvColumn::ArgvSize],
+                CsvColumnArg::Detections => &[CsvColumn::Detections],
                 CsvColumnArg::All => &CsvColumn::ALL,
             };
             for c in add {
@@ -98,6 +99,7 @@ impl Cli {
             privileged: self.privileged,
             raised: self.raised,
             hijackable: self.hijackable,
+            alerts_only: self.alerts_only,
         }
     }
 
@@ -169,6 +171,8 @@ impl Cli {
                 timeout: Duration::from_secs_f64(self.hash_timeout),
             }),
             hijack_check: !self.no_hijack_check,
+            rules: self.rules.clone(),
+            rules_strict: self.rules_strict,
         })
     }
 }

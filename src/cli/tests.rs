@@ -253,6 +253,7 @@ fn filter_flags_repeat() {
             privileged: true,
             raised: true,
             hijackable: true,
+            alerts_only: false,
         }
     );
     assert_eq!(err_kind(&["--uid", "root"]), ErrorKind::ValueValidation);
@@ -377,6 +378,7 @@ fn csv_columns_flag() {
             CsvColumn::Sha256,
             CsvColumn::ArgvTruncated,
             CsvColumn::ArgvSize,
+            CsvColumn::Detections,
         ]
     );
     assert_eq!(

@@ -37,6 +37,8 @@ pub struct FilterSpec {
     pub raised: bool,
     /// `--hijackable`.
     pub hijackable: bool,
+    /// `--alerts-only`.
+    pub alerts_only: bool,
 }
 
 /// The event filter built from a [`FilterSpec`].
@@ -59,6 +61,8 @@ pub struct Filter {
     raised: bool,
     /// `--hijackable`: at least one hijackable finding.
     hijackable: bool,
+    /// `--alerts-only`: at least one Sigma rule matched.
+    alerts_only: bool,
 }
 
 impl Filter {
@@ -92,6 +96,7 @@ impl Filter {
             privileged: spec.privileged,
             raised: spec.raised,
             hijackable: spec.hijackable,
+            alerts_only: spec.alerts_only,
         })
     }
 
@@ -123,6 +128,9 @@ impl Filter {
             return false;
         }
         if self.hijackable && ev.hijackable.is_empty() {
+            return false;
+        }
+        if self.alerts_only && ev.detections.is_empty() {
             return false;
         }
         if !self.exe.is_empty() {

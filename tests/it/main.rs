@@ -20,4 +20,5 @@ mod hardening_signals;
 mod insight;
 mod lifecycle;
 mod namespaces;
+mod sigma;
 mod sources;

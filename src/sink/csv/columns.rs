@@ -28,11 +28,13 @@ pub enum CsvColumn {
     /// `Argv Size`: argv's full size in bytes, NULs included; empty when
     /// unknown.
     ArgvSize,
+    /// `Detections`: the Sigma rules matched (see `detect::render`).
+    Detections,
 }
 
 impl CsvColumn {
     /// Every column, in the documented order (what `all` adds).
-    pub const ALL: [CsvColumn; 8] = [
+    pub const ALL: [CsvColumn; 9] = [
         CsvColumn::ParentExe,
         CsvColumn::ParentCmdline,
         CsvColumn::PrivilegeChange,
@@ -41,6 +43,7 @@ impl CsvColumn {
         CsvColumn::ExecId,
         CsvColumn::ArgvTruncated,
         CsvColumn::ArgvSize,
+        CsvColumn::Detections,
     ];
 
     /// The header cell, in the style of the standard header (words,
@@ -55,6 +58,7 @@ impl CsvColumn {
             CsvColumn::ExecId => "Exec ID",
             CsvColumn::ArgvTruncated => "Argv Truncated",
             CsvColumn::ArgvSize => "Argv Size",
+            CsvColumn::Detections => "Detections",
         }
     }
 
@@ -102,6 +106,7 @@ impl CsvColumn {
             CsvColumn::ExecId => display_bytes(ev.exec_id.as_bytes()),
             CsvColumn::ArgvTruncated => ev.argv_truncated.to_string(),
             CsvColumn::ArgvSize => ev.argv_size.map(|n| n.to_string()).unwrap_or_default(),
+            CsvColumn::Detections => crate::detect::render::csv_cell(&ev.detections),
         };
         csv_cell(&cell)
     }

@@ -421,11 +421,11 @@ mod tests {
         assert!(text.starts_with(
             "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
              Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID,\
-             Argv Truncated,Argv Size\n"
+             Argv Truncated,Argv Size,Detections\n"
         ));
         let rows = read_all(&text, true);
         let r = &rows[0];
-        assert_eq!(r.len(), 15);
+        assert_eq!(r.len(), 16);
         // The standard seven are unchanged.
         assert_eq!(
             r[..7],
@@ -523,7 +523,7 @@ mod tests {
         );
         assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
         let r = &read_all(&text, true)[0];
-        assert_eq!(r.len(), 15);
+        assert_eq!(r.len(), 16);
         // Escaped values start with `$'`, which no spreadsheet evaluates.
         assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
         assert_eq!(r[8], "'-c' $'a\\r\\nb,\"'");

@@ -325,6 +325,15 @@ pub(super) fn write_exec(out: &mut String, e: &ExecEvent, cache: &mut RenderCach
         Some(Privileges::Windows(token)) => write_token(Obj::open(o.key("token")), token),
         _ => o.null("token"),
     }
+    push_array(o.key("detections"), &e.detections, |buf, d| {
+        let mut d_o = Obj::open(buf);
+        d_o.opt_str("id", d.id.as_deref());
+        d_o.str("title", &d.title);
+        d_o.opt_str("level", d.level.map(|l| l.as_str()));
+        push_array(d_o.key("tags"), &d.tags, |b, t| push_str(b, t));
+        d_o.opt_str("status", d.status.as_deref());
+        d_o.close();
+    });
     o.close();
 }
 

@@ -60,6 +60,8 @@ fn start_fields() {
             "poll_interval_ms": null,
             "unavailable": [],
             "continuation": false,
+            "rules_loaded": 0,
+            "rules_skipped": [],
         })
     );
 }
@@ -178,6 +180,11 @@ fn exec_fields() {
     ]) {
         v.as_object_mut().unwrap().remove(k);
     }
+    // No rule loaded: an empty array, the type every exec line has.
+    assert_eq!(
+        v.as_object_mut().unwrap().remove("detections"),
+        Some(json!([]))
+    );
     assert_eq!(
         v,
         json!({
@@ -345,7 +352,7 @@ fn every_exec_has_the_same_keys() {
     let (_, a) = render(&Event::Exec(Box::new(exec_event())));
     let (_, b) = render(&Event::Exec(Box::new(hostile_exec())));
     assert_eq!(keys(&a), keys(&b));
-    assert_eq!(keys(&a).len(), 47 + NS_KEYS.len());
+    assert_eq!(keys(&a).len(), 48 + NS_KEYS.len());
     // A source that could not read anything still gives every key, null.
     let mut bare = ExecEvent::new(t0(), 7, Some(1), "7:1".into());
     bare.mark_incomplete("argv", "process exited before it was read");
