@@ -11,6 +11,7 @@
 
 mod corpus;
 mod live;
+mod reload;
 
 use std::path::PathBuf;
 
