@@ -2,12 +2,10 @@
 
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
-
 use super::condition::Cond;
 use super::fields::{self, Field, Platform, Record};
 use super::modifiers::{Cmp, Mode, Op};
-use super::prefilter::{Hits, Needles};
+use super::prefilter::{self, Needles, Prefilter};
 use super::rule::{Item, RuleDoc, Search};
 use crate::event::{Detection, ExecEvent};
 
@@ -17,18 +15,19 @@ struct Compiled {
     info: Arc<Detection>,
     searches: Vec<Search>,
     cond: Cond,
-    /// Prefilter: one of these literals must occur, else the rule cannot
-    /// match; `None`: always evaluated.
-    required: Option<Vec<u32>>,
+    /// Whether the prefilter can skip it (else it is always evaluated).
+    prefiltered: bool,
 }
 
 /// Rules compiled for one platform; shared, read-only.
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Compiled>,
-    ac: Option<AhoCorasick>,
-    needles: usize,
+    prefilter: Prefilter,
     platform: Option<Platform>,
+    /// The fields some rule reads (keywords read them all): only these
+    /// are filled per exec.
+    used: [bool; fields::ALL.len()],
 }
 
 impl Engine {
@@ -38,24 +37,28 @@ impl Engine {
         let mut rules = Vec::new();
         let mut skipped = Vec::new();
         let mut needles = Needles::default();
+        let mut used = [false; fields::ALL.len()];
+        let mut required = Vec::new();
         for (file, doc) in docs {
             if let Some(why) = unavailable_field(&doc, p) {
                 skipped.push((file, why));
                 continue;
             }
-            let required = needles.required(&doc.cond, &doc.searches);
+            mark_used(&doc, &mut used);
+            let req = needles.required(&doc.cond, &doc.searches);
             rules.push(Compiled {
                 info: Arc::new(doc.info),
                 searches: doc.searches,
                 cond: doc.cond,
-                required,
+                prefiltered: req.is_some(),
             });
+            required.push(req);
         }
         let engine = Engine {
             rules,
-            ac: needles.build(),
-            needles: needles.len(),
+            prefilter: Prefilter::new(&needles, &required),
             platform: Some(p),
+            used,
         };
         (engine, skipped)
     }
@@ -72,7 +75,28 @@ impl Engine {
     /// Rules the prefilter can reject (the rest are evaluated on every
     /// exec).
     pub fn prefiltered(&self) -> usize {
-        self.rules.iter().filter(|r| r.required.is_some()).count()
+        self.rules.iter().filter(|r| r.prefiltered).count()
+    }
+}
+
+/// Marks the fields `doc` reads.
+fn mark_used(doc: &RuleDoc, used: &mut [bool; fields::ALL.len()]) {
+    for s in &doc.searches {
+        match s {
+            Search::Keywords(_) => *used = [true; fields::ALL.len()],
+            Search::Maps(maps) => {
+                for item in maps.iter().flatten() {
+                    if let Some(f) = item.field {
+                        used[f.slot()] = true;
+                    }
+                    if let Op::FieldRef { others, .. } = &item.op {
+                        for f in others.iter().filter_map(|o| Field::by_name(o)) {
+                            used[f.slot()] = true;
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -106,7 +130,8 @@ fn unavailable_field(doc: &RuleDoc, p: Platform) -> Option<String> {
 pub struct Detector {
     engine: Arc<Engine>,
     record: Record,
-    hits: Hits,
+    /// The rules to evaluate for the current exec, a bit each.
+    candidates: Vec<u64>,
 }
 
 impl Detector {
@@ -114,7 +139,7 @@ impl Detector {
         Detector {
             engine,
             record: Record::default(),
-            hits: Hits::default(),
+            candidates: Vec::new(),
         }
     }
 
@@ -136,19 +161,11 @@ impl Detector {
         if e.rules.is_empty() {
             return;
         }
-        self.record.fill(ev, platform);
-        self.hits.reset(e.needles);
-        if let Some(ac) = &e.ac {
-            for text in self.record.present_low() {
-                self.hits.scan(ac, text);
-            }
-        }
-        for r in &e.rules {
-            if let Some(req) = &r.required
-                && !self.hits.any(req)
-            {
-                continue;
-            }
+        self.record.fill(ev, platform, &e.used);
+        e.prefilter
+            .candidates(self.record.all_low(), &mut self.candidates);
+        for i in prefilter::each_set(&self.candidates) {
+            let r = &e.rules[i];
             if eval(&r.cond, &r.searches, &self.record) {
                 ev.detections.push(Arc::clone(&r.info));
             }

@@ -137,6 +137,10 @@ pub struct Record {
     orig: [String; ALL.len()],
     low: [String; ALL.len()],
     present: [bool; ALL.len()],
+    /// Every present lower-cased value, NUL-separated: what the prefilter
+    /// scans in one pass (a literal found across two values only makes a
+    /// rule evaluated, never skipped).
+    all_low: String,
 }
 
 impl Record {
@@ -166,11 +170,17 @@ impl Record {
             .map(|i| self.low[i].as_str())
     }
 
-    /// Fills every field from `ev`, the way `p` maps them.
-    pub fn fill(&mut self, ev: &ExecEvent, p: Platform) {
+    /// The present lower-cased values, NUL-separated.
+    pub fn all_low(&self) -> &str {
+        &self.all_low
+    }
+
+    /// Fills the fields marked in `used` from `ev`, the way `p` maps them.
+    pub fn fill(&mut self, ev: &ExecEvent, p: Platform, used: &[bool; ALL.len()]) {
         self.present = [false; ALL.len()];
+        self.all_low.clear();
         for f in ALL {
-            if !f.available(p) {
+            if !f.available(p) || !used[f.slot()] {
                 continue;
             }
             let i = f.slot();
@@ -219,6 +229,8 @@ impl Record {
             self.present[i] = present;
             if present {
                 lower_into(&mut self.low[i], &self.orig[i]);
+                self.all_low.push_str(&self.low[i]);
+                self.all_low.push('\0');
             }
         }
     }

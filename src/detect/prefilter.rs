@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::condition::Cond;
 use super::modifiers::{Op, Pattern};
@@ -89,7 +89,15 @@ impl Needles {
         if self.list.is_empty() {
             return None;
         }
-        Some(AhoCorasick::new(&self.list).expect("literals of bounded size"))
+        // A DFA: a few hundred literals make a small one, and it scans each
+        // byte in one step. Its own prefilter is off: with literals as short
+        // as `-r` or `>` it fires on most positions and only adds work.
+        let ac = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
+            .build(&self.list)
+            .expect("literals of bounded size");
+        Some(ac)
     }
 
     pub fn len(&self) -> usize {
@@ -116,30 +124,66 @@ fn union(sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
     Some(out)
 }
 
-/// Which literals occurred in one exec: a bit per literal, cleared and
-/// refilled per exec without allocating.
+/// The automaton and, for each literal, the rules that need it: a scan
+/// marks the rules one of whose literals occurred, plus those always
+/// evaluated.
 #[derive(Debug, Default)]
-pub struct Hits {
-    bits: Vec<u64>,
+pub struct Prefilter {
+    ac: Option<AhoCorasick>,
+    /// Literal id → rules (indices) whose required set holds it.
+    rules_of: Vec<Vec<u32>>,
+    /// Rules with no required set, as a bit set.
+    always: Vec<u64>,
 }
 
-impl Hits {
-    pub fn reset(&mut self, needles: usize) {
-        let words = needles.div_ceil(64);
-        self.bits.clear();
-        self.bits.resize(words, 0);
-    }
-
-    /// Records every literal that occurs in `text`.
-    pub fn scan(&mut self, ac: &AhoCorasick, text: &str) {
-        for m in ac.find_overlapping_iter(text) {
-            let i = m.pattern().as_usize();
-            self.bits[i / 64] |= 1 << (i % 64);
+impl Prefilter {
+    /// `required[i]` is rule i's set of literals (`None`: always
+    /// evaluated).
+    pub fn new(needles: &Needles, required: &[Option<Vec<u32>>]) -> Prefilter {
+        let mut rules_of = vec![Vec::new(); needles.len()];
+        let mut always = vec![0u64; required.len().div_ceil(64)];
+        for (r, req) in required.iter().enumerate() {
+            match req {
+                Some(ids) => {
+                    for &n in ids {
+                        rules_of[n as usize].push(r as u32);
+                    }
+                }
+                None => always[r / 64] |= 1 << (r % 64),
+            }
+        }
+        Prefilter {
+            ac: needles.build(),
+            rules_of,
+            always,
         }
     }
 
-    pub fn any(&self, ids: &[u32]) -> bool {
-        ids.iter()
-            .any(|&i| self.bits[i as usize / 64] & (1 << (i % 64)) != 0)
+    /// Marks in `cand` the rules to evaluate for an exec whose lower-cased
+    /// values are `text`.
+    pub fn candidates(&self, text: &str, cand: &mut Vec<u64>) {
+        cand.clear();
+        cand.extend_from_slice(&self.always);
+        let Some(ac) = &self.ac else { return };
+        for m in ac.find_overlapping_iter(text) {
+            for &r in &self.rules_of[m.pattern().as_usize()] {
+                cand[r as usize / 64] |= 1 << (r % 64);
+            }
+        }
     }
+}
+
+/// The rule indices set in `bits`, in ascending order.
+pub fn each_set(bits: &[u64]) -> impl Iterator<Item = usize> + '_ {
+    bits.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            if word == 0 {
+                return None;
+            }
+            let b = word.trailing_zeros() as usize;
+            word &= word - 1;
+            Some(w * 64 + b)
+        })
+    })
 }
