@@ -132,6 +132,9 @@ pub struct Detector {
     record: Record,
     /// The rules to evaluate for the current exec, a bit each.
     candidates: Vec<u64>,
+    /// Rules evaluated so far (those the prefilter let through), to show
+    /// how much it saves.
+    pub evaluated: u64,
 }
 
 impl Detector {
@@ -140,6 +143,7 @@ impl Detector {
             engine,
             record: Record::default(),
             candidates: Vec::new(),
+            evaluated: 0,
         }
     }
 
@@ -166,6 +170,7 @@ impl Detector {
             .candidates(self.record.all_low(), &mut self.candidates);
         for i in prefilter::each_set(&self.candidates) {
             let r = &e.rules[i];
+            self.evaluated += 1;
             if eval(&r.cond, &r.searches, &self.record) {
                 ev.detections.push(Arc::clone(&r.info));
             }

@@ -45,7 +45,7 @@ impl Needles {
             Cond::Not(_) => None,
             Cond::And(v) => {
                 let sets: Vec<_> = v.iter().map(|c| self.required(c, searches)).collect();
-                smallest(sets)
+                self.best(sets)
             }
             Cond::Or(v) => {
                 let sets: Vec<_> = v.iter().map(|c| self.required(c, searches)).collect();
@@ -66,7 +66,7 @@ impl Needles {
 
     fn map(&mut self, items: &[Item]) -> Option<Vec<u32>> {
         let sets: Vec<_> = items.iter().map(|i| self.item(i)).collect();
-        smallest(sets)
+        self.best(sets)
     }
 
     fn item(&mut self, item: &Item) -> Option<Vec<u32>> {
@@ -81,7 +81,21 @@ impl Needles {
             .iter()
             .map(|p| p.needle.as_deref().map(|n| vec![self.id(n)]))
             .collect();
-        if all { smallest(sets) } else { union(sets) }
+        if all { self.best(sets) } else { union(sets) }
+    }
+
+    /// For an `and`: the operand set least likely to occur, judged by its
+    /// shortest literal (`/usr/bin/git` is rarer than `-c`), then by size.
+    fn best(&self, sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
+        let shortest = |s: &Vec<u32>| {
+            s.iter()
+                .map(|&i| self.list[i as usize].len())
+                .min()
+                .unwrap_or(0)
+        };
+        sets.into_iter()
+            .flatten()
+            .max_by_key(|s| (shortest(s), std::cmp::Reverse(s.len())))
     }
 
     /// The automaton over every literal; `None` when there are none.
@@ -103,11 +117,6 @@ impl Needles {
     pub fn len(&self) -> usize {
         self.list.len()
     }
-}
-
-/// For an `and`: the smallest of the operands' sets.
-fn smallest(sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
-    sets.into_iter().flatten().min_by_key(Vec::len)
 }
 
 /// For an `or`: every operand's literals; `None` if one has none.
