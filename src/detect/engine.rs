@@ -166,8 +166,8 @@ impl Detector {
             return;
         }
         self.record.fill(ev, platform, &e.used);
-        e.prefilter
-            .candidates(self.record.all_low(), &mut self.candidates);
+        let (text, ends) = self.record.all_low();
+        e.prefilter.candidates(text, ends, &mut self.candidates);
         for i in prefilter::each_set(&self.candidates) {
             let r = &e.rules[i];
             self.evaluated += 1;

@@ -141,6 +141,8 @@ pub struct Record {
     /// scans in one pass (a literal found across two values only makes a
     /// rule evaluated, never skipped).
     all_low: String,
+    /// Where each value in `all_low` ends, and its field slot.
+    ends: Vec<(usize, u8)>,
 }
 
 impl Record {
@@ -170,15 +172,17 @@ impl Record {
             .map(|i| self.low[i].as_str())
     }
 
-    /// The present lower-cased values, NUL-separated.
-    pub fn all_low(&self) -> &str {
-        &self.all_low
+    /// The present lower-cased values, NUL-separated, and where each ends
+    /// with its field slot.
+    pub fn all_low(&self) -> (&str, &[(usize, u8)]) {
+        (&self.all_low, &self.ends)
     }
 
     /// Fills the fields marked in `used` from `ev`, the way `p` maps them.
     pub fn fill(&mut self, ev: &ExecEvent, p: Platform, used: &[bool; ALL.len()]) {
         self.present = [false; ALL.len()];
         self.all_low.clear();
+        self.ends.clear();
         for f in ALL {
             if !f.available(p) || !used[f.slot()] {
                 continue;
@@ -230,6 +234,7 @@ impl Record {
             if present {
                 lower_into(&mut self.low[i], &self.orig[i]);
                 self.all_low.push_str(&self.low[i]);
+                self.ends.push((self.all_low.len(), i as u8));
                 self.all_low.push('\0');
             }
         }

@@ -386,7 +386,8 @@ fn pattern(value: String, mode: Mode, cased: bool) -> Result<Pattern, String> {
             _ => None,
         })
         .max_by_key(String::len)
-        .filter(|s| !s.is_empty());
+        // The prefilter separates values with NUL (see fields::Record).
+        .filter(|s| !s.is_empty() && !s.contains('\0'));
     let pat = match pat {
         Some(p) => p,
         None => {

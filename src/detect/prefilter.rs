@@ -19,6 +19,13 @@ use super::condition::Cond;
 use super::modifiers::{Op, Pattern};
 use super::rule::{Item, Search};
 
+/// A literal (by id) and the fields it must occur in, a bit per field
+/// slot: one alternative of a rule's required set.
+pub type Need = (u32, u16);
+
+/// Every field: what a keyword may occur in.
+const ANY_FIELD: u16 = u16::MAX;
+
 /// Literals collected from the rules, numbered.
 #[derive(Debug, Default)]
 pub struct Needles {
@@ -37,9 +44,9 @@ impl Needles {
         i
     }
 
-    /// The literals one of which every match of `cond` contains; `None`
-    /// when there is no such set.
-    pub fn required(&mut self, cond: &Cond, searches: &[Search]) -> Option<Vec<u32>> {
+    /// The literals, each in its fields, one of which every match of
+    /// `cond` contains; `None` when there is no such set.
+    pub fn required(&mut self, cond: &Cond, searches: &[Search]) -> Option<Vec<Need>> {
         match cond {
             Cond::Search(i) => self.search(&searches[*i]),
             Cond::Not(_) => None,
@@ -54,9 +61,9 @@ impl Needles {
         }
     }
 
-    fn search(&mut self, s: &Search) -> Option<Vec<u32>> {
+    fn search(&mut self, s: &Search) -> Option<Vec<Need>> {
         match s {
-            Search::Keywords(pats) => self.patterns(pats, false),
+            Search::Keywords(pats) => self.patterns(pats, false, ANY_FIELD),
             Search::Maps(maps) => {
                 let sets: Vec<_> = maps.iter().map(|m| self.map(m)).collect();
                 union(sets)
@@ -64,32 +71,33 @@ impl Needles {
         }
     }
 
-    fn map(&mut self, items: &[Item]) -> Option<Vec<u32>> {
+    fn map(&mut self, items: &[Item]) -> Option<Vec<Need>> {
         let sets: Vec<_> = items.iter().map(|i| self.item(i)).collect();
         self.best(sets)
     }
 
-    fn item(&mut self, item: &Item) -> Option<Vec<u32>> {
+    fn item(&mut self, item: &Item) -> Option<Vec<Need>> {
+        let mask = 1u16 << item.field?.slot();
         match &item.op {
-            Op::Match { pats, all } => self.patterns(pats, *all),
+            Op::Match { pats, all } => self.patterns(pats, *all, mask),
             _ => None,
         }
     }
 
-    fn patterns(&mut self, pats: &[Pattern], all: bool) -> Option<Vec<u32>> {
+    fn patterns(&mut self, pats: &[Pattern], all: bool, mask: u16) -> Option<Vec<Need>> {
         let sets: Vec<_> = pats
             .iter()
-            .map(|p| p.needle.as_deref().map(|n| vec![self.id(n)]))
+            .map(|p| p.needle.as_deref().map(|n| vec![(self.id(n), mask)]))
             .collect();
         if all { self.best(sets) } else { union(sets) }
     }
 
     /// For an `and`: the operand set least likely to occur, judged by its
     /// shortest literal (`/usr/bin/git` is rarer than `-c`), then by size.
-    fn best(&self, sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
-        let shortest = |s: &Vec<u32>| {
+    fn best(&self, sets: Vec<Option<Vec<Need>>>) -> Option<Vec<Need>> {
+        let shortest = |s: &Vec<Need>| {
             s.iter()
-                .map(|&i| self.list[i as usize].len())
+                .map(|&(i, _)| self.list[i as usize].len())
                 .min()
                 .unwrap_or(0)
         };
@@ -120,7 +128,7 @@ impl Needles {
 }
 
 /// For an `or`: every operand's literals; `None` if one has none.
-fn union(sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
+fn union(sets: Vec<Option<Vec<Need>>>) -> Option<Vec<Need>> {
     if sets.is_empty() {
         return None;
     }
@@ -139,8 +147,9 @@ fn union(sets: Vec<Option<Vec<u32>>>) -> Option<Vec<u32>> {
 #[derive(Debug, Default)]
 pub struct Prefilter {
     ac: Option<AhoCorasick>,
-    /// Literal id → rules (indices) whose required set holds it.
-    rules_of: Vec<Vec<u32>>,
+    /// Literal id → rules (indices) whose required set holds it, and in
+    /// which fields.
+    rules_of: Vec<Vec<(u32, u16)>>,
     /// Rules with no required set, as a bit set.
     always: Vec<u64>,
 }
@@ -148,14 +157,14 @@ pub struct Prefilter {
 impl Prefilter {
     /// `required[i]` is rule i's set of literals (`None`: always
     /// evaluated).
-    pub fn new(needles: &Needles, required: &[Option<Vec<u32>>]) -> Prefilter {
+    pub fn new(needles: &Needles, required: &[Option<Vec<Need>>]) -> Prefilter {
         let mut rules_of = vec![Vec::new(); needles.len()];
         let mut always = vec![0u64; required.len().div_ceil(64)];
         for (r, req) in required.iter().enumerate() {
             match req {
                 Some(ids) => {
-                    for &n in ids {
-                        rules_of[n as usize].push(r as u32);
+                    for &(n, mask) in ids {
+                        rules_of[n as usize].push((r as u32, mask));
                     }
                 }
                 None => always[r / 64] |= 1 << (r % 64),
@@ -169,14 +178,23 @@ impl Prefilter {
     }
 
     /// Marks in `cand` the rules to evaluate for an exec whose lower-cased
-    /// values are `text`.
-    pub fn candidates(&self, text: &str, cand: &mut Vec<u64>) {
+    /// values are `text`, field after field: `ends[k]` is where the k-th
+    /// value ends and which field slot it is.
+    pub fn candidates(&self, text: &str, ends: &[(usize, u8)], cand: &mut Vec<u64>) {
         cand.clear();
         cand.extend_from_slice(&self.always);
         let Some(ac) = &self.ac else { return };
         for m in ac.find_overlapping_iter(text) {
-            for &r in &self.rules_of[m.pattern().as_usize()] {
-                cand[r as usize / 64] |= 1 << (r % 64);
+            // Values are NUL-separated and no literal holds a NUL, so a
+            // match lies within one value.
+            let Some(&(_, slot)) = ends.iter().find(|(end, _)| m.start() < *end) else {
+                continue;
+            };
+            let bit = 1u16 << slot;
+            for &(r, mask) in &self.rules_of[m.pattern().as_usize()] {
+                if mask & bit != 0 {
+                    cand[r as usize / 64] |= 1 << (r % 64);
+                }
             }
         }
     }

@@ -453,6 +453,14 @@ fn detections_carry_the_rule_metadata_and_the_prefilter_agrees() {
     ev.argv = Some(vec![b"prog".to_vec()]);
     d.detect(&mut ev);
     assert!(ev.detections.is_empty());
+    // The literal must be in the rule's field: in another it does not
+    // even make the rule evaluated.
+    let before = d.evaluated;
+    ev.argv = Some(vec![b"prog".to_vec()]);
+    ev.cwd = Some(b"/needle".to_vec());
+    d.detect(&mut ev);
+    assert!(ev.detections.is_empty());
+    assert_eq!(d.evaluated, before, "prefiltered out by field");
     // A `not` rule cannot be prefiltered: it is evaluated on every exec.
     let d = detector("  sel:\n    CommandLine|contains: 'x'\n  condition: not sel\n");
     assert_eq!(d.engine().prefiltered(), 0);
