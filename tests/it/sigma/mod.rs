@@ -4,7 +4,8 @@
 //! rules, while look-alike benign commands fire none.
 //!
 //! The corpus is not part of the repository (its licence forbids copying
-//! the rules in). Without it these tests fail with a message saying where
+//! the rules in). In a git worktree, `../shared/sigma` beside the main
+//! checkout also counts. Without it these tests fail with a message saying where
 //! they looked, unless `PROCWATCH_NO_SIGMA_CORPUS=1` says to run without
 //! it: then they pass without checking anything, which that variable
 //! makes explicit.
@@ -18,12 +19,20 @@ use std::path::PathBuf;
 /// The corpus folder, or `None` when `PROCWATCH_NO_SIGMA_CORPUS=1` and it
 /// is absent. Panics when it is absent otherwise.
 pub fn corpus() -> Option<PathBuf> {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = match std::env::var_os("PROCWATCH_SIGMA_CORPUS") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/sigma"),
+        None => repo.join("../shared/sigma"),
     };
     if dir.join("rules").is_dir() {
         return Some(dir);
+    }
+    // A git worktree: the corpus beside the main checkout it belongs to.
+    if std::env::var_os("PROCWATCH_SIGMA_CORPUS").is_none()
+        && let Some(main) = main_checkout(&repo)
+        && main.join("../shared/sigma/rules").is_dir()
+    {
+        return Some(main.join("../shared/sigma"));
     }
     if std::env::var_os("PROCWATCH_NO_SIGMA_CORPUS").is_some_and(|v| v == "1") {
         eprintln!(
@@ -37,4 +46,13 @@ pub fn corpus() -> Option<PathBuf> {
          or set PROCWATCH_NO_SIGMA_CORPUS=1 to skip these tests",
         dir.display()
     );
+}
+
+/// The main checkout of a git worktree (whose `.git` is a file
+/// `gitdir: <main>/.git/worktrees/<name>`); `None` for a plain clone.
+fn main_checkout(repo: &std::path::Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(repo.join(".git")).ok()?;
+    let gitdir = text.strip_prefix("gitdir:")?.trim();
+    let (main, _) = gitdir.rsplit_once("/.git/worktrees/")?;
+    Some(PathBuf::from(main))
 }
