@@ -223,8 +223,11 @@ def main():
         "--variants",
         default="default",
         help="comma list of procwatch configurations to compare: default (hash and hijack check on), "
-        "no-hash, no-hijack, bare (both off)",
+        "no-hash, no-hijack, bare (both off), sigma (--rules with the corpus's Linux rules), "
+        "sigma-all (--rules with the whole corpus)",
     )
+    ap.add_argument("--sigma", default="../shared/sigma",
+                    help="the Sigma corpus for the sigma variants")
     ap.add_argument("--source", default=None,
                     help="comma-separated sources to compare, each optionally with extra "
                          "options, e.g. 'ebpf,netlink,netlink --realtime,procfs'; "
@@ -245,6 +248,10 @@ def main():
         "no-hash": ("--no-hash",),
         "no-hijack": ("--no-hijack-check",),
         "bare": ("--no-hash", "--no-hijack-check"),
+        # The SigmaHQ corpus beside the repository: its Linux rules, and the
+        # whole corpus (the Windows rules are read and skipped).
+        "sigma": ("--rules", os.path.join(args.sigma, "rules", "linux")),
+        "sigma-all": ("--rules", args.sigma),
     }
     # Each entry: (label, binary, extra arguments).
     if args.binaries:

@@ -46,6 +46,10 @@ pub struct Config {
     pub hijack_check: bool,
     /// `--syslog` destinations and their settings.
     pub syslog: SyslogOptions,
+    /// `--rules`: Sigma rule files and directories; none: no detection.
+    pub rules: Vec<PathBuf>,
+    /// `--rules-strict`: a malformed rule file stops the start.
+    pub rules_strict: bool,
 }
 
 /// The command line's defaults (`procwatch` with no flag, writing to a
@@ -81,6 +85,8 @@ impl Default for Config {
             }),
             hijack_check: true,
             syslog: SyslogOptions::default(),
+            rules: Vec::new(),
+            rules_strict: false,
         }
     }
 }

@@ -8,7 +8,7 @@
 //!   5  pipeline
 //!   4  config
 //!   3  filter   sink
-//!   2  source   enrich
+//!   2  source   enrich   detect
 //!   1  linux
 //!   0  event
 //! ```
@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("linux", 1),
     ("source", 2),
     ("enrich", 2),
+    ("detect", 2),
     ("filter", 3),
     ("sink", 3),
     ("config", 4),

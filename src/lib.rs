@@ -1,11 +1,12 @@
 //! procwatch: a process-creation monitor.
 //!
-//! The pipeline is `source → event → enrich → filter → sink`; each stage is
+//! The pipeline is `source → event → enrich → detect → filter → sink`; each stage is
 //! a module, and `linux` holds the kernel helpers several stages share.
 //! `ARCHITECTURE.md` draws it; the import rules are checked by `layers`.
 
 pub mod cli;
 pub mod config;
+pub mod detect;
 pub mod enrich;
 pub mod event;
 pub mod filter;

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             eprintln!("procwatch: {e}");
             ExitCode::from(cli::EXIT_ATTACH as u8)
         }
+        Err(RunError::Rules(e)) => {
+            eprintln!("procwatch: {e}");
+            ExitCode::from(cli::EXIT_USAGE as u8)
+        }
         Err(RunError::Output(e)) => {
             eprintln!("procwatch: {e}");
             ExitCode::from(cli::EXIT_USAGE as u8)

@@ -281,6 +281,7 @@ fn counters(k: u64) -> Counters {
 /// The events written after the replay, straight to the sink.
 fn direct_events() -> Vec<Event> {
     let mut ev = vec![Event::Start(StartInfo {
+        rules: Default::default(),
         time: at(0),
         source: "ebpf".to_owned(),
         attach: "tp_btf/sched_process_exec".to_owned(),

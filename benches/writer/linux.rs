@@ -185,6 +185,10 @@ pub fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
+    if only.iter().any(|o| o == "sigma") {
+        super::sigma::main(|args| measure(args, Dest::Discard, baseline));
+        return;
+    }
     for (name, args, to) in cases {
         if !only.is_empty() && !only.iter().any(|o| name.contains(o.as_str())) {
             continue;

@@ -12,6 +12,9 @@
 //! The end-to-end figure (reader thread and kernel included) comes from
 //! `bench/exec_storm.py`.
 //!
+//! `cargo bench --bench writer -- sigma`: the Sigma rules' cost (see
+//! sigma.rs).
+//!
 //! `cargo bench --bench writer -- --dump DIR` measures nothing: it writes
 //! a small fixed storm in every format to DIR (see dump.rs), to compare
 //! two builds' output byte for byte.
@@ -30,6 +33,8 @@ mod common;
 mod dump;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod sigma;
 
 fn main() {
     #[cfg(target_os = "linux")]

@@ -259,6 +259,20 @@ pub struct Cli {
     /// a terminal narrower than 120 columns gets the compact layout.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Evaluate the Sigma process_creation rules in PATH (a file, or a
+    /// directory read recursively for *.yml and *.yaml) on every exec:
+    /// matches fill `detections`. Repeatable. SIGHUP reloads them.
+    #[arg(long, value_name = "PATH", help_heading = "Detections")]
+    pub rules: Vec<PathBuf>,
+
+    /// Refuse to start when a --rules file is not valid YAML or not a
+    /// Sigma rule (by default it is listed in rules_skipped).
+    #[arg(long, requires = "rules", help_heading = "Detections")]
+    pub rules_strict: bool,
+
+    /// Show only execs that a --rules rule matched.
+    #[arg(long, requires = "rules", help_heading = "Detections")]
+    pub alerts_only: bool,
 
     /// Colour the text format: auto = only when writing to a terminal
     /// (not with -o) and NO_COLOR is not set.
@@ -417,6 +431,9 @@ pub enum CsvColumnArg {
     /// `host`, or the user namespace's level and owner uid.
     #[value(name = "userns")]
     Userns,
+    /// The Sigma rules the exec matched, `level:id` joined with `|`.
+    #[value(name = "detections")]
+    Detections,
     /// Every column above, in this order.
     #[value(name = "all")]
     All,

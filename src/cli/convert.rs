@@ -77,6 +77,7 @@ impl Cli {
                 CsvColumnArg::NsPid => &[CsvColumn::NsPid],
                 CsvColumnArg::Cgroup => &[CsvColumn::Cgroup],
                 CsvColumnArg::Userns => &[CsvColumn::Userns],
+                CsvColumnArg::Detections => &[CsvColumn::Detections],
                 CsvColumnArg::All => &CsvColumn::ALL,
             };
             for c in add {
@@ -113,6 +114,7 @@ impl Cli {
             hijackable: self.hijackable,
             containers: self.container.clone(),
             host_only: self.host_only,
+            alerts_only: self.alerts_only,
         }
     }
 
@@ -207,6 +209,8 @@ impl Cli {
                 timeout: Duration::from_secs_f64(self.hash_timeout),
             }),
             hijack_check: !self.no_hijack_check,
+            rules: self.rules.clone(),
+            rules_strict: self.rules_strict,
             syslog: self.syslog_options()?,
         })
     }

@@ -259,6 +259,7 @@ fn filter_flags_repeat() {
             hijackable: true,
             containers: vec!["0123abcd".into(), "none".into()],
             host_only: true,
+            alerts_only: false,
         }
     );
     assert_eq!(err_kind(&["--container", ""]), ErrorKind::ValueValidation);
@@ -388,6 +389,7 @@ fn csv_columns_flag() {
             CsvColumn::NsPid,
             CsvColumn::Cgroup,
             CsvColumn::Userns,
+            CsvColumn::Detections,
         ]
     );
     assert_eq!(

@@ -11,11 +11,13 @@
 
 use std::time::SystemTime;
 
+mod detection;
 mod namespace;
 mod process;
 mod raw;
 mod windows;
 
+pub use detection::*;
 pub use namespace::*;
 pub use process::*;
 pub use raw::*;
@@ -86,6 +88,9 @@ pub struct StartInfo {
     /// rotation) in a run that had started before; false at the run's
     /// start.
     pub continuation: bool,
+    /// `rules_loaded`, `rules_skipped`: the Sigma rules given with
+    /// `--rules` (0 and empty without).
+    pub rules: RulesSummary,
 }
 
 /// What a source guarantees, for the `start` event.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Bytes, NsInfo, WindowsToken};
+use super::{Bytes, Detections, NsInfo, WindowsToken};
 
 /// Why an exec raised privileges by itself (as opposed to the caller already
 /// having them).
@@ -295,6 +295,8 @@ pub struct ExecEvent {
     pub exe_stamp: Option<FileStamp>,
     /// Namespaces, cgroup and the exe's mount (Linux).
     pub ns: NsInfo,
+    /// `detections`: the Sigma rules this exec matched (none: empty).
+    pub detections: Detections,
 }
 
 /// An inode's size and change times: (seconds, nanoseconds) since the epoch.
@@ -354,6 +356,7 @@ impl ExecEvent {
             exe_stamp: None,
             pre_exec: None,
             ns: NsInfo::default(),
+            detections: Vec::new(),
         }
     }
 

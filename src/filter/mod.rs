@@ -53,6 +53,8 @@ pub struct FilterSpec {
     pub containers: Vec<String>,
     /// `--host-only`.
     pub host_only: bool,
+    /// `--alerts-only`.
+    pub alerts_only: bool,
 }
 
 /// The event filter built from a [`FilterSpec`].
@@ -82,6 +84,8 @@ pub struct Filter {
     /// The file identities behind the exe rule (shared by clones).
     #[cfg(target_os = "linux")]
     host_files: std::sync::Arc<host_file::HostFiles>,
+    /// `--alerts-only`: at least one Sigma rule matched.
+    alerts_only: bool,
 }
 
 impl Filter {
@@ -129,6 +133,7 @@ impl Filter {
             host_only,
             #[cfg(target_os = "linux")]
             host_files: Default::default(),
+            alerts_only: spec.alerts_only,
         })
     }
 
@@ -173,6 +178,9 @@ impl Filter {
             return false;
         }
         if self.hijackable && ev.hijackable.is_empty() {
+            return false;
+        }
+        if self.alerts_only && ev.detections.is_empty() {
             return false;
         }
         if !self.exe.is_empty() {

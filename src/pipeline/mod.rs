@@ -118,6 +118,9 @@ pub enum RunError {
     WriteErrors(String),
     /// Anything else (exit code 1).
     Io(io::Error),
+    /// `--rules` could not be read, or `--rules-strict` refused a file
+    /// (exit code 2).
+    Rules(String),
 }
 
 impl From<io::Error> for RunError {
@@ -128,6 +131,7 @@ impl From<io::Error> for RunError {
 
 mod handoff;
 mod reader;
+mod rules;
 mod signals;
 mod writer;
 
@@ -196,6 +200,7 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         cfg.exit_on_write_error,
     )
     .map_err(RunError::Output)?;
+    let rules = rules::load(&cfg.rules, cfg.rules_strict).map_err(RunError::Rules)?;
     let source = source::open(
         cfg.source,
         &source::Settings {
@@ -225,6 +230,10 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
         pid: std::process::id(),
         coverage: info.coverage.clone(),
         continuation: false,
+        rules: rules
+            .as_ref()
+            .map(|r| r.summary.clone())
+            .unwrap_or_default(),
     };
     // Every event goes to the --syslog destinations too.
     let mut sink = sink::syslog::attach(sink, &cfg.syslog, &start.hostname)?;
@@ -257,6 +266,9 @@ pub fn run(cfg: Config) -> Result<(), RunError> {
     writer.decoder = decoder;
     writer.output = Some(output.clone());
     writer.start = Some(start);
+    if let Some(set) = rules {
+        writer.use_rules(set);
+    }
     if written_ok {
         written_ok = writer.run(&rx, &stop, deadline);
     }

@@ -114,10 +114,14 @@ impl Writer<'_> {
         if !stop.reopen.swap(false, Ordering::SeqCst) {
             return true;
         }
+        let rules = self.reload_rules();
         let Some(out) = self.output.clone() else {
             return true;
         };
         if out.is_stdout() {
+            if rules {
+                return self.write_continuation(stop);
+            }
             stop.flag.store(true, Ordering::SeqCst);
             return true;
         }
@@ -128,21 +132,28 @@ impl Writer<'_> {
             Ok(empty) => {
                 eprintln!("procwatch: SIGHUP: reopened {}", out.name());
                 self.sink.reopened(empty);
-                if let Some(start) = &self.start {
-                    let mut start = start.clone();
-                    start.time = SystemTime::now();
-                    start.continuation = true;
-                    if !io_or_stop(self.sink.write_event(&Event::Start(start)), stop) {
-                        return false;
-                    }
-                }
-                io_or_stop(self.sink.flush(), stop)
+                self.write_continuation(stop)
             }
             Err(e) => {
                 eprintln!("procwatch: SIGHUP: {e}; still writing to the file opened before");
-                true
+                // The rules in force changed: say so in the stream.
+                !rules || self.write_continuation(stop)
             }
         }
+    }
+
+    /// Writes the run's `start` line again, with `"continuation": true`
+    /// and the rules now in force, and flushes.
+    fn write_continuation(&mut self, stop: &Stop) -> bool {
+        if let Some(start) = &self.start {
+            let mut start = start.clone();
+            start.time = SystemTime::now();
+            start.continuation = true;
+            if !io_or_stop(self.sink.write_event(&Event::Start(start)), stop) {
+                return false;
+            }
+        }
+        io_or_stop(self.sink.flush(), stop)
     }
 }
 

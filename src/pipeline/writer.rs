@@ -28,6 +28,9 @@ pub fn replay(
     items: impl IntoIterator<Item = Item>,
 ) -> io::Result<(u64, u64)> {
     let mut w = Writer::new(sink, cfg);
+    if let Some(set) = super::rules::load(&cfg.rules, cfg.rules_strict).map_err(io::Error::other)? {
+        w.use_rules(set);
+    }
     for item in items {
         w.handle_item(item)?;
     }
@@ -76,6 +79,10 @@ pub struct Writer<'a> {
     pub output: Option<crate::sink::Output>,
     /// The run's start event, repeated into a reopened file.
     pub start: Option<crate::event::StartInfo>,
+    /// Evaluates the `--rules` on each exec; `None` without them.
+    pub detector: Option<crate::detect::Detector>,
+    /// `--rules`, read again on SIGHUP.
+    pub rule_paths: Vec<std::path::PathBuf>,
 }
 
 impl<'a> Writer<'a> {
@@ -99,6 +106,8 @@ impl<'a> Writer<'a> {
             undecodable: 0,
             output: None,
             start: None,
+            detector: None,
+            rule_paths: cfg.rules.clone(),
         }
     }
 
@@ -215,6 +224,9 @@ impl<'a> Writer<'a> {
                 let key = self.table.exec(&mut ev, start_ns, parent_start_ns);
                 if let Some(h) = &mut self.hijack {
                     h.check(&mut ev);
+                }
+                if let Some(d) = &mut self.detector {
+                    d.detect(&mut ev);
                 }
                 let shown = self.filter.matches(&ev);
                 let written = if shown {

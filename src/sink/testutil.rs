@@ -120,6 +120,7 @@ pub fn hostile_exec() -> ExecEvent {
 
 pub fn start_info() -> StartInfo {
     StartInfo {
+        rules: Default::default(),
         time: t0(),
         source: "ebpf".to_owned(),
         attach: "tp_btf/sched_process_exec".to_owned(),

@@ -25,5 +25,6 @@ mod insight;
 mod lifecycle;
 mod namespaces;
 mod schema;
+mod sigma;
 mod sources;
 mod syslog;

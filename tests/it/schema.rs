@@ -45,6 +45,13 @@ fn every_kind(path: &Path, fields: &[&str]) {
         pid: 1,
         coverage: Coverage::default(),
         continuation: false,
+        rules: RulesSummary {
+            loaded: 1,
+            skipped: vec![SkippedRule {
+                file: String::from_utf8_lossy(&b(b"/rules/x.yml")).into_owned(),
+                reason: "unsupported: timeframe".into(),
+            }],
+        },
     };
     let mut linux = ExecEvent::new(t, 4242, Some(1), "4242:99".into());
     linux.process_start = Some(t);
@@ -55,6 +62,13 @@ fn every_kind(path: &Path, fields: &[&str]) {
     linux.cwd = Some(b(b"/tmp"));
     linux.comm = Some(b(b"c"));
     linux.user = Some("root".into());
+    linux.detections = vec![Arc::new(Detection {
+        id: Some("e2072cab-8c9a-459b-b63c-40ae79e27031".into()),
+        title: "Shell spawned by awk".into(),
+        level: Some(Level::High),
+        tags: vec!["attack.execution".into()],
+        status: None,
+    })];
     linux.privileges = Some(Privileges::Linux {
         creds: Credentials {
             suid: 7,

@@ -39,11 +39,13 @@ pub enum CsvColumn {
     /// `User Namespace`: `host`, or `level N owner UID` for a user
     /// namespace below the host's (its capabilities are not host ones).
     Userns,
+    /// `Detections`: the Sigma rules matched (see `detect::render`).
+    Detections,
 }
 
 impl CsvColumn {
     /// Every column, in the documented order (what `all` adds).
-    pub const ALL: [CsvColumn; 12] = [
+    pub const ALL: [CsvColumn; 13] = [
         CsvColumn::ParentExe,
         CsvColumn::ParentCmdline,
         CsvColumn::PrivilegeChange,
@@ -56,6 +58,7 @@ impl CsvColumn {
         CsvColumn::NsPid,
         CsvColumn::Cgroup,
         CsvColumn::Userns,
+        CsvColumn::Detections,
     ];
 
     /// The header cell, in the style of the standard header (words,
@@ -74,6 +77,7 @@ impl CsvColumn {
             CsvColumn::NsPid => "NS PID",
             CsvColumn::Cgroup => "Cgroup",
             CsvColumn::Userns => "User Namespace",
+            CsvColumn::Detections => "Detections",
         }
     }
 
@@ -145,6 +149,7 @@ impl CsvColumn {
                 Some(u) => format!("level {} owner {}", u.level, u.owner_uid),
                 None => String::new(),
             },
+            CsvColumn::Detections => crate::detect::render::csv_cell(&ev.detections),
         };
         csv_cell(&cell)
     }

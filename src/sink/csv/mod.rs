@@ -435,11 +435,11 @@ mod tests {
         assert!(text.starts_with(
             "CommandLine,Time,Executable,Parent PID,PID,User,Privileges,\
              Parent Executable,Parent CommandLine,Privilege Change,Hijackable,SHA256,Exec ID,\
-             Argv Truncated,Argv Size,Container,NS PID,Cgroup,User Namespace\n"
+             Argv Truncated,Argv Size,Container,NS PID,Cgroup,User Namespace,Detections\n"
         ));
         let rows = read_all(&text, true);
         let r = &rows[0];
-        assert_eq!(r.len(), 19);
+        assert_eq!(r.len(), 20);
         // The standard seven are unchanged.
         assert_eq!(
             r[..7],
@@ -503,7 +503,7 @@ mod tests {
         let r = &read_all(&out.string(), true)[0];
         assert_eq!(r[7..12], ["", "", "", "", ""]);
         assert_eq!(r[12], "4242:123456789");
-        assert_eq!(r[15..], ["", "", "", ""]);
+        assert_eq!(r[15..], ["", "", "", "", ""]);
         let mut ev = exec_event();
         ev.ns.user_ns = Some(crate::event::UserNs {
             level: 0,
@@ -553,7 +553,7 @@ mod tests {
         );
         assert!(!text.bytes().any(|b| (b < 0x20 && b != b'\n') || b == 0x7f));
         let r = &read_all(&text, true)[0];
-        assert_eq!(r.len(), 19);
+        assert_eq!(r.len(), 20);
         // Escaped values start with `$'`, which no spreadsheet evaluates.
         assert_eq!(r[7], "$'=cmd|\\x1b[2J,\"x\"\\n'");
         assert_eq!(r[8], "'-c' $'a\\r\\nb,\"'");

@@ -23,6 +23,13 @@ pub(super) fn write_start(out: &mut String, s: &StartInfo, cache: &mut TimeCache
     o.str("hostname", &s.hostname);
     o.num("pid", s.pid);
     o.opt_num("poll_interval_ms", s.coverage.poll_interval_ms);
+    o.num("rules_loaded", s.rules.loaded);
+    super::encode::push_array(o.key("rules_skipped"), &s.rules.skipped, |buf, r| {
+        let mut ro = Obj::open(buf);
+        ro.str("file", &r.file);
+        ro.str("reason", &r.reason);
+        ro.close();
+    });
     o.bool("short_lived_complete", s.coverage.short_lived_complete);
     o.str("source", &s.source);
     time(&mut o, "time", s.time, cache);

@@ -567,6 +567,17 @@ pub(super) fn write_exec(
         _ if f.always(Field::Token) => o.null("token"),
         _ => {}
     }
+    if f.always(Field::Detections) {
+        push_array(o.key("detections"), &e.detections, |buf, d| {
+            let mut d_o = Obj::open(buf);
+            d_o.opt_str("id", d.id.as_deref());
+            d_o.str("title", &d.title);
+            d_o.opt_str("level", d.level.map(|l| l.as_str()));
+            push_array(d_o.key("tags"), &d.tags, |b, t| push_str(b, t));
+            d_o.opt_str("status", d.status.as_deref());
+            d_o.close();
+        });
+    }
     cache.raw.write(&mut o);
     o.close();
     cache.logged.insert(&e.exec_id);

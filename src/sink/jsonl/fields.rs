@@ -89,11 +89,12 @@ pub enum Field {
     File,
     PrivilegeRaised,
     Token,
+    Detections,
 }
 
 /// Every selectable field: its name in `--fields` and its default.
 /// `incomplete` covers `incomplete_reasons` too.
-pub const FIELDS: [(Field, &str, Shown); 55] = {
+pub const FIELDS: [(Field, &str, Shown); 56] = {
     use Field::*;
     use Shown::*;
     [
@@ -152,6 +153,7 @@ pub const FIELDS: [(Field, &str, Shown); 55] = {
         (File, "file", Always),
         (PrivilegeRaised, "privilege_raised", WhenSet),
         (Token, "token", WhenSet),
+        (Detections, "detections", Always),
     ]
 };
 

@@ -93,6 +93,8 @@ fn start_fields() {
             "poll_interval_ms": null,
             "unavailable": [],
             "continuation": false,
+            "rules_loaded": 0,
+            "rules_skipped": [],
         })
     );
 }
@@ -211,6 +213,11 @@ fn exec_fields() {
     ]) {
         v.as_object_mut().unwrap().remove(k);
     }
+    // No rule loaded: an empty array, the type every exec line has.
+    assert_eq!(
+        v.as_object_mut().unwrap().remove("detections"),
+        Some(json!([]))
+    );
     assert_eq!(
         v,
         json!({

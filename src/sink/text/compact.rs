@@ -59,8 +59,8 @@ pub(super) fn privilege_tag(ev: &ExecEvent) -> String {
     s
 }
 
-/// The markers as bare words: `RAISED`, `HIJACKABLE`, `userns`,
-/// `incomplete`.
+/// The markers as bare words: `RAISED`, `HIJACKABLE`, `ALERT(level)` (the
+/// highest level matched), `userns`, `incomplete`.
 fn markers(ev: &ExecEvent, color: bool) -> String {
     let mut m = Vec::new();
     if ev.privilege_change.is_some() {
@@ -68,6 +68,10 @@ fn markers(ev: &ExecEvent, color: bool) -> String {
     }
     if !ev.hijackable.is_empty() {
         m.push(paint(color, HIJACKABLE, "HIJACKABLE"));
+    }
+    if !ev.detections.is_empty() {
+        let level = crate::detect::highest_level(&ev.detections).map_or("unknown", |l| l.as_str());
+        m.push(paint(color, HIJACKABLE, &format!("ALERT({level})")));
     }
     if ev.in_other_userns() {
         m.push("userns".to_owned());

@@ -188,6 +188,10 @@ fn markers(ev: &ExecEvent, color: bool) -> String {
         let m = format!("HIJACKABLE({}: {})", shell_quote(&h.path), hijack_reason(h));
         found.push(paint(color, HIJACKABLE, &m));
     }
+    if !ev.detections.is_empty() {
+        let alerts = crate::detect::render::alerts(&ev.detections);
+        found.push(paint(color, HIJACKABLE, &display_bytes(alerts.as_bytes())));
+    }
     let missing = incomplete_fields(ev);
     if !missing.is_empty() {
         found.push(format!("incomplete({})", missing.join(",")));
