@@ -32,7 +32,7 @@ chmod 4755 /bin/suid-probe
 printf '#!/bin/sh\nexit 0\n' > /bin/pw-script
 chmod 755 /bin/pw-script
 
-/bin/procwatch --source ebpf --format jsonl --exits -o /tmp/pw.jsonl 2>/tmp/pw.err &
+/bin/procwatch --source ebpf --format jsonl --fields +all --exits -o /tmp/pw.jsonl 2>/tmp/pw.err &
 pw=$!
 i=0
 until grep -q '"event":"start"' /tmp/pw.jsonl 2>/dev/null; do

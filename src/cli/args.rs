@@ -313,8 +313,9 @@ pub struct Cli {
 
     /// JSONL exec fields to add (`+name`, or just `name`) to every line or
     /// drop (`-name`) from it, comma-separated, repeatable; e.g.
-    /// `--fields +cmdline,-namespaces`. The compact default and every field
-    /// name are in README.md's "Event fields". JSONL only.
+    /// `--fields +cmdline,-namespaces`; `all` is every field (`+all`: the
+    /// full record). The compact default and every field name are in
+    /// README.md's "Event fields". JSONL only.
     #[arg(long, value_name = "LIST", value_delimiter = ',', allow_hyphen_values = true,
           value_parser = crate::sink::jsonl::parse_field_change)]
     pub fields: Vec<crate::sink::jsonl::FieldChange>,

@@ -158,10 +158,13 @@ pub const FIELDS: [(Field, &str, Shown); 56] = {
 };
 
 /// One `--fields` item: `+name` (or a bare `name`) writes the field on
-/// every line, `-name` on none.
+/// every line, `-name` on none; `all` stands for every field (`+all`: the
+/// full record, for forensics; `-all,+argv`: only what is named and the
+/// fields that are never dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldChange {
-    pub field: Field,
+    /// `None`: every field.
+    pub field: Option<Field>,
     pub on: bool,
 }
 
@@ -173,14 +176,20 @@ pub fn parse_field_change(s: &str) -> Result<FieldChange, String> {
         Some(b'-') => (false, &s[1..]),
         _ => (true, s),
     };
+    if name == "all" {
+        return Ok(FieldChange { field: None, on });
+    }
     FIELDS
         .iter()
         .find(|(_, n, _)| *n == name)
-        .map(|&(field, _, _)| FieldChange { field, on })
+        .map(|&(field, _, _)| FieldChange {
+            field: Some(field),
+            on,
+        })
         .ok_or_else(|| {
             let names: Vec<&str> = FIELDS.iter().map(|(_, n, _)| *n).collect();
             format!(
-                "unknown field {name:?}; the fields are: {}",
+                "unknown field {name:?}; the fields are: all, {}",
                 names.join(", ")
             )
         })
@@ -209,7 +218,10 @@ impl Fields {
     pub fn new(changes: &[FieldChange]) -> Self {
         let mut f = Fields::default();
         for c in changes {
-            let bit = 1u64 << (c.field as u8);
+            let bit = match c.field {
+                Some(field) => 1u64 << (field as u8),
+                None => (1u64 << FIELDS.len()) - 1,
+            };
             if c.on {
                 f.on |= bit;
                 f.off &= !bit;
@@ -280,8 +292,26 @@ mod tests {
         let err = parse_field_change("+nope").unwrap_err();
         assert!(err.contains("\"nope\""), "{err}");
         assert!(
-            err.contains("cmdline, ") && err.contains("parent.argv"),
+            err.contains("all, ") && err.contains("cmdline, ") && err.contains("parent.argv"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn all_turns_every_field_on_or_off_and_later_items_still_win() {
+        let every = Fields::new(&[parse_field_change("+all").unwrap()]);
+        for (field, name, _) in FIELDS {
+            assert!(every.always(field), "{name}");
+        }
+        let only = Fields::new(&[
+            parse_field_change("-all").unwrap(),
+            parse_field_change("+argv").unwrap(),
+        ]);
+        assert!(only.always(Field::Argv));
+        for (field, name, _) in FIELDS {
+            if field != Field::Argv {
+                assert!(!only.show(field, true), "{name}");
+            }
+        }
     }
 }
