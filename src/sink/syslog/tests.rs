@@ -51,14 +51,48 @@ fn json_of(msg: &str) -> serde_json::Value {
     serde_json::from_str(&msg[msg.find(" {").unwrap() + 1..]).unwrap()
 }
 
+/// What `accept` needs of a TCP or Unix stream listener.
+trait Listener {
+    type Stream: Read;
+    fn nonblocking(&self, on: bool);
+    fn try_accept(&self) -> std::io::Result<Self::Stream>;
+    /// Blocking reads that fail the test (rather than hang) after a minute.
+    fn ready(s: &Self::Stream);
+}
+
+macro_rules! listener {
+    ($listener:ty, $stream:ty) => {
+        impl Listener for $listener {
+            type Stream = $stream;
+            fn nonblocking(&self, on: bool) {
+                self.set_nonblocking(on).unwrap();
+            }
+            fn try_accept(&self) -> std::io::Result<$stream> {
+                self.accept().map(|(s, _)| s)
+            }
+            fn ready(s: &$stream) {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            }
+        }
+    };
+}
+
+listener!(TcpListener, TcpStream);
+#[cfg(unix)]
+listener!(
+    std::os::unix::net::UnixListener,
+    std::os::unix::net::UnixStream
+);
+
 /// Accepts the sink's connection; fails the test (rather than hang) if
 /// none comes.
-fn accept(l: &TcpListener) -> BufReader<TcpStream> {
-    l.set_nonblocking(true).unwrap();
+fn accept<L: Listener>(l: &L) -> BufReader<L::Stream> {
+    l.nonblocking(true);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let s = loop {
-        match l.accept() {
-            Ok((s, _)) => break s,
+        match l.try_accept() {
+            Ok(s) => break s,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 assert!(std::time::Instant::now() < deadline, "no connection");
                 std::thread::sleep(Duration::from_millis(10));
@@ -66,27 +100,42 @@ fn accept(l: &TcpListener) -> BufReader<TcpStream> {
             Err(e) => panic!("accept: {e}"),
         }
     };
-    s.set_nonblocking(false).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    L::ready(&s);
     BufReader::new(s)
 }
 
-#[test]
-fn tcp_frames_are_octet_counted_and_a_closed_receiver_is_reconnected() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
+/// A JSONL sink fanned out to `o`'s targets, and what it writes to its
+/// main output.
+fn fan_out(o: &SyslogOptions, host: &str) -> (Box<dyn Sink>, SharedBuf) {
     let primary = SharedBuf::default();
-    let mut sink = attach(
+    let sink = attach(
         crate::sink::make_sink(
             Format::Jsonl,
             Box::new(primary.clone()),
             true,
             Default::default(),
         ),
-        &opts(tcp_target(port)),
-        "host a",
+        o,
+        host,
     )
     .unwrap();
+    (sink, primary)
+}
+
+/// The main output's lines, parsed.
+fn json_lines(primary: &SharedBuf) -> Vec<serde_json::Value> {
+    primary
+        .string()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn tcp_frames_are_octet_counted_and_a_closed_receiver_is_reconnected() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (mut sink, primary) = fan_out(&opts(tcp_target(port)), "host a");
     sink.write_event(&exec_with_pid(111)).unwrap();
     let mut r = accept(&l);
     let first = frame(&mut r);
@@ -123,31 +172,16 @@ fn to_a_dead_receiver(buffer: usize) -> (Vec<String>, Vec<u64>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let primary = SharedBuf::default();
     let mut o = opts(tcp_target(port));
     o.buffer = buffer;
-    let mut sink = attach(
-        crate::sink::make_sink(
-            Format::Jsonl,
-            Box::new(primary.clone()),
-            true,
-            Default::default(),
-        ),
-        &o,
-        "h",
-    )
-    .unwrap();
+    let (mut sink, primary) = fan_out(&o, "h");
     for pid in 1..=3 {
         sink.write_event(&exec_with_pid(pid)).unwrap();
     }
     sink.write_event(&stop()).unwrap();
     sink.flush().unwrap();
     drop(sink);
-    let lines: Vec<serde_json::Value> = primary
-        .string()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&primary);
     let kinds = lines
         .iter()
         .map(|v| v["event"].as_str().unwrap().to_owned())
@@ -196,18 +230,7 @@ fn unix_datagram_socket_gets_one_message_per_datagram() {
     let rx = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
     rx.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let target: Target = format!("unix://{}", path.display()).parse().unwrap();
-    let primary = SharedBuf::default();
-    let mut sink = attach(
-        crate::sink::make_sink(
-            Format::Jsonl,
-            Box::new(primary.clone()),
-            true,
-            Default::default(),
-        ),
-        &opts(target),
-        "h",
-    )
-    .unwrap();
+    let (mut sink, _) = fan_out(&opts(target), "h");
     for pid in [7, 8] {
         sink.write_event(&exec_with_pid(pid)).unwrap();
     }
@@ -227,18 +250,7 @@ fn a_datagram_too_large_is_counted_and_does_not_block_the_next() {
     let port = rx.local_addr().unwrap().port();
     let mut o = opts(format!("udp://127.0.0.1:{port}").parse().unwrap());
     o.max_message = 1 << 20;
-    let primary = SharedBuf::default();
-    let mut sink = attach(
-        crate::sink::make_sink(
-            Format::Jsonl,
-            Box::new(primary.clone()),
-            true,
-            Default::default(),
-        ),
-        &o,
-        "h",
-    )
-    .unwrap();
+    let (mut sink, primary) = fan_out(&o, "h");
     let mut huge = exec_event();
     huge.argv = Some(vec![vec![b'x'; 70_000]]);
     sink.write_event(&Event::Exec(Box::new(huge))).unwrap();
@@ -249,11 +261,9 @@ fn a_datagram_too_large_is_counted_and_does_not_block_the_next() {
     sink.write_event(&stop()).unwrap();
     sink.flush().unwrap();
     drop(sink);
-    let loss: Vec<serde_json::Value> = primary
-        .string()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["event"] == "loss")
+    let loss: Vec<serde_json::Value> = json_lines(&primary)
+        .into_iter()
+        .filter(|v| v["event"] == "loss")
         .collect();
     assert_eq!(loss.len(), 1, "{loss:?}");
     assert_eq!(
@@ -269,31 +279,11 @@ fn unix_stream_socket_gets_one_message_per_line() {
     let path = dir.path().join("log.sock");
     let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let target: Target = format!("unix://{}", path.display()).parse().unwrap();
-    let primary = SharedBuf::default();
-    let mut sink = attach(
-        crate::sink::make_sink(Format::Jsonl, Box::new(primary), true, Default::default()),
-        &opts(target),
-        "h",
-    )
-    .unwrap();
+    let (mut sink, _) = fan_out(&opts(target), "h");
     for pid in [7, 8] {
         sink.write_event(&exec_with_pid(pid)).unwrap();
     }
-    l.set_nonblocking(true).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let s = loop {
-        match l.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(std::time::Instant::now() < deadline, "no connection");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    };
-    s.set_nonblocking(false).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut lines = BufReader::new(s).lines();
+    let mut lines = accept(&l).lines();
     for pid in [7, 8] {
         let msg = lines.next().unwrap().unwrap();
         assert!(msg.starts_with("<30>1 "), "{msg}");
