@@ -270,7 +270,6 @@ fn container_and_host_only_filters_csv_columns_and_text_tag() {
 
 #[root_test("loads eBPF, mounts FUSE in a mount namespace of its own")]
 fn a_root_exec_from_fuse_in_another_namespace_is_not_looked_into() {
-    use std::os::unix::process::CommandExt;
     let tag = unique_tag("fuseroot");
     let dir = open_tempdir();
     let mnt = dir.path().join("mnt");
@@ -279,31 +278,7 @@ fn a_root_exec_from_fuse_in_another_namespace_is_not_looked_into() {
     let victim = mon.pid();
     // The mount exists only in a namespace of its own, as a container's
     // would: procwatch's own table does not list it.
-    let (fs, mut child) = {
-        let (mnt, tag) = (mnt.clone(), tag.clone());
-        std::thread::spawn(move || {
-            // SAFETY: this thread alone gets a new mount namespace.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
-            let (root, none) = (c"/", c"none");
-            // SAFETY: valid C strings; only this namespace's propagation.
-            let rc = unsafe {
-                libc::mount(
-                    none.as_ptr(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            };
-            assert_eq!(rc, 0);
-            let sleep_bin = std::fs::read(canonical("/usr/bin/sleep")).unwrap();
-            let fs = crate::fuse::StallFs::mount(&mnt, sleep_bin, victim);
-            let child = Command::new(fs.exe()).arg0(&tag).arg("30").spawn().unwrap();
-            (fs, child)
-        })
-        .join()
-        .unwrap()
-    };
+    let (fs, mut child) = crate::fuse::sleep_in_own_mount_ns(&mnt, victim, &tag, "30");
     let ev = mon.wait_for(&tag, |v| v["event"] == "exec");
     let _ = child.kill();
     let _ = child.wait();

@@ -271,7 +271,6 @@ fn a_binary_rewritten_between_execs_cannot_delay_a_root_exec() {
 
 #[root_test("runs the eBPF monitor and mounts FUSE")]
 fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop() {
-    use std::os::unix::process::CommandExt;
     let tag = unique_tag("fusens");
     let dir = open_tempdir();
     let mnt = dir.path().join("mnt");
@@ -282,31 +281,7 @@ fn a_read_stuck_in_an_unseen_fuse_mount_is_given_up_and_exit_still_writes_stop()
     // in a container: not in procwatch's mount table, so only the
     // watchdog stands between a held read and the writer. The process
     // stays alive, so procwatch reads it through /proc/<pid>/exe.
-    let (fs, mut child) = {
-        let (mnt, tag) = (mnt.clone(), tag.clone());
-        thread::spawn(move || {
-            // SAFETY: this thread alone gets a new mount namespace.
-            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
-            let (root, none) = (c"/", c"none");
-            // SAFETY: valid C strings; only this namespace's propagation.
-            let rc = unsafe {
-                libc::mount(
-                    none.as_ptr(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                )
-            };
-            assert_eq!(rc, 0);
-            let sleep_bin = std::fs::read(canonical("/usr/bin/sleep")).unwrap();
-            let fs = fuse::StallFs::mount(&mnt, sleep_bin, victim);
-            let child = Command::new(fs.exe()).arg0(&tag).arg("4").spawn().unwrap();
-            (fs, child)
-        })
-        .join()
-        .unwrap()
-    };
+    let (fs, mut child) = fuse::sleep_in_own_mount_ns(&mnt, victim, &tag, "4");
     let deadline = Instant::now() + Duration::from_secs(10);
     while fs.held.load(Ordering::SeqCst) == 0 {
         assert!(

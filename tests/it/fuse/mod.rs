@@ -9,10 +9,14 @@ use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
+
+use crate::common::canonical;
 
 const FUSE_LOOKUP: u32 = 1;
 const FUSE_FORGET: u32 = 2;
@@ -101,6 +105,39 @@ impl StallFs {
     pub fn exe(&self) -> PathBuf {
         self.mountpoint.join("exe")
     }
+}
+
+/// Mounts at `mnt` a `StallFs` whose `exe` is a copy of sleep, in a mount
+/// namespace of its own as a container's would be (procwatch's own mount
+/// table does not list it), and runs it there as `argv0 secs`.
+pub fn sleep_in_own_mount_ns(mnt: &Path, victim: u32, argv0: &str, secs: &str) -> (StallFs, Child) {
+    let (mnt, argv0, secs) = (mnt.to_path_buf(), argv0.to_owned(), secs.to_owned());
+    thread::spawn(move || {
+        // SAFETY: this thread alone gets a new mount namespace.
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
+        let (root, none) = (c"/", c"none");
+        // SAFETY: valid C strings; only this namespace's propagation.
+        let rc = unsafe {
+            libc::mount(
+                none.as_ptr(),
+                root.as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0);
+        let sleep_bin = std::fs::read(canonical("/usr/bin/sleep")).unwrap();
+        let fs = StallFs::mount(&mnt, sleep_bin, victim);
+        let child = Command::new(fs.exe())
+            .arg0(argv0)
+            .arg(secs)
+            .spawn()
+            .unwrap();
+        (fs, child)
+    })
+    .join()
+    .unwrap()
 }
 
 impl Drop for StallFs {
