@@ -11,6 +11,7 @@ use crate::linux::caps::cap_names;
 use crate::linux::id_hash::IdMap;
 use crate::sink::describe::cmdline_of;
 use crate::sink::jsonl::encode::{Obj, push_array, push_hex, push_str};
+use crate::sink::jsonl::exec::write_pre_exec;
 
 use super::{Host, head, raw_obj, time};
 
@@ -245,21 +246,7 @@ fn write_procwatch(o: &mut Obj, e: &ExecEvent, names: &mut CapNames) {
         push_array(ho.key("writers"), &h.writers, |b, who| push_str(b, who));
         ho.close();
     });
-    match e.pre_exec {
-        Some(pre) => {
-            let mut po = Obj::open(w.key("pre_exec"));
-            po.num("uid", pre.uid);
-            po.num("euid", pre.euid);
-            // A hex mask, as in `caps_raw`: usually the same set as after
-            // the exec, and its names again would add ~800 bytes a line.
-            let buf = po.key("caps_effective");
-            buf.push('"');
-            push_hex(buf, pre.caps_effective, 16);
-            buf.push('"');
-            po.close();
-        }
-        None => w.null("pre_exec"),
-    }
+    write_pre_exec(&mut w, e.pre_exec);
     if let Some(c) = &e.ns.container {
         let mut co = Obj::open(w.key("container"));
         co.opt_num("delegated_uid", c.delegated_uid);

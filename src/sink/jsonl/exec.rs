@@ -3,7 +3,7 @@
 //! unknown). Byte strings are written as strings, their exact bytes in
 //! `raw` when they are not UTF-8.
 
-use crate::event::{ExecEvent, ParentInfo, Privileges, WindowsToken};
+use crate::event::{ExecEvent, ParentInfo, PreExec, Privileges, WindowsToken};
 use crate::sink::escape::{self, join_cmdline_into};
 
 use super::cache::{CachedParent, RenderCache, time};
@@ -120,21 +120,7 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
         _ => true,
     };
     if f.show(Field::PreExec, pre_differs) {
-        match e.pre_exec {
-            Some(pre) => {
-                let mut po = Obj::open(o.key("pre_exec"));
-                po.num("uid", pre.uid);
-                po.num("euid", pre.euid);
-                // A hex mask, like caps_raw: usually the same set as after
-                // the exec, so its names would only repeat `caps`.
-                let buf = po.key("caps_effective");
-                buf.push('"');
-                push_hex(buf, pre.caps_effective, 16);
-                buf.push('"');
-                po.close();
-            }
-            None => o.null("pre_exec"),
-        }
+        write_pre_exec(o, e.pre_exec);
     }
     if f.show(
         Field::PrivilegeChange,
@@ -183,6 +169,26 @@ fn write_insight(o: &mut Obj, e: &ExecEvent, f: &Fields, cache: &mut RenderCache
                 i += 1;
             });
         }
+    }
+}
+
+/// `pre_exec`: the uid, euid and effective capabilities before the exec,
+/// or null when unknown. Shared with the ECS sink, which nests it alike.
+pub(crate) fn write_pre_exec(o: &mut Obj, pre: Option<PreExec>) {
+    match pre {
+        Some(pre) => {
+            let mut po = Obj::open(o.key("pre_exec"));
+            po.num("uid", pre.uid);
+            po.num("euid", pre.euid);
+            // A hex mask, like caps_raw: usually the same set as after the
+            // exec, and its names again would add ~800 bytes a line.
+            let buf = po.key("caps_effective");
+            buf.push('"');
+            push_hex(buf, pre.caps_effective, 16);
+            buf.push('"');
+            po.close();
+        }
+        None => o.null("pre_exec"),
     }
 }
 

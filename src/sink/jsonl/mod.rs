@@ -26,7 +26,7 @@
 mod cache;
 pub(crate) mod encode;
 mod events;
-mod exec;
+pub(crate) mod exec;
 mod fields;
 #[cfg(test)]
 mod fields_tests;
