@@ -20,9 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::Parser;
 use procwatch::cli::Cli;
-use procwatch::event::{
-    Exit, FileInfo, FileStamp, Fork, Namespaces, PreExec, Privileges, ProcKey, UserNs,
-};
+use procwatch::event::{Exit, FileInfo, FileStamp, Fork, PreExec, Privileges, ProcKey, UserNs};
 use procwatch::pipeline::replay;
 use procwatch::sink::make_sink;
 use procwatch::source::Item;
@@ -149,21 +147,6 @@ fn mix() -> Vec<Cmd> {
     ]
 }
 
-/// This process's namespaces, as a host process's exec has them.
-fn own_ns() -> Option<Namespaces> {
-    let own = |name| procwatch::linux::ns::own_ns(name);
-    Some(Namespaces {
-        pid: own("pid")?,
-        pid_for_children: own("pid_for_children")?,
-        mnt: own("mnt")?,
-        net: own("net")?,
-        user: own("user")?,
-        uts: own("uts")?,
-        ipc: own("ipc")?,
-        cgroup: own("cgroup")?,
-    })
-}
-
 const ROUNDS: u32 = 20;
 const BASE_PID: u32 = 3_500_000;
 
@@ -205,7 +188,7 @@ fn items() -> Vec<Item> {
         }
         ev.tid = Some(pid);
         ev.exec_tid = Some(pid);
-        ev.ns.namespaces = own_ns();
+        ev.ns.namespaces = procwatch::linux::ns::own_namespaces();
         ev.ns.ns_pid = Some(pid);
         ev.ns.pidns_level = Some(0);
         ev.ns.user_ns = Some(UserNs {

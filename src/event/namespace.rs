@@ -19,6 +19,23 @@ pub struct Namespaces {
     pub cgroup: u32,
 }
 
+impl Namespaces {
+    /// Each inode number from `ns`, given its name under `/proc/<pid>/ns`;
+    /// the first failure is the result.
+    pub fn try_from_fn<E>(mut ns: impl FnMut(&'static str) -> Result<u32, E>) -> Result<Self, E> {
+        Ok(Namespaces {
+            pid: ns("pid")?,
+            pid_for_children: ns("pid_for_children")?,
+            mnt: ns("mnt")?,
+            net: ns("net")?,
+            user: ns("user")?,
+            uts: ns("uts")?,
+            ipc: ns("ipc")?,
+            cgroup: ns("cgroup")?,
+        })
+    }
+}
+
 /// The user namespace of the exec's credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserNs {

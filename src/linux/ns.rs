@@ -1,5 +1,7 @@
 //! Namespace links: `readlink /proc/<pid>/ns/<name>` gives `name:[inode]`.
 
+use crate::event::Namespaces;
+
 /// The inode number in a `/proc/<pid>/ns/<name>` link's target.
 /// `pid_for_children` and `time_for_children` links name their base type.
 pub fn parse_ns_link(target: &[u8], name: &str) -> Option<u32> {
@@ -17,6 +19,12 @@ pub fn parse_ns_link(target: &[u8], name: &str) -> Option<u32> {
 pub fn own_ns(name: &str) -> Option<u32> {
     let link = std::fs::read_link(format!("/proc/self/ns/{name}")).ok()?;
     parse_ns_link(link.as_os_str().as_encoded_bytes(), name)
+}
+
+/// procwatch's own namespaces, which a host process's exec has too;
+/// `None` where one cannot be read.
+pub fn own_namespaces() -> Option<Namespaces> {
+    Namespaces::try_from_fn(|name| own_ns(name).ok_or(())).ok()
 }
 
 #[cfg(test)]

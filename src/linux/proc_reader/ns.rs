@@ -66,16 +66,7 @@ impl ProcDir {
             let link = self.readlink(&format!("ns/{name}"))?;
             parse_ns_link(&link, name).ok_or(Failure::Malformed)
         };
-        Ok(Namespaces {
-            pid: ns("pid")?,
-            pid_for_children: ns("pid_for_children")?,
-            mnt: ns("mnt")?,
-            net: ns("net")?,
-            user: ns("user")?,
-            uts: ns("uts")?,
-            ipc: ns("ipc")?,
-            cgroup: ns("cgroup")?,
-        })
+        Namespaces::try_from_fn(ns)
     }
 
     /// The owner (`NS_GET_OWNER_UID`) and the depth: parents counted with

@@ -142,21 +142,8 @@ impl RenderCache {
 
     /// A cache for a sink in procwatch's own namespaces, read now.
     pub(super) fn new() -> Self {
-        let own = |name| crate::linux::ns::own_ns(name);
-        let own_ns = (|| {
-            Some(Namespaces {
-                pid: own("pid")?,
-                pid_for_children: own("pid_for_children")?,
-                mnt: own("mnt")?,
-                net: own("net")?,
-                user: own("user")?,
-                uts: own("uts")?,
-                ipc: own("ipc")?,
-                cgroup: own("cgroup")?,
-            })
-        })();
         RenderCache {
-            own_ns,
+            own_ns: crate::linux::ns::own_namespaces(),
             ..RenderCache::default()
         }
     }
