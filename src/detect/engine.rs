@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::condition::Cond;
-use super::fields::{self, Field, Platform, Record};
+use super::fields::{self, Field, FieldSet, Platform, Record};
 use super::modifiers::{Cmp, Mode, Op};
 use super::prefilter::{self, Needles, Prefilter};
 use super::rule::{Item, RuleDoc, Search};
@@ -17,6 +17,8 @@ struct Compiled {
     cond: Cond,
     /// Whether the prefilter can skip it (else it is always evaluated).
     prefiltered: bool,
+    /// The fields it reads, lower-cased before it is evaluated.
+    fields: FieldSet,
 }
 
 /// Rules compiled for one platform; shared, read-only.
@@ -44,13 +46,20 @@ impl Engine {
                 skipped.push((file, why));
                 continue;
             }
-            mark_used(&doc, &mut used);
+            let mut reads = [false; fields::ALL.len()];
+            mark_used(&doc, &mut reads);
+            let mut set: FieldSet = 0;
+            for (i, &r) in reads.iter().enumerate() {
+                used[i] |= r;
+                set |= u16::from(r) << i;
+            }
             let req = needles.required(&doc.cond, &doc.searches);
             rules.push(Compiled {
                 info: Arc::new(doc.info),
                 searches: doc.searches,
                 cond: doc.cond,
                 prefiltered: req.is_some(),
+                fields: set,
             });
             required.push(req);
         }
@@ -166,8 +175,12 @@ impl Detector {
             return;
         }
         self.record.fill(ev, platform, &e.used);
-        let (text, ends) = self.record.all_low();
-        e.prefilter.candidates(text, ends, &mut self.candidates);
+        e.prefilter.candidates(&self.record, &mut self.candidates);
+        let mut reads: FieldSet = 0;
+        for i in prefilter::each_set(&self.candidates) {
+            reads |= e.rules[i].fields;
+        }
+        self.record.lower(reads);
         for i in prefilter::each_set(&self.candidates) {
             let r = &e.rules[i];
             self.evaluated += 1;

@@ -131,19 +131,20 @@ pub fn unavailable(name: &str, p: Platform) -> Option<String> {
 /// The values of one exec's fields: as given (for `cased` and `re`) and
 /// lower-cased (for the default case-insensitive matching). The buffers
 /// are kept from exec to exec, so filling them allocates only when a value
-/// is longer than any before.
+/// is longer than any before. A value is lower-cased only when a rule that
+/// is evaluated reads it ([`Record::lower`]): most execs need few.
 #[derive(Debug, Default)]
 pub struct Record {
     orig: [String; ALL.len()],
     low: [String; ALL.len()],
     present: [bool; ALL.len()],
-    /// Every present lower-cased value, NUL-separated: what the prefilter
-    /// scans in one pass (a literal found across two values only makes a
-    /// rule evaluated, never skipped).
-    all_low: String,
-    /// Where each value in `all_low` ends, and its field slot.
-    ends: Vec<(usize, u8)>,
+    /// `low` holds the value lower-cased (always, for a value that is not
+    /// ASCII: the prefilter scans that form).
+    lowered: [bool; ALL.len()],
 }
+
+/// A set of fields, a bit per slot.
+pub type FieldSet = u16;
 
 impl Record {
     /// The field's value as given; `None` when the event has none.
@@ -152,37 +153,51 @@ impl Record {
         self.present[i].then(|| self.orig[i].as_str())
     }
 
-    /// The field's value lower-cased (by [`lower_into`]).
+    /// The field's value lower-cased (by [`lower_into`]); the field must
+    /// be in the set given to [`Record::lower`].
     pub fn low(&self, f: Field) -> Option<&str> {
         let i = f.slot();
+        debug_assert!(!self.present[i] || self.lowered[i], "{f:?} not lowered");
         self.present[i].then(|| self.low[i].as_str())
     }
 
-    /// The values (as given, lower-cased) of the fields that are present.
+    /// The values (as given, lower-cased) of the fields that are present;
+    /// all must have been lowered.
     pub fn present(&self) -> impl Iterator<Item = (&str, &str)> {
         (0..ALL.len())
             .filter(|&i| self.present[i])
             .map(|i| (self.orig[i].as_str(), self.low[i].as_str()))
     }
 
-    /// The lower-cased values of the fields that are present.
-    pub fn present_low(&self) -> impl Iterator<Item = &str> {
-        (0..ALL.len())
-            .filter(|&i| self.present[i])
-            .map(|i| self.low[i].as_str())
+    /// The present values, each by slot, in the form the prefilter scans
+    /// with its ASCII case-insensitive automaton: as given when ASCII (the
+    /// automaton folds it), else lower-cased.
+    pub fn scan_texts(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        (0..ALL.len()).filter(|&i| self.present[i]).map(|i| {
+            let text = if self.lowered[i] {
+                &self.low[i]
+            } else {
+                &self.orig[i]
+            };
+            (i, text.as_bytes())
+        })
     }
 
-    /// The present lower-cased values, NUL-separated, and where each ends
-    /// with its field slot.
-    pub fn all_low(&self) -> (&str, &[(usize, u8)]) {
-        (&self.all_low, &self.ends)
+    /// Lower-cases the present values of the fields in `set` not lowered
+    /// yet.
+    pub fn lower(&mut self, set: FieldSet) {
+        for i in 0..ALL.len() {
+            if set & (1 << i) != 0 && self.present[i] && !self.lowered[i] {
+                lower_into(&mut self.low[i], &self.orig[i]);
+                self.lowered[i] = true;
+            }
+        }
     }
 
     /// Fills the fields marked in `used` from `ev`, the way `p` maps them.
     pub fn fill(&mut self, ev: &ExecEvent, p: Platform, used: &[bool; ALL.len()]) {
         self.present = [false; ALL.len()];
-        self.all_low.clear();
-        self.ends.clear();
+        self.lowered = [false; ALL.len()];
         for f in ALL {
             if !f.available(p) || !used[f.slot()] {
                 continue;
@@ -231,11 +246,9 @@ impl Record {
                 },
             };
             self.present[i] = present;
-            if present {
+            if present && !self.orig[i].is_ascii() {
                 lower_into(&mut self.low[i], &self.orig[i]);
-                self.all_low.push_str(&self.low[i]);
-                self.ends.push((self.all_low.len(), i as u8));
-                self.all_low.push('\0');
+                self.lowered[i] = true;
             }
         }
     }
@@ -263,6 +276,11 @@ fn basename(path: &[u8]) -> &[u8] {
 /// Appends `bytes` as text: bytes that are not UTF-8 become U+FFFD, so a
 /// rule can never match across them.
 fn put(buf: &mut String, bytes: &[u8]) -> bool {
+    // Most values are valid UTF-8: validated in one pass, copied at once.
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        buf.push_str(s);
+        return true;
+    }
     for chunk in bytes.utf8_chunks() {
         buf.push_str(chunk.valid());
         if !chunk.invalid().is_empty() {

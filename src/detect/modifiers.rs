@@ -37,9 +37,9 @@ pub struct Pattern {
     pub pat: Pat,
     /// `cased`: compared with the value as given, not lower-cased.
     pub cased: bool,
-    /// A literal every match contains (lower-cased), for the prefilter;
-    /// `None` when there is none worth looking for.
-    pub needle: Option<String>,
+    /// Literals (lower-cased) one of which every match contains, for the
+    /// prefilter; empty when there is no such set worth looking for.
+    pub needles: Vec<String>,
 }
 
 impl Pattern {
@@ -387,7 +387,9 @@ fn pattern(value: String, mode: Mode, cased: bool) -> Result<Pattern, String> {
         })
         .max_by_key(String::len)
         // The prefilter separates values with NUL (see fields::Record).
-        .filter(|s| !s.is_empty() && !s.contains('\0'));
+        .filter(|s| !s.is_empty() && !s.contains('\0'))
+        .into_iter()
+        .collect();
     let pat = match pat {
         Some(p) => p,
         None => {
@@ -408,7 +410,11 @@ fn pattern(value: String, mode: Mode, cased: bool) -> Result<Pattern, String> {
             Pat::Glob(r)
         }
     };
-    Ok(Pattern { pat, cased, needle })
+    Ok(Pattern {
+        pat,
+        cased,
+        needles: needle,
+    })
 }
 
 /// `re` with its `i`, `m`, `s` flags. Rust's regex has no look-around or
@@ -432,6 +438,44 @@ fn regex_pattern(s: &str, flags: &str) -> Result<Pattern, String> {
     Ok(Pattern {
         pat: Pat::Re(r),
         cased: true,
-        needle: None,
+        needles: regex_literals(s, flags),
     })
+}
+
+/// Literals (lower-cased) one of which every match of the regex `s`
+/// starts with, as regex-syntax extracts them; empty when there is no
+/// small set of them (a class, a repetition or an empty alternative at the
+/// start).
+fn regex_literals(s: &str, flags: &str) -> Vec<String> {
+    use regex_syntax::hir::literal::Extractor;
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .case_insensitive(flags.contains('i'))
+        .multi_line(flags.contains('m'))
+        .dot_matches_new_line(flags.contains('s'))
+        .build()
+        .parse(s)
+    else {
+        return Vec::new();
+    };
+    let seq = Extractor::new().extract(&hir);
+    let Some(lits) = seq.literals() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for lit in lits {
+        // A literal that is empty, not whole UTF-8 characters or holds the
+        // NUL the prefilter cannot look for gives no required set.
+        match std::str::from_utf8(lit.as_bytes()) {
+            Ok(t) if !t.is_empty() && !t.contains('\0') => out.push(lower(t)),
+            _ => return Vec::new(),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    // Case-insensitive prefixes fold to a few literals; a set still large
+    // would mostly add scan work.
+    if out.len() > 16 {
+        return Vec::new();
+    }
+    out
 }

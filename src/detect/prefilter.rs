@@ -6,16 +6,21 @@
 //! A rule's required set is a disjunction of literals derived from its
 //! condition: a search needs any of its values' literals, `and` needs what
 //! any one operand needs, `or` what every operand needs. Anything that
-//! gives no literal (`not`, `re`, `null`, `exists`, numbers, `fieldref`,
-//! values that are only wildcards) makes the rule always evaluated. Values
-//! are lower-cased, so the scan over lower-cased text finds every literal a
-//! case-sensitive or case-insensitive match contains.
+//! gives no literal (`not`, `null`, `exists`, numbers, `fieldref`, values
+//! that are only wildcards, a regex with no required literal) makes the
+//! rule always evaluated. Literals are lower-cased and the automaton folds
+//! ASCII case, so scanning a value as given (or lower-cased, when it is
+//! not ASCII) finds every literal a case-sensitive or case-insensitive
+//! match contains.
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
 
 use super::condition::Cond;
+use super::fields::Record;
 use super::modifiers::{Op, Pattern};
 use super::rule::{Item, Search};
 
@@ -87,7 +92,10 @@ impl Needles {
     fn patterns(&mut self, pats: &[Pattern], all: bool, mask: u16) -> Option<Vec<Need>> {
         let sets: Vec<_> = pats
             .iter()
-            .map(|p| p.needle.as_deref().map(|n| vec![(self.id(n), mask)]))
+            .map(|p| {
+                (!p.needles.is_empty())
+                    .then(|| p.needles.iter().map(|n| (self.id(n), mask)).collect())
+            })
             .collect();
         if all { self.best(sets) } else { union(sets) }
     }
@@ -107,19 +115,25 @@ impl Needles {
     }
 
     /// The automaton over every literal; `None` when there are none.
-    pub fn build(&self) -> Option<AhoCorasick> {
+    pub fn build(&self) -> Option<(DFA, StateID)> {
         if self.list.is_empty() {
             return None;
         }
         // A DFA: a few hundred literals make a small one, and it scans each
         // byte in one step. Its own prefilter is off: with literals as short
         // as `-r` or `>` it fires on most positions and only adds work.
-        let ac = AhoCorasick::builder()
-            .kind(Some(AhoCorasickKind::DFA))
+        // Standard semantics: each state lists every literal ending there,
+        // which an overlapping scan needs.
+        let dfa = DFA::builder()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(true)
             .prefilter(false)
             .build(&self.list)
             .expect("literals of bounded size");
-        Some(ac)
+        let start = dfa
+            .start_state(Anchored::No)
+            .expect("an unanchored DFA has an unanchored start");
+        Some((dfa, start))
     }
 
     pub fn len(&self) -> usize {
@@ -146,7 +160,8 @@ fn union(sets: Vec<Option<Vec<Need>>>) -> Option<Vec<Need>> {
 /// evaluated.
 #[derive(Debug, Default)]
 pub struct Prefilter {
-    ac: Option<AhoCorasick>,
+    /// The automaton and its start state.
+    ac: Option<(DFA, StateID)>,
     /// Literal id → rules (indices) whose required set holds it, and in
     /// which fields.
     rules_of: Vec<Vec<(u32, u16)>>,
@@ -177,23 +192,30 @@ impl Prefilter {
         }
     }
 
-    /// Marks in `cand` the rules to evaluate for an exec whose lower-cased
-    /// values are `text`, field after field: `ends[k]` is where the k-th
-    /// value ends and which field slot it is.
-    pub fn candidates(&self, text: &str, ends: &[(usize, u8)], cand: &mut Vec<u64>) {
+    /// Marks in `cand` the rules to evaluate for the exec whose values are
+    /// `rec`.
+    pub fn candidates(&self, rec: &Record, cand: &mut Vec<u64>) {
         cand.clear();
         cand.extend_from_slice(&self.always);
-        let Some(ac) = &self.ac else { return };
-        for m in ac.find_overlapping_iter(text) {
-            // Values are NUL-separated and no literal holds a NUL, so a
-            // match lies within one value.
-            let Some(&(_, slot)) = ends.iter().find(|(end, _)| m.start() < *end) else {
-                continue;
-            };
+        let Some((dfa, start)) = &self.ac else { return };
+        // Each value scanned on its own, every occurrence of every literal
+        // (overlapping): a hand-written loop over the DFA's transitions,
+        // much cheaper than the iterator's per-match bookkeeping.
+        for (slot, text) in rec.scan_texts() {
             let bit = 1u16 << slot;
-            for &(r, mask) in &self.rules_of[m.pattern().as_usize()] {
-                if mask & bit != 0 {
-                    cand[r as usize / 64] |= 1 << (r % 64);
+            let mut sid = *start;
+            for &b in text {
+                sid = dfa.next_state(Anchored::No, sid, b);
+                if !dfa.is_match(sid) {
+                    continue;
+                }
+                for k in 0..dfa.match_len(sid) {
+                    let lit = dfa.match_pattern(sid, k).as_usize();
+                    for &(r, mask) in &self.rules_of[lit] {
+                        if mask & bit != 0 {
+                            cand[r as usize / 64] |= 1 << (r % 64);
+                        }
+                    }
                 }
             }
         }

@@ -73,6 +73,9 @@ pub struct TextSink {
     color: bool,
     /// The compact layout rather than the wide one.
     compact: bool,
+    /// The output was reopened since the last start line: what a
+    /// continuation line says happened (else only the rules were reloaded).
+    reopened: bool,
 }
 
 impl TextSink {
@@ -87,6 +90,7 @@ impl TextSink {
             out,
             color,
             compact: false,
+            reopened: false,
         }
     }
 
@@ -298,18 +302,29 @@ fn exit_line(x: &ExitEvent, color: bool) -> String {
     )
 }
 
-fn start_line(s: &StartInfo) -> String {
+/// The start line; `reopened`: a continuation line follows a reopening of
+/// the output (SIGHUP also reloads the rules, which is all it does on
+/// standard output).
+fn start_line(s: &StartInfo, reopened: bool) -> String {
+    let rules = !s.rules.skipped.is_empty() || s.rules.loaded > 0;
+    let continued = match (s.continuation, reopened, rules) {
+        (false, ..) => String::new(),
+        (true, true, false) => " (continued: the output was reopened)".to_owned(),
+        (true, true, true) => format!(
+            " (continued: the output was reopened and the rules reloaded, {} loaded)",
+            s.rules.loaded
+        ),
+        (true, false, _) => format!(
+            " (continued: the rules were reloaded, {} loaded)",
+            s.rules.loaded
+        ),
+    };
     format!(
-        "# procwatch {} watching execs via {} ({}) on {}{}\n",
+        "# procwatch {} watching execs via {} ({}) on {}{continued}\n",
         display_bytes(s.version.as_bytes()),
         display_bytes(s.source.as_bytes()),
         display_bytes(s.attach.as_bytes()),
         display_bytes(s.hostname.as_bytes()),
-        if s.continuation {
-            " (continued: the output was reopened)"
-        } else {
-            ""
-        },
     )
 }
 
@@ -330,8 +345,15 @@ pub fn build(out: Box<dyn Write + Send>, _header_needed: bool, opts: SinkOptions
 impl Sink for TextSink {
     fn write_event(&mut self, ev: &Event) -> io::Result<()> {
         let line = match ev {
-            Event::Start(s) if self.compact => start_line(s) + &compact::header(),
-            Event::Start(s) => start_line(s) + &header(),
+            Event::Start(s) => {
+                let first = start_line(s, std::mem::take(&mut self.reopened));
+                first
+                    + &if self.compact {
+                        compact::header()
+                    } else {
+                        header()
+                    }
+            }
             Event::Exec(e) if self.compact => compact::exec_line(e, self.color),
             Event::Exec(e) => exec_line(e, self.color),
             Event::Exit(x) => exit_line(x, self.color),
@@ -346,6 +368,10 @@ impl Sink for TextSink {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    fn reopened(&mut self, _empty: bool) {
+        self.reopened = true;
     }
 }
 

@@ -504,3 +504,55 @@ fn layout_by_terminal_width_and_headers() {
         line.find("1000").unwrap() + 4
     );
 }
+
+/// The first line of what `s` writes for a continuation start line after
+/// `reopen` (whether the output was reopened first).
+fn continuation_line(s: StartInfo, reopen: bool) -> String {
+    let buf = SharedBuf::default();
+    let mut sink = TextSink::new(Box::new(buf.clone()));
+    if reopen {
+        sink.reopened(false);
+    }
+    let mut start = s;
+    start.continuation = true;
+    sink.write_event(&Event::Start(start)).unwrap();
+    buf.string().lines().next().unwrap().to_owned()
+}
+
+#[test]
+fn continuation_says_what_sighup_did() {
+    let ruled = || {
+        let mut s = start_info();
+        s.rules.loaded = 7;
+        s
+    };
+    assert!(
+        continuation_line(start_info(), true).ends_with(" (continued: the output was reopened)")
+    );
+    assert!(
+        continuation_line(ruled(), false)
+            .ends_with(" (continued: the rules were reloaded, 7 loaded)")
+    );
+    assert!(
+        continuation_line(ruled(), true)
+            .ends_with(" (continued: the output was reopened and the rules reloaded, 7 loaded)")
+    );
+    // A reopening is told once: the next start line is about what follows.
+    let buf = SharedBuf::default();
+    let mut sink = TextSink::new(Box::new(buf.clone()));
+    sink.reopened(false);
+    let mut s = ruled();
+    s.continuation = true;
+    sink.write_event(&Event::Start(s.clone())).unwrap();
+    sink.write_event(&Event::Start(s)).unwrap();
+    let text = buf.string();
+    let starts: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("# procwatch"))
+        .collect();
+    assert_eq!(starts.len(), 2);
+    assert!(
+        starts[1].ends_with(" (continued: the rules were reloaded, 7 loaded)"),
+        "{text}"
+    );
+}
