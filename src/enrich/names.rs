@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// How long a cached answer (hit or miss) is trusted. Bounded so that users
 /// created or renamed while procwatch runs show up within a minute.
-pub const DEFAULT_TTL: Duration = Duration::from_mins(1);
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
 /// Cache size at which a table is cleared. Clearing wholesale is crude but
 /// keeps memory bounded without LRU bookkeeping; real systems rarely see
