@@ -276,12 +276,29 @@ fn make_ca(dir: &Path) {
 }
 
 /// procwatch with `--syslog` to each of `urls` (and jsonl on stdout).
+/// A copy of `/bin/<name>` in `dir`, where only the test's programs are.
+fn own(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    fs::copy(Path::new("/bin").join(name), &path).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// `--exe` for the programs in `dir`: only the test's own execs reach
+/// rsyslog and the file the test reads again and again. A busy shared host
+/// (an exec storm) would otherwise send it gigabytes.
+fn only_from(dir: &Path) -> String {
+    format!("{}/*", dir.display())
+}
+
 fn monitor(r: &Rsyslog, urls: &[String]) -> Monitor {
     let ca = r.dir.join("ca.pem");
+    let exe = only_from(&r.dir);
     let mut args = vec![
         "--format",
         "jsonl",
         "--no-hash",
+        "--exe",
+        &exe,
         "--syslog-ca",
         ca.to_str().unwrap(),
     ];
@@ -310,10 +327,11 @@ fn each_transport_delivers_the_exec_as_rsyslog_parses_it() {
         format!("tcp://127.0.0.1:{}", r.tcp),
         format!("tls://localhost:{}", r.tls),
     ];
+    let echo = own(dir.path(), "echo");
     let mut mon = monitor(&r, &urls);
     let tag = unique_tag("syslog");
     run_ok(
-        Command::new("/bin/echo")
+        Command::new(&echo)
             .args([&tag, "two words", "é"])
             .stdout(Stdio::null()),
     );
@@ -340,7 +358,7 @@ fn each_transport_delivers_the_exec_as_rsyslog_parses_it() {
         assert_eq!(m.hostname, start["hostname"].as_str().unwrap(), "{m:?}");
         assert_eq!(
             m.msg["argv"],
-            serde_json::json!(["/bin/echo", tag, "two words", "é"]),
+            serde_json::json!([echo, tag, "two words", "é"]),
             "{m:?}"
         );
         // MSG is the line the main output has.
@@ -385,13 +403,14 @@ fn rsyslog_killed_and_restarted_mid_run_every_exec_is_delivered_or_counted_lost(
         format!("tcp://127.0.0.1:{}", r.tcp),
     ];
     let inputs = ["imuxsock", "tcp"];
+    let true_ = own(dir.path(), "true");
     let mut mon = monitor(&r, &urls);
     let tag = unique_tag("syslog-restart");
     let mut sent = Vec::new();
     let mut run = |mon: &mut Monitor, n: usize| {
         for _ in 0..n {
             let i = sent.len().to_string();
-            run_ok(Command::new("/bin/true").args([&tag, &i]));
+            run_ok(Command::new(&true_).args([&tag, &i]));
             let ev = mon.wait_for(&tag, |v| {
                 v["event"] == "exec" && v["argv"][1] == tag.as_str() && v["argv"][2] == i.as_str()
             });
@@ -458,10 +477,13 @@ fn sighup_still_reopens_the_output_file_while_syslog_is_sent() {
     let path = dir.path().join("out.jsonl");
     let rotated = dir.path().join("out.jsonl.1");
     let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
+    let true_ = own(dir.path(), "true");
     let mon = Running::start(&[
         "--format",
         "jsonl",
         "--no-hash",
+        "--exe",
+        &only_from(dir.path()),
         "-o",
         path.to_str().unwrap(),
         "--syslog",
@@ -474,14 +496,14 @@ fn sighup_still_reopens_the_output_file_while_syslog_is_sent() {
             .any(|v| v["event"] == "exec" && v["argv"][1] == tag.as_str() && v["argv"][2] == n)
     };
     wait_until("the start line", || read(&path).contains("\"start\""));
-    run_ok(Command::new("/bin/true").args([&tag, "1"]));
+    run_ok(Command::new(&true_).args([&tag, "1"]));
     wait_until("the first exec in the file", || file_has(&path, "1"));
     fs::rename(&path, &rotated).unwrap();
     mon.signal(libc::SIGHUP);
     wait_until("the reopened file", || {
         read(&path).contains("\"continuation\":true")
     });
-    run_ok(Command::new("/bin/true").args([&tag, "2"]));
+    run_ok(Command::new(&true_).args([&tag, "2"]));
     wait_until("the second exec in the new file", || file_has(&path, "2"));
     wait_until("both execs over syslog", || {
         r.tagged("tcp", &tag).len() == 2
@@ -498,10 +520,13 @@ fn a_message_over_syslog_max_arrives_truncated_and_flagged() {
     let dir = open_tempdir();
     let r = Rsyslog::start(dir.path());
     let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
+    let true_ = own(dir.path(), "true");
     let mut mon = Monitor::start(&[
         "--format",
         "jsonl",
         "--no-hash",
+        "--exe",
+        &only_from(dir.path()),
         "--syslog",
         &tcp,
         "--syslog-max",
@@ -509,7 +534,7 @@ fn a_message_over_syslog_max_arrives_truncated_and_flagged() {
     ]);
     let tag = unique_tag("syslog-max");
     let long = "y".repeat(3000);
-    run_ok(Command::new("/bin/true").args([&tag, &long]));
+    run_ok(Command::new(&true_).args([&tag, &long]));
     let exec = mon.wait_for_exec(&tag);
     let mut got = None;
     wait_until("the truncated exec", || {
