@@ -541,8 +541,11 @@ struct {
 
 /* Before 6.16 the tracepoint has no group_dead. do_exit drops signal->live
  * before it fires, so a thread that sees live == 0 is among the last ones;
- * threads exiting at once (exit_group) can all see it, so when the process
- * still counts other threads the first to claim its key reports. */
+ * threads exiting at once (exit_group) can all see it. While the process
+ * still counts other threads, the first to claim its key reports. A thread
+ * is uncounted (nr_threads) only after its own tracepoint ran, so the one
+ * that finds itself alone comes after every other thread's: if one of them
+ * claimed the key and reported, the key is there and it stays silent. */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_btf_live, struct task_struct *p)
 {
@@ -550,14 +553,17 @@ int BPF_PROG(exit_btf_live, struct task_struct *p)
 
 	if (sig->live.counter != 0)
 		return 0;
+	struct exit_key key = {
+		.signal = (__u64)sig,
+		.start_boot_ns = p->group_leader->start_boottime,
+	};
 	if (sig->nr_threads > 1) {
-		struct exit_key key = {
-			.signal = (__u64)sig,
-			.start_boot_ns = p->group_leader->start_boottime,
-		};
 		__u8 one = 1;
 		if (bpf_map_update_elem(&exits_reported, &key, &one, BPF_NOEXIST))
 			return 0;
+	} else if (bpf_map_lookup_elem(&exits_reported, &key)) {
+		bpf_map_delete_elem(&exits_reported, &key);
+		return 0;
 	}
 	return emit_exit(p);
 }
