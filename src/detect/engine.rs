@@ -175,6 +175,7 @@ impl Detector {
             return;
         }
         self.record.fill(ev, platform, &e.used);
+        self.record.lower(e.prefilter.lowered());
         e.prefilter.candidates(&self.record, &mut self.candidates);
         let mut reads: FieldSet = 0;
         for i in prefilter::each_set(&self.candidates) {

@@ -131,8 +131,9 @@ pub fn unavailable(name: &str, p: Platform) -> Option<String> {
 /// The values of one exec's fields: as given (for `cased` and `re`) and
 /// lower-cased (for the default case-insensitive matching). The buffers
 /// are kept from exec to exec, so filling them allocates only when a value
-/// is longer than any before. A value is lower-cased only when a rule that
-/// is evaluated reads it ([`Record::lower`]): most execs need few.
+/// is longer than any before. A value is lower-cased only when the
+/// prefilter scans it for literals that may occur anywhere, or a rule that
+/// is evaluated reads it ([`Record::lower`]).
 #[derive(Debug, Default)]
 pub struct Record {
     orig: [String; ALL.len()],
@@ -169,9 +170,9 @@ impl Record {
             .map(|i| (self.orig[i].as_str(), self.low[i].as_str()))
     }
 
-    /// The present values, each by slot, in the form the prefilter scans
-    /// with its ASCII case-insensitive automaton: as given when ASCII (the
-    /// automaton folds it), else lower-cased.
+    /// The present values, each by slot, in the form the prefilter
+    /// searches: lower-cased when lowered already (always a value that is
+    /// not ASCII), else as given (ASCII, whose case the prefilter folds).
     pub fn scan_texts(&self) -> impl Iterator<Item = (usize, &[u8])> {
         (0..ALL.len()).filter(|&i| self.present[i]).map(|i| {
             let text = if self.lowered[i] {

@@ -4,8 +4,9 @@
 //! ([`rule`]: YAML, modifiers, condition), bound to the platform's fields
 //! ([`fields`]) and compiled into an [`Engine`]; a [`Detector`] evaluates
 //! it on each exec after enrichment and before the filters, filling
-//! `detections`. A prefilter ([`prefilter`]) rejects most rules with one
-//! Aho–Corasick scan of the exec's fields.
+//! `detections`. A prefilter ([`prefilter`]) rejects most rules by looking
+//! for their literals in the exec's fields: at the value's end or start
+//! for `endswith`/`startswith`, with one automaton scan for the rest.
 
 mod condition;
 mod engine;

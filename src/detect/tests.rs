@@ -503,3 +503,69 @@ fn windows_fields_on_windows() {
     ev.privileges = None;
     assert!(!fires(&mut d2, &ev));
 }
+
+/// Whether the prefilter lets the rule be evaluated on an exec of `exe`
+/// with `argv`.
+fn evaluated(d: &mut Detector, exe: &str, argv: &[&str]) -> bool {
+    let before = d.evaluated;
+    d.detect(&mut exec(exe, argv));
+    d.evaluated > before
+}
+
+#[test]
+fn anchored_literals_are_looked_for_only_at_their_end() {
+    let mut d = detector("  sel:\n    Image|endswith: '/Nmap'\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/opt/nmap/bin/x", &["x"]), "mid-value");
+    assert!(evaluated(&mut d, "/usr/bin/NMAP", &["nmap"]), "at the end");
+    let mut d = detector("  sel:\n    CommandLine|startswith: 'Sudo '\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/usr/bin/x", &["x", "sudo", "id"]));
+    assert!(evaluated(&mut d, "/usr/bin/sudo", &["SUDO", "id"]));
+    // An exact value: only the whole value.
+    let mut d = detector("  sel:\n    Image: '/usr/bin/id'\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/usr/bin/idx", &["x"]));
+    assert!(!evaluated(&mut d, "/x/usr/bin/id", &["x"]));
+    assert!(evaluated(&mut d, "/USR/bin/id", &["id"]));
+    // A glob's last piece is anchored at the end, its first at the start.
+    let mut d = detector("  sel:\n    CommandLine: '*x*/whoami'\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/usr/bin/x", &["x", "/whoami", "-a"]));
+    assert!(evaluated(&mut d, "/usr/bin/x", &["x", "/WhoAmI"]));
+    // Values that are not ASCII are compared lower-cased.
+    let mut d = detector("  sel:\n    CommandLine|endswith: 'ÉTÉ'\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/usr/bin/x", &["x", "été-1"]));
+    assert!(evaluated(&mut d, "/usr/bin/x", &["x", "Été"]));
+    assert!(fires(&mut d, &exec("/usr/bin/x", &["x", "Été"])));
+    let mut d = detector("  sel:\n    CommandLine|contains: 'Ärger'\n  condition: sel\n");
+    assert!(!evaluated(&mut d, "/usr/bin/x", &["x", "arger"]));
+    assert!(fires(&mut d, &exec("/usr/bin/x", &["x", "VIEL ÄRGER"])));
+}
+
+#[test]
+fn unanchored_literals_are_found_anywhere_by_their_prefix() {
+    // Literals sharing their first bytes, short ones, and overlapping
+    // occurrences.
+    let body = "  a:\n    CommandLine|contains: ['/etc/passwd', '/etc/shadow', '-c']\n  \
+                b:\n    Image|endswith: '/nope'\n  condition: a or b\n";
+    let mut d = detector(body);
+    assert_eq!(d.engine().prefiltered(), 1);
+    assert!(evaluated(
+        &mut d,
+        "/usr/bin/cat",
+        &["cat", "/etc/pass", "/etc/shadoW2"]
+    ));
+    assert!(!evaluated(
+        &mut d,
+        "/usr/bin/cat",
+        &["cat", "/etc/group", "/etc/pas"]
+    ));
+    assert!(evaluated(
+        &mut d,
+        "/usr/bin/cat",
+        &["cat", "/etc//etc/PASSWD"]
+    ));
+    assert!(evaluated(&mut d, "/usr/bin/sh", &["sh", "-C", "x"]));
+    assert!(fires(
+        &mut d,
+        &exec("/usr/bin/cat", &["cat", "/ETC/Shadow"])
+    ));
+    assert!(!fires(&mut d, &exec("/usr/bin/cat", &["cat", "/etc/sha"])));
+}
