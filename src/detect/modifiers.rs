@@ -66,7 +66,8 @@ impl Pattern {
             Pat::Contains(s) => text.contains(s.as_str()),
             Pat::Starts(s) => text.starts_with(s.as_str()),
             Pat::Ends(s) => text.ends_with(s.as_str()),
-            Pat::Glob(r) | Pat::Re(r) => r.is_match(orig),
+            Pat::Glob(r) => r.is_match(text),
+            Pat::Re(r) => r.is_match(orig),
         }
     }
 }
@@ -418,14 +419,18 @@ fn pattern(value: String, mode: Mode, cased: bool) -> Result<Pattern, String> {
             let mut re = String::from("^");
             for p in &parts {
                 match p {
-                    Part::Lit(s) => re.push_str(&regex::escape(s)),
+                    Part::Lit(s) => re.push_str(&regex::escape(&fold(s))),
                     Part::Star => re.push_str(".*"),
                     Part::Question => re.push('.'),
                 }
             }
             re.push('$');
+            // Matched against the lower-cased value with the pieces
+            // lower-cased (unless `cased`), as the other forms and the
+            // prefilter compare, rather than with the regex's Unicode
+            // folding, which also equates `K` (Kelvin) with `k` and `ſ`
+            // with `s`: the two would disagree and a rule be skipped.
             let r = RegexBuilder::new(&re)
-                .case_insensitive(!cased)
                 .dot_matches_new_line(true)
                 .build()
                 .map_err(|e| format!("wildcard value {value:?}: {e}"))?;

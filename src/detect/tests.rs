@@ -149,6 +149,36 @@ fn wildcards_and_escapes() {
 }
 
 #[test]
+fn globs_fold_case_as_the_other_forms_do() {
+    // U+017F (long s) is its own lower case, though Unicode folding
+    // equates it with `s`: a glob compares lower-cased text, like a plain
+    // value and the prefilter, so the outcome does not depend on whether
+    // the prefilter let the rule through on another field.
+    let shell = "  cmd:\n    CommandLine: '*shell?x*'\n";
+    check(
+        &format!("{shell}  condition: cmd\n"),
+        &[&["SHELL_x"]],
+        &[&["\u{17F}hell_x"]],
+    );
+    check(
+        &format!("  img:\n    Image|endswith: '/prog'\n{shell}  condition: img and not cmd\n"),
+        &[&["\u{17F}hell_x"], &["other"]],
+        &[&["SHELL_x"]],
+    );
+    // U+212A (Kelvin) lower-cases to `k`: every form matches it.
+    for value in [
+        "CommandLine|contains: 'kill -9'",
+        "CommandLine: '*kill -? *'",
+    ] {
+        check(
+            &format!("  sel:\n    {value}\n  condition: sel\n"),
+            &[&["\u{212A}ILL", "-9", "1"], &["KILL", "-9", "1"]],
+            &[&["KIL", "-9", "1"]],
+        );
+    }
+}
+
+#[test]
 fn lists_are_or_and_all_is_and() {
     check(
         "  sel:\n    CommandLine|contains:\n      - ' -a'\n      - ' -b'\n  condition: sel\n",
