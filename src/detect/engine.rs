@@ -29,7 +29,7 @@ pub struct Engine {
     platform: Option<Platform>,
     /// The fields some rule reads (keywords read them all): only these
     /// are filled per exec.
-    used: [bool; fields::ALL.len()],
+    used: FieldSet,
 }
 
 impl Engine {
@@ -39,27 +39,22 @@ impl Engine {
         let mut rules = Vec::new();
         let mut skipped = Vec::new();
         let mut needles = Needles::default();
-        let mut used = [false; fields::ALL.len()];
+        let mut used: FieldSet = 0;
         let mut required = Vec::new();
         for (file, doc) in docs {
             if let Some(why) = unavailable_field(&doc, p) {
                 skipped.push((file, why));
                 continue;
             }
-            let mut reads = [false; fields::ALL.len()];
-            mark_used(&doc, &mut reads);
-            let mut set: FieldSet = 0;
-            for (i, &r) in reads.iter().enumerate() {
-                used[i] |= r;
-                set |= u16::from(r) << i;
-            }
+            let reads = fields_read(&doc);
+            used |= reads;
             let req = needles.required(&doc.cond, &doc.searches);
             rules.push(Compiled {
                 info: Arc::new(doc.info),
                 searches: doc.searches,
                 cond: doc.cond,
                 prefiltered: req.is_some(),
-                fields: set,
+                fields: reads,
             });
             required.push(req);
         }
@@ -88,25 +83,27 @@ impl Engine {
     }
 }
 
-/// Marks the fields `doc` reads.
-fn mark_used(doc: &RuleDoc, used: &mut [bool; fields::ALL.len()]) {
+/// The fields `doc` reads (keywords: all of them).
+fn fields_read(doc: &RuleDoc) -> FieldSet {
+    let mut set: FieldSet = 0;
     for s in &doc.searches {
         match s {
-            Search::Keywords(_) => *used = [true; fields::ALL.len()],
+            Search::Keywords(_) => return FieldSet::MAX,
             Search::Maps(maps) => {
                 for item in maps.iter().flatten() {
                     if let Some(f) = item.field {
-                        used[f.slot()] = true;
+                        set |= f.bit();
                     }
                     if let Op::FieldRef { others, .. } = &item.op {
                         for f in others.iter().filter_map(|o| Field::by_name(o)) {
-                            used[f.slot()] = true;
+                            set |= f.bit();
                         }
                     }
                 }
             }
         }
     }
+    set
 }
 
 /// The first field of `doc` (searched or referred to) that `p` does not
@@ -174,7 +171,7 @@ impl Detector {
         if e.rules.is_empty() {
             return;
         }
-        self.record.fill(ev, platform, &e.used);
+        self.record.fill(ev, platform, e.used);
         self.record.lower(e.prefilter.lowered());
         e.prefilter.candidates(&self.record, &mut self.candidates);
         let mut reads: FieldSet = 0;

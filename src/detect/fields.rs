@@ -104,6 +104,11 @@ impl Field {
         self as usize
     }
 
+    /// This field in a [`FieldSet`].
+    pub fn bit(self) -> FieldSet {
+        1 << self.slot()
+    }
+
     /// Whether the events of `p` fill this field.
     pub fn available(self, p: Platform) -> bool {
         match self {
@@ -196,11 +201,11 @@ impl Record {
     }
 
     /// Fills the fields marked in `used` from `ev`, the way `p` maps them.
-    pub fn fill(&mut self, ev: &ExecEvent, p: Platform, used: &[bool; ALL.len()]) {
+    pub fn fill(&mut self, ev: &ExecEvent, p: Platform, used: FieldSet) {
         self.present = [false; ALL.len()];
         self.lowered = [false; ALL.len()];
         for f in ALL {
-            if !f.available(p) || !used[f.slot()] {
+            if !f.available(p) || used & f.bit() == 0 {
                 continue;
             }
             let i = f.slot();

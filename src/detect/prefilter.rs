@@ -32,10 +32,10 @@ use super::rule::{Item, Search};
 
 /// A literal (by id) and the fields it must occur in, a bit per field
 /// slot: one alternative of a rule's required set.
-pub type Need = (u32, u16);
+pub type Need = (u32, FieldSet);
 
 /// Every field: what a keyword may occur in.
-const ANY_FIELD: u16 = u16::MAX;
+const ANY_FIELD: FieldSet = FieldSet::MAX;
 
 /// Literals collected from the rules, each with where in a value it
 /// must occur, numbered.
@@ -90,14 +90,14 @@ impl Needles {
     }
 
     fn item(&mut self, item: &Item) -> Option<Vec<Need>> {
-        let mask = 1u16 << item.field?.slot();
+        let mask = item.field?.bit();
         match &item.op {
             Op::Match { pats, all } => self.patterns(pats, *all, mask),
             _ => None,
         }
     }
 
-    fn patterns(&mut self, pats: &[Pattern], all: bool, mask: u16) -> Option<Vec<Need>> {
+    fn patterns(&mut self, pats: &[Pattern], all: bool, mask: FieldSet) -> Option<Vec<Need>> {
         let sets: Vec<_> = pats
             .iter()
             .map(|p| {
@@ -154,7 +154,7 @@ pub struct Prefilter {
     fields: Vec<FieldSearch>,
     /// Literal id → rules (indices) whose required set holds it, and in
     /// which fields.
-    rules_of: Vec<Vec<(u32, u16)>>,
+    rules_of: Vec<Vec<(u32, FieldSet)>>,
     /// Rules with no required set, as a bit set.
     always: Vec<u64>,
     /// The fields with literals that may occur anywhere: lower-cased
@@ -180,7 +180,7 @@ impl Prefilter {
         let mut rules_of = vec![Vec::new(); needles.len()];
         let mut always = vec![0u64; required.len().div_ceil(64)];
         // Literal id → the fields it is looked for in.
-        let mut fields_of = vec![0u16; needles.len()];
+        let mut fields_of: Vec<FieldSet> = vec![0; needles.len()];
         for (r, req) in required.iter().enumerate() {
             match req {
                 Some(ids) => {
@@ -240,7 +240,7 @@ impl Prefilter {
             let Some(search) = self.fields.get(slot) else {
                 continue;
             };
-            let bit = 1u16 << slot;
+            let bit: FieldSet = 1 << slot;
             let mut mark = |lit: u32| {
                 for &(r, mask) in &self.rules_of[lit as usize] {
                     if mask & bit != 0 {
@@ -262,35 +262,20 @@ impl Prefilter {
     }
 }
 
-/// Literals looked for anywhere in a lower-cased value: an automaton over
-/// their first bytes, and at each place one of those occurs, a comparison
-/// of the whole literals that start with it. Prefixes keep the automaton
-/// a few tens of KB (the table of every whole literal would be several
-/// hundred), so its transitions stay in cache.
+/// Literals looked for anywhere in a lower-cased value, by an automaton
+/// over them.
 #[derive(Debug)]
 struct Scan {
     nfa: NFA,
     start: StateID,
-    /// Automaton pattern id → (prefix length, the literals with it).
-    groups: Vec<(usize, Vec<Literal>)>,
+    /// Automaton pattern id → literal id.
+    ids: Vec<u32>,
 }
-
-/// A literal's id and bytes.
-type Literal = (u32, Box<[u8]>);
-
-/// How many leading bytes of a literal the automaton holds.
-const PREFIX: usize = 8;
 
 impl Scan {
     fn new(needles: &Needles, ids: Vec<u32>) -> Option<Scan> {
         if ids.is_empty() {
             return None;
-        }
-        let mut by_prefix: BTreeMap<&[u8], Vec<Literal>> = BTreeMap::new();
-        for id in ids {
-            let lit = needles.list[id as usize].0.as_bytes();
-            let key = &lit[..lit.len().min(PREFIX)];
-            by_prefix.entry(key).or_default().push((id, lit.into()));
         }
         // A contiguous NFA rather than a DFA: with the command line's
         // hundred-odd literals the DFA's transition table is hundreds of
@@ -299,19 +284,18 @@ impl Scan {
         // (about a quarter less per exec, measured with the Linux rules).
         // Its own prefilter is off: with literals as short as `-r` or `>`
         // it fires on most positions and only adds work. Standard
-        // semantics: each state lists every prefix ending there, which an
+        // semantics: each state lists every literal ending there, which an
         // overlapping scan needs. Case-sensitive: the value is lower-cased,
         // and the alphabet stays smaller.
         let nfa = NFA::builder()
             .match_kind(MatchKind::Standard)
             .prefilter(false)
-            .build(by_prefix.keys())
+            .build(ids.iter().map(|&id| &needles.list[id as usize].0))
             .expect("literals of bounded size");
         let start = nfa
             .start_state(Anchored::No)
             .expect("an unanchored automaton has an unanchored start");
-        let groups = by_prefix.into_iter().map(|(k, v)| (k.len(), v)).collect();
-        Some(Scan { nfa, start, groups })
+        Some(Scan { nfa, start, ids })
     }
 
     /// Calls `hit` with each literal that occurs in `text`. Kept out of
@@ -319,23 +303,17 @@ impl Scan {
     /// stay in registers: its cost is the chain of transition loads.
     #[inline(never)]
     fn run(&self, text: &[u8], hit: &mut dyn FnMut(u32)) {
-        // Every occurrence of every prefix (overlapping): a hand-written
+        // Every occurrence of every literal (overlapping): a hand-written
         // loop over the automaton's transitions, much cheaper than the
         // iterator's per-match bookkeeping.
         let mut sid = self.start;
-        for (end, &b) in text.iter().enumerate() {
+        for &b in text {
             sid = self.nfa.next_state(Anchored::No, sid, b);
             if !self.nfa.is_match(sid) {
                 continue;
             }
             for k in 0..self.nfa.match_len(sid) {
-                let (len, lits) = &self.groups[self.nfa.match_pattern(sid, k).as_usize()];
-                let rest = &text[end + 1 - len..];
-                for (id, lit) in lits {
-                    if rest.starts_with(lit) {
-                        hit(*id);
-                    }
-                }
+                hit(self.ids[self.nfa.match_pattern(sid, k).as_usize()]);
             }
         }
     }
