@@ -6,7 +6,6 @@
 //! `--container`, `--host-only`, the CSV columns and the text tag.
 
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -19,11 +18,9 @@ const NS_FIELDS: &str = "+exe_inode,+exe_other_mnt_ns,+namespaces,+ns_pid,+pidns
 
 /// A copy of /bin/sh that anyone may run, with `mode`: the payload.
 fn payload(dir: &std::path::Path, mode: u32) -> (String, (u64, u64)) {
-    let p = dir.join("payload");
-    std::fs::copy("/bin/sh", &p).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let p = copy_program("/bin/sh", dir, "payload", mode);
     let m = std::fs::metadata(&p).unwrap();
-    (p.to_str().unwrap().to_owned(), (m.dev(), m.ino()))
+    (p, (m.dev(), m.ino()))
 }
 
 /// The tagged execs whose argv[0] is `argv0`.

@@ -276,13 +276,6 @@ fn make_ca(dir: &Path) {
 }
 
 /// procwatch with `--syslog` to each of `urls` (and jsonl on stdout).
-/// A copy of `/bin/<name>` in `dir`, where only the test's programs are.
-fn own(dir: &Path, name: &str) -> String {
-    let path = dir.join(name);
-    fs::copy(Path::new("/bin").join(name), &path).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
 /// `--exe` for the programs in `dir`: only the test's own execs reach
 /// rsyslog and the file the test reads again and again. A busy shared host
 /// (an exec storm) would otherwise send it gigabytes.
@@ -327,7 +320,7 @@ fn each_transport_delivers_the_exec_as_rsyslog_parses_it() {
         format!("tcp://127.0.0.1:{}", r.tcp),
         format!("tls://localhost:{}", r.tls),
     ];
-    let echo = own(dir.path(), "echo");
+    let echo = copy_program("/bin/echo", dir.path(), "echo", 0o755);
     let mut mon = monitor(&r, &urls);
     let tag = unique_tag("syslog");
     run_ok(
@@ -403,7 +396,7 @@ fn rsyslog_killed_and_restarted_mid_run_every_exec_is_delivered_or_counted_lost(
         format!("tcp://127.0.0.1:{}", r.tcp),
     ];
     let inputs = ["imuxsock", "tcp"];
-    let true_ = own(dir.path(), "true");
+    let true_ = copy_true(dir.path(), "true", 0o755);
     let mut mon = monitor(&r, &urls);
     let tag = unique_tag("syslog-restart");
     let mut sent = Vec::new();
@@ -477,7 +470,7 @@ fn sighup_still_reopens_the_output_file_while_syslog_is_sent() {
     let path = dir.path().join("out.jsonl");
     let rotated = dir.path().join("out.jsonl.1");
     let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
-    let true_ = own(dir.path(), "true");
+    let true_ = copy_true(dir.path(), "true", 0o755);
     let mon = Running::start(&[
         "--format",
         "jsonl",
@@ -520,7 +513,7 @@ fn a_message_over_syslog_max_arrives_truncated_and_flagged() {
     let dir = open_tempdir();
     let r = Rsyslog::start(dir.path());
     let tcp = format!("tcp://127.0.0.1:{}", r.tcp);
-    let true_ = own(dir.path(), "true");
+    let true_ = copy_true(dir.path(), "true", 0o755);
     let mut mon = Monitor::start(&[
         "--format",
         "jsonl",

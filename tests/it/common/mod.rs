@@ -470,9 +470,15 @@ pub fn open_tempdir() -> tempfile::TempDir {
 /// Copies /bin/true into `dir` as `name`, owned by the test's user, with
 /// `mode`; returns its path.
 pub fn copy_true(dir: &std::path::Path, name: &str, mode: u32) -> String {
+    copy_program("/bin/true", dir, name, mode)
+}
+
+/// Copies the program `from` into `dir` as `name`, owned by the test's
+/// user, with `mode`; returns its path.
+pub fn copy_program(from: &str, dir: &std::path::Path, name: &str, mode: u32) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    std::fs::copy("/bin/true", &path).unwrap();
+    std::fs::copy(from, &path).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path.to_str().unwrap().to_string()
 }
