@@ -124,6 +124,23 @@ fn sigma_sighup_reloads_the_rules_and_keeps_them_when_the_new_set_is_broken() {
     );
 }
 
+/// procwatch with the unprivileged procfs source for 0.2 s, JSON lines,
+/// and `extra`.
+fn short_procfs_run(extra: &[&str]) -> std::process::Output {
+    Command::new(PROCWATCH)
+        .args([
+            "--source",
+            "procfs",
+            "--format",
+            "jsonl",
+            "--duration",
+            "0.2",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn sigma_malformed_rule_file_is_named_and_fatal_only_when_strict() {
     let dir = open_tempdir();
@@ -136,19 +153,7 @@ fn sigma_malformed_rule_file_is_named_and_fatal_only_when_strict() {
     std::fs::write(dir.path().join("notes.txt"), "not a rule").unwrap();
     let rules = dir.path().to_str().unwrap();
     // Unprivileged source: this test needs no root.
-    let out = Command::new(PROCWATCH)
-        .args([
-            "--source",
-            "procfs",
-            "--format",
-            "jsonl",
-            "--duration",
-            "0.2",
-            "--no-hash",
-        ])
-        .args(["--rules", rules])
-        .output()
-        .unwrap();
+    let out = short_procfs_run(&["--no-hash", "--rules", rules]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -168,18 +173,7 @@ fn sigma_malformed_rule_file_is_named_and_fatal_only_when_strict() {
             .starts_with("malformed: ")
     );
 
-    let strict = Command::new(PROCWATCH)
-        .args([
-            "--source",
-            "procfs",
-            "--format",
-            "jsonl",
-            "--duration",
-            "0.2",
-        ])
-        .args(["--rules", rules, "--rules-strict"])
-        .output()
-        .unwrap();
+    let strict = short_procfs_run(&["--rules", rules, "--rules-strict"]);
     let stderr = String::from_utf8_lossy(&strict.stderr);
     assert_eq!(strict.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bad.yml"), "{stderr}");
